@@ -1,0 +1,48 @@
+# Helpers that give every target of ours the same warnings and sanitizer flags.
+# Third-party code (generated protobuf) is compiled without -Werror.
+
+set(ATTEST_WARNINGS -Wall -Wextra -Werror)
+if(ATTEST_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+function(attest_warnings target)
+  target_compile_options(${target} PRIVATE ${ATTEST_WARNINGS})
+endfunction()
+
+# attest_library(NAME SOURCES... [DEPS ...]) - a static library rooted at the
+# project so headers are included as "common/<module>/<file>.h".
+function(attest_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+  target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+  attest_warnings(${name})
+endfunction()
+
+function(attest_executable name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+  attest_warnings(${name})
+endfunction()
+
+# attest_test(NAME SOURCES... DEPS ... [LABELS ...]) - a GoogleTest binary
+# registered with CTest test by test.
+function(attest_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
+  target_compile_definitions(${name} PRIVATE
+    ATTEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    ATTEST_BINARY_DIR="${PROJECT_BINARY_DIR}"
+    ATTEST_TESTDATA_DIR="${PROJECT_SOURCE_DIR}/../shared/testdata")
+  attest_warnings(${name})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 300)
+  endif()
+  include(GoogleTest)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
+    PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}")
+endfunction()

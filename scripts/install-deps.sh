@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package the project needs to build, test and run
+# the lab. Idempotent: does nothing when all are present, and runs
+# `apt-get update` only when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git ca-certificates clang
+  libclang-rt-14-dev clang-format
+  # libraries
+  librdkafka-dev libprotobuf-dev protobuf-compiler libtss2-dev libssl-dev
+  libpqxx-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libboost-dev libboost-system-dev libcurl4-openssl-dev libtomlplusplus-dev
+  libcli11-dev nlohmann-json3-dev
+  # runtime parts for tests and the lab
+  postgresql postgresql-client swtpm swtpm-tools tpm2-tools openssl
+  tinyproxy kcat procps iproute2 xxd docker-compose
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The lab and tests start their own PostgreSQL clusters; the distribution's
+# default cluster is not needed.
