@@ -46,3 +46,28 @@ function(attest_test name)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
     PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}")
 endfunction()
+
+# attest_benchmark(NAME SOURCES... DEPS ...) - a Google Benchmark binary (not
+# a test: timing targets live here, never in CTest).
+function(attest_benchmark name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} benchmark::benchmark)
+  target_compile_definitions(${name} PRIVATE
+    ATTEST_TESTDATA_DIR="${PROJECT_SOURCE_DIR}/../shared/testdata")
+  attest_warnings(${name})
+endfunction()
+
+# attest_fuzzer(NAME SOURCES... DEPS ... CORPUS dir...) - a libFuzzer target
+# (configure with CXX=clang++ -DATTEST_FUZZ=ON; see scripts/fuzz.sh). The seed
+# corpus directories are recorded for scripts/fuzz.sh in fuzzers.txt.
+function(attest_fuzzer name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;CORPUS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+  target_compile_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+  attest_warnings(${name})
+  list(JOIN ARG_CORPUS " " corpus)
+  file(APPEND ${PROJECT_BINARY_DIR}/fuzzers.txt "${name} ${corpus}\n")
+endfunction()
