@@ -27,7 +27,7 @@ struct Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
@@ -78,6 +78,22 @@ class [[nodiscard]] Result<void> {
 };
 
 inline Result<void> Ok() { return Result<void>(); }
+
+// Assigns the value of a Result expression to `lhs`, or returns its Error from
+// the enclosing function (which must return a Result or an Error).
+#define ATTEST_ASSIGN_OR_RETURN(lhs, expr)                   \
+  do {                                                       \
+    auto attest_result_ = (expr);                            \
+    if (!attest_result_.ok()) return attest_result_.error(); \
+    lhs = std::move(attest_result_).value();                 \
+  } while (0)
+
+// Returns the Error of a Result expression from the enclosing function.
+#define ATTEST_RETURN_IF_ERROR(expr)                         \
+  do {                                                       \
+    auto attest_result_ = (expr);                            \
+    if (!attest_result_.ok()) return attest_result_.error(); \
+  } while (0)
 
 template <typename E>
 Error MakeError(E code, std::string message) {

@@ -1,0 +1,99 @@
+#include "agent/config.h"
+
+#include "common/base/errors.h"
+
+namespace attest::agent {
+namespace {
+
+Result<std::vector<ServerAddress>> ParseAddresses(const ConfigFile& block, const char* key,
+                                                  uint16_t default_port) {
+  std::vector<std::string> texts;
+  ATTEST_ASSIGN_OR_RETURN(texts, block.StringList(key, std::vector<std::string>{}));
+  std::vector<ServerAddress> out;
+  for (const auto& t : texts) {
+    auto a = ParseServerAddress(t, default_port);
+    if (!a.ok()) return block.Invalid(key, a.error().message);
+    out.push_back(*a);
+  }
+  return out;
+}
+
+Result<std::string> OneOf(const ConfigFile& f, const char* key, std::string fallback,
+                          std::initializer_list<const char*> allowed) {
+  std::string v;
+  ATTEST_ASSIGN_OR_RETURN(v, f.String(key, fallback));
+  for (const char* a : allowed) {
+    if (v == a) return v;
+  }
+  std::string list;
+  for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+  return f.Invalid(key, "must be one of " + list + ", got \"" + v + "\"");
+}
+
+}  // namespace
+
+Result<AgentConfig> ParseAgentConfig(const ConfigFile& f) {
+  AgentConfig c;
+  ATTEST_ASSIGN_OR_RETURN(c.uuid, f.String("uuid", ""));
+  ATTEST_ASSIGN_OR_RETURN(c.state_dir, f.String("state_dir", c.state_dir));
+  ATTEST_ASSIGN_OR_RETURN(c.tcti, f.String("tcti", c.tcti));
+  ATTEST_ASSIGN_OR_RETURN(c.ek_type, OneOf(f, "ek_type", c.ek_type, {"rsa", "ecc"}));
+  ATTEST_ASSIGN_OR_RETURN(c.ak_type, OneOf(f, "ak_type", c.ak_type, {"rsa", "ecc"}));
+  ATTEST_ASSIGN_OR_RETURN(c.ima_log, f.String("ima_log", c.ima_log));
+  ATTEST_ASSIGN_OR_RETURN(c.uefi_log, f.String("uefi_log", c.uefi_log));
+  ATTEST_ASSIGN_OR_RETURN(c.tls.ca_file, f.String("tls.ca_file", ""));
+  ATTEST_ASSIGN_OR_RETURN(c.tls.client_cert, f.String("tls.client_cert", ""));
+  ATTEST_ASSIGN_OR_RETURN(c.tls.client_key, f.String("tls.client_key", ""));
+  ATTEST_ASSIGN_OR_RETURN(c.tls.proxy, f.String("proxy", ""));
+  if (c.tls.client_cert.empty() != c.tls.client_key.empty()) {
+    return f.Invalid(c.tls.client_cert.empty() ? "tls.client_key" : "tls.client_cert",
+                     "tls.client_cert and tls.client_key must be set together");
+  }
+  int64_t v = 0;
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("connect_timeout_ms", c.connect_timeout_ms, 1, 600000));
+  c.connect_timeout_ms = static_cast<int>(v);
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("request_timeout_ms", c.request_timeout_ms, 1, 3600000));
+  c.request_timeout_ms = static_cast<int>(v);
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("retry_initial_ms", c.retry_initial_ms, 1, 3600000));
+  c.retry_initial_ms = static_cast<int>(v);
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("retry_max_ms", c.retry_max_ms, c.retry_initial_ms, 86400000));
+  c.retry_max_ms = static_cast<int>(v);
+
+  std::vector<ConfigFile> blocks;
+  ATTEST_ASSIGN_OR_RETURN(blocks, f.TableList("servers"));
+  if (blocks.empty()) {
+    return MakeError(base::errc::missing_value,
+                     f.origin() + ": at least one [[servers]] block is required");
+  }
+  for (const ConfigFile& b : blocks) {
+    ServerBlock block;
+    ATTEST_ASSIGN_OR_RETURN(block.registrars,
+                            ParseAddresses(b, "registrars", kDefaultRegistrarPort));
+    ATTEST_ASSIGN_OR_RETURN(block.verifiers, ParseAddresses(b, "verifiers", kDefaultGatewayPort));
+    if (block.verifiers.empty()) {
+      return b.Has("verifiers")
+                 ? b.Invalid("verifiers", "a [[servers]] block needs at least one verifier")
+                 : MakeError(base::errc::missing_value,
+                             f.origin() + ": key 'servers[" + std::to_string(c.servers.size()) +
+                                 "].verifiers': a [[servers]] block needs at least "
+                                 "one verifier");
+    }
+    c.servers.push_back(std::move(block));
+  }
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("verification_duplication", 1, 1, 64));
+  if (v > static_cast<int64_t>(c.servers.size())) {
+    return f.Invalid("verification_duplication", "is " + std::to_string(v) + " but only " +
+                                                     std::to_string(c.servers.size()) +
+                                                     " [[servers]] block(s) are configured");
+  }
+  c.verification_duplication = static_cast<int>(v);
+  return c;
+}
+
+Result<AgentConfig> LoadAgentConfig(const std::string& path) {
+  auto file = ConfigFile::Load(path);
+  if (!file.ok()) return file.error();
+  return ParseAgentConfig(*file);
+}
+
+}  // namespace attest::agent

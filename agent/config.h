@@ -1,0 +1,56 @@
+// The agent's configuration, parsed once at start-up from TOML into an
+// immutable struct. See docs/configuration.md#agent for every key.
+//
+//   verification_duplication = 2   # attest to this many independent backends
+//   [[servers]]                    # one block = one backend (shared DB + Kafka)
+//   registrars = ["reg1.example.com", "https://reg2.example.com:8891"]
+//   verifiers  = ["gw1.example.com:8881"]
+//
+// Within a block the agent picks an address at random and fails over to
+// another of the same block; it never mixes blocks.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "agent/server_address.h"
+#include "common/base/config.h"
+#include "common/base/result.h"
+
+namespace attest::agent {
+
+struct ServerBlock {
+  std::vector<ServerAddress> registrars;
+  std::vector<ServerAddress> verifiers;  // ingest gateways
+};
+
+struct TlsClientOptions {
+  std::string ca_file;      // trust anchors for the servers; empty: system store
+  std::string client_cert;  // optional client certificate (mTLS)
+  std::string client_key;
+  std::string proxy;  // "http://proxy:3128"; empty: HTTPS_PROXY/NO_PROXY env
+};
+
+struct AgentConfig {
+  std::string uuid;  // empty: generated once and kept in state_dir
+  std::string state_dir = "/var/lib/attest-agent";
+  std::string tcti = "device:/dev/tpmrm0";
+  std::string ek_type = "rsa";  // rsa | ecc
+  std::string ak_type = "rsa";  // rsa | ecc
+  std::string ima_log = "/sys/kernel/security/ima/ascii_runtime_measurements";
+  std::string uefi_log = "/sys/kernel/security/tpm0/binary_bios_measurements";
+  int verification_duplication = 1;
+  std::vector<ServerBlock> servers;
+  TlsClientOptions tls;
+  int connect_timeout_ms = 5000;
+  int request_timeout_ms = 30000;
+  int retry_initial_ms = 1000;  // exponential backoff with jitter
+  int retry_max_ms = 60000;
+};
+
+// Reads and validates; errors name the file, the key and the line.
+Result<AgentConfig> ParseAgentConfig(const ConfigFile& file);
+Result<AgentConfig> LoadAgentConfig(const std::string& path);
+
+}  // namespace attest::agent

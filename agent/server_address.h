@@ -1,0 +1,30 @@
+// Backend addresses of the agent's [[servers]] blocks:
+// "[scheme://]host[:port]" with scheme http or https (default https) and a
+// per-role default port (registrar 8891, gateway 8881). IPv6 literals are
+// written in brackets ("[::1]:8881").
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/base/result.h"
+
+namespace attest::agent {
+
+inline constexpr uint16_t kDefaultRegistrarPort = 8891;
+inline constexpr uint16_t kDefaultGatewayPort = 8881;
+
+struct ServerAddress {
+  std::string scheme;  // "https" or "http"
+  std::string host;    // without brackets
+  uint16_t port = 0;
+
+  // "https://host:port" (brackets around IPv6 hosts), the base URL for libcurl.
+  std::string Url() const;
+  bool operator==(const ServerAddress&) const = default;
+};
+
+Result<ServerAddress> ParseServerAddress(std::string_view text, uint16_t default_port);
+
+}  // namespace attest::agent
