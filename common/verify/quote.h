@@ -1,0 +1,98 @@
+// Verification of a TPM 2.0 quote (TPM2_Quote output) against an attestation
+// key, a nonce, the claimed PCR values and the previously accepted quote.
+//
+// PURE: no I/O, no clock reads, no global state. Everything the check depends
+// on (previous TPM clock state, policy) is passed in; the caller persists the
+// new state, and only when the result has no failures.
+//
+// Checks, each reported as a Failure (event ids below) rather than stopping
+// at the first, except that unparsable input stops the check:
+//   quote.malformed             TPMS_ATTEST / TPMT_SIGNATURE do not parse, or trailing bytes
+//   quote.invalid_magic         magic != TPM_GENERATED_VALUE (not made by a TPM)
+//   quote.invalid_type          type != TPM_ST_ATTEST_QUOTE
+//   quote.invalid_signature     signature by the AK does not verify (RSASSA, RSAPSS,
+//                               ECDSA on P-256/P-384), or the scheme does not fit the key
+//   quote.hash_alg_not_allowed  signing hash or a quoted PCR bank not in allowed_hash_algs
+//   quote.nonce_mismatch        extraData != nonce
+//   quote.pcr_value_missing     a quoted PCR has no supplied value (or a wrong-size one)
+//   quote.pcr_selection_mismatch supplied PCR values that the quote does not cover
+//   quote.pcr_digest_mismatch   pcrDigest != H(supplied values in selection order), H
+//                               being the hash of the signing scheme
+//   quote.clock_unsafe          clockInfo.safe is NO (the clock may have gone back)
+//   quote.replay                same resetCount/restartCount as the previous quote but
+//                               clock not greater, or lower counts: an old quote
+// A higher resetCount or restartCount than the previous quote is a reboot
+// (TPM reset/restart): reported in `reboot`, not a failure.
+//
+// resetCount/restartCount/firmwareVersion are only comparable across quotes
+// for an AK in the endorsement (or platform) hierarchy, as tpm2_createak
+// makes; other hierarchies obfuscate them per key (TPM 2.0 Part 1, 36.6).
+//
+// Thread-safety: VerifyQuote is reentrant; the EVP_PKEY is only read.
+#pragma once
+
+#include <openssl/evp.h>
+#include <tss2/tss2_tpm2_types.h>
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "common/tpm/marshal.h"
+#include "common/tpm/pcr.h"
+#include "common/verify/failure.h"
+
+namespace attest::verify {
+
+// TPMS_CLOCK_INFO of an accepted quote.
+struct ClockState {
+  uint64_t clock = 0;  // ms the TPM has been powered (non-volatile, advances monotonically)
+  uint32_t reset_count = 0;
+  uint32_t restart_count = 0;
+  bool safe = true;
+};
+
+struct QuoteInputs {
+  tpm::Bytes quote;      // TPMS_ATTEST (TPM2B_ATTEST contents)
+  tpm::Bytes signature;  // TPMT_SIGNATURE
+  // The AK: either an OpenSSL key (not owned, must outlive the call) or the
+  // TPM public area (converted per call). ak_key wins when both are set.
+  const EVP_PKEY* ak_key = nullptr;
+  std::optional<TPMT_PUBLIC> ak_public;
+  tpm::Bytes nonce;     // expected extraData
+  tpm::PcrValues pcrs;  // claimed PCR values, bank -> index -> digest
+  // Hash algorithms accepted for signing and PCR banks (TPM2_ALG_*); empty
+  // means the default set sha256, sha384, sha512.
+  std::vector<TPMI_ALG_HASH> allowed_hash_algs;
+  std::optional<ClockState> previous;  // clock info of the last accepted quote
+};
+
+struct QuoteResult {
+  Failures failures;
+  bool reboot = false;  // resetCount or restartCount advanced since `previous`
+
+  // Parsed fields, valid when `parsed` (even if other checks failed; then
+  // they are untrusted and for display only).
+  bool parsed = false;
+  ClockState clock;
+  uint64_t firmware_version = 0;
+  TPML_PCR_SELECTION pcr_selection{};
+  tpm::Bytes qualified_signer;  // TPM2B_NAME contents
+  tpm::Bytes extra_data;
+  tpm::Bytes pcr_digest;
+  TPMI_ALG_HASH sig_alg = TPM2_ALG_NULL;   // TPM2_ALG_RSASSA / RSAPSS / ECDSA
+  TPMI_ALG_HASH hash_alg = TPM2_ALG_NULL;  // hash of the signing scheme
+
+  bool ok() const { return failures.empty(); }
+};
+
+QuoteResult VerifyQuote(const QuoteInputs& in);
+
+// Verifies `signature` over `message` with `key` as the TPM signs: RSASSA
+// (PKCS#1 v1.5), RSAPSS (any salt length, the TPM uses the digest length or
+// the maximum) or ECDSA. Returns false (never throws) on any mismatch;
+// `why` gets a short reason.
+bool VerifyTpmSignature(const EVP_PKEY* key, const TPMT_SIGNATURE& signature, tpm::ByteView message,
+                        std::string* why);
+
+}  // namespace attest::verify
