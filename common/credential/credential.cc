@@ -1,0 +1,423 @@
+#include "common/credential/credential.h"
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/param_build.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <tss2/tss2_mu.h>
+
+#include <memory>
+
+namespace attest::credential {
+namespace {
+
+class Category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "attest.credential"; }
+  std::string message(int c) const override {
+    switch (static_cast<errc>(c)) {
+      case errc::ok:
+        return "ok";
+      case errc::invalid_argument:
+        return "invalid argument";
+      case errc::bad_public_key:
+        return "unusable EK public key";
+      case errc::crypto_error:
+        return "cryptographic operation failed";
+      case errc::parse_error:
+        return "malformed credential file";
+    }
+    return "unknown error";
+  }
+};
+
+template <typename T, void (*F)(T*)>
+struct Deleter {
+  void operator()(T* p) const { F(p); }
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
+using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX, EVP_PKEY_CTX_free>>;
+using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, Deleter<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free>>;
+using BnPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
+using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, Deleter<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>>;
+using ParamPtr = std::unique_ptr<OSSL_PARAM, Deleter<OSSL_PARAM, OSSL_PARAM_free>>;
+
+// The OpenSSL error queue as text, cleared, for messages.
+std::string OpensslError(const std::string& what) {
+  std::string msg = what;
+  unsigned long e;
+  while ((e = ERR_get_error()) != 0) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    msg += "; ";
+    msg += buf;
+  }
+  return msg;
+}
+
+Error CryptoError(const std::string& what) {
+  return MakeError(errc::crypto_error, OpensslError(what));
+}
+
+const EVP_MD* HashMd(uint16_t alg) {
+  switch (alg) {
+    case TPM2_ALG_SHA1:
+      return EVP_sha1();
+    case TPM2_ALG_SHA256:
+      return EVP_sha256();
+    case TPM2_ALG_SHA384:
+      return EVP_sha384();
+    case TPM2_ALG_SHA512:
+      return EVP_sha512();
+    default:
+      return nullptr;
+  }
+}
+
+void PutU16(Bytes& out, size_t v) {
+  out.push_back(static_cast<uint8_t>(v >> 8));
+  out.push_back(static_cast<uint8_t>(v));
+}
+void PutU32(Bytes& out, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<uint8_t>(v >> s));
+}
+void Append(Bytes& out, const Bytes& b) { out.insert(out.end(), b.begin(), b.end()); }
+Bytes Tpm2b(const Bytes& b) {
+  Bytes out;
+  PutU16(out, b.size());
+  Append(out, b);
+  return out;
+}
+
+Result<Bytes> Hmac(const EVP_MD* md, const Bytes& key, const Bytes& data) {
+  Bytes out(EVP_MAX_MD_SIZE);
+  unsigned int len = 0;
+  if (!HMAC(md, key.data(), static_cast<int>(key.size()), data.data(), data.size(), out.data(),
+            &len)) {
+    return CryptoError("HMAC");
+  }
+  out.resize(len);
+  return out;
+}
+
+Result<Bytes> RsaSeed(const TPMT_PUBLIC& ek, const EVP_MD* md, const Bytes& seed) {
+  const TPM2B_PUBLIC_KEY_RSA& n = ek.unique.rsa;
+  if (n.size == 0 || n.size * 8u != ek.parameters.rsaDetail.keyBits) {
+    return MakeError(errc::bad_public_key, "EK RSA modulus size does not match keyBits");
+  }
+  uint32_t exponent = ek.parameters.rsaDetail.exponent ? ek.parameters.rsaDetail.exponent : 65537;
+  BnPtr bn_n(BN_bin2bn(n.buffer, n.size, nullptr));
+  BnPtr bn_e(BN_new());
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
+  if (!bn_n || !bn_e || !bld || !BN_set_word(bn_e.get(), exponent) ||
+      !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) ||
+      !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get())) {
+    return CryptoError("building the EK RSA key");
+  }
+  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+  PkeyCtxPtr from(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+  EVP_PKEY* raw = nullptr;
+  if (!params || !from || EVP_PKEY_fromdata_init(from.get()) <= 0 ||
+      EVP_PKEY_fromdata(from.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) <= 0) {
+    return MakeError(errc::bad_public_key, OpensslError("EK RSA public key rejected"));
+  }
+  PkeyPtr key(raw);
+  PkeyCtxPtr enc(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+  static const char kLabel[] = "IDENTITY";  // sizeof includes the NUL, as required
+  void* label = OPENSSL_memdup(kLabel, sizeof kLabel);
+  if (!enc || !label || EVP_PKEY_encrypt_init(enc.get()) <= 0 ||
+      EVP_PKEY_CTX_set_rsa_padding(enc.get(), RSA_PKCS1_OAEP_PADDING) <= 0 ||
+      EVP_PKEY_CTX_set_rsa_oaep_md(enc.get(), md) <= 0 ||
+      EVP_PKEY_CTX_set_rsa_mgf1_md(enc.get(), md) <= 0) {
+    OPENSSL_free(label);
+    return CryptoError("setting up RSA-OAEP");
+  }
+  if (EVP_PKEY_CTX_set0_rsa_oaep_label(enc.get(), label, sizeof kLabel) <= 0) {
+    OPENSSL_free(label);  // ownership passes only on success
+    return CryptoError("setting the OAEP label");
+  }
+  size_t out_len = 0;
+  if (EVP_PKEY_encrypt(enc.get(), nullptr, &out_len, seed.data(), seed.size()) <= 0) {
+    return CryptoError("RSA-OAEP size");
+  }
+  Bytes out(out_len);
+  if (EVP_PKEY_encrypt(enc.get(), out.data(), &out_len, seed.data(), seed.size()) <= 0) {
+    return CryptoError("RSA-OAEP encryption of the seed");
+  }
+  out.resize(out_len);
+  return out;
+}
+
+struct EccSeed {
+  Bytes seed;
+  Bytes point;  // marshalled TPMS_ECC_POINT of the ephemeral key
+};
+
+Result<EccSeed> EcdhSeed(const TPMT_PUBLIC& ek, uint16_t name_alg, size_t seed_size) {
+  const char* group = nullptr;
+  size_t field = 0;
+  switch (ek.parameters.eccDetail.curveID) {
+    case TPM2_ECC_NIST_P256:
+      group = "prime256v1", field = 32;
+      break;
+    case TPM2_ECC_NIST_P384:
+      group = "secp384r1", field = 48;
+      break;
+    default:
+      return MakeError(errc::bad_public_key, "EK curve not supported");
+  }
+  const TPMS_ECC_POINT& q = ek.unique.ecc;
+  if (q.x.size == 0 || q.x.size > field || q.y.size == 0 || q.y.size > field) {
+    return MakeError(errc::bad_public_key, "EK ECC point has bad coordinate sizes");
+  }
+  // Uncompressed SEC1 point, coordinates left-padded to the field size.
+  Bytes sec1{0x04};
+  sec1.insert(sec1.end(), field - q.x.size, 0);
+  sec1.insert(sec1.end(), q.x.buffer, q.x.buffer + q.x.size);
+  sec1.insert(sec1.end(), field - q.y.size, 0);
+  sec1.insert(sec1.end(), q.y.buffer, q.y.buffer + q.y.size);
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
+  if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
+      !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, sec1.data(),
+                                        sec1.size())) {
+    return CryptoError("building the EK ECC key");
+  }
+  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+  PkeyCtxPtr from(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  EVP_PKEY* raw = nullptr;
+  // fromdata checks that the point is on the curve.
+  if (!params || !from || EVP_PKEY_fromdata_init(from.get()) <= 0 ||
+      EVP_PKEY_fromdata(from.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) <= 0) {
+    return MakeError(errc::bad_public_key, OpensslError("EK ECC public key rejected"));
+  }
+  PkeyPtr peer(raw);
+  PkeyPtr eph(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", group));
+  if (!eph) return CryptoError("generating the ephemeral ECDH key");
+  PkeyCtxPtr dctx(EVP_PKEY_CTX_new_from_pkey(nullptr, eph.get(), nullptr));
+  size_t z_len = 0;
+  if (!dctx || EVP_PKEY_derive_init(dctx.get()) <= 0 ||
+      EVP_PKEY_derive_set_peer(dctx.get(), peer.get()) <= 0 ||
+      EVP_PKEY_derive(dctx.get(), nullptr, &z_len) <= 0) {
+    return CryptoError("ECDH with the EK");
+  }
+  Bytes z(z_len);
+  if (EVP_PKEY_derive(dctx.get(), z.data(), &z_len) <= 0) return CryptoError("ECDH derive");
+  z.resize(z_len);
+  BIGNUM* x_raw = nullptr;
+  BIGNUM* y_raw = nullptr;
+  EVP_PKEY_get_bn_param(eph.get(), OSSL_PKEY_PARAM_EC_PUB_X, &x_raw);
+  EVP_PKEY_get_bn_param(eph.get(), OSSL_PKEY_PARAM_EC_PUB_Y, &y_raw);
+  BnPtr x(x_raw), y(y_raw);
+  if (!x || !y) return CryptoError("reading the ephemeral public point");
+  Bytes ex(field), ey(field);
+  if (BN_bn2binpad(x.get(), ex.data(), static_cast<int>(field)) < 0 ||
+      BN_bn2binpad(y.get(), ey.data(), static_cast<int>(field)) < 0) {
+    return CryptoError("encoding the ephemeral public point");
+  }
+  Bytes ek_x(q.x.buffer, q.x.buffer + q.x.size);
+  auto seed = KdfE(name_alg, z, "IDENTITY", ex, ek_x, static_cast<uint32_t>(seed_size * 8));
+  if (!seed) return seed.error();
+  EccSeed out{std::move(seed).value(), Tpm2b(ex)};
+  Append(out.point, Tpm2b(ey));
+  return out;
+}
+
+}  // namespace
+
+const std::error_category& category() {
+  static const Category instance;
+  return instance;
+}
+
+Result<Bytes> KdfA(uint16_t hash_alg, const Bytes& key, const std::string& label,
+                   const Bytes& context_u, const Bytes& context_v, uint32_t bits) {
+  const EVP_MD* md = HashMd(hash_alg);
+  if (!md || bits == 0 || bits % 8 != 0 || bits > 8 * 1024) {
+    return MakeError(errc::invalid_argument, "KDFa: bad hash or size");
+  }
+  Bytes out;
+  for (uint32_t counter = 1; out.size() < bits / 8; ++counter) {
+    Bytes msg;
+    PutU32(msg, counter);
+    msg.insert(msg.end(), label.begin(), label.end());
+    msg.push_back(0);
+    Append(msg, context_u);
+    Append(msg, context_v);
+    PutU32(msg, bits);
+    auto block = Hmac(md, key, msg);
+    if (!block) return block.error();
+    Append(out, *block);
+  }
+  out.resize(bits / 8);
+  return out;
+}
+
+Result<Bytes> KdfE(uint16_t hash_alg, const Bytes& z, const std::string& label,
+                   const Bytes& party_u, const Bytes& party_v, uint32_t bits) {
+  const EVP_MD* md = HashMd(hash_alg);
+  if (!md || bits == 0 || bits % 8 != 0 || bits > 8 * 1024) {
+    return MakeError(errc::invalid_argument, "KDFe: bad hash or size");
+  }
+  Bytes out;
+  for (uint32_t counter = 1; out.size() < bits / 8; ++counter) {
+    Bytes msg;
+    PutU32(msg, counter);
+    Append(msg, z);
+    msg.insert(msg.end(), label.begin(), label.end());
+    msg.push_back(0);
+    Append(msg, party_u);
+    Append(msg, party_v);
+    Bytes block(EVP_MAX_MD_SIZE);
+    unsigned int len = 0;
+    if (!EVP_Digest(msg.data(), msg.size(), block.data(), &len, md, nullptr)) {
+      return CryptoError("KDFe digest");
+    }
+    block.resize(len);
+    Append(out, block);
+  }
+  out.resize(bits / 8);
+  return out;
+}
+
+Result<Bytes> ObjectName(const Bytes& public_bytes) {
+  TPM2B_PUBLIC pub{};
+  size_t off = 0;
+  if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(public_bytes.data(), public_bytes.size(), &off, &pub) !=
+          TSS2_RC_SUCCESS ||
+      off != public_bytes.size()) {
+    return MakeError(errc::bad_public_key, "not a marshalled TPM2B_PUBLIC");
+  }
+  const EVP_MD* md = HashMd(pub.publicArea.nameAlg);
+  if (!md) return MakeError(errc::bad_public_key, "unsupported nameAlg");
+  // The TPM2B_PUBLIC body is the marshalled TPMT_PUBLIC.
+  const uint8_t* body = public_bytes.data() + 2;
+  Bytes name;
+  PutU16(name, pub.publicArea.nameAlg);
+  size_t start = name.size();
+  name.resize(start + static_cast<size_t>(EVP_MD_get_size(md)));
+  unsigned int len = 0;
+  if (!EVP_Digest(body, public_bytes.size() - 2, name.data() + start, &len, md, nullptr)) {
+    return CryptoError("name digest");
+  }
+  return name;
+}
+
+Result<MadeCredential> MakeCredential(const Bytes& ek_public, const Bytes& secret,
+                                      const Bytes& ak_name) {
+  TPM2B_PUBLIC pub{};
+  size_t off = 0;
+  if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(ek_public.data(), ek_public.size(), &off, &pub) !=
+          TSS2_RC_SUCCESS ||
+      off != ek_public.size()) {
+    return MakeError(errc::bad_public_key, "EK public is not a marshalled TPM2B_PUBLIC");
+  }
+  const TPMT_PUBLIC& ek = pub.publicArea;
+  const uint16_t name_alg = ek.nameAlg;
+  const EVP_MD* md = HashMd(name_alg);
+  if (!md) return MakeError(errc::bad_public_key, "EK nameAlg not supported");
+  const size_t digest = static_cast<size_t>(EVP_MD_get_size(md));
+  const TPMA_OBJECT need = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
+  if ((ek.objectAttributes & need) != need) {
+    return MakeError(errc::bad_public_key, "EK is not a restricted decryption key");
+  }
+  if (ek.type != TPM2_ALG_RSA && ek.type != TPM2_ALG_ECC) {
+    return MakeError(errc::bad_public_key, "EK type is neither RSA nor ECC");
+  }
+  // rsaDetail and eccDetail both start with the symmetric definition.
+  const TPMT_SYM_DEF_OBJECT& sym = ek.type == TPM2_ALG_RSA ? ek.parameters.rsaDetail.symmetric
+                                                           : ek.parameters.eccDetail.symmetric;
+  const EVP_CIPHER* cipher = nullptr;
+  if (sym.algorithm == TPM2_ALG_AES && sym.mode.aes == TPM2_ALG_CFB) {
+    if (sym.keyBits.aes == 128) cipher = EVP_aes_128_cfb128();
+    if (sym.keyBits.aes == 256) cipher = EVP_aes_256_cfb128();
+  }
+  if (!cipher) return MakeError(errc::bad_public_key, "EK symmetric is not AES-128/256-CFB");
+  if (secret.empty() || secret.size() > digest) {
+    return MakeError(errc::invalid_argument,
+                     "secret must be 1.." + std::to_string(digest) + " bytes");
+  }
+  if (ak_name.size() < 2 + 20 || ak_name.size() > 2 + 64) {
+    return MakeError(errc::invalid_argument, "AK name has an impossible size");
+  }
+
+  Bytes seed(digest);
+  Bytes encrypted_seed;
+  if (ek.type == TPM2_ALG_RSA) {
+    if (RAND_bytes(seed.data(), static_cast<int>(seed.size())) != 1) {
+      return CryptoError("RAND_bytes");
+    }
+    auto enc = RsaSeed(ek, md, seed);
+    if (!enc) return enc.error();
+    encrypted_seed = std::move(enc).value();
+  } else {
+    auto ecdh = EcdhSeed(ek, name_alg, digest);
+    if (!ecdh) return ecdh.error();
+    seed = std::move(ecdh->seed);
+    encrypted_seed = std::move(ecdh->point);
+  }
+
+  auto sym_key = KdfA(name_alg, seed, "STORAGE", ak_name, {}, sym.keyBits.aes);
+  if (!sym_key) return sym_key.error();
+  auto hmac_key = KdfA(name_alg, seed, "INTEGRITY", {}, {}, static_cast<uint32_t>(digest * 8));
+  if (!hmac_key) return hmac_key.error();
+
+  Bytes plain = Tpm2b(secret);
+  Bytes enc_identity(plain.size());
+  CipherCtxPtr cctx(EVP_CIPHER_CTX_new());
+  const Bytes iv(16, 0);
+  int n1 = 0, n2 = 0;
+  if (!cctx || EVP_EncryptInit_ex(cctx.get(), cipher, nullptr, sym_key->data(), iv.data()) != 1 ||
+      EVP_EncryptUpdate(cctx.get(), enc_identity.data(), &n1, plain.data(),
+                        static_cast<int>(plain.size())) != 1 ||
+      EVP_EncryptFinal_ex(cctx.get(), enc_identity.data() + n1, &n2) != 1 ||
+      static_cast<size_t>(n1 + n2) != plain.size()) {
+    return CryptoError("AES-CFB encryption of the credential");
+  }
+  Bytes mac_input = enc_identity;
+  Append(mac_input, ak_name);
+  auto outer_hmac = Hmac(md, *hmac_key, mac_input);
+  if (!outer_hmac) return outer_hmac.error();
+
+  Bytes id_object = Tpm2b(*outer_hmac);
+  Append(id_object, enc_identity);
+  return MadeCredential{Tpm2b(id_object), Tpm2b(encrypted_seed)};
+}
+
+Bytes ToolsFile(const MadeCredential& c) {
+  Bytes out;
+  PutU32(out, 0xBADCC0DE);
+  PutU32(out, 1);
+  Append(out, c.credential_blob);
+  Append(out, c.encrypted_secret);
+  return out;
+}
+
+Result<MadeCredential> ParseToolsFile(const Bytes& file) {
+  auto u16 = [&](size_t at) { return static_cast<size_t>((file[at] << 8) | file[at + 1]); };
+  if (file.size() < 12 || file[0] != 0xBA || file[1] != 0xDC || file[2] != 0xC0 ||
+      file[3] != 0xDE || file[4] != 0 || file[5] != 0 || file[6] != 0 || file[7] != 1) {
+    return MakeError(errc::parse_error, "credential file: bad magic or version");
+  }
+  size_t at = 8;
+  size_t blob_len = u16(at);
+  if (at + 2 + blob_len + 2 > file.size()) {
+    return MakeError(errc::parse_error, "credential file: truncated credential blob");
+  }
+  MadeCredential c;
+  c.credential_blob.assign(file.begin() + static_cast<long>(at),
+                           file.begin() + static_cast<long>(at + 2 + blob_len));
+  at += 2 + blob_len;
+  size_t secret_len = u16(at);
+  if (at + 2 + secret_len != file.size()) {
+    return MakeError(errc::parse_error, "credential file: bad secret length");
+  }
+  c.encrypted_secret.assign(file.begin() + static_cast<long>(at), file.end());
+  return c;
+}
+
+}  // namespace attest::credential
