@@ -26,6 +26,30 @@ std::vector<uint32_t> AllPcrs() {
   return v;
 }
 
+int ResetCount(const testing::Swtpm& tpm) {
+  std::string out;
+  if (tpm.RunTool({"tpm2_readclock"}, &out) != 0) return -1;
+  auto at = out.find("reset_count:");
+  if (at == std::string::npos) return -1;
+  return std::stoi(out.substr(at + 12));
+}
+
+TEST(SwtpmHarnessTest, RestartIsARebootKeepingNvState) {
+  testing::Swtpm tpm;
+  std::string tcti = tpm.tcti();
+  int before = ResetCount(tpm);
+  ASSERT_GE(before, 0);
+  tpm.Restart();
+  EXPECT_EQ(ResetCount(tpm), before + 1);
+  EXPECT_EQ(tpm.tcti(), tcti);  // same ports when they are still free
+  tpm.Stop();
+  EXPECT_FALSE(tpm.running());
+  std::string out;
+  EXPECT_NE(tpm.RunTool({"tpm2_readclock"}, &out), 0);
+  tpm.Start();
+  EXPECT_EQ(ResetCount(tpm), before + 2);
+}
+
 TEST(EsysTest, BadTctiIsAnError) {
   auto ctx = EsysContext::Open("swtpm:host=127.0.0.1,port=1");
   ASSERT_FALSE(ctx.ok());
