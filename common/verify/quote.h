@@ -22,7 +22,11 @@
 //   quote.replay                same resetCount/restartCount as the previous quote but
 //                               clock not greater, or lower counts: an old quote
 // A higher resetCount or restartCount than the previous quote is a reboot
-// (TPM reset/restart): reported in `reboot`, not a failure.
+// (TPM reset/restart): reported in `reboot`, not a failure. Note that after
+// an orderly shutdown (TPM2_Shutdown(CLEAR)) a TPM keeps resetCount and its
+// clock, so such a reboot is a plain next quote here; after a power loss the
+// first quotes have clockInfo.safe = NO (quote.clock_unsafe) until the TPM
+// persists its clock again.
 //
 // resetCount/restartCount/firmwareVersion are only comparable across quotes
 // for an AK in the endorsement (or platform) hierarchy, as tpm2_createak
