@@ -1,0 +1,149 @@
+#include "common/ima/hash.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace attest::ima {
+
+size_t DigestSize(HashAlg alg) {
+  switch (alg) {
+    case HashAlg::kSha1:
+      return 20;
+    case HashAlg::kSha256:
+      return 32;
+    case HashAlg::kSha384:
+      return 48;
+    case HashAlg::kSha512:
+      return 64;
+  }
+  return 0;
+}
+
+std::string_view HashName(HashAlg alg) {
+  switch (alg) {
+    case HashAlg::kSha1:
+      return "sha1";
+    case HashAlg::kSha256:
+      return "sha256";
+    case HashAlg::kSha384:
+      return "sha384";
+    case HashAlg::kSha512:
+      return "sha512";
+  }
+  return "unknown";
+}
+
+std::optional<HashAlg> HashFromName(std::string_view name) {
+  for (size_t i = 0; i < kNumHashAlgs; ++i) {
+    auto alg = static_cast<HashAlg>(i);
+    if (HashName(alg) == name) return alg;
+  }
+  return std::nullopt;
+}
+
+std::optional<HashAlg> HashFromSize(size_t size) {
+  for (size_t i = 0; i < kNumHashAlgs; ++i) {
+    auto alg = static_cast<HashAlg>(i);
+    if (DigestSize(alg) == size) return alg;
+  }
+  return std::nullopt;
+}
+
+bool Digest::IsZero() const {
+  return std::all_of(bytes.begin(), bytes.begin() + size, [](uint8_t b) { return b == 0; });
+}
+
+Digest Digest::Filled(size_t size, uint8_t value) {
+  Digest d;
+  d.size = static_cast<uint8_t>(std::min(size, kMaxDigestSize));
+  std::fill(d.bytes.begin(), d.bytes.begin() + d.size, value);
+  return d;
+}
+
+Digest Digest::From(std::span<const uint8_t> data) {
+  Digest d;
+  d.size = static_cast<uint8_t>(std::min(data.size(), kMaxDigestSize));
+  std::copy(data.begin(), data.begin() + d.size, d.bytes.begin());
+  return d;
+}
+
+std::string ToHex(std::span<const uint8_t> data) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(data.size() * 2, '0');
+  for (size_t i = 0; i < data.size(); ++i) {
+    out[2 * i] = kDigits[data[i] >> 4];
+    out[2 * i + 1] = kDigits[data[i] & 15];
+  }
+  return out;
+}
+
+namespace {
+inline int HexVal(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+}  // namespace
+
+bool FromHexFixed(std::string_view hex, std::span<uint8_t> out) {
+  if (hex.size() != out.size() * 2) return false;
+  for (size_t i = 0; i < out.size(); ++i) {
+    int hi = HexVal(hex[2 * i]);
+    int lo = HexVal(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return true;
+}
+
+bool FromHex(std::string_view hex, std::string& out) {
+  if (hex.size() % 2 != 0) return false;
+  out.resize(hex.size() / 2);
+  return FromHexFixed(hex, {reinterpret_cast<uint8_t*>(out.data()), out.size()});
+}
+
+struct Hasher::Impl {
+  struct MdFree {
+    void operator()(EVP_MD* m) const { EVP_MD_free(m); }
+  };
+  struct CtxFree {
+    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+  };
+  std::array<std::unique_ptr<EVP_MD, MdFree>, kNumHashAlgs> mds;
+  std::unique_ptr<EVP_MD_CTX, CtxFree> ctx{EVP_MD_CTX_new()};
+};
+
+Hasher::Hasher() : impl_(std::make_unique<Impl>()) {
+  // Fetching once avoids the provider lookup on every digest (a large part of
+  // the cost for short inputs).
+  for (size_t i = 0; i < kNumHashAlgs; ++i) {
+    std::string name(HashName(static_cast<HashAlg>(i)));
+    impl_->mds[i].reset(EVP_MD_fetch(nullptr, name.c_str(), nullptr));
+    if (!impl_->mds[i]) throw std::runtime_error("OpenSSL: cannot fetch digest " + name);
+  }
+  if (!impl_->ctx) throw std::bad_alloc();
+}
+
+Hasher::~Hasher() = default;
+
+Digest Hasher::Hash(HashAlg alg, std::span<const uint8_t> data) { return Hash2(alg, data, {}); }
+
+Digest Hasher::Hash2(HashAlg alg, std::span<const uint8_t> a, std::span<const uint8_t> b) {
+  Digest d;
+  unsigned int len = 0;
+  EVP_MD_CTX* ctx = impl_->ctx.get();
+  // These calls only fail on allocation failure or a broken provider.
+  if (EVP_DigestInit_ex2(ctx, impl_->mds[static_cast<size_t>(alg)].get(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx, a.data(), a.size()) != 1 ||
+      (!b.empty() && EVP_DigestUpdate(ctx, b.data(), b.size()) != 1) ||
+      EVP_DigestFinal_ex(ctx, d.bytes.data(), &len) != 1) {
+    throw std::runtime_error("OpenSSL digest failed");
+  }
+  d.size = static_cast<uint8_t>(len);
+  return d;
+}
+
+}  // namespace attest::ima
