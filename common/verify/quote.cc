@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <string>
 #include <utility>
 
@@ -74,6 +73,17 @@ TPMI_ALG_HASH SignatureHash(const TPMT_SIGNATURE& sig) {
     default:
       return TPM2_ALG_NULL;
   }
+}
+
+bool Selected(const TPML_PCR_SELECTION& sel, TPMI_ALG_HASH bank, uint32_t pcr) {
+  for (uint32_t i = 0; i < sel.count && i < TPM2_NUM_PCR_BANKS; ++i) {
+    const TPMS_PCR_SELECTION& s = sel.pcrSelections[i];
+    if (s.hash == bank && pcr / 8 < s.sizeofSelect && pcr / 8 < TPM2_PCR_SELECT_MAX &&
+        (s.pcrSelect[pcr / 8] & (1u << (pcr % 8))) != 0) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -188,13 +198,16 @@ QuoteResult VerifyQuote(const QuoteInputs& in) {
   auto is_allowed = [&allowed](TPMI_ALG_HASH h) {
     return std::find(allowed.begin(), allowed.end(), h) != allowed.end();
   };
-  json allowed_names = json::array();
-  for (auto h : allowed) allowed_names.push_back(tpm::HashAlgName(h));
+  auto allowed_names = [&allowed] {  // only built when a failure needs it
+    json names = json::array();
+    for (auto h : allowed) names.push_back(tpm::HashAlgName(h));
+    return names;
+  };
   if (!is_allowed(r.hash_alg)) {
     add("quote.hash_alg_not_allowed", Severity::kError,
         {{"message", "signing hash algorithm not allowed"},
          {"hash_alg", tpm::HashAlgName(r.hash_alg)},
-         {"allowed", allowed_names}});
+         {"allowed", allowed_names()}});
   }
 
   // Signature by the AK over the exact quote bytes.
@@ -234,18 +247,16 @@ QuoteResult VerifyQuote(const QuoteInputs& in) {
     // needs one, and no value may be supplied that the signature does not cover.
     Bytes concat;
     json missing = json::array();
-    std::set<std::pair<TPMI_ALG_HASH, uint32_t>> covered;
     for (const auto& bank : tpm::SelectionToList(r.pcr_selection)) {
       if (!is_allowed(bank.hash)) {
         add("quote.hash_alg_not_allowed", Severity::kError,
             {{"message", "quoted PCR bank hash algorithm not allowed"},
              {"bank", tpm::HashAlgName(bank.hash)},
-             {"allowed", allowed_names}});
+             {"allowed", allowed_names()}});
       }
       const size_t size = tpm::HashAlgDigestSize(bank.hash);
       auto values = in.pcrs.find(bank.hash);
       for (uint32_t pcr : bank.pcrs) {
-        covered.emplace(bank.hash, pcr);
         std::string label = tpm::HashAlgName(bank.hash) + ":" + std::to_string(pcr);
         const Bytes* v = nullptr;
         if (values != in.pcrs.end()) {
@@ -262,7 +273,7 @@ QuoteResult VerifyQuote(const QuoteInputs& in) {
     json extra = json::array();
     for (const auto& [bank, values] : in.pcrs) {
       for (const auto& [pcr, value] : values) {
-        if (!covered.contains({bank, pcr})) {
+        if (!Selected(r.pcr_selection, bank, pcr)) {
           extra.push_back(tpm::HashAlgName(bank) + ":" + std::to_string(pcr));
         }
       }
