@@ -1,0 +1,176 @@
+#include "common/eventlog/replay.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "common/eventlog/errors.h"
+
+namespace attest::eventlog {
+namespace {
+
+const EVP_MD* MdFor(uint16_t alg_id) {
+  switch (alg_id) {
+    case alg::kSha1:
+      return EVP_sha1();
+    case alg::kSha256:
+      return EVP_sha256();
+    case alg::kSha384:
+      return EVP_sha384();
+    case alg::kSha512:
+      return EVP_sha512();
+    case alg::kSm3_256:
+      return EVP_sm3();
+  }
+  return nullptr;
+}
+
+struct MdCtxDeleter {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
+
+// H(a || b) into `out` (resized to the digest size).
+bool Extend(const EVP_MD* md, EVP_MD_CTX* ctx, Bytes& pcr, const Bytes& digest) {
+  unsigned int n = 0;
+  uint8_t buf[EVP_MAX_MD_SIZE];
+  if (EVP_DigestInit_ex(ctx, md, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx, pcr.data(), pcr.size()) != 1 ||
+      EVP_DigestUpdate(ctx, digest.data(), digest.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx, buf, &n) != 1) {
+    return false;
+  }
+  pcr.assign(buf, buf + n);
+  return true;
+}
+
+bool DigestBoundToData(uint32_t type) {
+  switch (type) {
+    case ev::kSeparator:
+    case ev::kEfiVariableDriverConfig:
+    case ev::kEfiVariableAuthority:
+    case ev::kEfiAction:
+    case ev::kEfiGptEvent:
+    case ev::kSCrtmVersion:
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<Bytes> HashBytes(uint16_t alg_id, std::span<const uint8_t> data) {
+  const EVP_MD* md = MdFor(alg_id);
+  if (md == nullptr)
+    return MakeError(errc::unsupported, "no digest implementation for " + HashAlgName(alg_id));
+  uint8_t buf[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (EVP_Digest(data.data(), data.size(), buf, &n, md, nullptr) != 1) {
+    return MakeError(errc::crypto_error, "OpenSSL EVP_Digest failed for " + HashAlgName(alg_id));
+  }
+  return Bytes(buf, buf + n);
+}
+
+Result<PcrValues> Replay(const EventLog& log) {
+  MdCtx ctx(EVP_MD_CTX_new());
+  if (!ctx) return MakeError(errc::crypto_error, "OpenSSL EVP_MD_CTX_new failed");
+  PcrValues out;
+  std::optional<uint8_t> locality;
+  bool pcr0_extended = false;
+  for (const auto& a : log.spec.algorithms) {
+    if (MdFor(a.alg_id) != nullptr) out[a.alg_id];
+  }
+  for (const Event& e : log.events) {
+    if (e.index == 0) continue;  // the Spec ID header
+    if (e.type == ev::kNoAction) {
+      if (e.startup_locality) {
+        if (locality) {
+          return MakeError(errc::inconsistent, "event " + std::to_string(e.index) +
+                                                   " (byte offset " + std::to_string(e.offset) +
+                                                   "): second StartupLocality event");
+        }
+        if (pcr0_extended) {
+          return MakeError(errc::inconsistent,
+                           "event " + std::to_string(e.index) + " (byte offset " +
+                               std::to_string(e.offset) +
+                               "): StartupLocality event after PCR 0 was extended");
+        }
+        locality = *e.startup_locality;
+        for (auto& [alg_id, bank] : out) {
+          Bytes init(HashAlgSize(alg_id), 0);
+          init.back() = *locality;
+          bank[0] = std::move(init);
+        }
+      }
+      continue;
+    }
+    if (e.pcr == 0) pcr0_extended = true;
+    for (const Digest& d : e.digests) {
+      auto bank = out.find(d.alg_id);
+      if (bank == out.end()) continue;  // unknown algorithm: not replayed
+      auto [it, fresh] = bank->second.try_emplace(e.pcr);
+      if (fresh) it->second.assign(HashAlgSize(d.alg_id), 0);
+      if (!Extend(MdFor(d.alg_id), ctx.get(), it->second, d.value)) {
+        return MakeError(errc::crypto_error,
+                         "OpenSSL digest failed while extending PCR " + std::to_string(e.pcr));
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<Failure> ComparePcrs(const PcrValues& replayed, const PcrValues& quoted,
+                                 const std::vector<uint32_t>& pcrs) {
+  std::vector<Failure> failures;
+  for (const auto& [alg_id, qbank] : quoted) {
+    auto rbank = replayed.find(alg_id);
+    if (rbank == replayed.end()) {
+      failures.push_back(
+          {"measured_boot.bank_not_in_log",
+           "the quote has a " + HashAlgName(alg_id) + " bank that the event log does not carry",
+           {{"bank", HashAlgName(alg_id)}}});
+      continue;
+    }
+    for (const auto& [pcr, actual] : qbank) {
+      if (std::find(pcrs.begin(), pcrs.end(), pcr) == pcrs.end()) continue;
+      auto r = rbank->second.find(pcr);
+      Bytes expected = r != rbank->second.end() ? r->second : Bytes(HashAlgSize(alg_id), 0);
+      if (expected != actual) {
+        failures.push_back({"measured_boot.invalid_pcr_" + std::to_string(pcr),
+                            "PCR " + std::to_string(pcr) + " (" + HashAlgName(alg_id) +
+                                ") differs from the event log replay",
+                            {{"bank", HashAlgName(alg_id)},
+                             {"pcr", std::to_string(pcr)},
+                             {"expected", ToHex(expected)},
+                             {"actual", ToHex(actual)}}});
+      }
+    }
+  }
+  return failures;
+}
+
+std::vector<Failure> VerifyEventDigests(const EventLog& log) {
+  std::vector<Failure> failures;
+  for (const Event& e : log.events) {
+    if (e.index == 0 || !DigestBoundToData(e.type)) continue;
+    for (const Digest& d : e.digests) {
+      if (MdFor(d.alg_id) == nullptr) continue;
+      auto h = HashBytes(d.alg_id, e.data);
+      if (!h || *h != d.value) {
+        failures.push_back({"measured_boot.event_digest_mismatch",
+                            "event " + std::to_string(e.index) + " (" + EventTypeName(e.type) +
+                                ", PCR " + std::to_string(e.pcr) + "): " + HashAlgName(d.alg_id) +
+                                " digest is not the hash of the event data",
+                            {{"event", std::to_string(e.index)},
+                             {"bank", HashAlgName(d.alg_id)},
+                             {"expected", h ? ToHex(*h) : ""},
+                             {"actual", ToHex(d.value)}}});
+        break;
+      }
+    }
+  }
+  return failures;
+}
+
+}  // namespace attest::eventlog
