@@ -193,9 +193,11 @@ Result<MigrationReport> ApplyMigrations(pqxx::connection_base& conn,
   if (auto r = Guard("take migration lock", [&] { lock.emplace(conn); }); !r) return r.error();
 
   auto applied_rows = Guard("read schema_migrations", [&] {
-    pqxx::work tx(conn, "bootstrap");
-    tx.exec(kCreateTable);
-    tx.commit();
+    {
+      pqxx::work tx(conn, "bootstrap");
+      tx.exec(kCreateTable);
+      tx.commit();
+    }
     return ReadApplied(conn);
   });
   if (!applied_rows) return applied_rows.error();

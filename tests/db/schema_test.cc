@@ -161,5 +161,49 @@ TEST_F(SchemaTest, OutboxAndOffsetsConstraints) {
   EXPECT_EQ(Value("SELECT outbox_pending FROM worker_lag WHERE partition = 0"), "1");
 }
 
+TEST_F(SchemaTest, ComponentRolesHaveLeastPrivilege) {
+  const std::string gw = "gw_" + dbname().substr(0, 40);
+  const std::string worker = "wk_" + dbname().substr(0, 40);
+  Exec("CREATE ROLE " + gw + " LOGIN IN ROLE attest_gateway; CREATE ROLE " + worker +
+       " LOGIN IN ROLE attest_worker");
+  Register();
+  Exec(std::string("INSERT INTO enrolments (agent_id, interval_seconds, partition) VALUES ('") +
+       kAgent + "', 60, 0)");
+  auto as = [&](const std::string& user) {
+    return std::make_unique<pqxx::connection>(conninfo() + " user=" + user);
+  };
+  {
+    auto c = as(gw);
+    pqxx::nontransaction tx(*c);
+    EXPECT_EQ(tx.exec("SELECT count(*) FROM enrolments")[0][0].as<int>(), 1);
+    EXPECT_THROW(tx.exec("UPDATE enrolments SET ima_offset = 1"), pqxx::insufficient_privilege);
+  }
+  {
+    auto c = as(gw);
+    pqxx::nontransaction tx(*c);
+    EXPECT_THROW(tx.exec("INSERT INTO outbox (topic, payload, partition) VALUES ('t', '', 0)"),
+                 pqxx::insufficient_privilege);
+  }
+  {
+    auto c = as(gw);
+    pqxx::nontransaction tx(*c);
+    EXPECT_THROW(tx.exec("SELECT attestation_history_create_partitions(1, '2030-01-01')"),
+                 pqxx::insufficient_privilege);
+  }
+  {
+    // Workers maintain partitions without owning the table.
+    auto c = as(worker);
+    pqxx::work tx(*c);
+    EXPECT_EQ(
+        tx.exec("SELECT attestation_history_create_partitions(1, '2030-01-01')")[0][0].as<int>(),
+        2);
+    tx.exec("UPDATE enrolments SET state = 'PASS'");
+    tx.exec("INSERT INTO outbox (topic, payload, partition) VALUES ('t', '', 0)");
+    tx.commit();
+  }
+  EXPECT_EQ(Value("SELECT to_regclass('attestation_history_p20300102')::text"),
+            "attestation_history_p20300102");
+}
+
 }  // namespace
 }  // namespace attest::testing
