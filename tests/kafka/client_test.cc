@@ -62,7 +62,8 @@ ConsumerConfig GroupConfig(const std::string& bootstrap, const std::string& grou
   c.group_id = group;
   c.topics = {topic};
   // Small timeouts: the mock cluster waits about one session timeout per
-  // rebalance round.
+  // rebalance round. Not below 3 s: its first join waits 3 s, and a shorter
+  // session makes members time out during that wait, forever.
   c.session_timeout = 3000ms;
   c.heartbeat_interval = 500ms;
   c.first_assignment_timeout = 20000ms;
@@ -74,6 +75,8 @@ std::unique_ptr<Producer> MakeProducer(const std::string& bootstrap,
   ProducerConfig pc;
   pc.bootstrap_servers = bootstrap;
   pc.delivery_timeout = timeout;
+  // Reconnect quickly after the fault test brings the brokers back.
+  pc.extra = {{"reconnect.backoff.ms", "100"}, {"reconnect.backoff.max.ms", "500"}};
   auto p = Producer::Create(pc);
   EXPECT_TRUE(p.ok()) << p.error().ToString();
   return p.ok() ? std::move(*p) : nullptr;

@@ -8,6 +8,9 @@
 //  - State is in memory: a restarted broker is an empty cluster on new ports.
 //  - Taking brokers down/up (rd_kafka_mock_broker_set_down/up) drops their
 //    connections and refuses new ones; partition leadership does not move.
+//  - A group's first rebalance waits 3 s (like group.initial.rebalance.delay.ms)
+//    and later ones about session.timeout.ms - 1 s. Consumers need
+//    session.timeout.ms >= 3000 against it, or they time out while joining.
 //
 // Thread-safety: MockCluster methods may be called from any thread (the mock
 // cluster runs its own I/O thread and serialises commands).
