@@ -50,7 +50,7 @@ class GroupTest : public ::testing::Test {
         std::vector<std::string>{ATTEST_GROUP_MEMBER_BINARY, "--bootstrap", broker_.bootstrap(),
                                  "--group", "workers", "--topic", "attestation.evidence", "--state",
                                  (dir_.path() / (name + ".state")).string(), "--session-timeout-ms",
-                                 "6000"},
+                                 "4000"},
         (dir_.path() / (name + ".log")).string());
   }
   std::filesystem::path State(const std::string& name) { return dir_.path() / (name + ".state"); }
