@@ -1,0 +1,174 @@
+// The verify entry point: one call per evidence combines the quote check,
+// measured boot (UEFI event log), IMA (incremental PCR-10 replay against the
+// runtime policy) and the PCR policy into a verdict plus the agent state to
+// store. docs/verification.md documents the order of checks, the results,
+// the state transitions and every failure id.
+//
+// PURE: no I/O, no clock reads ("now" is an input), no global state. The
+// evidence is borrowed (views into the caller's buffers, IMA bytes are parsed
+// in place), the caller persists Verdict::new_state.
+//
+// Results, most to least severe:
+//   kRejected      the quote is a replay or older than the accepted one
+//                  (quote.replay): drop it, new_state == stored state.
+//   kFail          failures (quote not authentic, measured boot, IMA, PCR policy).
+//   kLogRequested  no failure, but the verifier needs a log: the UEFI log
+//                  (uefi_log_requested) after a reboot / without a boot
+//                  baseline, or the IMA list from requested_ima_offset.
+//   kPass
+//
+// Thread-safety: VerifyEvidence is reentrant; the cached AK and policies are
+// immutable and may be shared between threads (shared_ptr<const>).
+#pragma once
+
+#include <openssl/evp.h>
+#include <tss2/tss2_tpm2_types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/base/result.h"
+#include "common/eventlog/policy.h"
+#include "common/ima/keyring.h"
+#include "common/ima/log.h"
+#include "common/ima/policy.h"
+#include "common/tpm/marshal.h"
+#include "common/tpm/pcr.h"
+#include "common/tpm/tpm_crypto.h"
+#include "common/verify/failure.h"
+#include "common/verify/quote.h"
+
+namespace attest::verifier {
+
+using verify::ClockState;
+using verify::Failure;
+using verify::Failures;
+using verify::Severity;
+
+// ---- Cached inputs (built once per agent / policy version by the worker) ----
+
+// A registered AK converted once to an OpenSSL key.
+class AttestationKey {
+ public:
+  // TPM2B_PUBLIC bytes as registered. Checks the AK attributes (restricted
+  // signing key, fixedTPM, ...).
+  static Result<std::shared_ptr<const AttestationKey>> FromTpm2bPublic(tpm::ByteView bytes);
+  static Result<std::shared_ptr<const AttestationKey>> FromPublic(const TPMT_PUBLIC& pub);
+
+  const EVP_PKEY* pkey() const { return pkey_.get(); }
+  const TPMT_PUBLIC& public_area() const { return pub_; }
+
+ private:
+  AttestationKey(tpm::EvpPkeyPtr pkey, const TPMT_PUBLIC& pub)
+      : pkey_(std::move(pkey)), pub_(pub) {}
+  tpm::EvpPkeyPtr pkey_;
+  TPMT_PUBLIC pub_{};
+};
+
+// A Keylime runtime policy with its ima-sig verification keys loaded.
+struct CompiledRuntimePolicy {
+  ima::RuntimePolicy policy;
+  ima::Keyring keys;  // the policy's "verification-keys" plus any added by the caller
+
+  // Parses the JSON and loads its verification keys.
+  static Result<std::shared_ptr<const CompiledRuntimePolicy>> Compile(std::string_view json);
+};
+
+// Allowed values per PCR per bank (any of the listed digests passes). A PCR
+// listed here must be quoted.
+struct PcrPolicy {
+  std::map<TPMI_ALG_HASH, std::map<uint32_t, std::vector<tpm::Bytes>>> allowed;
+};
+
+struct AgentPolicies {
+  std::shared_ptr<const PcrPolicy> pcr;                           // optional
+  std::shared_ptr<const CompiledRuntimePolicy> runtime;           // optional (IMA)
+  std::shared_ptr<const eventlog::ReferenceState> measured_boot;  // optional
+  std::vector<TPMI_ALG_HASH> allowed_hash_algs;                   // empty: sha256, sha384, sha512
+};
+
+struct Agent {
+  // The cached AK; when null, ak_public (TPM2B_PUBLIC) is converted per call.
+  std::shared_ptr<const AttestationKey> ak;
+  tpm::ByteView ak_public;
+  AgentPolicies policies;
+};
+
+// ---- Evidence (borrowed views) ----
+
+struct ImaEvidence {
+  std::string_view entries;  // ascii or binary list, entries start_offset..
+  ima::Format format = ima::Format::kAscii;
+  uint64_t start_offset = 0;            // absolute index of the first entry
+  std::optional<uint64_t> entry_count;  // entries the agent says it sent (checked)
+};
+
+struct Evidence {
+  tpm::ByteView quote;      // TPMS_ATTEST
+  tpm::ByteView signature;  // TPMT_SIGNATURE
+  tpm::PcrValues pcrs;      // claimed PCR values, bank -> index -> digest
+  std::optional<ImaEvidence> ima;
+  std::optional<tpm::ByteView> uefi_log;  // binary_bios_measurements
+  std::optional<int64_t> boot_time;       // agent-reported boot time (unix seconds)
+};
+
+// ---- State (per agent, persisted by the worker) ----
+
+struct AgentState {
+  std::optional<ClockState> clock;  // clock info of the last accepted quote
+  std::optional<int64_t> boot_time;
+  // Measured boot of the current boot was verified; then boot_pcr_digest is
+  // SHA-256 over the quoted PCRs 0-7 it was verified against (bank order,
+  // index order), so a later change of PCRs 0-7 without a reboot is caught.
+  bool boot_log_accepted = false;
+  tpm::Bytes boot_pcr_digest;
+  // IMA: entries [0, ima_next_offset) are verified; ima_pcr is the running
+  // PCR-10 value of bank ima_bank after them (empty = all zero, fresh boot).
+  uint64_t ima_next_offset = 0;
+  TPMI_ALG_HASH ima_bank = TPM2_ALG_SHA256;
+  tpm::Bytes ima_pcr;
+  // Keys that ima-buf entries loaded onto policy keyrings (Keylime trusts
+  // them for later ima-sig entries). Not persisted by the worker today: after
+  // a reload, ima-sig entries signed by such keys need a digest in the policy.
+  ima::Keyring ima_learned_keys;
+  int64_t last_verified_at = 0;  // `now` of the last verdict that changed the state
+};
+
+// ---- Output ----
+
+enum class Outcome { kPass, kFail, kRejected, kLogRequested };
+std::string_view OutcomeName(Outcome o);  // "pass", "fail", "rejected", "log_requested"
+
+struct VerifyStats {
+  uint64_t ima_entries_received = 0;
+  uint64_t ima_entries_skipped = 0;  // already verified prefix
+  uint64_t ima_entries_checked = 0;
+  uint64_t uefi_events = 0;
+  bool measured_boot_evaluated = false;
+};
+
+struct Verdict {
+  Outcome result = Outcome::kFail;
+  Failures failures;
+  bool reboot = false;
+  bool uefi_log_requested = false;
+  std::optional<uint64_t> requested_ima_offset;  // send the IMA list from here
+  AgentState new_state;
+  VerifyStats stats;
+};
+
+// Verifies one evidence of `agent` against the challenge's `nonce` and the
+// stored state. Never throws on bad input.
+Verdict VerifyEvidence(const Evidence& evidence, tpm::ByteView nonce, const Agent& agent,
+                       const AgentState& stored, int64_t now);
+
+// The PCR policy check alone: pcr_validation.invalid_pcr_N (value not
+// allowed), pcr_validation.missing_pcr_N (not quoted / no value).
+Failures CheckPcrPolicy(const PcrPolicy& policy, const tpm::PcrValues& quoted);
+
+}  // namespace attest::verifier
