@@ -79,7 +79,7 @@ Result<std::vector<RefEntry>> ParseEntries(const json& j, const std::string& key
       return Invalid(path + " must be a string or an object");
     }
     if (digest) {
-      if (e.value.rfind("0x", 0) == 0) e.value.erase(0, 2);
+      if (e.value.rfind("0x", 0) == 0 || e.value.rfind("0X", 0) == 0) e.value.erase(0, 2);
       std::transform(e.value.begin(), e.value.end(), e.value.begin(), [](char c) {
         return c >= 'A' && c <= 'F' ? static_cast<char>(c - 'A' + 'a') : c;
       });
