@@ -45,6 +45,8 @@ Result<AgentConfig> ParseAgentConfig(const ConfigFile& f) {
   ATTEST_ASSIGN_OR_RETURN(c.tls.client_cert, f.String("tls.client_cert", ""));
   ATTEST_ASSIGN_OR_RETURN(c.tls.client_key, f.String("tls.client_key", ""));
   ATTEST_ASSIGN_OR_RETURN(c.tls.proxy, f.String("proxy", ""));
+  ATTEST_ASSIGN_OR_RETURN(c.tls.no_proxy, f.String("no_proxy", ""));
+  ATTEST_ASSIGN_OR_RETURN(c.tls.pinned_public_key, f.String("tls.pinned_public_key", ""));
   if (c.tls.client_cert.empty() != c.tls.client_key.empty()) {
     return f.Invalid(c.tls.client_cert.empty() ? "tls.client_key" : "tls.client_cert",
                      "tls.client_cert and tls.client_key must be set together");
@@ -58,6 +60,14 @@ Result<AgentConfig> ParseAgentConfig(const ConfigFile& f) {
   c.retry_initial_ms = static_cast<int>(v);
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("retry_max_ms", c.retry_max_ms, c.retry_initial_ms, 86400000));
   c.retry_max_ms = static_cast<int>(v);
+  ATTEST_ASSIGN_OR_RETURN(c.boot_time, f.Int("boot_time", 0, 0, INT64_MAX));
+  ATTEST_ASSIGN_OR_RETURN(v,
+                          f.Int("default_interval_seconds", c.default_interval_seconds, 1, 86400));
+  c.default_interval_seconds = static_cast<int>(v);
+  ATTEST_ASSIGN_OR_RETURN(c.ima_max_batch_bytes,
+                          f.Int("ima_max_batch_bytes", c.ima_max_batch_bytes, 4096, 1 << 30));
+  ATTEST_ASSIGN_OR_RETURN(c.uefi_log_max_bytes,
+                          f.Int("uefi_log_max_bytes", c.uefi_log_max_bytes, 1024, 1 << 30));
 
   std::vector<ConfigFile> blocks;
   ATTEST_ASSIGN_OR_RETURN(blocks, f.TableList("servers"));

@@ -29,7 +29,9 @@ struct TlsClientOptions {
   std::string ca_file;      // trust anchors for the servers; empty: system store
   std::string client_cert;  // optional client certificate (mTLS)
   std::string client_key;
-  std::string proxy;  // "http://proxy:3128"; empty: HTTPS_PROXY/NO_PROXY env
+  std::string proxy;              // "http://proxy:3128"; empty: HTTPS_PROXY/NO_PROXY env
+  std::string no_proxy;           // "localhost,.internal"; empty: NO_PROXY env
+  std::string pinned_public_key;  // "sha256//<base64>" (libcurl); empty: CA check only
 };
 
 struct AgentConfig {
@@ -47,6 +49,10 @@ struct AgentConfig {
   int request_timeout_ms = 30000;
   int retry_initial_ms = 1000;  // exponential backoff with jitter
   int retry_max_ms = 60000;
+  int64_t boot_time = 0;                  // epoch seconds; 0: btime of /proc/stat
+  int default_interval_seconds = 60;      // when the server names no interval
+  int64_t ima_max_batch_bytes = 4 << 20;  // IMA list text per evidence
+  int64_t uefi_log_max_bytes = 16 << 20;  // a larger UEFI log is not sent
 };
 
 // Reads and validates; errors name the file, the key and the line.
