@@ -295,11 +295,16 @@ std::string SerializeReferenceState(const ReferenceState& ref) {
 
 ReferenceState GenerateReferenceState(const EventLog& log) {
   ReferenceState ref;
+  // sha256 when the log has it, else the first bank we can name in JSON.
   ref.digest_alg = alg::kSha256;
-  if (!log.spec.algorithms.empty() &&
-      std::none_of(log.spec.algorithms.begin(), log.spec.algorithms.end(),
+  if (std::none_of(log.spec.algorithms.begin(), log.spec.algorithms.end(),
                    [](const AlgorithmSize& a) { return a.alg_id == alg::kSha256; })) {
-    ref.digest_alg = log.spec.algorithms.front().alg_id;
+    for (const auto& a : log.spec.algorithms) {
+      if (HashAlgSize(a.alg_id) != 0) {
+        ref.digest_alg = a.alg_id;
+        break;
+      }
+    }
   }
   ref.pk.emplace();
   ref.kek.emplace();
@@ -310,7 +315,8 @@ ReferenceState GenerateReferenceState(const EventLog& log) {
   ref.boot_applications.emplace();
   ref.kernel_cmdlines.emplace();
   for (const Event& e : log.events) {
-    if (IsSecureBootVariable(e) && e.variable->data == Bytes{1}) ref.secureboot_required = true;
+    // The last measurement is the state at boot, as in CheckReferenceState.
+    if (IsSecureBootVariable(e)) ref.secureboot_required = e.variable->data == Bytes{1};
     for (auto [var, list] : {std::pair{"PK", &ref.pk},
                              {"KEK", &ref.kek},
                              {"db", &ref.db},
