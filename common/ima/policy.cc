@@ -268,7 +268,9 @@ std::string RuntimePolicy::ToJson() const {
               {"dm_policy", json::parse(dm_policy_json_, nullptr, false)}};
   j["ima-buf"] = DigestMapJson(ima_buf_);
   j["verification-keys"] = verification_keys_;
-  return j.dump(1);
+  // Paths that are not UTF-8 (legal on Linux) cannot be JSON strings: they
+  // become U+FFFD, so such a file fails the policy rather than crash it.
+  return j.dump(1, ' ', false, json::error_handler_t::replace);
 }
 
 RuntimePolicy GeneratePolicy(const Log& log) {
