@@ -1,6 +1,7 @@
 #include "common/ima/policy.h"
 
 #include <algorithm>
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 #include "common/ima/errors.h"
@@ -60,8 +61,51 @@ json DigestMapJson(const DigestMap& m) {
   return out;
 }
 
-bool IsLiteral(std::string_view s) {
-  return s.find_first_of("\\^$.|?*+()[]{}") == std::string_view::npos;
+// Turns a regex made of plain characters and escaped punctuation ("\\.")
+// into the literal it matches; false when it has any other regex syntax.
+bool Unescape(std::string_view s, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '\\') {
+      if (i + 1 >= s.size()) return false;
+      char n = s[++i];
+      if (std::isalnum(static_cast<unsigned char>(n)) || n == '_') return false;  // \d, \w, \1...
+      out.push_back(n);
+    } else if (std::string_view("^$.|?*+()[]{}").find(c) != std::string_view::npos) {
+      return false;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return true;
+}
+
+// The literal text every match of `s` starts with ("" when unknown).
+std::string LiteralPrefix(std::string_view s) {
+  if (s.find('|') != std::string_view::npos) return "";  // alternatives: no common prefix
+  std::string out;
+  size_t i = 0;
+  for (; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '\\') {
+      if (i + 1 >= s.size()) break;
+      char n = s[i + 1];
+      if (std::isalnum(static_cast<unsigned char>(n)) || n == '_') break;
+      out.push_back(n);
+      ++i;
+    } else if (std::string_view("^$.|?*+()[]{}").find(c) != std::string_view::npos) {
+      break;
+    } else {
+      out.push_back(c);
+    }
+  }
+  // A quantifier applies to the last literal character: it is not required.
+  if (i < s.size() && std::string_view("?*{").find(s[i]) != std::string_view::npos &&
+      !out.empty()) {
+    out.pop_back();
+  }
+  return out;
 }
 
 // A bound on brace repetition: libstdc++ expands {n} into n NFA copies, so a
@@ -103,37 +147,42 @@ RuntimePolicy::RuntimePolicy() = default;
 Result<void> RuntimePolicy::SetExcludes(std::vector<std::string> excludes,
                                         const PolicyLimits& limits) {
   if (excludes.size() > limits.max_excludes) return PolicyError("too many excludes");
-  prefix_excludes_.clear();
-  exact_excludes_.clear();
-  exclude_regex_.reset();
-  std::string combined;
+  std::vector<std::string> prefix, exact, suffix, contains;
+  std::vector<RegexExclude> regexes;
+  std::string lit;
   for (const auto& e : excludes) {
     if (e.size() > limits.max_exclude_length) return PolicyError("exclude longer than the limit");
     std::string_view s = e;
     if (!s.empty() && s.front() == '^') s.remove_prefix(1);  // re.match is anchored anyway
-    if (IsLiteral(s)) {
-      prefix_excludes_.emplace_back(s);
-    } else if (s.size() >= 2 && s.substr(s.size() - 2) == ".*" &&
-               IsLiteral(s.substr(0, s.size() - 2))) {
-      prefix_excludes_.emplace_back(s.substr(0, s.size() - 2));
-    } else if (!s.empty() && s.back() == '$' && IsLiteral(s.substr(0, s.size() - 1))) {
-      exact_excludes_.emplace_back(s.substr(0, s.size() - 1));
-    } else {
-      if (RepetitionTooLarge(e)) return PolicyError("exclude '" + e + "': repetition too large");
-      if (!combined.empty()) combined += '|';
-      combined += '(';
-      combined += e;
-      combined += ')';
+    bool any_prefix = s.starts_with(".*");
+    std::string_view body = any_prefix ? s.substr(2) : s;
+    if (body.ends_with(".*") && !body.ends_with("\\.*")) body.remove_suffix(2);
+    bool anchored_end = body.ends_with('$') && !body.ends_with("\\$");
+    if (anchored_end) body.remove_suffix(1);
+    if (Unescape(body, lit)) {
+      if (any_prefix) {
+        (anchored_end ? suffix : contains).push_back(lit);
+      } else {
+        (anchored_end ? exact : prefix).push_back(lit);
+      }
+      continue;
     }
-  }
-  if (!combined.empty()) {
+    if (RepetitionTooLarge(e)) return PolicyError("exclude '" + e + "': repetition too large");
     try {
-      exclude_regex_ = std::make_shared<const std::regex>(
-          combined, std::regex::ECMAScript | std::regex::optimize);
+      // Grouped as in Keylime's combined "(e1)|(e2)" so a top-level '|'
+      // stays inside this exclude.
+      regexes.push_back(RegexExclude{
+          LiteralPrefix(s), std::make_shared<const std::regex>(
+                                "(" + e + ")", std::regex::ECMAScript | std::regex::optimize)});
     } catch (const std::regex_error& err) {
-      return PolicyError(std::string("excludes: invalid regular expression: ") + err.what());
+      return PolicyError("exclude '" + e + "': invalid regular expression: " + err.what());
     }
   }
+  prefix_excludes_ = std::move(prefix);
+  exact_excludes_ = std::move(exact);
+  suffix_excludes_ = std::move(suffix);
+  contains_excludes_ = std::move(contains);
+  regex_excludes_ = std::move(regexes);
   excludes_ = std::move(excludes);
   return Ok();
 }
@@ -145,12 +194,26 @@ bool RuntimePolicy::Excluded(std::string_view path) const {
   for (const auto& p : exact_excludes_) {
     if (path == p) return true;
   }
-  if (exclude_regex_) {
+  // ".*" does not cross a newline (Python and ECMAScript alike).
+  size_t newline = path.find('\n');
+  for (const auto& p : suffix_excludes_) {
+    if (newline == std::string_view::npos && path.ends_with(p)) return true;
+  }
+  for (const auto& p : contains_excludes_) {
+    size_t pos = path.find(p);
+    if (pos != std::string_view::npos && (newline == std::string_view::npos || pos < newline)) {
+      return true;
+    }
+  }
+  for (const auto& r : regex_excludes_) {
+    if (!path.starts_with(r.prefix)) continue;
     try {
-      return std::regex_search(path.begin(), path.end(), *exclude_regex_,
-                               std::regex_constants::match_continuous);
+      if (std::regex_search(path.begin(), path.end(), *r.regex,
+                            std::regex_constants::match_continuous)) {
+        return true;
+      }
     } catch (const std::regex_error&) {
-      return false;  // too complex to evaluate: not excluded (fail closed)
+      // Too complex to evaluate: not excluded (fail closed).
     }
   }
   return false;

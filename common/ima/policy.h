@@ -5,9 +5,10 @@
 // entry up costs one hash-map probe and no allocation.
 //
 // Excludes follow Keylime: each is a regex matched at the start of the path
-// (Python re.match on "(e1)|(e2)|..."). Literal excludes (and literal
-// prefixes ending in ".*") are matched as plain prefixes; only the rest goes
-// through one combined std::regex, and only when there are such excludes.
+// (Python re.match on "(e1)|(e2)|..."). std::regex is slow, so the common
+// shapes are recognised at load time and matched as strings: "lit" and
+// "lit.*" (prefix), "lit$" (exact), ".*lit$" (suffix), ".*lit" (contains).
+// Any other regex runs only on paths that start with its literal prefix.
 //
 // Thread-safety: immutable after Parse/Build; const methods may be called
 // from any thread.
@@ -101,9 +102,15 @@ class RuntimePolicy {
   std::string dm_policy_json_ = "null";  // kept verbatim; not evaluated
   std::string verification_keys_;
   // Exclude matcher.
+  struct RegexExclude {
+    std::string prefix;  // a path must start with it for the regex to match
+    std::shared_ptr<const std::regex> regex;
+  };
   std::vector<std::string> prefix_excludes_;
   std::vector<std::string> exact_excludes_;
-  std::shared_ptr<const std::regex> exclude_regex_;
+  std::vector<std::string> suffix_excludes_;
+  std::vector<std::string> contains_excludes_;
+  std::vector<RegexExclude> regex_excludes_;
 };
 
 // Produces a policy that accepts `log`: every non-violation entry's digest

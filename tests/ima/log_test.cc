@@ -254,7 +254,9 @@ TEST(ImaLog, KeylimePolicyFilesParse) {
 
 TEST(ImaPolicy, ExcludesMatchLikePythonReMatch) {
   RuntimePolicy p;
-  ASSERT_TRUE(p.SetExcludes({"/tmp/.*", "/var/log", "^/proc/[0-9]+/", "/etc/exact$"}));
+  ASSERT_TRUE(p.SetExcludes({"/tmp/.*", "/var/log", "^/proc/[0-9]+/", "/etc/exact$", ".*\\.pyc$",
+                             ".*/__pycache__/", "/opt/ab?c", "/srv/x|/srv/y", "/etc/a\\.conf",
+                             "/home/[^/]+/\\.cache/"}));
   EXPECT_TRUE(p.Excluded("/tmp/x"));
   EXPECT_TRUE(p.Excluded("/var/log/messages"));  // re.match: prefix
   EXPECT_TRUE(p.Excluded("/proc/12/status"));
@@ -262,8 +264,24 @@ TEST(ImaPolicy, ExcludesMatchLikePythonReMatch) {
   EXPECT_FALSE(p.Excluded("/etc/exact2"));
   EXPECT_FALSE(p.Excluded("/proc/self/status"));
   EXPECT_FALSE(p.Excluded("/usr/tmp/x"));
+  EXPECT_TRUE(p.Excluded("/usr/lib/python3/x.pyc"));
+  EXPECT_FALSE(p.Excluded("/usr/lib/python3/x.pyc.bak"));
+  EXPECT_FALSE(p.Excluded("/usr/lib/python3/xpyc"));
+  EXPECT_TRUE(p.Excluded("/usr/lib/python3/__pycache__/a"));
+  EXPECT_TRUE(p.Excluded("/opt/ac"));  // 'b' is optional: prefix is "/opt/a"
+  EXPECT_TRUE(p.Excluded("/opt/abc"));
+  EXPECT_FALSE(p.Excluded("/opt/bc"));
+  EXPECT_TRUE(p.Excluded("/srv/y/z"));  // alternatives inside one exclude
+  EXPECT_TRUE(p.Excluded("/etc/a.conf"));
+  EXPECT_FALSE(p.Excluded("/etc/axconf"));
+  EXPECT_TRUE(p.Excluded("/home/bob/.cache/x"));
+  EXPECT_FALSE(p.Excluded("/home/bob/cache/x"));
   EXPECT_FALSE(p.SetExcludes({"("}));
   EXPECT_FALSE(p.SetExcludes({"(a{100}){100}"}));
+  RuntimePolicy none;
+  EXPECT_FALSE(none.Excluded("/anything"));
+  ASSERT_TRUE(none.SetExcludes({".*"}));
+  EXPECT_TRUE(none.Excluded("/anything"));
 }
 
 TEST(ImaPolicy, BadPoliciesAreErrors) {
