@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <set>
+#include <unordered_set>
 
 #include "common/eventlog/errors.h"
 
@@ -364,7 +364,7 @@ std::vector<Failure> CheckReferenceState(const EventLog& log, const ReferenceSta
   CheckKeys(log, "db", "db", ref.db, out);
 
   if (ref.dbx_required) {
-    std::set<std::string> present;
+    std::unordered_set<std::string> present;
     const Event* dbx = nullptr;
     for (const Event& e : log.events) {
       if (!IsKeyVariable(e, "dbx")) continue;

@@ -1,49 +1,13 @@
 #include "common/eventlog/replay.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <memory>
 
 #include "common/eventlog/errors.h"
+#include "common/eventlog/hasher.h"
 
 namespace attest::eventlog {
 namespace {
-
-const EVP_MD* MdFor(uint16_t alg_id) {
-  switch (alg_id) {
-    case alg::kSha1:
-      return EVP_sha1();
-    case alg::kSha256:
-      return EVP_sha256();
-    case alg::kSha384:
-      return EVP_sha384();
-    case alg::kSha512:
-      return EVP_sha512();
-    case alg::kSm3_256:
-      return EVP_sm3();
-  }
-  return nullptr;
-}
-
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
-
-// H(a || b) into `out` (resized to the digest size).
-bool Extend(const EVP_MD* md, EVP_MD_CTX* ctx, Bytes& pcr, const Bytes& digest) {
-  unsigned int n = 0;
-  uint8_t buf[EVP_MAX_MD_SIZE];
-  if (EVP_DigestInit_ex(ctx, md, nullptr) != 1 ||
-      EVP_DigestUpdate(ctx, pcr.data(), pcr.size()) != 1 ||
-      EVP_DigestUpdate(ctx, digest.data(), digest.size()) != 1 ||
-      EVP_DigestFinal_ex(ctx, buf, &n) != 1) {
-    return false;
-  }
-  pcr.assign(buf, buf + n);
-  return true;
-}
 
 bool DigestBoundToData(uint32_t type) {
   switch (type) {
@@ -61,25 +25,24 @@ bool DigestBoundToData(uint32_t type) {
 }  // namespace
 
 Result<Bytes> HashBytes(uint16_t alg_id, std::span<const uint8_t> data) {
-  const EVP_MD* md = MdFor(alg_id);
-  if (md == nullptr)
+  internal::Hasher hasher;
+  if (!hasher.Supports(alg_id)) {
     return MakeError(errc::unsupported, "no digest implementation for " + HashAlgName(alg_id));
-  uint8_t buf[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (EVP_Digest(data.data(), data.size(), buf, &n, md, nullptr) != 1) {
-    return MakeError(errc::crypto_error, "OpenSSL EVP_Digest failed for " + HashAlgName(alg_id));
   }
-  return Bytes(buf, buf + n);
+  Bytes out;
+  if (!hasher.Hash(alg_id, data, {}, out)) {
+    return MakeError(errc::crypto_error, "OpenSSL digest failed for " + HashAlgName(alg_id));
+  }
+  return out;
 }
 
 Result<PcrValues> Replay(const EventLog& log) {
-  MdCtx ctx(EVP_MD_CTX_new());
-  if (!ctx) return MakeError(errc::crypto_error, "OpenSSL EVP_MD_CTX_new failed");
+  internal::Hasher hasher;
   PcrValues out;
   std::optional<uint8_t> locality;
   bool pcr0_extended = false;
   for (const auto& a : log.spec.algorithms) {
-    if (MdFor(a.alg_id) != nullptr) out[a.alg_id];
+    if (hasher.Supports(a.alg_id)) out[a.alg_id];
   }
   for (const Event& e : log.events) {
     if (e.index == 0) continue;  // the Spec ID header
@@ -111,7 +74,7 @@ Result<PcrValues> Replay(const EventLog& log) {
       if (bank == out.end()) continue;  // unknown algorithm: not replayed
       auto [it, fresh] = bank->second.try_emplace(e.pcr);
       if (fresh) it->second.assign(HashAlgSize(d.alg_id), 0);
-      if (!Extend(MdFor(d.alg_id), ctx.get(), it->second, d.value)) {
+      if (!hasher.Hash(d.alg_id, it->second, d.value, it->second)) {
         return MakeError(errc::crypto_error,
                          "OpenSSL digest failed while extending PCR " + std::to_string(e.pcr));
       }
@@ -152,19 +115,21 @@ std::vector<Failure> ComparePcrs(const PcrValues& replayed, const PcrValues& quo
 
 std::vector<Failure> VerifyEventDigests(const EventLog& log) {
   std::vector<Failure> failures;
+  internal::Hasher hasher;
+  Bytes computed;
   for (const Event& e : log.events) {
     if (e.index == 0 || !DigestBoundToData(e.type)) continue;
     for (const Digest& d : e.digests) {
-      if (MdFor(d.alg_id) == nullptr) continue;
-      auto h = HashBytes(d.alg_id, e.data);
-      if (!h || *h != d.value) {
+      if (!hasher.Supports(d.alg_id)) continue;
+      bool ok = hasher.Hash(d.alg_id, e.data, {}, computed);
+      if (!ok || computed != d.value) {
         failures.push_back({"measured_boot.event_digest_mismatch",
                             "event " + std::to_string(e.index) + " (" + EventTypeName(e.type) +
                                 ", PCR " + std::to_string(e.pcr) + "): " + HashAlgName(d.alg_id) +
                                 " digest is not the hash of the event data",
                             {{"event", std::to_string(e.index)},
                              {"bank", HashAlgName(d.alg_id)},
-                             {"expected", h ? ToHex(*h) : ""},
+                             {"expected", ok ? ToHex(computed) : ""},
                              {"actual", ToHex(d.value)}}});
         break;
       }
