@@ -144,6 +144,8 @@ class SessionBase : public std::enable_shared_from_this<SessionBase> {
   virtual void Drain() = 0;
   // Delivers the response of the current request (any thread).
   virtual void Deliver(Response&& r) = 0;
+  // Closes the socket at once; only when no I/O thread runs any more.
+  virtual void CloseNow() = 0;
 };
 
 template <bool kTls>
@@ -166,6 +168,13 @@ class Session final : public SessionBase {
       self->draining_ = true;
       if (!self->busy_) self->Close();
     });
+  }
+
+  void CloseNow() override {
+    closed_ = true;
+    beast::error_code ignored;
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Lowest().socket().close(ignored);
   }
 
   void Deliver(Response&& r) override {
@@ -406,11 +415,12 @@ class Session final : public SessionBase {
     beast::error_code ignored;
     Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
     Lowest().expires_after(std::chrono::seconds(2));
+    scratch_ = std::make_unique<char[]>(kScratch);
     LingerRead();
   }
 
   void LingerRead() {
-    Lowest().async_read_some(net::buffer(scratch_),
+    Lowest().async_read_some(net::buffer(scratch_.get(), kScratch),
                              [self = Self()](beast::error_code ec, size_t n) {
                                self->lingered_ += n;
                                if (ec || self->lingered_ > (4u << 20)) return self->Close();
@@ -437,7 +447,8 @@ class Session final : public SessionBase {
   bhttp::response<bhttp::string_body> res_;
   std::unique_ptr<bhttp::response<bhttp::empty_body>> continue_;
   std::shared_ptr<const ClientCert> client_cert_;
-  std::array<char, 16384> scratch_{};
+  static constexpr size_t kScratch = 16384;
+  std::unique_ptr<char[]> scratch_;  // only while lingering
   size_t lingered_ = 0;
   Clock::time_point start_ = Clock::now();
   Clock::time_point header_started_ = Clock::now();
@@ -695,6 +706,10 @@ void Server::Stop(std::chrono::milliseconds drain) {
     std::lock_guard lock(s.sessions_mu);
     rest.swap(s.sessions);
   }
+  // Connections still open (the drain deadline passed) are closed now, not
+  // when the handlers queued on the stopped io_context are destroyed.
+  for (auto& [id, session] : rest) session->CloseNow();
+  if (!rest.empty()) s.connections_open->Set(0);
   rest.clear();
   spdlog::info("{}: stopped", s.options.name);
 }
