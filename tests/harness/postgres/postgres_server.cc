@@ -54,12 +54,32 @@ std::filesystem::path SourceMigrationsDir() { return ATTEST_MIGRATIONS_DIR; }
 
 PostgresServer::PostgresServer() {
   ChownToServerUser(dir_.path());
+  const std::filesystem::path data = dir_.path() / "data";
+  // initdb is most of a cluster's start-up time: reuse a pristine copy kept
+  // in the build tree (cp -a keeps the postgres ownership when root).
+  const std::filesystem::path cache = ATTEST_PG_CACHE_DIR "/initdb-15-v1";
   std::string out;
-  int rc = RunCommand(Concat(AsServerUser(), {Bin("initdb"), "-D", (dir_.path() / "data").string(),
-                                              "-U", user_, "-A", "trust", "-E", "UTF8",
-                                              "--no-locale", "--no-sync", "--no-instructions"}),
-                      &out);
-  if (rc != 0) throw std::runtime_error("initdb failed (exit " + std::to_string(rc) + "):\n" + out);
+  const bool from_cache = std::filesystem::exists(cache / "PG_VERSION") &&
+                          RunCommand({"cp", "-a", cache.string(), data.string()}, &out) == 0;
+  if (!from_cache) {
+    std::filesystem::remove_all(data);
+    out.clear();
+    int rc = RunCommand(
+        Concat(AsServerUser(), {Bin("initdb"), "-D", data.string(), "-U", user_, "-A", "trust",
+                                "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions"}),
+        &out);
+    if (rc != 0)
+      throw std::runtime_error("initdb failed (exit " + std::to_string(rc) + "):\n" + out);
+    // Publish the cache atomically (copy, then rename); losing a race or
+    // failing to write is harmless.
+    std::error_code ec;
+    std::filesystem::create_directories(cache.parent_path(), ec);
+    const std::string staging = cache.string() + ".tmp-" + std::to_string(::getpid());
+    if (!ec && RunCommand({"cp", "-a", data.string(), staging}) == 0) {
+      std::filesystem::rename(staging, cache, ec);
+      if (ec) std::filesystem::remove_all(staging, ec);
+    }
+  }
   std::filesystem::create_directory(dir_.path() / "sock");
   ChownToServerUser(dir_.path() / "sock");
   port_ = FreePort();
