@@ -342,6 +342,19 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
     if (pub) qi.ak_public = pub->publicArea;  // else: no key, quote.invalid_signature
   }
   verify::QuoteResult q = verify::VerifyQuote(qi);
+  // clockInfo.safe = NO follows every power loss until the TPM persists its
+  // clock again. Replays are still caught: a clock that went back comes with
+  // a higher resetCount, which quote.replay compares first. So it is a notice,
+  // or every agent would fail after each power cut.
+  for (auto it = q.failures.begin(); it != q.failures.end();) {
+    if (it->event_id == "quote.clock_unsafe") {
+      it->severity = Severity::kWarning;
+      v.notices.push_back(std::move(*it));
+      it = q.failures.erase(it);
+    } else {
+      ++it;
+    }
+  }
   if (!q.ok()) {
     v.new_state = stored;
     v.failures = std::move(q.failures);

@@ -155,6 +155,8 @@ struct VerifyStats {
 struct Verdict {
   Outcome result = Outcome::kFail;
   Failures failures;
+  // Findings that do not change the result (quote.clock_unsafe).
+  Failures notices;
   bool reboot = false;
   bool uefi_log_requested = false;
   std::optional<uint64_t> requested_ima_offset;  // send the IMA list from here

@@ -53,6 +53,7 @@ class SoftTpm {
     ++clock_.reset_count;
   }
   void AdvanceClock(uint64_t ms) { clock_.clock += ms; }
+  void SetClockSafe(bool safe) { clock_.safe = safe; }
 
   // Quotes sha256 PCRs `indexes` with `nonce`; the clock advances first.
   Quoted Quote(const tpm::Bytes& nonce, std::initializer_list<uint32_t> indexes) {

@@ -140,6 +140,21 @@ TEST_F(VerifierTest, RebootResetsImaAndRequestsBootLog) {
   EXPECT_FALSE(v2.reboot);
 }
 
+TEST_F(VerifierTest, UnsafeClockAfterPowerLossIsANoticeNotAFailure) {
+  auto q1 = tpm_.Quote(kNonce, {0, 10});
+  AgentState st = Run(q1.MakeEvidence(), {}).new_state;
+  tpm_.Reboot();
+  tpm_.SetClockSafe(false);
+  auto q2 = tpm_.Quote(kNonce, {0, 10});
+  auto v = Run(q2.MakeEvidence(), st);
+  EXPECT_EQ(v.result, Outcome::kPass) << Describe(v);
+  EXPECT_TRUE(v.reboot);
+  ASSERT_EQ(v.notices.size(), 1u);
+  EXPECT_EQ(v.notices[0].event_id, "quote.clock_unsafe");
+  // The old boot's quote is still refused.
+  EXPECT_EQ(Run(q1.MakeEvidence(), v.new_state).result, Outcome::kRejected);
+}
+
 TEST_F(VerifierTest, ChangedBootTimeIsAReboot) {
   AgentState st;
   st.boot_time = 100;
