@@ -144,6 +144,13 @@ void DigestList::Add(std::string raw) {
 
 RuntimePolicy::RuntimePolicy() = default;
 
+// __polynomial (libstdc++) selects the breadth-first executor: matching time
+// stays linear in the path length, where the default backtracking executor
+// is exponential on patterns like "(a*)*b" that a crafted path could hit,
+// and recurses once per character. It rejects back-references.
+constexpr auto kRegexFlags =
+    std::regex::ECMAScript | std::regex::optimize | std::regex_constants::__polynomial;
+
 Result<void> RuntimePolicy::SetExcludes(std::vector<std::string> excludes,
                                         const PolicyLimits& limits) {
   if (excludes.size() > limits.max_excludes) return PolicyError("too many excludes");
@@ -172,8 +179,7 @@ Result<void> RuntimePolicy::SetExcludes(std::vector<std::string> excludes,
       // Grouped as in Keylime's combined "(e1)|(e2)" so a top-level '|'
       // stays inside this exclude.
       regexes.push_back(RegexExclude{
-          LiteralPrefix(s), std::make_shared<const std::regex>(
-                                "(" + e + ")", std::regex::ECMAScript | std::regex::optimize)});
+          LiteralPrefix(s), std::make_shared<const std::regex>("(" + e + ")", kRegexFlags)});
     } catch (const std::regex_error& err) {
       return PolicyError("exclude '" + e + "': invalid regular expression: " + err.what());
     }

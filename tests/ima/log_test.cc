@@ -278,6 +278,10 @@ TEST(ImaPolicy, ExcludesMatchLikePythonReMatch) {
   EXPECT_FALSE(p.Excluded("/home/bob/cache/x"));
   EXPECT_FALSE(p.SetExcludes({"("}));
   EXPECT_FALSE(p.SetExcludes({"(a{100}){100}"}));
+  // Linear-time matching: a backtracking matcher would not finish this.
+  ASSERT_TRUE(p.SetExcludes({"(a*)*b"}));
+  EXPECT_FALSE(p.Excluded(std::string(4000, 'a')));
+  EXPECT_FALSE(p.SetExcludes({"(a)\\1"}));  // back-references are refused
   RuntimePolicy none;
   EXPECT_FALSE(none.Excluded("/anything"));
   ASSERT_TRUE(none.SetExcludes({".*"}));
