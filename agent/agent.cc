@@ -276,8 +276,9 @@ struct Agent::Impl {
     if (ch.token().empty() || ch.token().size() > kMaxNonceBytes) {
       std::string text = b.name + ": challenge from " + b.verifiers->current_url() + ": token is " +
                          std::to_string(ch.token().size()) +
-                         " bytes; a TPM quote's qualifyingData (TPM2B_DATA) takes 1.." +
-                         std::to_string(kMaxNonceBytes);
+                         " bytes, but a TPM quote's qualifyingData (TPM2B_DATA) holds 1 to at "
+                         "most " +
+                         std::to_string(kMaxNonceBytes) + " bytes; the gateway's token must fit";
       spdlog::error("{}", text);
       return Step::Fail(Step::kPermanent, MakeError(errc::invalid_challenge, text));
     }

@@ -1,0 +1,292 @@
+// attest-agent end to end: the real binary on a real swtpm against
+// FakeBackend (registrar + gateway doubles that do real MakeCredential and
+// verify each quote with common/verify), through a real tinyproxy.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "tests/agent/fake_backend.h"
+#include "tests/harness/pki/pki.h"
+#include "tests/harness/swtpm/swtpm.h"
+#include "tests/harness/util/process.h"
+
+namespace attest::testing {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+constexpr int64_t kBootTime = 1700000000;
+
+// Three IMA entries in the kernel's ascii format (sha1 template hashes).
+const char* kImaList =
+    "10 0000000000000000000000000000000000000001 ima-ng sha256:"
+    "1111111111111111111111111111111111111111111111111111111111111111 boot_aggregate\n"
+    "10 0000000000000000000000000000000000000002 ima-ng sha256:"
+    "2222222222222222222222222222222222222222222222222222222222222222 /usr/bin/a\n"
+    "10 0000000000000000000000000000000000000003 ima-ng sha256:"
+    "3333333333333333333333333333333333333333333333333333333333333333 /usr/bin/b\n";
+
+int FileMode(const fs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return -1;
+  return static_cast<int>(st.st_mode & 0777);
+}
+
+std::string Quoted(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (const auto& i : items) out += (out.size() > 1 ? ", \"" : "\"") + i + "\"";
+  return out + "]";
+}
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // Proxy settings of the machine running the tests must not reach the agent.
+    for (const char* k : {"https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy",
+                          "ALL_PROXY", "no_proxy", "NO_PROXY"}) {
+      ::unsetenv(k);
+    }
+    pki_ = std::make_unique<TestPki>(dir_.path() / "pki");
+    std::ofstream(dir_.path() / "ima.txt") << kImaList;
+    std::ofstream(dir_.path() / "uefi.bin") << "fake UEFI event log";
+  }
+
+  fs::path state_dir() const { return dir_.path() / "state"; }
+  fs::path config_path() const { return dir_.path() / "agent.toml"; }
+  fs::path log_path() const { return dir_.path() / "agent.log"; }
+
+  struct Block {
+    std::vector<std::string> registrars, verifiers;
+  };
+
+  // Writes the agent config for `blocks`; `extra` is appended at top level.
+  void WriteConfig(const std::vector<Block>& blocks, int duplication, const std::string& ek = "ecc",
+                   const std::string& extra = "") {
+    std::ostringstream c;
+    c << "state_dir = \"" << state_dir().string() << "\"\n"
+      << "tcti = \"" << tpm_.tcti() << "\"\n"
+      << "ek_type = \"" << ek << "\"\nak_type = \"" << ek << "\"\n"
+      << "ima_log = \"" << (dir_.path() / "ima.txt").string() << "\"\n"
+      << "uefi_log = \"" << (dir_.path() / "uefi.bin").string() << "\"\n"
+      << "boot_time = " << kBootTime << "\n"
+      << "retry_initial_ms = 100\nretry_max_ms = 400\nconnect_timeout_ms = 2000\n"
+      << "verification_duplication = " << duplication << "\n"
+      << extra << "\n"
+      << "[tls]\nca_file = \"" << pki_->ca_cert().string() << "\"\n";
+    for (const auto& b : blocks) {
+      c << "[[servers]]\nregistrars = " << Quoted(b.registrars)
+        << "\nverifiers = " << Quoted(b.verifiers) << "\n";
+    }
+    std::ofstream(config_path()) << c.str();
+  }
+
+  std::unique_ptr<Subprocess> Start(bool once, const std::vector<std::string>& env = {}) {
+    std::vector<std::string> argv = {ATTEST_AGENT_BINARY, "--config", config_path().string(),
+                                     "--log-level", "debug"};
+    if (once) argv.push_back("--once");
+    return std::make_unique<Subprocess>(argv, log_path().string(), env);
+  }
+
+  // Runs `attest-agent --once`; returns its exit code (-1: still running
+  // after the timeout, then killed).
+  int RunOnce(const std::vector<std::string>& env = {}) {
+    auto p = Start(true, env);
+    return p->Wait(30s);
+  }
+
+  std::string Log() const { return fs::exists(log_path()) ? ReadFile(log_path()) : ""; }
+  std::string Uuid() const {
+    std::string u = ReadFile(state_dir() / "uuid");
+    return u.substr(0, u.find('\n'));
+  }
+
+  TempDir dir_{"attest-agent-test"};
+  Swtpm tpm_;
+  std::unique_ptr<TestPki> pki_;
+};
+
+std::string DeadAddress() { return "https://127.0.0.1:" + std::to_string(FreePort()); }
+
+TEST_F(AgentTest, RegistersActivatesAndSendsEvidenceThatVerifies) {
+  FakeBackend be(*pki_, "backend");
+  be.SetImaOffset(1);
+  WriteConfig({{{be.url()}, {be.url()}}}, 1, "rsa");
+  ASSERT_EQ(RunOnce(), 0) << Log();
+
+  std::string uuid = Uuid();
+  EXPECT_EQ(FileMode(state_dir() / "uuid"), 0600);
+  EXPECT_EQ(FileMode(state_dir() / "ak.key"), 0600);
+  auto regs = be.registrations();
+  ASSERT_EQ(regs.count(uuid), 1u);
+  EXPECT_TRUE(regs[uuid].active) << "activation (HMAC of the MakeCredential secret) failed";
+  EXPECT_EQ(be.Count("activate"), 1);
+
+  auto ev = be.evidence();
+  ASSERT_EQ(ev.size(), 1u) << Log();
+  EXPECT_TRUE(ev[0].quote_ok) << ev[0].quote_failures;
+  const auto& e = ev[0].evidence;
+  EXPECT_EQ(e.agent_uuid(), uuid);
+  EXPECT_EQ(e.boot_time().seconds(), kBootTime);
+  EXPECT_EQ(e.capabilities().ima_entry_count(), 3u);
+  EXPECT_EQ(e.capabilities().signature_schemes(0), v1::SIGNATURE_SCHEME_RSASSA);
+  // IMA entries from the challenge's offset on, byte for byte.
+  EXPECT_EQ(e.ima().start_offset(), 1u);
+  EXPECT_EQ(e.ima().entry_count(), 2u);
+  EXPECT_EQ(e.ima().format(), v1::IMA_LOG_FORMAT_ASCII);
+  EXPECT_EQ(e.ima().template_hash_algorithm(), v1::HASH_ALGORITHM_SHA1);
+  std::string list = kImaList;
+  EXPECT_EQ(e.ima().data(), list.substr(list.find('\n') + 1));
+  // First attestation of this boot: the UEFI log goes along.
+  EXPECT_EQ(e.uefi_log(), "fake UEFI event log");
+  ASSERT_EQ(e.quote().pcrs_size(), 1);
+  EXPECT_EQ(e.quote().pcrs(0).values().size(), 9u);
+}
+
+TEST_F(AgentTest, RestartKeepsAkAndSkipsRegistrationUntilTheRegistrarLosesIt) {
+  FakeBackend be(*pki_, "backend");
+  WriteConfig({{{be.url()}, {be.url()}}}, 1);
+  ASSERT_EQ(RunOnce(), 0) << Log();
+  std::string uuid = Uuid();
+  std::string ak = be.registrations()[uuid].ak_public;
+  ASSERT_FALSE(ak.empty());
+  EXPECT_EQ(be.Count("register"), 1);
+
+  // A restart: same UUID and AK, no registration, a new challenge at once.
+  ASSERT_EQ(RunOnce(), 0) << Log();
+  EXPECT_EQ(Uuid(), uuid);
+  EXPECT_EQ(be.Count("register"), 1);
+  auto ev = be.evidence();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_TRUE(ev[1].quote_ok) << ev[1].quote_failures;
+  EXPECT_TRUE(ev[1].evidence.uefi_log().empty()) << "same boot: no UEFI log";
+
+  // The operator deleted the registration: challenge 404 -> register again.
+  be.Forget(uuid);
+  ASSERT_EQ(RunOnce(), 0) << Log();
+  EXPECT_EQ(be.Count("register"), 2);
+  auto regs = be.registrations();
+  ASSERT_EQ(regs.count(uuid), 1u);
+  EXPECT_TRUE(regs[uuid].active);
+  EXPECT_EQ(regs[uuid].ak_public, ak) << "the AK must survive restarts";
+  bool saw_404 = false;
+  for (const auto& r : be.requests()) saw_404 |= r.route == "challenges" && r.status == 404;
+  EXPECT_TRUE(saw_404);
+  ev = be.evidence();
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_TRUE(ev[2].quote_ok) << ev[2].quote_failures;
+}
+
+TEST_F(AgentTest, FailsOverToTheOneGatewayThatAnswers) {
+  FakeBackend be(*pki_, "backend");
+  std::vector<std::string> gws = {DeadAddress(), DeadAddress(), be.url()};
+  std::shuffle(gws.begin(), gws.end(), std::mt19937(std::random_device{}()));
+  WriteConfig({{{be.url()}, gws}}, 1);
+  ASSERT_EQ(RunOnce(), 0) << Log();
+  auto ev = be.evidence();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(ev[0].quote_ok) << ev[0].quote_failures;
+}
+
+TEST_F(AgentTest, DuplicationAttestsToTheFirstNBlocksEachWithItsOwnChallenge) {
+  FakeBackend a(*pki_, "backend-a");
+  FakeBackend b(*pki_, "backend-b");
+  FakeBackend c(*pki_, "backend-c");
+  WriteConfig({{{a.url()}, {a.url()}}, {{b.url()}, {b.url()}}, {{c.url()}, {c.url()}}}, 2);
+  ASSERT_EQ(RunOnce(), 0) << Log();
+  for (FakeBackend* be : {&a, &b}) {
+    EXPECT_EQ(be->Count("activate"), 1);
+    auto ev = be->evidence();
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_TRUE(ev[0].quote_ok) << ev[0].quote_failures;
+  }
+  EXPECT_NE(a.evidence()[0].evidence.challenge_token(), b.evidence()[0].evidence.challenge_token());
+  EXPECT_TRUE(c.requests().empty()) << "block 3 is beyond verification_duplication = 2";
+}
+
+TEST_F(AgentTest, DuplicationLargerThanTheBlocksFailsAtStartUp) {
+  WriteConfig({{{DeadAddress()}, {DeadAddress()}}, {{DeadAddress()}, {DeadAddress()}}}, 3);
+  ASSERT_EQ(RunOnce(), 2);
+  std::string log = Log();
+  EXPECT_NE(log.find(config_path().string()), std::string::npos) << log;
+  EXPECT_NE(log.find("verification_duplication"), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(state_dir())) << "nothing may happen before the config is valid";
+}
+
+TEST_F(AgentTest, ReachesTheServersOnlyThroughTheProxy) {
+  FakeBackend be(*pki_, "backend");
+  int proxy_port = FreePort();
+  fs::path plog = dir_.path() / "tinyproxy.log";
+  std::ofstream(dir_.path() / "tinyproxy.conf")
+      << "Port " << proxy_port << "\nListen 127.0.0.1\nTimeout 30\nLogFile \"" << plog.string()
+      << "\"\nLogLevel Info\nPidFile \"" << (dir_.path() / "tinyproxy.pid").string()
+      << "\"\nMaxClients 20\nAllow 127.0.0.1\nConnectPort " << be.port() << "\n";
+  Subprocess proxy({"tinyproxy", "-d", "-c", (dir_.path() / "tinyproxy.conf").string()},
+                   (dir_.path() / "tinyproxy.out").string());
+  ASSERT_TRUE(WaitFor([&] { return PortOpen(proxy_port); }, 10s));
+
+  // From the environment (HTTPS_PROXY), as systemd's Environment= sets it.
+  WriteConfig({{{be.url()}, {be.url()}}}, 1);
+  std::string proxy_env = "HTTPS_PROXY=http://127.0.0.1:" + std::to_string(proxy_port);
+  ASSERT_EQ(RunOnce({proxy_env}), 0) << Log();
+  ASSERT_EQ(be.evidence().size(), 1u);
+  std::string log = ReadFile(plog);
+  EXPECT_NE(log.find("CONNECT"), std::string::npos) << log;
+  EXPECT_NE(log.find("127.0.0.1:" + std::to_string(be.port())), std::string::npos) << log;
+
+  // From the config key, pointing at a proxy that is down: the agent must not
+  // go around it, so nothing reaches the server.
+  size_t before = be.requests().size();
+  WriteConfig({{{be.url()}, {be.url()}}}, 1, "ecc",
+              "proxy = \"http://127.0.0.1:" + std::to_string(FreePort()) + "\"");
+  auto p = Start(true);
+  std::this_thread::sleep_for(2s);
+  EXPECT_TRUE(p->Running()) << Log();
+  p->Stop();
+  EXPECT_EQ(be.requests().size(), before);
+}
+
+TEST_F(AgentTest, WaitsRetryAfterOnTooEarly) {
+  FakeBackend be(*pki_, "backend");
+  be.TooEarly(1, 2);
+  WriteConfig({{{be.url()}, {be.url()}}}, 1);
+  ASSERT_EQ(RunOnce(), 0) << Log();
+  std::vector<FakeBackend::RequestRecord> ch;
+  for (const auto& r : be.requests()) {
+    if (r.route == "challenges") ch.push_back(r);
+  }
+  ASSERT_EQ(ch.size(), 2u);
+  EXPECT_EQ(ch[0].status, 429);
+  EXPECT_EQ(ch[1].status, 200);
+  // Not before Retry-After (the agent starts waiting after it read the answer).
+  EXPECT_GE(ch[1].at - ch[0].at, 2s);
+  EXPECT_EQ(be.evidence().size(), 1u);
+}
+
+TEST_F(AgentTest, RefusesATokenLongerThanTheTpmNonce) {
+  FakeBackend be(*pki_, "backend");
+  be.TokenSize(65);
+  WriteConfig({{{be.url()}, {be.url()}}}, 1);
+  EXPECT_EQ(RunOnce(), 1);
+  EXPECT_NE(Log().find("at most 64"), std::string::npos) << Log();
+  EXPECT_TRUE(be.evidence().empty());
+}
+
+TEST_F(AgentTest, SigtermStopsTheLoopWithExitZero) {
+  FakeBackend be(*pki_, "backend");
+  WriteConfig({{{be.url()}, {be.url()}}}, 1);
+  auto p = Start(false);
+  ASSERT_TRUE(WaitFor([&] { return be.evidence().size() >= 2; }, 30s)) << Log();
+  int status = p->Stop(SIGTERM, 10s);
+  ASSERT_TRUE(WIFEXITED(status)) << Log();
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  for (const auto& e : be.evidence()) EXPECT_TRUE(e.quote_ok) << e.quote_failures;
+}
+
+}  // namespace
+}  // namespace attest::testing
