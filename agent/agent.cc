@@ -166,7 +166,9 @@ struct Agent::Impl {
       spdlog::warn("{}; failing over to another address", text);
       return Step::Fail(Step::kBackoff, MakeError(errc::http_status, text));
     }
-    if (r.status == 408) {
+    // 408: we were slow; 401 on evidence: the token expired (or the gateways
+    // rotated keys) while we quoted. A new challenge fixes both.
+    if (r.status == 408 || r.status == 401) {
       spdlog::warn("{}", text);
       return Step::Fail(Step::kBackoff, MakeError(errc::http_status, text));
     }

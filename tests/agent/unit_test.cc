@@ -183,5 +183,23 @@ TEST(AgentTpm, QuotesSelectionsAndRefusesLongNonces) {
   EXPECT_EQ(bad_pcr.error().code, errc::invalid_challenge);
 }
 
+TEST(AgentTpm, ReadsTheEkCertificateWhenProvisionedAndKeepsTheAk) {
+  testing::Swtpm tpm(testing::Swtpm::Options{.ek_cert = true});
+  TempDir dir;
+  Bytes ak_name;
+  {
+    auto t = AgentTpm::Open({tpm.tcti(), "rsa", "rsa", dir.path() / "ak.key"});
+    ASSERT_TRUE(t.ok()) << t.error().message;
+    ASSERT_FALSE((*t)->ek_cert().empty());
+    EXPECT_EQ((*t)->ek_cert()[0], 0x30) << "DER SEQUENCE";
+    EXPECT_EQ((*t)->signature_scheme(), v1::SIGNATURE_SCHEME_RSASSA);
+    ak_name = (*t)->ak_name();
+  }
+  tpm.Restart();  // a reboot: transient handles gone, the saved AK is reloaded
+  auto t = AgentTpm::Open({tpm.tcti(), "rsa", "rsa", dir.path() / "ak.key"});
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ((*t)->ak_name(), ak_name);
+}
+
 }  // namespace
 }  // namespace attest::agent

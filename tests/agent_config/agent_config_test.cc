@@ -73,8 +73,7 @@ verifiers = ["b"]
 TEST(AgentConfig, BlockWithoutVerifiersIsAnError) {
   auto c = Parse("[[servers]]\nregistrars = [\"r\"]\n");
   ASSERT_FALSE(c.ok());
-  EXPECT_NE(c.error().message.find("servers[0].verifiers"), std::string::npos)
-      << c.error().message;
+  EXPECT_NE(c.error().message.find("servers[0].verifiers"), std::string::npos) << c.error().message;
   auto d = Parse("[[servers]]\nverifiers = []\n");
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.error().message.find("agent.toml:2:"), std::string::npos) << d.error().message;
@@ -90,6 +89,37 @@ TEST(AgentConfig, BadAddressAndEnumsNameTheKey) {
   EXPECT_NE(d.error().message.find("ek_type"), std::string::npos);
   EXPECT_FALSE(Parse("").ok());
   EXPECT_FALSE(Parse("[tls]\nclient_cert = \"c.pem\"\n[[servers]]\nverifiers = [\"g\"]\n").ok());
+}
+
+TEST(AgentConfig, AgentLoopKeys) {
+  auto c = Parse(R"(boot_time = 1700000000
+default_interval_seconds = 30
+ima_max_batch_bytes = 65536
+uefi_log_max_bytes = 2048
+proxy = "http://proxy:3128"
+no_proxy = "localhost"
+[tls]
+pinned_public_key = "sha256//abc="
+[[servers]]
+verifiers = ["g"]
+)");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->boot_time, 1700000000);
+  EXPECT_EQ(c->default_interval_seconds, 30);
+  EXPECT_EQ(c->ima_max_batch_bytes, 65536);
+  EXPECT_EQ(c->uefi_log_max_bytes, 2048);
+  EXPECT_EQ(c->tls.proxy, "http://proxy:3128");
+  EXPECT_EQ(c->tls.no_proxy, "localhost");
+  EXPECT_EQ(c->tls.pinned_public_key, "sha256//abc=");
+  auto d = Parse("[[servers]]\nverifiers = [\"g\"]\n");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->boot_time, 0);
+  EXPECT_EQ(d->default_interval_seconds, 60);
+  for (const char* bad : {"default_interval_seconds = 0", "ima_max_batch_bytes = 10",
+                          "boot_time = -1", "retry_max_ms = 10\nretry_initial_ms = 100"}) {
+    auto e = Parse(std::string(bad) + "\n[[servers]]\nverifiers = [\"g\"]\n");
+    EXPECT_FALSE(e.ok()) << bad;
+  }
 }
 
 }  // namespace
