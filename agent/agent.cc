@@ -427,6 +427,11 @@ Result<void> Agent::Run(std::stop_token stop, RunOptions options) {
         if (auto w = im.state.Put(b.key, b.record); !w) spdlog::warn("{}", w.error().message);
         // The first 404 re-registers at once; repeated ones (registered but
         // not enrolled) back off.
+        if (options.once && b.not_found >= 1) {
+          return MakeError(errc::http_status, b.name + ": the gateway still does not know agent " +
+                                                  im.uuid +
+                                                  " after registering again (not enrolled?)");
+        }
         b.due = b.not_found++ == 0 ? now : now + im.Backoff(b);
         break;
       case Step::kPermanent:

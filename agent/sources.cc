@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -124,18 +125,15 @@ Result<ImaReader::Snapshot> ImaReader::Read(uint64_t offset) {
     return Io("cannot open IMA list", path_);
   }
   snap.available = true;
-  // Resume after what was counted before, unless the gateway asks for older
-  // entries (or the list shrank: a new boot).
-  uint64_t index = 0;
-  uint64_t byte_pos = 0;
-  if (offset >= cached_entries_ && cached_bytes_ > 0) {
-    if (::lseek(fd.get(), static_cast<off_t>(cached_bytes_), SEEK_SET) ==
-        static_cast<off_t>(cached_bytes_)) {
-      index = cached_entries_;
-      byte_pos = cached_bytes_;
-    } else if (::lseek(fd.get(), 0, SEEK_SET) != 0) {
-      return Io("cannot seek in IMA list", path_);
-    }
+  // Start at the last checkpoint at or before `offset` (entry k * kCheckpoint
+  // starts at byte checkpoints_[k]): the list is append-only within a boot,
+  // so only the requested entries and what is new are read again.
+  if (checkpoints_.empty()) checkpoints_.push_back(0);
+  size_t k = std::min<uint64_t>(offset / kCheckpoint, checkpoints_.size() - 1);
+  uint64_t index = k * kCheckpoint;
+  uint64_t byte_pos = checkpoints_[k];
+  if (::lseek(fd.get(), static_cast<off_t>(byte_pos), SEEK_SET) != static_cast<off_t>(byte_pos)) {
+    return Io("cannot seek in IMA list", path_);
   }
   std::string data;
   std::string partial;  // an incomplete line carried over between chunks
@@ -162,6 +160,9 @@ Result<ImaReader::Snapshot> ImaReader::Read(uint64_t offset) {
       }
       ++index;
       partial.clear();
+      if (index % kCheckpoint == 0 && index / kCheckpoint == checkpoints_.size()) {
+        checkpoints_.push_back(byte_pos);
+      }
     }
     partial.append(buf.data() + start, n - start);
     if (partial.size() > kMaxLine) {
@@ -171,8 +172,6 @@ Result<ImaReader::Snapshot> ImaReader::Read(uint64_t offset) {
     if (n < buf.size()) break;
   }
   // A trailing line without '\n' is still being written: not counted yet.
-  cached_entries_ = index;
-  cached_bytes_ = byte_pos;
   snap.total_entries = index;
   snap.entries.set_entry_count(sent);
   snap.entries.set_data(std::move(data));

@@ -4,14 +4,15 @@
 //
 // Securityfs files have no meaningful size, so everything is read in chunks
 // with a byte bound. The IMA list is append-only within a boot: ImaReader
-// remembers where the entries it has already counted end, so a round reads
-// only what is new (plus what the gateway asks again).
+// remembers the byte position of every 1024th entry, so a round reads only
+// from near the requested offset (plus what is new), not the whole list.
 //
 // Thread-safety: none; one reader per agent thread.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "attest/v1/attestation.pb.h"
 #include "common/base/result.h"
@@ -42,16 +43,15 @@ class ImaReader {
   // file is not an error (no IMA on this machine): an empty snapshot.
   Result<Snapshot> Read(uint64_t offset);
   // Forgets the position cache (a new boot starts a new list).
-  void Reset() {
-    cached_entries_ = 0;
-    cached_bytes_ = 0;
-  }
+  void Reset() { checkpoints_.clear(); }
+
+  // Entries between checkpoints (byte positions remembered in the list).
+  static constexpr uint64_t kCheckpoint = 1024;
 
  private:
   std::string path_;
   size_t max_batch_bytes_;
-  uint64_t cached_entries_ = 0;  // complete lines counted before cached_bytes_
-  uint64_t cached_bytes_ = 0;
+  std::vector<uint64_t> checkpoints_;  // [k]: byte where entry k * kCheckpoint starts
 };
 
 }  // namespace attest::agent

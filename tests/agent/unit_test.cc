@@ -126,6 +126,39 @@ TEST(Sources, ImaReaderFromOffsetBoundedAndIncremental) {
   EXPECT_EQ(n->total_entries, 0u);
 }
 
+TEST(Sources, ImaReaderCheckpointsAcrossALongList) {
+  TempDir dir;
+  fs::path path = dir.path() / "ima";
+  auto line = [](int i) {
+    return "10 " + std::string(40, 'c') + " ima-ng sha1:" + std::string(40, 'd') + " /f" +
+           std::to_string(i) + "\n";
+  };
+  {
+    std::ofstream f(path);
+    for (int i = 0; i < 3000; ++i) f << line(i);
+  }
+  ImaReader r(path.string(), 1 << 20);
+  auto all = r.Read(UINT64_MAX);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->total_entries, 3000u);
+  EXPECT_EQ(all->entries.entry_count(), 0u);
+  auto tail = r.Read(2500);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(tail->total_entries, 3000u);
+  ASSERT_EQ(tail->entries.entry_count(), 500u);
+  EXPECT_TRUE(tail->entries.data().starts_with(line(2500)));
+  EXPECT_EQ(tail->entries.template_hash_algorithm(), v1::HASH_ALGORITHM_SHA1);
+  auto head = r.Read(10);
+  ASSERT_TRUE(head.ok());
+  EXPECT_TRUE(head->entries.data().starts_with(line(10)));
+  EXPECT_EQ(head->entries.entry_count(), 2990u);
+  std::ofstream(path, std::ios::app) << line(3000);
+  auto more = r.Read(3000);
+  ASSERT_TRUE(more.ok());
+  EXPECT_EQ(more->total_entries, 3001u);
+  EXPECT_EQ(more->entries.data(), line(3000));
+}
+
 TEST(Endpoints, ConnectionFailuresFailOverWithinTheBlock) {
   TempDir dir;
   testing::TestPki pki(dir.path());
