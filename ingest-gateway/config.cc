@@ -1,0 +1,205 @@
+#include "ingest-gateway/config.h"
+
+#include <unistd.h>
+
+#include <charconv>
+
+#include "ingest-gateway/errors.h"
+
+namespace attest::gateway {
+namespace {
+
+Error Invalid(const ConfigFile& f, std::string_view key, std::string_view what) {
+  Error e = f.Invalid(key, what);
+  e.code = make_error_code(errc::invalid_config);
+  return e;
+}
+
+std::string HostName() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == 0) return "gateway";
+  return buf;
+}
+
+std::chrono::milliseconds Ms(int64_t v) { return std::chrono::milliseconds(v); }
+
+}  // namespace
+
+Result<v1::HashAlgorithm> ParseHashAlgorithm(std::string_view text) {
+  if (text == "sha1") return v1::HASH_ALGORITHM_SHA1;
+  if (text == "sha256") return v1::HASH_ALGORITHM_SHA256;
+  if (text == "sha384") return v1::HASH_ALGORITHM_SHA384;
+  if (text == "sha512") return v1::HASH_ALGORITHM_SHA512;
+  if (text == "sm3_256") return v1::HASH_ALGORITHM_SM3_256;
+  return MakeError(errc::invalid_config, "hash algorithm '" + std::string(text) +
+                                             "': expected sha1, sha256, sha384, sha512 or sm3_256");
+}
+
+Result<std::vector<uint32_t>> ParsePcrList(std::string_view text) {
+  std::vector<uint32_t> out;
+  auto bad = [&](std::string_view why) {
+    return MakeError(errc::invalid_config,
+                     "PCR list '" + std::string(text) + "': " + std::string(why));
+  };
+  auto number = [](std::string_view s, uint32_t* v) {
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
+    return ec == std::errc() && end == s.data() + s.size() && !s.empty();
+  };
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    std::string_view item =
+        text.substr(pos, comma == std::string_view::npos ? text.npos : comma - pos);
+    uint32_t lo = 0, hi = 0;
+    size_t dash = item.find('-');
+    if (dash == std::string_view::npos) {
+      if (!number(item, &lo)) return bad("expected numbers or ranges like 0-7,10");
+      hi = lo;
+    } else if (!number(item.substr(0, dash), &lo) || !number(item.substr(dash + 1), &hi) ||
+               hi < lo) {
+      return bad("expected numbers or ranges like 0-7,10");
+    }
+    if (hi > 23) return bad("PCR indexes are 0..23");
+    for (uint32_t i = lo; i <= hi; ++i) {
+      if (!out.empty() && out.back() >= i) return bad("indexes must be ascending and distinct");
+      out.push_back(i);
+    }
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  if (out.empty()) return bad("empty");
+  return out;
+}
+
+Result<GatewayConfig> LoadGatewayConfig(const std::string& path) {
+  auto file = ConfigFile::Load(path);
+  if (!file) {
+    Error e = file.error();
+    e.code = make_error_code(errc::invalid_config);
+    return e;
+  }
+  return ParseGatewayConfig(*file);
+}
+
+Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
+  GatewayConfig c;
+  c.server.name = "gateway";
+  c.server.metrics_prefix = "gateway_http";
+  c.server.max_body_bytes = 8 << 20;
+  c.server.port = 8881;
+  c.server.bind_address = "0.0.0.0";
+
+  ATTEST_ASSIGN_OR_RETURN(c.gateway_id, f.String("gateway_id", HostName()));
+  if (c.gateway_id.empty() || c.gateway_id.size() > 255) {
+    return Invalid(f, "gateway_id", "must be 1..255 characters");
+  }
+
+  std::string listen;
+  ATTEST_ASSIGN_OR_RETURN(listen, f.String("server.listen", "0.0.0.0:8881"));
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return Invalid(f, "server.listen", "expected host:port, e.g. 0.0.0.0:8881");
+  }
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  uint32_t port = 0;
+  std::string_view port_text(listen.data() + colon + 1, listen.size() - colon - 1);
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535) {
+    return Invalid(f, "server.listen", "port must be 0..65535");
+  }
+  c.server.bind_address = host;
+  c.server.port = static_cast<uint16_t>(port);
+  ATTEST_ASSIGN_OR_RETURN(c.server.cert_file, f.String("server.cert_file"));
+  ATTEST_ASSIGN_OR_RETURN(c.server.key_file, f.String("server.key_file"));
+  ATTEST_ASSIGN_OR_RETURN(c.server.client_ca_file, f.String("server.client_ca_file", ""));
+  std::string auth;
+  ATTEST_ASSIGN_OR_RETURN(auth, f.String("server.client_auth", "off"));
+  auto client_auth = http::ParseClientAuth(auth);
+  if (!client_auth) return Invalid(f, "server.client_auth", "expected off, optional or required");
+  c.server.client_auth = *client_auth;
+  if (c.server.client_auth != http::ClientAuth::kOff && c.server.client_ca_file.empty()) {
+    return Invalid(f, "server.client_ca_file", "required when client_auth is not \"off\"");
+  }
+  int64_t v = 0;
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.io_threads", 2, 1, 256));
+  c.server.io_threads = static_cast<int>(v);
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.max_body_bytes", 8 << 20, 1024, int64_t{1} << 30));
+  c.server.max_body_bytes = static_cast<size_t>(v);
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.max_connections", 10000, 1, 1'000'000));
+  c.server.max_connections = static_cast<size_t>(v);
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.header_timeout_ms", 10'000, 100, 600'000));
+  c.server.header_timeout = Ms(v);
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.request_timeout_ms", 30'000, 100, 600'000));
+  c.server.request_timeout = Ms(v);
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.idle_timeout_ms", 60'000, 100, 3'600'000));
+  c.server.idle_timeout = Ms(v);
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.drain_timeout_ms", 15'000, 0, 600'000));
+  c.drain_timeout = Ms(v);
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.retry_after_seconds", 5, 1, 3600));
+  c.retry_after = std::chrono::seconds(v);
+
+  ATTEST_ASSIGN_OR_RETURN(c.token_key_files, f.StringList("token.key_files"));
+  if (c.token_key_files.empty()) {
+    return Invalid(f, "token.key_files", "needs at least the current key file");
+  }
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("token.ttl_seconds", 120, 1, 3600));
+  c.token_ttl = Ms(v * 1000);
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("token.max_skew_seconds", 5, 0, 300));
+  c.token_max_skew = Ms(v * 1000);
+
+  ATTEST_ASSIGN_OR_RETURN(c.database_conninfo, f.String("database.conninfo"));
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("database.pool_size", 4, 1, 256));
+  c.database_pool_size = static_cast<int>(v);
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("database.max_queue", 1000, 1, 1'000'000));
+  c.database_max_queue = static_cast<size_t>(v);
+
+  ATTEST_ASSIGN_OR_RETURN(c.kafka_bootstrap, f.String("kafka.bootstrap_servers"));
+  if (c.kafka_bootstrap.empty()) return Invalid(f, "kafka.bootstrap_servers", "is empty");
+  ATTEST_ASSIGN_OR_RETURN(c.kafka_topic, f.String("kafka.topic", "attestation.evidence"));
+  if (c.kafka_topic.empty()) return Invalid(f, "kafka.topic", "is empty");
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("kafka.delivery_timeout_ms", 10'000, 100, 600'000));
+  c.kafka_delivery_timeout = Ms(v);
+  std::vector<std::string> props;
+  ATTEST_ASSIGN_OR_RETURN(props, f.StringList("kafka.properties", std::vector<std::string>{}));
+  for (const auto& p : props) {
+    size_t eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Invalid(f, "kafka.properties", "entry '" + p + "' is not name=value");
+    }
+    c.kafka_properties[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+
+  double fraction = 0;
+  ATTEST_ASSIGN_OR_RETURN(fraction, f.Double("challenge.min_interval_fraction", 0.8));
+  if (!(fraction >= 0 && fraction <= 1)) {
+    return Invalid(f, "challenge.min_interval_fraction", "must be in [0, 1]");
+  }
+  c.challenge.min_interval_fraction = fraction;
+  std::string text;
+  ATTEST_ASSIGN_OR_RETURN(text, f.String("challenge.pcr_bank", "sha256"));
+  auto bank = ParseHashAlgorithm(text);
+  if (!bank) return Invalid(f, "challenge.pcr_bank", bank.error().message);
+  c.challenge.pcr_bank = *bank;
+  ATTEST_ASSIGN_OR_RETURN(text, f.String("challenge.pcrs", "0-7,10"));
+  auto pcrs = ParsePcrList(text);
+  if (!pcrs) return Invalid(f, "challenge.pcrs", pcrs.error().message);
+  c.challenge.pcrs = *pcrs;
+  ATTEST_ASSIGN_OR_RETURN(text, f.String("challenge.quote_hash", "sha256"));
+  auto qh = ParseHashAlgorithm(text);
+  if (!qh) return Invalid(f, "challenge.quote_hash", qh.error().message);
+  c.challenge.quote_hash = *qh;
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("challenge.boot_time_tolerance_seconds", 2, 0, 3600));
+  c.challenge.boot_time_tolerance = std::chrono::seconds(v);
+
+  ATTEST_ASSIGN_OR_RETURN(c.log.level, f.String("log.level", "info"));
+  ATTEST_ASSIGN_OR_RETURN(text, f.String("log.format", "human"));
+  auto format = ParseLogFormat(text);
+  if (!format) return Invalid(f, "log.format", "expected human or json");
+  c.log.format = *format;
+  c.log.component = "gateway";
+  return c;
+}
+
+}  // namespace attest::gateway

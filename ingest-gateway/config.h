@@ -1,0 +1,98 @@
+// The gateway's configuration: parsed once from TOML at start-up into an
+// immutable GatewayConfig. Example (defaults shown where there is one):
+//
+//   gateway_id = "gw1"                       # default: the host name
+//   [server]
+//   listen = "0.0.0.0:8881"
+//   cert_file = "/etc/attest/gateway.pem"    # required
+//   key_file = "/etc/attest/gateway.key"     # required
+//   client_ca_file = ""                      # needed when client_auth is not "off"
+//   client_auth = "off"                      # off | optional | required
+//   io_threads = 2
+//   max_body_bytes = 8388608
+//   header_timeout_ms = 10000                # TLS handshake + request headers
+//   request_timeout_ms = 30000               # request body, response write
+//   idle_timeout_ms = 60000                  # keep-alive wait
+//   drain_timeout_ms = 15000                 # SIGTERM: wait for in-flight requests
+//   retry_after_seconds = 5                  # Retry-After of 503 answers
+//   [token]
+//   key_files = ["/etc/attest/token.key", "/etc/attest/token.prev.key"]  # current first
+//   ttl_seconds = 120
+//   max_skew_seconds = 5
+//   [database]
+//   conninfo = "host=db user=gw1 dbname=attest"   # a login in role attest_gateway
+//   pool_size = 4
+//   max_queue = 1000                          # pending lookups before 503
+//   [kafka]
+//   bootstrap_servers = "kafka1:9092"
+//   topic = "attestation.evidence"
+//   delivery_timeout_ms = 10000               # no ack by then: 503
+//   properties = ["security.protocol=ssl"]    # extra librdkafka properties
+//   [challenge]
+//   min_interval_fraction = 0.8               # earliest challenge: last + interval x this
+//   pcr_bank = "sha256"
+//   pcrs = "0-7,10"
+//   quote_hash = "sha256"
+//   boot_time_tolerance_seconds = 2           # boot times closer than this are the same boot
+//   [log]
+//   level = "info"
+//   format = "human"                          # human | json
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "attest/v1/common.pb.h"
+#include "common/base/config.h"
+#include "common/base/logging.h"
+#include "common/base/result.h"
+#include "common/http/server.h"
+
+namespace attest::gateway {
+
+struct ChallengeConfig {
+  double min_interval_fraction = 0.8;
+  v1::HashAlgorithm pcr_bank = v1::HASH_ALGORITHM_SHA256;
+  std::vector<uint32_t> pcrs = {0, 1, 2, 3, 4, 5, 6, 7, 10};
+  v1::HashAlgorithm quote_hash = v1::HASH_ALGORITHM_SHA256;
+  std::chrono::seconds boot_time_tolerance{2};
+};
+
+struct GatewayConfig {
+  std::string gateway_id;
+  http::ServerOptions server;  // name/metrics prefix set by the parser
+  std::chrono::milliseconds drain_timeout{15'000};
+  std::chrono::seconds retry_after{5};
+
+  std::vector<std::string> token_key_files;
+  std::chrono::milliseconds token_ttl{120'000};
+  std::chrono::milliseconds token_max_skew{5'000};
+
+  std::string database_conninfo;
+  int database_pool_size = 4;
+  size_t database_max_queue = 1000;
+
+  std::string kafka_bootstrap;
+  std::string kafka_topic = "attestation.evidence";
+  std::chrono::milliseconds kafka_delivery_timeout{10'000};
+  std::map<std::string, std::string> kafka_properties;
+
+  ChallengeConfig challenge;
+  LogOptions log;
+};
+
+// Reads and validates a TOML file; errors name the file, line and key.
+Result<GatewayConfig> LoadGatewayConfig(const std::string& path);
+Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& file);
+
+// "0-7,10" -> {0..7, 10}; indexes 0..23, ascending, no duplicates.
+Result<std::vector<uint32_t>> ParsePcrList(std::string_view text);
+// "sha1" | "sha256" | "sha384" | "sha512" | "sm3_256".
+Result<v1::HashAlgorithm> ParseHashAlgorithm(std::string_view text);
+
+}  // namespace attest::gateway

@@ -1,0 +1,61 @@
+// Reads agents' enrolment rows from PostgreSQL off the I/O threads: a fixed
+// pool of worker threads, each with its own connection (opened lazily,
+// reopened after a failure) and the lookup as a prepared statement. The
+// gateway only reads (a login in role attest_gateway suffices).
+//
+// Lookup() queues the work and returns at once; the callback runs later on a
+// pool thread with the row, nullopt (unknown agent) or an error (database
+// unreachable: errc::unavailable). A full queue refuses the work (Lookup
+// returns false) so a slow database shows as 503s, not as unbounded memory.
+//
+// Thread-safety: Lookup() may be called from any thread. The destructor
+// stops the threads; queued lookups not yet run get errc::unavailable.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/base/result.h"
+#include "ingest-gateway/challenge.h"
+
+namespace attest::gateway {
+
+class EnrolmentStore {
+ public:
+  using Callback = std::function<void(Result<std::optional<EnrolmentRow>>)>;
+
+  EnrolmentStore(std::string conninfo, int pool_size, size_t max_queue);
+  ~EnrolmentStore();
+  EnrolmentStore(const EnrolmentStore&) = delete;
+  EnrolmentStore& operator=(const EnrolmentStore&) = delete;
+
+  // `uuid` must be canonical. False when the queue is full or the store stops.
+  bool Lookup(std::string uuid, Callback callback);
+  size_t queued() const;
+
+  // The SQL of the lookup (for docs and tests).
+  static const char* const kLookupSql;
+
+ private:
+  struct Task {
+    std::string uuid;
+    Callback callback;
+  };
+  void Run();
+
+  const std::string conninfo_;
+  const size_t max_queue_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Task> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace attest::gateway

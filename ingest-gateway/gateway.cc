@@ -1,0 +1,268 @@
+#include "ingest-gateway/gateway.h"
+
+#include <fmt/format.h>
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+
+#include "attest/v1/attestation.pb.h"
+#include "common/kafka/errors.h"
+#include "ingest-gateway/challenge.h"
+#include "ingest-gateway/decode.h"
+#include "ingest-gateway/errors.h"
+
+namespace attest::gateway {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+http::Response FromError(const Error& e) {
+  int status = HttpStatus(static_cast<errc>(e.code.category() == category() ? e.code.value() : 9));
+  return http::Problem(status, e.message);
+}
+
+void SetTimestamp(google::protobuf::Timestamp* t, SysClock::time_point tp) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
+  t->set_seconds(ns / 1'000'000'000);
+  t->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
+}
+
+// A random (version 4) UUID.
+Result<std::string> RandomUuid() {
+  uint8_t b[16];
+  if (RAND_bytes(b, sizeof b) != 1) return MakeError(errc::internal, "RAND_bytes failed");
+  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);
+  return fmt::format(
+      "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-"
+      "{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+      b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+      b[15]);
+}
+
+http::Response Encoded(int status, BodyFormat f, const google::protobuf::Message& m) {
+  auto body = EncodeBody(f, m);
+  if (!body) return http::Problem(500, body.error().message);
+  return http::Response::Binary(status, std::string(ContentTypeOf(f)), std::move(body).value());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayConfig config,
+                                                 metrics::Registry* registry) {
+  auto keys = token::KeySet::LoadFiles(config.token_key_files);
+  if (!keys) return MakeError(errc::invalid_config, keys.error().message);
+  std::unique_ptr<Gateway> gw(new Gateway(std::move(config), registry, std::move(keys).value()));
+  const GatewayConfig& c = gw->config_;
+
+  kafka::ProducerConfig pc;
+  pc.bootstrap_servers = c.kafka_bootstrap;
+  pc.client_id = "attest-gateway-" + c.gateway_id;
+  pc.delivery_timeout = c.kafka_delivery_timeout;
+  pc.close_timeout = c.kafka_delivery_timeout;
+  // Reconnect within a second once Kafka is back (librdkafka's default backs
+  // off up to 10 s); the operator's properties win.
+  pc.extra = {{"reconnect.backoff.max.ms", "1000"}};
+  for (const auto& [k, v] : c.kafka_properties) pc.extra[k] = v;
+  auto producer = kafka::Producer::Create(pc);
+  if (!producer) return MakeError(errc::invalid_config, producer.error().message);
+  gw->producer_ = std::move(producer).value();
+
+  ProbeOptions po;
+  po.kafka_bootstrap = c.kafka_bootstrap;
+  po.kafka_properties = pc.extra;
+  po.topic = c.kafka_topic;
+  po.database_conninfo = c.database_conninfo;
+  auto probes = Probes::Start(std::move(po));
+  if (!probes) return MakeError(errc::invalid_config, probes.error().message);
+  gw->probes_ = std::move(probes).value();
+
+  gw->store_ = std::make_unique<EnrolmentStore>(c.database_conninfo, c.database_pool_size,
+                                                c.database_max_queue);
+  gw->server_ = std::make_unique<http::Server>(c.server, gw->MakeRouter(), gw->registry_);
+  return gw;
+}
+
+Gateway::Gateway(GatewayConfig config, metrics::Registry* registry, token::KeySet keys)
+    : config_(std::move(config)),
+      registry_(registry ? registry : &own_registry_),
+      keys_(std::move(keys)) {
+  produce_latency_ =
+      &registry_
+           ->AddHistogram("gateway_produce_duration_seconds",
+                          "From producing an evidence record to its delivery report.", {})
+           .With({});
+  queue_depth_ = &registry_
+                      ->AddGauge("gateway_producer_queue_depth",
+                                 "Evidence records produced and not yet acknowledged by Kafka.")
+                      .With({});
+  evidence_outcomes_ = &registry_->AddCounter(
+      "gateway_evidence_total", "Evidence records by outcome after they passed the checks.",
+      {"outcome"});
+  accepted_ = &evidence_outcomes_->With({"accepted"});
+  delivery_failed_ = &evidence_outcomes_->With({"delivery_failed"});
+  registry_->AddCollector([this] {
+    if (producer_) queue_depth_->Set(static_cast<double>(producer_->InFlight()));
+  });
+}
+
+Gateway::~Gateway() { Stop(); }
+
+Result<void> Gateway::Start() { return server_->Start(); }
+
+uint16_t Gateway::port() const { return server_->port(); }
+
+void Gateway::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (server_) server_->Stop(config_.drain_timeout);
+  if (producer_) {
+    if (auto r = producer_->Flush(config_.kafka_delivery_timeout); !r) {
+      spdlog::warn("gateway: {}", r.error().message);
+    }
+  }
+}
+
+bool Gateway::Ready() const { return probes_->kafka_ok() && probes_->database_ok(); }
+
+http::Response Gateway::Unavailable(std::string_view detail) const {
+  http::Response r = http::Problem(503, detail);
+  r.RetryAfter(config_.retry_after);
+  return r;
+}
+
+http::Router Gateway::MakeRouter() {
+  http::Router router;
+  auto add = [&](const char* method, const char* pattern, http::Handler h) {
+    auto r = router.Add(method, pattern, std::move(h));
+    if (!r) throw std::logic_error(r.error().message);  // our own constant patterns
+  };
+  add("POST", "/v1/agents/{uuid}/challenges",
+      [this](http::RequestPtr req, http::Responder res) { OnChallenge(std::move(req), res); });
+  add("POST", "/v1/agents/{uuid}/evidence",
+      [this](http::RequestPtr req, http::Responder res) { OnEvidence(std::move(req), res); });
+  add("GET", "/healthz",
+      [](http::RequestPtr, http::Responder res) { res.Send(http::Response::Text(200, "ok\n")); });
+  add("GET", "/readyz", [this](http::RequestPtr, http::Responder res) { OnReadyz(res); });
+  add("GET", "/metrics", [this](http::RequestPtr, http::Responder res) {
+    res.Send(http::Response::Binary(200, std::string(metrics::Registry::kContentType),
+                                    registry_->Render()));
+  });
+  return router;
+}
+
+void Gateway::OnReadyz(http::Responder res) {
+  if (Ready()) return res.Send(http::Response::Text(200, "ready\n"));
+  res.Send(Unavailable("not ready: " + probes_->Status()));
+}
+
+void Gateway::OnChallenge(http::RequestPtr req, http::Responder res) {
+  auto format = FormatOf(req->content_type());
+  if (!format) return res.Send(FromError(format.error()));
+  auto uuid = CanonicalUuid(req->param("uuid"));
+  if (!uuid) return res.Send(FromError(uuid.error()));
+  auto request = std::make_shared<v1::ChallengeRequest>();
+  if (auto r = DecodeBody(*format, req->body(), request.get()); !r) {
+    return res.Send(FromError(r.error()));
+  }
+  if (auto r = CheckChallengeRequest(*uuid, request.get()); !r) {
+    return res.Send(FromError(r.error()));
+  }
+  const BodyFormat out = ResponseFormat(req->header("Accept"), *format);
+  auto on_row = [this, res, request, uuid = *uuid, out](Result<std::optional<EnrolmentRow>> row) {
+    if (!row) return res.Send(Unavailable(row.error().message));
+    const auto now = SysClock::now();
+    ChallengeDecision d = Decide(uuid, *row, *request, now, config_.challenge);
+    if (d.kind == ChallengeDecision::Kind::kNotFound) return res.Send(http::Problem(404, d.detail));
+    if (d.kind == ChallengeDecision::Kind::kTooEarly) {
+      http::Response r = http::Problem(429, d.detail);
+      r.RetryAfter(d.retry_after);
+      return res.Send(std::move(r));
+    }
+    auto token = token::Issue(keys_, uuid, now, d.ima_offset);
+    if (!token) return res.Send(http::Problem(500, token.error().message));
+    v1::Challenge ch;
+    ch.set_token(std::move(token).value());
+    SetTimestamp(ch.mutable_issued_at(), now);
+    SetTimestamp(ch.mutable_expires_at(), now + config_.token_ttl);
+    auto* sel = ch.add_pcr_selection();
+    sel->set_hash_algorithm(config_.challenge.pcr_bank);
+    for (uint32_t pcr : config_.challenge.pcrs) sel->add_pcrs(pcr);
+    ch.set_quote_hash_algorithm(config_.challenge.quote_hash);
+    ch.set_ima_offset(d.ima_offset);
+    ch.set_uefi_log_requested(d.uefi_log_requested);
+    ch.set_interval_seconds(d.interval_seconds);
+    if (d.reboot) spdlog::info("gateway: agent {} reports a new boot; challenge at once", uuid);
+    res.Send(Encoded(200, out, ch));
+  };
+  if (!store_->Lookup(*uuid, std::move(on_row))) {
+    res.Send(Unavailable("too many enrolment lookups pending"));
+  }
+}
+
+void Gateway::OnEvidence(http::RequestPtr req, http::Responder res) {
+  auto format = FormatOf(req->content_type());
+  if (!format) return res.Send(FromError(format.error()));
+  auto uuid = CanonicalUuid(req->param("uuid"));
+  if (!uuid) return res.Send(FromError(uuid.error()));
+  v1::EvidenceEnvelope envelope;
+  v1::Evidence* evidence = envelope.mutable_evidence();
+  if (auto r = DecodeBody(*format, req->body(), evidence); !r) {
+    return res.Send(FromError(r.error()));
+  }
+  req->mutable_body().clear();  // decoded; do not hold the bytes twice
+  if (auto r = CheckEvidence(*uuid, evidence); !r) return res.Send(FromError(r.error()));
+
+  const auto now = SysClock::now();
+  auto claims = token::Verify(keys_, evidence->challenge_token(), *uuid, now,
+                              {.ttl = config_.token_ttl, .max_skew = config_.token_max_skew});
+  if (!claims) {
+    int status = claims.error().code == token::errc::other_agent ? 403 : 401;
+    return res.Send(http::Problem(status, claims.error().message));
+  }
+  if (evidence->has_ima() && evidence->ima().start_offset() != claims->ima_offset) {
+    return res.Send(http::Problem(
+        400, fmt::format("ima.start_offset {} differs from the challenge's IMA offset {}",
+                         evidence->ima().start_offset(), claims->ima_offset)));
+  }
+  if (!probes_->kafka_ok()) return res.Send(Unavailable("kafka is unreachable"));
+
+  auto evidence_id = RandomUuid();
+  if (!evidence_id) return res.Send(http::Problem(500, evidence_id.error().message));
+  envelope.set_evidence_id(*evidence_id);
+  SetTimestamp(envelope.mutable_received_at(), now);
+  envelope.set_gateway_id(config_.gateway_id);
+  SetTimestamp(envelope.mutable_token_issued_at(), claims->issued_at);
+  envelope.set_token_ima_offset(claims->ima_offset);
+  std::string value;
+  if (!envelope.SerializeToString(&value)) {
+    return res.Send(http::Problem(500, "cannot serialize the evidence envelope"));
+  }
+
+  static const std::vector<kafka::Header> kHeaders = {{"content-type", std::string(kProtobufType)}};
+  const BodyFormat out = ResponseFormat(req->header("Accept"), *format);
+  const auto start = SteadyClock::now();
+  auto on_delivery = [this, res, out, start, id = *evidence_id,
+                      uuid = *uuid](const Result<kafka::Delivery>& d) {
+    produce_latency_->Observe(std::chrono::duration<double>(SteadyClock::now() - start).count());
+    if (!d) {
+      delivery_failed_->Inc();
+      return res.Send(Unavailable(fmt::format("evidence {} of agent {} not written to Kafka: {}",
+                                              id, uuid, d.error().message)));
+    }
+    accepted_->Inc();
+    v1::EvidenceAccepted accepted;
+    accepted.set_evidence_id(id);
+    // 0: the gateway does not read the database on this path; the agent
+    // uses the challenge's interval_seconds.
+    accepted.set_next_attestation_seconds(0);
+    res.Send(Encoded(202, out, accepted));
+  };
+  auto produced =
+      producer_->Produce(config_.kafka_topic, *uuid, value, kHeaders, std::move(on_delivery));
+  if (!produced) {
+    evidence_outcomes_->With({"produce_refused"}).Inc();
+    return res.Send(Unavailable("kafka cannot take the evidence: " + produced.error().message));
+  }
+}
+
+}  // namespace attest::gateway

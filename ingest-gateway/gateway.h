@@ -1,0 +1,84 @@
+// The ingest gateway service: HTTPS routes for challenges and evidence, the
+// Kafka producer, the enrolment lookups and the readiness probes.
+//
+//   auto gw = Gateway::Create(config);      // loads keys, creates the producer
+//   (*gw)->Start();                         // listens; (*gw)->port()
+//   ...
+//   (*gw)->Stop();                          // drain, flush the producer
+//
+// Routes (docs/api.md, docs/gateway.md):
+//   POST /v1/agents/{uuid}/challenges  200 Challenge | 400 | 404 | 415 | 429 | 503
+//   POST /v1/agents/{uuid}/evidence    202 EvidenceAccepted, only from Kafka's
+//                                      delivery report | 400 | 401 | 403 | 413 |
+//                                      415 | 503
+//   GET /healthz, /readyz, /metrics
+//
+// Thread-safety: Start/Stop from one controlling thread (not from a handler).
+// Handlers run on I/O threads, lookups on the database pool, delivery reports
+// on the producer's poll thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "common/base/result.h"
+#include "common/http/server.h"
+#include "common/kafka/producer.h"
+#include "common/metrics/metrics.h"
+#include "common/token/token.h"
+#include "ingest-gateway/config.h"
+#include "ingest-gateway/enrolments.h"
+#include "ingest-gateway/probes.h"
+
+namespace attest::gateway {
+
+class Gateway {
+ public:
+  // `registry` may be null (the gateway then owns one); it must outlive the
+  // gateway.
+  static Result<std::unique_ptr<Gateway>> Create(GatewayConfig config,
+                                                 metrics::Registry* registry = nullptr);
+  ~Gateway();  // Stop() if running
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  Result<void> Start();
+  uint16_t port() const;
+  // Stops accepting, waits up to config.drain_timeout for in-flight requests
+  // (evidence waits for its delivery report), then flushes the producer.
+  void Stop();
+
+  bool Ready() const;
+  const GatewayConfig& config() const { return config_; }
+  metrics::Registry& registry() { return *registry_; }
+
+ private:
+  Gateway(GatewayConfig config, metrics::Registry* registry, token::KeySet keys);
+  http::Router MakeRouter();
+  void OnChallenge(http::RequestPtr req, http::Responder res);
+  void OnEvidence(http::RequestPtr req, http::Responder res);
+  void OnReadyz(http::Responder res);
+  http::Response Unavailable(std::string_view detail) const;
+
+  const GatewayConfig config_;
+  metrics::Registry own_registry_;
+  metrics::Registry* registry_;
+  const token::KeySet keys_;
+  metrics::Histogram* produce_latency_ = nullptr;
+  metrics::Gauge* queue_depth_ = nullptr;
+  metrics::CounterFamily* evidence_outcomes_ = nullptr;
+  metrics::Counter* accepted_ = nullptr;
+  metrics::Counter* delivery_failed_ = nullptr;
+
+  // Destroyed in reverse: the server first (no more handlers), then the
+  // store and the producer (no more callbacks), then the probes.
+  std::unique_ptr<Probes> probes_;
+  std::unique_ptr<kafka::Producer> producer_;
+  std::unique_ptr<EnrolmentStore> store_;
+  std::unique_ptr<http::Server> server_;
+  bool stopped_ = false;
+};
+
+}  // namespace attest::gateway

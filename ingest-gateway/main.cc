@@ -1,0 +1,59 @@
+// attest-gateway: the ingest gateway (see ingest-gateway/gateway.h).
+// Exit codes: 0 stopped by SIGTERM/SIGINT after draining, 1 start-up or
+// runtime failure, 2 bad command line or configuration.
+#include <pthread.h>
+#include <signal.h>
+
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "common/base/logging.h"
+#include "ingest-gateway/config.h"
+#include "ingest-gateway/gateway.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"attest-gateway: ingest gateway (challenges, evidence to Kafka)"};
+  std::string config_path = "/etc/attest/gateway.toml";
+  app.add_option("--config", config_path, "gateway configuration (TOML)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  auto config = attest::gateway::LoadGatewayConfig(config_path);
+  if (!config) {
+    std::fprintf(stderr, "attest-gateway: %s\n", config.error().message.c_str());
+    return 2;
+  }
+  if (auto r = attest::InitLogging(config->log); !r) {
+    std::fprintf(stderr, "attest-gateway: %s\n", r.error().message.c_str());
+    return 2;
+  }
+
+  // Block the stop signals in every thread (threads inherit the mask); this
+  // thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto gateway = attest::gateway::Gateway::Create(std::move(config).value());
+  if (!gateway) {
+    std::fprintf(stderr, "attest-gateway: %s\n", gateway.error().message.c_str());
+    return 1;
+  }
+  if (auto r = (*gateway)->Start(); !r) {
+    std::fprintf(stderr, "attest-gateway: %s\n", r.error().message.c_str());
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("gateway: signal {}: draining", sig);
+  (*gateway)->Stop();
+  spdlog::info("gateway: stopped");
+  return 0;
+}

@@ -1,0 +1,210 @@
+#include "tests/gateway/fixture.h"
+
+#include <openssl/rand.h>
+
+#include <fmt/format.h>
+
+#include <fstream>
+
+#include "common/kafka/partitioner.h"
+#include "tests/gateway/topic_reader.h"
+
+namespace attest::gateway::testing {
+
+using namespace std::chrono_literals;
+
+attest::testing::DevBroker* GatewayTest::broker_ = nullptr;
+attest::testing::TempDir* GatewayTest::dir_ = nullptr;
+attest::testing::TestPki* GatewayTest::pki_ = nullptr;
+attest::testing::IssuedCert* GatewayTest::cert_ = nullptr;
+std::string GatewayTest::key_file_;
+std::string GatewayTest::old_key_file_;
+
+void GatewayTest::SetUpTestSuite() {
+  MigratedPostgresTest::SetUpTestSuite();
+  broker_ = new attest::testing::DevBroker();
+  dir_ = new attest::testing::TempDir("gateway-test");
+  pki_ = new attest::testing::TestPki(dir_->path());
+  cert_ = new attest::testing::IssuedCert(pki_->IssueServer("gateway"));
+  key_file_ = (dir_->path() / "token.key").string();
+  old_key_file_ = (dir_->path() / "token.old.key").string();
+  std::ofstream(key_file_) << std::string(64, 'c') << "\n";
+  std::ofstream(old_key_file_) << std::string(64, 'd') << "\n";
+}
+
+void GatewayTest::TearDownTestSuite() {
+  delete cert_;
+  delete pki_;
+  delete dir_;
+  delete broker_;
+  cert_ = nullptr;
+  pki_ = nullptr;
+  dir_ = nullptr;
+  broker_ = nullptr;
+}
+
+void GatewayTest::SetUp() {
+  MigratedPostgresTest::SetUp();
+  // The same broker for every test: leave it up even if a test failed.
+  broker_->BrokersUp();
+}
+
+void GatewayTest::TearDown() {
+  client_.reset();
+  gateway_.reset();
+}
+
+GatewayConfig GatewayTest::MakeConfig() const {
+  GatewayConfig c;
+  c.gateway_id = "gw-test";
+  c.server.name = "gateway";
+  c.server.metrics_prefix = "gateway_http";
+  c.server.bind_address = "127.0.0.1";
+  c.server.port = 0;
+  c.server.cert_file = cert_->cert.string();
+  c.server.key_file = cert_->key.string();
+  c.server.io_threads = 2;
+  c.server.max_body_bytes = 64 << 10;
+  c.server.header_timeout = 1000ms;
+  c.server.request_timeout = 1000ms;
+  c.drain_timeout = 5000ms;
+  c.token_key_files = {key_file_, old_key_file_};
+  c.token_ttl = 60s;
+  c.database_conninfo = conninfo() + " connect_timeout=2";
+  c.database_pool_size = 2;
+  c.kafka_bootstrap = broker_->bootstrap();
+  c.kafka_delivery_timeout = 3000ms;
+  c.kafka_properties = {{"reconnect.backoff.ms", "100"}};
+  return c;
+}
+
+void GatewayTest::StartGateway(GatewayConfig config) {
+  auto gw = Gateway::Create(std::move(config));
+  ASSERT_TRUE(gw.ok()) << gw.error().ToString();
+  gateway_ = std::move(gw).value();
+  auto started = gateway_->Start();
+  ASSERT_TRUE(started.ok()) << started.error().ToString();
+  ASSERT_TRUE(attest::testing::WaitFor([&] { return gateway_->Ready(); }, 20s));
+  httpclient::ClientOptions o;
+  o.base_url = fmt::format("https://127.0.0.1:{}", gateway_->port());
+  o.ca_file = pki_->ca_cert().string();
+  o.proxy = "";
+  o.total_timeout = 20s;
+  auto c = httpclient::Client::Create(o);
+  ASSERT_TRUE(c.ok()) << c.error().ToString();
+  client_.emplace(std::move(c).value());
+}
+
+std::string GatewayTest::NewUuid() {
+  uint8_t b[16];
+  RAND_bytes(b, sizeof b);
+  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);
+  std::string hex;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) hex += '-';
+    hex += fmt::format("{:02x}", b[i]);
+  }
+  return hex;
+}
+
+void GatewayTest::InsertAgent(const std::string& uuid, const AgentRow& row) {
+  auto conn = Connect();
+  pqxx::work tx(*conn);
+  if (row.registration == "active") {
+    tx.exec(fmt::format(
+        "INSERT INTO registrations (agent_id, ek_public, ak_public, ak_name, state, activated_at) "
+        "VALUES ('{}', '\\x01', '\\x02', '\\x000b00', 'active', now())",
+        uuid));
+  } else if (row.registration == "pending") {
+    tx.exec(fmt::format(
+        "INSERT INTO registrations (agent_id, ek_public, ak_public, ak_name, state, "
+        "activation_secret_sha256, activation_expires_at) VALUES ('{}', '\\x01', '\\x02', "
+        "'\\x000b00', 'pending', sha256('x'), now() + interval '1 hour')",
+        uuid));
+  }
+  if (row.registration != "none" && row.enrolled) {
+    tx.exec(fmt::format(
+        "INSERT INTO enrolments (agent_id, interval_seconds, partition, state, "
+        "last_attestation_at, ima_offset, boot_time, boot_log_requested) VALUES "
+        "('{}', {}, {}, '{}', {}, {}, {}, {})",
+        uuid, row.interval_seconds, kafka::PartitionFor(uuid, 12), row.state,
+        row.last_attestation_sql, row.ima_offset,
+        row.boot_time_seconds ? fmt::format("to_timestamp({})", *row.boot_time_seconds) : "NULL",
+        row.boot_log_requested ? "true" : "false"));
+  }
+  tx.commit();
+}
+
+httpclient::Response GatewayTest::Post(const std::string& path, std::string_view content_type,
+                                       std::string_view body) {
+  auto r = client_->Post(path, content_type, body);
+  EXPECT_TRUE(r.ok()) << r.error().ToString();
+  return r.ok() ? std::move(r).value() : httpclient::Response{};
+}
+
+httpclient::Response GatewayTest::Get(const std::string& path) {
+  auto r = client_->Get(path);
+  EXPECT_TRUE(r.ok()) << r.error().ToString();
+  return r.ok() ? std::move(r).value() : httpclient::Response{};
+}
+
+httpclient::Response GatewayTest::AskChallenge(const std::string& uuid,
+                                               std::optional<int64_t> boot_time_seconds) {
+  v1::ChallengeRequest req;
+  req.set_agent_uuid(uuid);
+  req.mutable_capabilities()->add_hash_algorithms(v1::HASH_ALGORITHM_SHA256);
+  if (boot_time_seconds)
+    req.mutable_capabilities()->mutable_boot_time()->set_seconds(*boot_time_seconds);
+  return Post("/v1/agents/" + uuid + "/challenges", "application/x-protobuf",
+              req.SerializeAsString());
+}
+
+v1::Challenge GatewayTest::ChallengeOf(const httpclient::Response& r) {
+  v1::Challenge ch;
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("Content-Type"), "application/x-protobuf");
+  EXPECT_TRUE(ch.ParseFromString(r.body));
+  return ch;
+}
+
+v1::Evidence GatewayTest::MakeEvidence(const std::string& uuid, const std::string& token,
+                                       uint64_t ima_offset) {
+  v1::Evidence e;
+  e.set_agent_uuid(uuid);
+  e.set_challenge_token(token);
+  auto* q = e.mutable_quote();
+  q->set_attest(std::string(145, '\x42'));
+  q->set_signature(std::string(262, '\x17'));
+  auto* bank = q->add_pcrs();
+  bank->set_hash_algorithm(v1::HASH_ALGORITHM_SHA256);
+  for (uint32_t i : {0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 10u}) {
+    (*bank->mutable_values())[i] = std::string(32, static_cast<char>(i));
+  }
+  auto* ima = e.mutable_ima();
+  ima->set_start_offset(ima_offset);
+  ima->set_entry_count(1);
+  ima->set_format(v1::IMA_LOG_FORMAT_ASCII);
+  ima->set_template_hash_algorithm(v1::HASH_ALGORITHM_SHA256);
+  ima->set_data("10 " + std::string(64, 'a') + " ima-ng sha256:" + std::string(64, 'b') +
+                " /usr/bin/true\n");
+  return e;
+}
+
+httpclient::Response GatewayTest::PostEvidence(const std::string& uuid, const v1::Evidence& e) {
+  return Post("/v1/agents/" + uuid + "/evidence", "application/x-protobuf", e.SerializeAsString());
+}
+
+std::vector<v1::EvidenceEnvelope> GatewayTest::RecordsOf(const std::string& uuid) {
+  std::vector<v1::EvidenceEnvelope> out;
+  for (const auto& rec : attest::testing::ReadTopic(broker_->bootstrap(), "attestation.evidence")) {
+    if (rec.key != uuid) continue;
+    EXPECT_EQ(rec.partition, kafka::PartitionFor(uuid, 12));
+    v1::EvidenceEnvelope env;
+    EXPECT_TRUE(env.ParseFromString(rec.value));
+    out.push_back(std::move(env));
+  }
+  return out;
+}
+
+}  // namespace attest::gateway::testing

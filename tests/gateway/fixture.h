@@ -1,0 +1,75 @@
+// Shared set-up of the gateway tests: one dev broker and one test PKI per
+// binary, a migrated PostgreSQL database per test (MigratedPostgresTest), an
+// in-process Gateway on a free port, and helpers to insert agents, ask for
+// challenges and build evidence.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "attest/v1/attestation.pb.h"
+#include "common/httpclient/client.h"
+#include "common/token/token.h"
+#include "ingest-gateway/config.h"
+#include "ingest-gateway/gateway.h"
+#include "tests/harness/broker/dev_broker.h"
+#include "tests/harness/pki/pki.h"
+#include "tests/harness/postgres/postgres_server.h"
+#include "tests/harness/util/process.h"
+
+namespace attest::gateway::testing {
+
+struct AgentRow {
+  std::string registration = "active";  // active | pending | none
+  bool enrolled = true;
+  std::string state = "ENROLLED";
+  int interval_seconds = 60;
+  std::string last_attestation_sql = "NULL";  // e.g. "now()"
+  uint64_t ima_offset = 0;
+  std::optional<int64_t> boot_time_seconds;
+  bool boot_log_requested = true;
+};
+
+class GatewayTest : public attest::testing::MigratedPostgresTest {
+ public:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  GatewayConfig MakeConfig() const;
+  void StartGateway(GatewayConfig config);
+  static std::string NewUuid();
+  void InsertAgent(const std::string& uuid, const AgentRow& row = {});
+
+  httpclient::Response Post(const std::string& path, std::string_view content_type,
+                            std::string_view body);
+  httpclient::Response Get(const std::string& path);
+  // POST .../challenges with a protobuf ChallengeRequest.
+  httpclient::Response AskChallenge(const std::string& uuid,
+                                    std::optional<int64_t> boot_time_seconds = std::nullopt);
+  v1::Challenge ChallengeOf(const httpclient::Response& r);
+  // A well-formed Evidence answering `token` with IMA from `ima_offset`.
+  static v1::Evidence MakeEvidence(const std::string& uuid, const std::string& token,
+                                   uint64_t ima_offset);
+  httpclient::Response PostEvidence(const std::string& uuid, const v1::Evidence& e);
+  // Records on the evidence topic with key == uuid.
+  std::vector<v1::EvidenceEnvelope> RecordsOf(const std::string& uuid);
+
+  static attest::testing::DevBroker* broker_;
+  static attest::testing::TempDir* dir_;
+  static attest::testing::TestPki* pki_;
+  static attest::testing::IssuedCert* cert_;
+  static std::string key_file_;
+  static std::string old_key_file_;
+
+  std::unique_ptr<Gateway> gateway_;
+  std::optional<httpclient::Client> client_;
+};
+
+}  // namespace attest::gateway::testing

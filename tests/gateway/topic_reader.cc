@@ -1,0 +1,75 @@
+#include "tests/gateway/topic_reader.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <stdexcept>
+
+namespace attest::testing {
+
+std::vector<TopicRecord> ReadTopic(const std::string& bootstrap, const std::string& topic) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
+  rd_kafka_conf_set(conf, "group.id", "gateway-test-reader", err, sizeof err);
+  rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error(std::string("reader: ") + err);
+  }
+  std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> owner(rk, [](rd_kafka_t* k) {
+    rd_kafka_consumer_close(k);
+    rd_kafka_destroy(k);
+  });
+  rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, 10000);
+  rd_kafka_topic_destroy(t);
+  if (e || md->topic_cnt != 1) {
+    if (md) rd_kafka_metadata_destroy(md);
+    throw std::runtime_error("reader: no metadata for " + topic);
+  }
+  const int partitions = md->topics[0].partition_cnt;
+  rd_kafka_metadata_destroy(md);
+
+  std::map<int32_t, int64_t> end;
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = 0, high = 0;
+    if (rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &low, &high, 10000)) {
+      rd_kafka_topic_partition_list_destroy(list);
+      throw std::runtime_error("reader: no watermarks");
+    }
+    if (high > low) {
+      end[p] = high;
+      rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = low;
+    }
+  }
+  rd_kafka_assign(rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+
+  std::vector<TopicRecord> out;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!end.empty()) {
+    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("reader: timed out");
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);
+    if (!m) continue;
+    if (!m->err) {
+      TopicRecord r;
+      r.partition = m->partition;
+      r.offset = m->offset;
+      if (m->key) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+      if (m->payload) r.value.assign(static_cast<const char*>(m->payload), m->len);
+      out.push_back(std::move(r));
+      auto it = end.find(m->partition);
+      if (it != end.end() && m->offset + 1 >= it->second) end.erase(it);
+    }
+    rd_kafka_message_destroy(m);
+  }
+  return out;
+}
+
+}  // namespace attest::testing

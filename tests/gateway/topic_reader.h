@@ -1,0 +1,22 @@
+// Reads every record of a topic from the beginning to the current end
+// (high watermark) with a plain librdkafka consumer on an explicit
+// assignment: no consumer group, so no rebalance wait.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace attest::testing {
+
+struct TopicRecord {
+  int32_t partition = -1;
+  int64_t offset = -1;
+  std::string key;
+  std::string value;
+};
+
+// Throws std::runtime_error when the topic cannot be read within ~20 s.
+std::vector<TopicRecord> ReadTopic(const std::string& bootstrap, const std::string& topic);
+
+}  // namespace attest::testing

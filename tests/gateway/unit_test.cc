@@ -1,0 +1,210 @@
+// Pure parts of the gateway: configuration, request decoding and shape
+// checks, the challenge decision.
+#include <gtest/gtest.h>
+
+#include "ingest-gateway/challenge.h"
+#include "ingest-gateway/config.h"
+#include "ingest-gateway/decode.h"
+#include "ingest-gateway/errors.h"
+
+namespace attest::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string kUuid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+Result<GatewayConfig> Parse(const std::string& text) {
+  auto f = ConfigFile::Parse(text, "gw.toml");
+  if (!f) return f.error();
+  return ParseGatewayConfig(*f);
+}
+
+const std::string kMinimal = R"(
+[server]
+cert_file = "c.pem"
+key_file = "k.pem"
+[token]
+key_files = ["a.key", "b.key"]
+[database]
+conninfo = "host=db"
+[kafka]
+bootstrap_servers = "k:9092"
+)";
+
+TEST(GatewayConfigTest, DefaultsAndOverrides) {
+  auto c = Parse(kMinimal);
+  ASSERT_TRUE(c.ok()) << c.error().ToString();
+  EXPECT_EQ(c->server.port, 8881);
+  EXPECT_EQ(c->server.bind_address, "0.0.0.0");
+  EXPECT_EQ(c->server.max_body_bytes, 8u << 20);
+  EXPECT_EQ(c->token_key_files.size(), 2u);
+  EXPECT_EQ(c->kafka_topic, "attestation.evidence");
+  EXPECT_EQ(c->challenge.pcrs, (std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7, 10}));
+  EXPECT_DOUBLE_EQ(c->challenge.min_interval_fraction, 0.8);
+
+  auto o = Parse(kMinimal + R"(
+[challenge]
+pcrs = "0,2-3"
+pcr_bank = "sha384"
+min_interval_fraction = 0.5
+)");
+  ASSERT_TRUE(o.ok()) << o.error().ToString();
+  EXPECT_EQ(o->challenge.pcrs, (std::vector<uint32_t>{0, 2, 3}));
+  EXPECT_EQ(o->challenge.pcr_bank, v1::HASH_ALGORITHM_SHA384);
+}
+
+TEST(GatewayConfigTest, ErrorsNameTheKey) {
+  struct Case {
+    std::string text;
+    std::string key;
+  } cases[] = {
+      {"[server]\nlisten = \"nohost\"\n", "server.listen"},
+      {R"([server]
+listen = "0.0.0.0:99999")",
+       "server.listen"},
+      {kMinimal + "[challenge]\npcrs = \"7-3\"\n", "challenge.pcrs"},
+      {kMinimal + "[challenge]\npcrs = \"24\"\n", "challenge.pcrs"},
+      {kMinimal + "[challenge]\nmin_interval_fraction = 1.5\n", "challenge.min_interval_fraction"},
+      {kMinimal + "[challenge]\npcr_bank = \"md5\"\n", "challenge.pcr_bank"},
+  };
+  for (const auto& c : cases) {
+    auto r = Parse(c.text);
+    ASSERT_FALSE(r.ok()) << c.text;
+    EXPECT_NE(r.error().message.find(c.key), std::string::npos) << r.error().message;
+  }
+  auto no_ca = Parse(R"(
+[server]
+cert_file = "c.pem"
+key_file = "k.pem"
+client_auth = "required"
+)");
+  ASSERT_FALSE(no_ca.ok());
+  EXPECT_NE(no_ca.error().message.find("server.client_ca_file"), std::string::npos);
+}
+
+TEST(DecodeTest, ContentTypesAndUuids) {
+  EXPECT_EQ(*FormatOf("application/x-protobuf"), BodyFormat::kProtobuf);
+  EXPECT_EQ(*FormatOf("application/json"), BodyFormat::kJson);
+  EXPECT_EQ(FormatOf("text/plain").error().code, errc::unsupported_media_type);
+  EXPECT_EQ(FormatOf("").error().code, errc::unsupported_media_type);
+  EXPECT_EQ(ResponseFormat("application/json", BodyFormat::kProtobuf), BodyFormat::kJson);
+  EXPECT_EQ(ResponseFormat("*/*", BodyFormat::kProtobuf), BodyFormat::kProtobuf);
+  EXPECT_EQ(*CanonicalUuid("0F8FAD5B-D9CB-469F-A165-70867728950E"), kUuid);
+  for (const char* bad :
+       {"", "0f8fad5b", "0f8fad5b-d9cb-469f-a165-70867728950",
+        "0f8fad5bxd9cb-469f-a165-70867728950e", "0f8fad5b-d9cb-469f-a165-70867728950g"}) {
+    EXPECT_EQ(CanonicalUuid(bad).error().code, errc::bad_request) << bad;
+  }
+}
+
+v1::Evidence Good() {
+  v1::Evidence e;
+  e.set_agent_uuid(kUuid);
+  e.set_challenge_token(std::string(64, 'x'));
+  e.mutable_quote()->set_attest("a");
+  e.mutable_quote()->set_signature("s");
+  auto* bank = e.mutable_quote()->add_pcrs();
+  bank->set_hash_algorithm(v1::HASH_ALGORITHM_SHA1);
+  (*bank->mutable_values())[10] = std::string(20, '\0');
+  return e;
+}
+
+TEST(DecodeTest, EvidenceShape) {
+  v1::Evidence ok = Good();
+  EXPECT_TRUE(CheckEvidence(kUuid, &ok).ok());
+  using Mutator = void (*)(v1::Evidence*);
+  Mutator bad[] = {
+      [](v1::Evidence* e) { e->set_agent_uuid("0f8fad5b-d9cb-469f-a165-70867728950f"); },
+      [](v1::Evidence* e) { e->clear_challenge_token(); },
+      [](v1::Evidence* e) { e->clear_quote(); },
+      [](v1::Evidence* e) { e->mutable_quote()->set_attest(std::string(3000, 'a')); },
+      [](v1::Evidence* e) { e->mutable_quote()->clear_signature(); },
+      [](v1::Evidence* e) { e->mutable_quote()->clear_pcrs(); },
+      [](v1::Evidence* e) {
+        e->mutable_quote()->mutable_pcrs(0)->set_hash_algorithm(v1::HASH_ALGORITHM_UNSPECIFIED);
+      },
+      [](v1::Evidence* e) { *e->mutable_quote()->add_pcrs() = e->quote().pcrs(0); },
+      [](v1::Evidence* e) {
+        (*e->mutable_quote()->mutable_pcrs(0)->mutable_values())[24] = std::string(20, '\0');
+      },
+      [](v1::Evidence* e) {
+        (*e->mutable_quote()->mutable_pcrs(0)->mutable_values())[1] = std::string(32, '\0');
+      },
+      [](v1::Evidence* e) { e->mutable_ima()->set_entry_count(1); },
+      [](v1::Evidence* e) {
+        e->mutable_ima()->set_data("x");
+        e->mutable_ima()->set_format(v1::IMA_LOG_FORMAT_UNSPECIFIED);
+      },
+      [](v1::Evidence* e) {
+        e->mutable_ima()->set_start_offset(UINT64_MAX);
+        e->mutable_ima()->set_entry_count(2);
+        e->mutable_ima()->set_data("x");
+        e->mutable_ima()->set_format(v1::IMA_LOG_FORMAT_ASCII);
+      },
+      [](v1::Evidence* e) { e->mutable_boot_time()->set_nanos(-1); },
+      [](v1::Evidence* e) { e->mutable_capabilities()->set_agent_version(std::string(300, 'v')); },
+  };
+  for (size_t i = 0; i < std::size(bad); ++i) {
+    v1::Evidence e = Good();
+    bad[i](&e);
+    auto r = CheckEvidence(kUuid, &e);
+    ASSERT_FALSE(r.ok()) << "case " << i;
+    EXPECT_EQ(r.error().code, errc::bad_request) << "case " << i;
+  }
+}
+
+TEST(DecodeTest, DecodesBothFormats) {
+  v1::Evidence e = Good();
+  v1::Evidence out;
+  ASSERT_TRUE(DecodeBody(BodyFormat::kProtobuf, e.SerializeAsString(), &out).ok());
+  EXPECT_EQ(out.agent_uuid(), kUuid);
+  auto json = EncodeBody(BodyFormat::kJson, e);
+  ASSERT_TRUE(json.ok());
+  v1::Evidence from_json;
+  ASSERT_TRUE(DecodeBody(BodyFormat::kJson, *json, &from_json).ok()) << *json;
+  EXPECT_EQ(from_json.SerializeAsString(), e.SerializeAsString());
+  EXPECT_EQ(DecodeBody(BodyFormat::kJson, "[1,2", &out).error().code, errc::bad_request);
+  EXPECT_EQ(DecodeBody(BodyFormat::kProtobuf, "\x0a\xff", &out).error().code, errc::bad_request);
+}
+
+SysClock::time_point At(int64_t s) { return SysClock::time_point(std::chrono::seconds(s)); }
+
+TEST(ChallengeDecisionTest, Rules) {
+  ChallengeConfig cfg;
+  v1::ChallengeRequest req;
+  EXPECT_EQ(Decide(kUuid, std::nullopt, req, At(1000), cfg).kind,
+            ChallengeDecision::Kind::kNotFound);
+  EnrolmentRow row;
+  row.registration_state = "active";
+  row.enrolled = false;
+  EXPECT_EQ(Decide(kUuid, row, req, At(1000), cfg).kind, ChallengeDecision::Kind::kNotFound);
+  row.enrolled = true;
+  row.state = "FAILED";
+  row.interval_seconds = 100;
+  row.ima_offset = 9;
+  row.boot_log_requested = false;
+  row.last_attestation_ms = 1'000'000;  // t = 1000 s
+  row.boot_time_ms = 500'000;
+  auto early = Decide(kUuid, row, req, At(1050), cfg);
+  EXPECT_EQ(early.kind, ChallengeDecision::Kind::kTooEarly);
+  EXPECT_EQ(early.retry_after, 30s);  // 1000 + 80 - 1050
+  auto due = Decide(kUuid, row, req, At(1080), cfg);
+  EXPECT_EQ(due.kind, ChallengeDecision::Kind::kChallenge);
+  EXPECT_EQ(due.ima_offset, 9u);
+  EXPECT_FALSE(due.uefi_log_requested);
+  EXPECT_EQ(due.interval_seconds, 100u);
+  // Same boot within the tolerance: still too early.
+  req.mutable_capabilities()->mutable_boot_time()->set_seconds(501);
+  EXPECT_EQ(Decide(kUuid, row, req, At(1050), cfg).kind, ChallengeDecision::Kind::kTooEarly);
+  // A new boot: at once, IMA from 0, UEFI log.
+  req.mutable_capabilities()->mutable_boot_time()->set_seconds(900);
+  auto reboot = Decide(kUuid, row, req, At(1050), cfg);
+  EXPECT_EQ(reboot.kind, ChallengeDecision::Kind::kChallenge);
+  EXPECT_TRUE(reboot.reboot);
+  EXPECT_EQ(reboot.ima_offset, 0u);
+  EXPECT_TRUE(reboot.uefi_log_requested);
+}
+
+}  // namespace
+}  // namespace attest::gateway
