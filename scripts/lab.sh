@@ -1,0 +1,492 @@
+#!/usr/bin/env bash
+# The one-command lab: the whole pipeline on loopback, on this machine.
+#
+#   scripts/lab.sh [start] [--detach]   install deps, build, start, enrol, then
+#                                       show verdicts + status until Ctrl-C
+#   scripts/lab.sh stop                 stop a detached lab (everything it started)
+#   scripts/lab.sh status               processes, agents' states, last verdicts
+#   scripts/lab.sh tamper N             measure a binary outside agent N's policy
+#   scripts/lab.sh kill-worker          SIGKILL one running worker
+#   scripts/lab.sh restart-agent N      stop agent N's process and start it again
+#
+# What runs (all state under the run dir, ports chosen free at run time):
+# PostgreSQL (initdb into the run dir, migrated with `attestctl db migrate`),
+# the dev broker (or Kafka at $KAFKA_BOOTSTRAP_SERVERS), a lab CA with TLS
+# certificates, a registrar, a gateway, two workers, and three agents, each on
+# its own swtpm with an EK certificate from the lab's EK CA and a simulated
+# IMA list that grows (appended and extended into PCR 10 as a kernel would).
+# The agents are enrolled with runtime policies generated from their
+# known-good list (`attestctl policy runtime-from-log`).
+#
+# Environment: LAB_RUN_DIR (default <repo>/.lab), LAB_BUILD_DIR (default
+# <repo>/build), LAB_SKIP_BUILD=1 (use the binaries already built),
+# LAB_SKIP_DEPS=1 (do not run install-deps.sh), LAB_AGENTS (3), LAB_WORKERS
+# (2), LAB_INTERVAL (attestation interval, seconds, 5), LAB_IMA_PERIOD (seconds
+# between simulated IMA measurements, 4), LAB_PARTITIONS (evidence partitions,
+# 6), KAFKA_BOOTSTRAP_SERVERS (use this Kafka instead of the dev broker; its
+# topics must exist with LAB_PARTITIONS evidence partitions).
+# BIN_* are assigned by find_binaries (printf -v); state.env is generated.
+# shellcheck disable=SC2154,SC1090
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LABLIB=$REPO/scripts/lab
+RUN=${LAB_RUN_DIR:-$REPO/.lab}
+BUILD=${LAB_BUILD_DIR:-$REPO/build}
+AGENTS=${LAB_AGENTS:-3}
+WORKERS=${LAB_WORKERS:-2}
+INTERVAL=${LAB_INTERVAL:-5}
+IMA_PERIOD=${LAB_IMA_PERIOD:-4}
+PARTITIONS=${LAB_PARTITIONS:-6}
+PGBIN=${LAB_PGBIN:-/usr/lib/postgresql/15/bin}
+STATE=$RUN/state.env    # ports, addresses, conninfos of the running lab
+PIDS=$RUN/pids          # "name pgid" per started process group
+LOGS=$RUN/logs
+BINARIES=(attest-registrar attest-gateway attest-worker attest-agent attestctl attest-devbroker)
+
+say() { printf '\033[1mlab:\033[0m %s\n' "$*" >&2; }
+die() {
+  say "error: $*"
+  exit 1
+}
+
+# ---------------------------------------------------------------- helpers
+bin() { echo "$BUILD/bin/$1"; }
+
+find_binaries() {
+  # attest_executable puts binaries in the build tree's bin/ or next to
+  # their CMakeLists; accept either.
+  local b p
+  for b in "${BINARIES[@]}"; do
+    p=$(find "$BUILD" -maxdepth 3 -type f -name "$b" -perm -u+x 2>/dev/null | head -1)
+    [ -n "$p" ] || return 1
+    printf -v "BIN_${b//-/_}" '%s' "$p"
+  done
+}
+
+free_port() {
+  # A port (and port+1 when asked) nobody listens on; random to make races
+  # between parallel labs unlikely.
+  local span=${1:-1} p i used
+  used=$(ss -Htln 2>/dev/null | awk '{print $4}' | sed 's/.*://' | sort -u)
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 40000))
+    local ok=1
+    for ((i = 0; i < span; i++)); do
+      if grep -qx "$((p + i))" <<<"$used" || grep -q " $((p + i))\$" "$RUN/ports" 2>/dev/null; then
+        ok=0
+      fi
+    done
+    if [ $ok = 1 ]; then
+      for ((i = 0; i < span; i++)); do echo "port $((p + i))" >>"$RUN/ports"; done
+      echo "$p"
+      return
+    fi
+  done
+  die "no free port found"
+}
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local t=$1 what=$2
+  shift 2
+  local end=$((SECONDS + t))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $end ] || die "timed out after ${t}s waiting for $what"
+    sleep 0.3
+  done
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# initdb and postgres refuse to run as root: drop to the postgres user.
+AS_PG=()
+[ "$(id -u)" = 0 ] && AS_PG=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+as_pg() { "${AS_PG[@]}" "$@"; }
+
+# spawn NAME LOGFILE COMMAND...: starts COMMAND in its own session (so its
+# whole process group can be stopped) with output to LOGFILE.
+spawn() {
+  local name=$1 log=$2
+  shift 2
+  setsid "$@" </dev/null >>"$log" 2>&1 &
+  local pid=$!
+  echo "$name $pid" >>"$PIDS"
+  echo "$pid"
+}
+
+pgid_of() { awk -v n="$1" '$1 == n {p = $2} END {print p}' "$PIDS" 2>/dev/null; }
+
+alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+stop_group() { # stop_group PGID [SIGNAL]: TERM, wait up to 10 s, then KILL
+  local g=$1 sig=${2:-TERM}
+  alive "$g" || return 0
+  kill "-$sig" -- "-$g" 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    kill -0 -- "-$g" 2>/dev/null || return 0
+    sleep 0.2
+  done
+  kill -KILL -- "-$g" 2>/dev/null || true
+}
+
+stop_all() {
+  [ -f "$PIDS" ] || return 0
+  # Reverse start order: agents before gateways, workers before the broker.
+  local lines
+  mapfile -t lines < <(tac "$PIDS")
+  local l name g
+  for l in "${lines[@]}"; do
+    read -r name g <<<"$l"
+    [ "$name" = postgres ] && continue
+    stop_group "$g"
+  done
+  g=$(pgid_of postgres)
+  [ -n "$g" ] && stop_group "$g" INT
+  rm -f "$PIDS"
+  say "stopped"
+}
+
+load_state() {
+  [ -f "$STATE" ] || die "no lab state in $RUN (start one with scripts/lab.sh --detach)"
+  # shellcheck disable=SC1090
+  source "$STATE"
+}
+
+ctl() { "$BIN_attestctl" "$@"; }
+
+agents_cmd() { # attestctl agents SUB ... against the lab's registrar
+  local sub=$1
+  shift
+  ctl agents "$sub" --registrar "https://127.0.0.1:$REGISTRAR_PORT" \
+    --token-file "$RUN/pki/admin.token" --ca-file "$RUN/pki/ca.pem" "$@"
+}
+
+psql_lab() { psql -X -q -v ON_ERROR_STOP=1 "$ADMIN_DB" "$@"; }
+
+# ---------------------------------------------------------------- start
+prepare() {
+  if [ "${LAB_SKIP_DEPS:-0}" != 1 ]; then
+    say "installing missing Debian packages (scripts/install-deps.sh)"
+    "$REPO/scripts/install-deps.sh"
+  fi
+  if [ "${LAB_SKIP_BUILD:-0}" != 1 ]; then
+    say "building into $BUILD"
+    cmake -S "$REPO" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    ninja -C "$BUILD" "${BINARIES[@]}"
+  fi
+  find_binaries || die "binaries missing in $BUILD (need ${BINARIES[*]})"
+}
+
+start_postgres() {
+  mkdir -p "$RUN/pg"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$RUN/pg"
+  as_pg "$PGBIN/initdb" -D "$RUN/pg/data" -U attest -A trust -E UTF8 --no-locale --no-sync \
+    --no-instructions >"$LOGS/initdb.log" 2>&1 || die "initdb failed: see $LOGS/initdb.log"
+  PG_PORT=$(free_port)
+  spawn postgres "$LOGS/postgres.log" "${AS_PG[@]}" "$PGBIN/postgres" -D "$RUN/pg/data" -p "$PG_PORT" -k "$RUN/pg" \
+    -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+    -c max_connections=100 >/dev/null
+  ADMIN_DB="host=127.0.0.1 port=$PG_PORT user=attest dbname=postgres"
+  wait_for 30 "PostgreSQL" psql -X -q "$ADMIN_DB" -c 'select 1'
+  psql_lab -c 'CREATE DATABASE attest' >/dev/null
+  ADMIN_DB="host=127.0.0.1 port=$PG_PORT user=attest dbname=attest"
+  ctl db migrate --database "$ADMIN_DB" --migrations "$REPO/schemas/sql" >"$LOGS/migrate.log" 2>&1 ||
+    die "attestctl db migrate failed: see $LOGS/migrate.log"
+  # One login per component, with the least-privilege group roles of
+  # 008_roles.sql (trust authentication on loopback: it is a lab).
+  psql_lab >/dev/null <<'SQL'
+CREATE ROLE lab_registrar LOGIN IN ROLE attest_registrar;
+CREATE ROLE lab_gateway LOGIN IN ROLE attest_gateway;
+CREATE ROLE lab_worker LOGIN IN ROLE attest_worker;
+CREATE ROLE lab_readonly LOGIN IN ROLE attest_readonly;
+SQL
+}
+
+start_kafka() {
+  if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+    KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP_SERVERS
+    say "using Kafka at $KAFKA_BOOTSTRAP"
+    return
+  fi
+  spawn devbroker "$LOGS/devbroker.log" "$BIN_attest_devbroker" --partitions "$PARTITIONS" \
+    --bootstrap-file "$RUN/kafka.bootstrap" >/dev/null
+  wait_for 30 "the dev broker" test -s "$RUN/kafka.bootstrap"
+  KAFKA_BOOTSTRAP=$(cat "$RUN/kafka.bootstrap")
+}
+
+# Common environment of the config templates (scripts/lab/config/).
+export_template_env() {
+  export PKI_DIR=$RUN/pki EVIDENCE_PARTITIONS=$PARTITIONS KAFKA_BOOTSTRAP
+  export REGISTRAR_LISTEN=127.0.0.1 REGISTRAR_PORT GATEWAY_LISTEN="127.0.0.1:$GATEWAY_PORT"
+  export REGISTRAR_DATABASE="host=127.0.0.1 port=$PG_PORT user=lab_registrar dbname=attest"
+  export GATEWAY_DATABASE="host=127.0.0.1 port=$PG_PORT user=lab_gateway dbname=attest"
+  export WORKER_DATABASE="host=127.0.0.1 port=$PG_PORT user=lab_worker dbname=attest"
+  export CHALLENGE_PCRS=${LAB_CHALLENGE_PCRS:-10} VERDICT_ENCODING=json ATTEST_INTERVAL=$INTERVAL
+  export AGENT_REGISTRARS="\"https://127.0.0.1:$REGISTRAR_PORT\""
+  export AGENT_VERIFIERS="\"https://127.0.0.1:$GATEWAY_PORT\""
+}
+
+start_worker() { # start_worker I
+  local i=$1 port
+  port=$(free_port)
+  WORKER_ID=lab-w$i METRICS_LISTEN=127.0.0.1:$port \
+    "$LABLIB/render.sh" "$LABLIB/config/worker.toml" "$RUN/config/worker$i.toml"
+  spawn "worker$i" "$LOGS/worker$i.log" "$BIN_attest_worker" --config "$RUN/config/worker$i.toml" \
+    >/dev/null
+  echo "WORKER${i}_METRICS=$port" >>"$STATE"
+}
+
+start_agent_process() { # start_agent_process N (the agent only; its swtpm runs)
+  local n=$1
+  spawn "agent$n" "$LOGS/agent$n.log" "$BIN_attest_agent" --config "$RUN/config/agent$n.toml" \
+    >/dev/null
+}
+
+start_agent() { # start_agent N: swtpm, IMA list, config, agent, IMA grower
+  local n=$1 port uuid
+  local dir=$RUN/agents/$n
+  mkdir -p "$dir/state"
+  port=$(free_port 2)
+  spawn "swtpm$n" "$LOGS/swtpm$n.log" "$LABLIB/swtpm-node.sh" run "$dir" "$port" >/dev/null
+  wait_for 20 "swtpm of agent $n" port_open $((port + 1))
+  local tcti="swtpm:host=127.0.0.1,port=$port"
+  uuid=$(cat /proc/sys/kernel/random/uuid)
+  : >"$dir/ascii_runtime_measurements"
+  : >"$dir/binary_bios_measurements"
+  # The boot: the first LAB_BOOT_ENTRIES files of the known-good image.
+  head -n "${LAB_BOOT_ENTRIES:-8}" "$RUN/known-good.paths" | while read -r p d; do
+    "$LABLIB/ima-measure.sh" "$dir/ascii_runtime_measurements" "$tcti" "$p" "$d"
+  done
+  AGENT_DIR=$dir AGENT_TCTI=$tcti AGENT_UUID=$uuid AGENT_BOOT_TIME=$(date +%s) \
+    "$LABLIB/render.sh" "$LABLIB/config/agent.toml" "$RUN/config/agent$n.toml"
+  {
+    echo "AGENT${n}_UUID=$uuid"
+    echo "AGENT${n}_TCTI='$tcti'"
+  } >>"$STATE"
+  start_agent_process "$n"
+  # The rest of the image is "executed" over time: the list grows.
+  spawn "ima$n" "$LOGS/ima$n.log" bash -c '
+    tail -n +$(( ${LAB_BOOT_ENTRIES:-8} + 1 )) "$1" | while read -r p d; do
+      sleep "$2"; "$3/ima-measure.sh" "$4" "$5" "$p" "$d"
+    done; sleep infinity' grower "$RUN/known-good.paths" "$IMA_PERIOD" "$LABLIB" \
+    "$dir/ascii_runtime_measurements" "$tcti" >/dev/null
+}
+
+known_good_image() {
+  # The files the lab's nodes may run: paths with their (stand-in) digests,
+  # and the measurement list a node that ran all of them would have; the
+  # runtime policy is generated from that list.
+  local i
+  : >"$RUN/known-good.paths"
+  for i in $(seq -w 1 "${LAB_IMAGE_FILES:-120}"); do
+    echo "/usr/lib/lab/bin$i $(printf 'lab-good-%s' "$i" | sha256sum | cut -d' ' -f1)"
+  done >>"$RUN/known-good.paths"
+  : >"$RUN/known-good.ima"
+  while read -r p d; do
+    "$LABLIB/ima-measure.sh" "$RUN/known-good.ima" none "$p" "$d"
+  done <"$RUN/known-good.paths"
+  ctl policy runtime-from-log --log "$RUN/known-good.ima" >"$RUN/runtime-policy.json" ||
+    die "attestctl policy runtime-from-log failed"
+}
+
+enrol_agents() {
+  local n uuid var
+  for n in $(seq 1 "$AGENTS"); do
+    var=AGENT${n}_UUID
+    uuid=${!var}
+    local end=$((SECONDS + 60)) out
+    until out=$(agents_cmd enrol "$uuid" --runtime-policy "$RUN/runtime-policy.json" \
+      --interval "$INTERVAL" 2>&1); do
+      # The agent may not have finished registration + activation yet.
+      [ $SECONDS -lt $end ] || die "enrolling agent $n ($uuid) failed: $out"
+      sleep 1
+    done
+    say "enrolled agent $n ($uuid)"
+  done
+}
+
+start_verdict_tail() {
+  if "$BIN_attestctl" verdicts tail --help >/dev/null 2>&1; then
+    spawn verdicts "$LOGS/verdicts.log" "$BIN_attestctl" verdicts tail \
+      --bootstrap-servers "$KAFKA_BOOTSTRAP" >/dev/null
+  elif command -v kcat >/dev/null; then
+    spawn verdicts "$LOGS/verdicts.log" kcat -q -u -C -b "$KAFKA_BOOTSTRAP" \
+      -t attestation.verdicts -f '%k %s\n' >/dev/null
+    spawn revocations "$LOGS/revocations.log" kcat -q -u -C -b "$KAFKA_BOOTSTRAP" \
+      -t attestation.revocations -f '%k %s\n' >/dev/null
+  else
+    say "neither attestctl verdicts tail nor kcat: no verdict stream"
+  fi
+}
+
+cmd_start() {
+  local detach=0
+  for a in "$@"; do
+    case "$a" in
+      --detach) detach=1 ;;
+      *) die "unknown flag $a" ;;
+    esac
+  done
+  if [ -f "$PIDS" ] && alive "$(pgid_of postgres)"; then
+    die "a lab is already running in $RUN (scripts/lab.sh stop)"
+  fi
+  prepare
+  [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1 && die "no postgres user (install postgresql)"
+  rm -rf "$RUN"
+  mkdir -p "$RUN" "$LOGS" "$RUN/config"
+  chmod 0755 "$RUN" "$LOGS"
+  : >"$STATE"
+  if [ $detach = 0 ]; then
+    trap 'trap - INT TERM EXIT; echo; [ -n "${TAILPID:-}" ] && kill "$TAILPID" 2>/dev/null; stop_all; exit 0' INT TERM
+    trap 'stop_all' EXIT
+  else
+    # A failed detached start leaves nothing running.
+    trap 'rc=$?; [ $rc = 0 ] || stop_all' EXIT
+  fi
+  say "run dir $RUN, logs in $LOGS/"
+  "$LABLIB/mkpki.sh" "$RUN/pki"
+  start_postgres
+  start_kafka
+  REGISTRAR_PORT=$(free_port)
+  GATEWAY_PORT=$(free_port)
+  export_template_env
+  cat >>"$STATE" <<EOF
+PG_PORT=$PG_PORT
+ADMIN_DB='$ADMIN_DB'
+KAFKA_BOOTSTRAP='$KAFKA_BOOTSTRAP'
+REGISTRAR_PORT=$REGISTRAR_PORT
+GATEWAY_PORT=$GATEWAY_PORT
+AGENTS=$AGENTS
+WORKERS=$WORKERS
+BUILD=$BUILD
+EOF
+  known_good_image
+  # The registrar's EK trust store must hold the EK CA before it starts:
+  # manufacture every TPM first (sequentially: one CA serial file).
+  local n i
+  for n in $(seq 1 "$AGENTS"); do
+    mkdir -p "$RUN/agents/$n"
+  done
+  "$LABLIB/render.sh" "$LABLIB/config/registrar.toml" "$RUN/config/registrar.toml"
+  GATEWAY_ID=lab-gw1 "$LABLIB/render.sh" "$LABLIB/config/gateway.toml" "$RUN/config/gateway.toml"
+  for i in $(seq 1 "$WORKERS"); do start_worker "$i"; done
+  for i in $(seq 1 "$WORKERS"); do
+    local var=WORKER${i}_METRICS
+    source "$STATE"
+    wait_for 60 "worker $i (see $LOGS/worker$i.log)" curl -fsS "http://127.0.0.1:${!var}/healthz"
+  done
+  spawn gateway "$LOGS/gateway.log" "$BIN_attest_gateway" --config "$RUN/config/gateway.toml" \
+    >/dev/null
+  wait_for 30 "the gateway (see $LOGS/gateway.log)" port_open "$GATEWAY_PORT"
+  # Manufacture TPMs (fills pki/ek-ca) before the registrar loads its trust store.
+  for n in $(seq 1 "$AGENTS"); do
+    "$LABLIB/swtpm-node.sh" manufacture "$RUN/agents/$n" "$RUN/pki/ek-ca-state" \
+      "$RUN/pki/ek-ca" || die "swtpm_setup failed for agent $n"
+  done
+  spawn registrar "$LOGS/registrar.log" "$BIN_attest_registrar" --no-migrate \
+    --config "$RUN/config/registrar.toml" >/dev/null
+  wait_for 30 "the registrar (see $LOGS/registrar.log)" port_open "$REGISTRAR_PORT"
+  start_verdict_tail
+  for n in $(seq 1 "$AGENTS"); do start_agent "$n"; done
+  source "$STATE"
+  enrol_agents
+  say "lab is up: registrar https://127.0.0.1:$REGISTRAR_PORT, gateway https://127.0.0.1:$GATEWAY_PORT"
+  say "kafka $KAFKA_BOOTSTRAP; database psql '$ADMIN_DB'"
+  say "verdicts: $LOGS/verdicts.log; try: scripts/lab.sh tamper 1 | kill-worker | restart-agent 2 | status"
+  if [ $detach = 1 ]; then
+    trap - EXIT
+    say "detached; stop with: scripts/lab.sh stop"
+    return 0
+  fi
+  say "Ctrl-C stops the lab"
+  tail -n +1 -F "$LOGS/verdicts.log" 2>/dev/null &
+  TAILPID=$!
+  while true; do
+    sleep 30
+    cmd_status || true
+  done
+}
+
+# ---------------------------------------------------------------- commands
+cmd_status() {
+  load_state
+  find_binaries || die "binaries missing in $BUILD"
+  printf '%-12s %-8s %s\n' PROCESS PID STATE
+  local name g
+  while read -r name g; do
+    if alive "$g"; then
+      printf '%-12s %-8s %s\n' "$name" "$g" running
+    else
+      printf '%-12s %-8s %s\n' "$name" "$g" stopped
+    fi
+  done <"$PIDS"
+  echo
+  psql_lab -P pager=off -c "SELECT r.agent_id, e.state, e.updated_at
+      FROM registrations r LEFT JOIN enrolments e USING (agent_id) ORDER BY 1" 2>/dev/null ||
+    agents_cmd list || true
+  psql_lab -P pager=off -c 'SELECT * FROM agents_by_state' 2>/dev/null || true
+}
+
+cmd_tamper() {
+  local n=${1:?usage: lab.sh tamper N}
+  load_state
+  local var=AGENT${n}_TCTI
+  [ -n "${!var:-}" ] || die "no agent $n"
+  local path
+  path=/tmp/evil-$(date +%s)-$RANDOM
+  "$LABLIB/ima-measure.sh" "$RUN/agents/$n/ascii_runtime_measurements" "${!var}" "$path" \
+    "$(printf 'evil %s' "$path" | sha256sum | cut -d' ' -f1)"
+  say "agent $n measured $path (not in its policy): expect FAIL and a revocation"
+}
+
+cmd_kill_worker() {
+  load_state
+  local i g
+  for i in $(seq 1 "$WORKERS"); do
+    g=$(pgid_of "worker$i")
+    if alive "$g"; then
+      kill -KILL -- "-$g"
+      say "SIGKILLed worker $i (pid $g): its partitions move to the others"
+      return 0
+    fi
+  done
+  die "no running worker"
+}
+
+cmd_restart_agent() {
+  local n=${1:?usage: lab.sh restart-agent N}
+  load_state
+  find_binaries || die "binaries missing in $BUILD"
+  [ -f "$RUN/config/agent$n.toml" ] || die "no agent $n"
+  stop_group "$(pgid_of "agent$n")"
+  start_agent_process "$n"
+  say "restarted agent $n"
+}
+
+cmd_stop() {
+  [ -f "$PIDS" ] || {
+    say "no lab running in $RUN"
+    return 0
+  }
+  stop_all
+}
+
+main() {
+  local sub=${1:-start}
+  case "$sub" in
+    start)
+      shift || true
+      cmd_start "$@"
+      ;;
+    --detach) cmd_start "$@" ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    tamper) cmd_tamper "${2:-}" ;;
+    kill-worker) cmd_kill_worker ;;
+    restart-agent) cmd_restart_agent "${2:-}" ;;
+    -h | --help | help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *) die "unknown command $sub (see scripts/lab.sh --help)" ;;
+  esac
+}
+
+main "$@"
