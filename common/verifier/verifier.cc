@@ -410,7 +410,7 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
 
   // 5. PCR policy.
   if (pol.pcr) {
-    auto f = CheckPcrPolicy(*pol.pcr, quoted);
+    auto f = verify::CheckPcrPolicy(*pol.pcr, quoted);
     v.failures.insert(v.failures.end(), std::make_move_iterator(f.begin()),
                       std::make_move_iterator(f.end()));
   }
@@ -424,37 +424,6 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
     v.result = Outcome::kPass;
   }
   return v;
-}
-
-Failures CheckPcrPolicy(const PcrPolicy& policy, const tpm::PcrValues& quoted) {
-  Failures out;
-  for (const auto& [bank, pcrs] : policy.allowed) {
-    for (const auto& [index, allowed] : pcrs) {
-      const tpm::Bytes* got = QuotedPcr(quoted, bank, index);
-      if (got == nullptr) {
-        out.push_back(Failure{"pcr_validation.missing_pcr_" + std::to_string(index),
-                              Severity::kCritical,
-                              json{{"message", "PCR required by the policy is not quoted"},
-                                   {"bank", tpm::HashAlgName(bank)},
-                                   {"pcr", index}}
-                                  .dump()});
-        continue;
-      }
-      if (std::find(allowed.begin(), allowed.end(), *got) == allowed.end()) {
-        json allowed_hex = json::array();
-        for (const auto& a : allowed) allowed_hex.push_back(tpm::ToHex(a));
-        out.push_back(Failure{"pcr_validation.invalid_pcr_" + std::to_string(index),
-                              Severity::kCritical,
-                              json{{"message", "PCR value not allowed by the policy"},
-                                   {"bank", tpm::HashAlgName(bank)},
-                                   {"pcr", index},
-                                   {"got", tpm::ToHex(*got)},
-                                   {"allowed", std::move(allowed_hex)}}
-                                  .dump()});
-      }
-    }
-  }
-  return out;
 }
 
 }  // namespace attest::verifier

@@ -41,6 +41,7 @@
 #include "common/tpm/pcr.h"
 #include "common/tpm/tpm_crypto.h"
 #include "common/verify/failure.h"
+#include "common/verify/pcr_policy.h"
 #include "common/verify/quote.h"
 
 namespace attest::verifier {
@@ -79,14 +80,8 @@ struct CompiledRuntimePolicy {
   static Result<std::shared_ptr<const CompiledRuntimePolicy>> Compile(std::string_view json);
 };
 
-// Allowed values per PCR per bank (any of the listed digests passes). A PCR
-// listed here must be quoted.
-struct PcrPolicy {
-  std::map<TPMI_ALG_HASH, std::map<uint32_t, std::vector<tpm::Bytes>>> allowed;
-};
-
 struct AgentPolicies {
-  std::shared_ptr<const PcrPolicy> pcr;                           // optional
+  std::shared_ptr<const verify::PcrPolicy> pcr;                   // optional
   std::shared_ptr<const CompiledRuntimePolicy> runtime;           // optional (IMA)
   std::shared_ptr<const eventlog::ReferenceState> measured_boot;  // optional
   std::vector<TPMI_ALG_HASH> allowed_hash_algs;                   // empty: sha256, sha384, sha512
@@ -168,9 +163,5 @@ struct Verdict {
 // stored state. Never throws on bad input.
 Verdict VerifyEvidence(const Evidence& evidence, tpm::ByteView nonce, const Agent& agent,
                        const AgentState& stored, int64_t now);
-
-// The PCR policy check alone: pcr_validation.invalid_pcr_N (value not
-// allowed), pcr_validation.missing_pcr_N (not quoted / no value).
-Failures CheckPcrPolicy(const PcrPolicy& policy, const tpm::PcrValues& quoted);
 
 }  // namespace attest::verifier

@@ -353,7 +353,7 @@ TEST_F(VerifierTest, RuntimePolicyWithoutPcr10Fails) {
 }
 
 TEST_F(VerifierTest, PcrPolicyFailureIds) {
-  auto policy = std::make_shared<PcrPolicy>();
+  auto policy = std::make_shared<verify::PcrPolicy>();
   policy->allowed[TPM2_ALG_SHA256][0] = {tpm::Bytes(32, 0)};
   policy->allowed[TPM2_ALG_SHA256][1] = {tpm::Bytes(32, 5), tpm::Bytes(32, 6)};
   policy->allowed[TPM2_ALG_SHA256][7] = {tpm::Bytes(32, 0)};
@@ -367,7 +367,7 @@ TEST_F(VerifierTest, PcrPolicyFailureIds) {
   EXPECT_EQ(Context(*bad)["bank"], "sha256");
   EXPECT_NE(Find(v, "pcr_validation.missing_pcr_7"), nullptr) << Describe(v);
 
-  policy->allowed[TPM2_ALG_SHA256][1].push_back(tpm::Bytes(32, 0));
+  policy->allowed[TPM2_ALG_SHA256][1].insert(tpm::Bytes(32, 0));
   policy->allowed[TPM2_ALG_SHA256].erase(7);
   auto q2 = tpm_.Quote(kNonce, {0, 1, 10});
   EXPECT_EQ(Run(q2.MakeEvidence(), v.new_state).result, Outcome::kPass);
