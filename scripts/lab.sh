@@ -190,16 +190,9 @@ start_postgres() {
   wait_for 30 "PostgreSQL" psql -X -q "$ADMIN_DB" -c 'select 1'
   psql_lab -c 'CREATE DATABASE attest' >/dev/null
   ADMIN_DB="host=127.0.0.1 port=$PG_PORT user=attest dbname=attest"
-  ctl db migrate --database "$ADMIN_DB" --migrations "$REPO/schemas/sql" >"$LOGS/migrate.log" 2>&1 ||
-    die "attestctl db migrate failed: see $LOGS/migrate.log"
-  # One login per component, with the least-privilege group roles of
-  # 008_roles.sql (trust authentication on loopback: it is a lab).
-  psql_lab >/dev/null <<'SQL'
-CREATE ROLE lab_registrar LOGIN IN ROLE attest_registrar;
-CREATE ROLE lab_gateway LOGIN IN ROLE attest_gateway;
-CREATE ROLE lab_worker LOGIN IN ROLE attest_worker;
-CREATE ROLE lab_readonly LOGIN IN ROLE attest_readonly;
-SQL
+  # Migrations, then one login per component in the least-privilege roles.
+  ATTESTCTL=$BIN_attestctl "$LABLIB/db-init.sh" "$ADMIN_DB" "$REPO/schemas/sql" \
+    >"$LOGS/db-init.log" 2>&1 || die "database set-up failed: see $LOGS/db-init.log"
 }
 
 start_kafka() {
@@ -254,9 +247,8 @@ start_agent() { # start_agent N: swtpm, IMA list, config, agent, IMA grower
   : >"$dir/ascii_runtime_measurements"
   : >"$dir/binary_bios_measurements"
   # The boot: the first LAB_BOOT_ENTRIES files of the known-good image.
-  head -n "${LAB_BOOT_ENTRIES:-8}" "$RUN/known-good.paths" | while read -r p d; do
-    "$LABLIB/ima-measure.sh" "$dir/ascii_runtime_measurements" "$tcti" "$p" "$d"
-  done
+  head -n "${LAB_BOOT_ENTRIES:-8}" "$RUN/known-good.paths" |
+    "$LABLIB/ima-measure.sh" "$dir/ascii_runtime_measurements" "$tcti"
   AGENT_DIR=$dir AGENT_TCTI=$tcti AGENT_UUID=$uuid AGENT_BOOT_TIME=$(date +%s) \
     "$LABLIB/render.sh" "$LABLIB/config/agent.toml" "$RUN/config/agent$n.toml"
   {
@@ -273,19 +265,9 @@ start_agent() { # start_agent N: swtpm, IMA list, config, agent, IMA grower
 }
 
 known_good_image() {
-  # The files the lab's nodes may run: paths with their (stand-in) digests,
-  # and the measurement list a node that ran all of them would have; the
-  # runtime policy is generated from that list.
-  local i
-  : >"$RUN/known-good.paths"
-  for i in $(seq -w 1 "${LAB_IMAGE_FILES:-120}"); do
-    echo "/usr/lib/lab/bin$i $(printf 'lab-good-%s' "$i" | sha256sum | cut -d' ' -f1)"
-  done >>"$RUN/known-good.paths"
-  : >"$RUN/known-good.ima"
-  while read -r p d; do
-    "$LABLIB/ima-measure.sh" "$RUN/known-good.ima" none "$p" "$d"
-  done <"$RUN/known-good.paths"
-  ctl policy runtime-from-log --log "$RUN/known-good.ima" >"$RUN/runtime-policy.json" ||
+  # The files the lab's nodes may run, the list of a node that ran them all,
+  # and the runtime policy generated from that list.
+  ATTESTCTL=$BIN_attestctl "$LABLIB/known-good.sh" "$RUN" "${LAB_IMAGE_FILES:-120}" ||
     die "attestctl policy runtime-from-log failed"
 }
 
@@ -377,7 +359,8 @@ EOF
   done
   spawn gateway "$LOGS/gateway.log" "$BIN_attest_gateway" --config "$RUN/config/gateway.toml" \
     >/dev/null
-  wait_for 30 "the gateway (see $LOGS/gateway.log)" port_open "$GATEWAY_PORT"
+  wait_for 60 "the gateway to be ready (see $LOGS/gateway.log)" \
+    curl -fsS --cacert "$RUN/pki/ca.pem" "https://127.0.0.1:$GATEWAY_PORT/readyz"
   # Manufacture TPMs (fills pki/ek-ca) before the registrar loads its trust store.
   for n in $(seq 1 "$AGENTS"); do
     "$LABLIB/swtpm-node.sh" manufacture "$RUN/agents/$n" "$RUN/pki/ek-ca-state" \
@@ -385,7 +368,8 @@ EOF
   done
   spawn registrar "$LOGS/registrar.log" "$BIN_attest_registrar" --no-migrate \
     --config "$RUN/config/registrar.toml" >/dev/null
-  wait_for 30 "the registrar (see $LOGS/registrar.log)" port_open "$REGISTRAR_PORT"
+  wait_for 60 "the registrar to be ready (see $LOGS/registrar.log)" \
+    curl -fsS --cacert "$RUN/pki/ca.pem" "https://127.0.0.1:$REGISTRAR_PORT/readyz"
   start_verdict_tail
   for n in $(seq 1 "$AGENTS"); do start_agent "$n"; done
   source "$STATE"

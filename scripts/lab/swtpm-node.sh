@@ -15,6 +15,9 @@ case "$cmd" in
     ca=${3:?CA_STATE}
     trust=${4:?TRUST_STORE}
     mkdir -p "$dir/tpm" "$ca" "$trust"
+    # One CA serial file: nodes sharing a CA manufacture one at a time.
+    exec 9>>"$ca/.lock"
+    flock 9
     # swtpm_setup reads its and swtpm_localca's config from /etc by default;
     # private copies keep the CA in the lab's run dir.
     cat >"$dir/swtpm_setup.conf" <<EOF

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# compose-node.sh: one simulated node of ops/docker-compose.yml: a swtpm
+# (manufactured once, EK certificate from the lab's EK CA), a fresh IMA list
+# per container start (a new swtpm process is a new boot), the list growing
+# every LAB_IMA_PERIOD seconds, and attest-agent in the foreground.
+# Environment: AGENT_UUID, PKI_DIR, AGENT_REGISTRARS, AGENT_VERIFIERS,
+# ATTEST_INTERVAL, LAB_IMA_PERIOD (4), LAB_BOOT_ENTRIES (8), NODE_DIR
+# (/var/lib/attest-node). scripts/lab.sh does the same with one process each.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+dir=${NODE_DIR:-/var/lib/attest-node}
+port=2321
+mkdir -p "$dir/state"
+[ -f "$dir/tpm/tpm2-00.permall" ] ||
+  "$here/swtpm-node.sh" manufacture "$dir" "$PKI_DIR/ek-ca-state" "$PKI_DIR/ek-ca"
+"$here/known-good.sh" "$dir/image" >/dev/null
+"$here/swtpm-node.sh" run "$dir" "$port" &
+for _ in $(seq 1 100); do
+  (exec 3<>/dev/tcp/127.0.0.1/$((port + 1))) 2>/dev/null && break
+  sleep 0.1
+done
+tcti="swtpm:host=127.0.0.1,port=$port"
+list=$dir/ascii_runtime_measurements
+: >"$list"
+: >"$dir/binary_bios_measurements"
+head -n "${LAB_BOOT_ENTRIES:-8}" "$dir/image/known-good.paths" | "$here/ima-measure.sh" "$list" "$tcti"
+tail -n "+$((${LAB_BOOT_ENTRIES:-8} + 1))" "$dir/image/known-good.paths" |
+  while read -r p d; do
+    sleep "${LAB_IMA_PERIOD:-4}"
+    "$here/ima-measure.sh" "$list" "$tcti" "$p" "$d"
+  done &
+AGENT_DIR=$dir AGENT_TCTI=$tcti AGENT_BOOT_TIME=$(date +%s) \
+  "$here/render.sh" "$here/config/agent.toml" "$dir/agent.toml"
+exec attest-agent --config "$dir/agent.toml"
