@@ -1,0 +1,72 @@
+#include "registrar/config.h"
+
+#include <cstdlib>
+
+namespace attest::registrar {
+
+Result<RegistrarConfig> ParseRegistrarConfig(const ConfigFile& f,
+                                             const std::string& env_conninfo) {
+  RegistrarConfig c;
+  int64_t v = 0;
+  ATTEST_ASSIGN_OR_RETURN(c.listen_address, f.String("server.listen", c.listen_address));
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.port", c.port, 0, 65535));
+  c.port = static_cast<uint16_t>(v);
+  ATTEST_ASSIGN_OR_RETURN(c.tls_cert, f.String("server.cert"));
+  ATTEST_ASSIGN_OR_RETURN(c.tls_key, f.String("server.key"));
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.io_threads", c.io_threads, 1, 64));
+  c.io_threads = static_cast<int>(v);
+  ATTEST_ASSIGN_OR_RETURN(
+      v, f.Int("server.max_body_bytes", static_cast<int64_t>(c.max_body_bytes), 1024, 64 << 20));
+  c.max_body_bytes = static_cast<size_t>(v);
+
+  ATTEST_ASSIGN_OR_RETURN(c.db_conninfo, f.String("database.conninfo", env_conninfo));
+  if (c.db_conninfo.empty()) {
+    return f.Invalid("database.conninfo", "required (or set $ATTEST_DATABASE)");
+  }
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("database.pool_size", c.db_pool_size, 1, 256));
+  c.db_pool_size = static_cast<int>(v);
+  ATTEST_ASSIGN_OR_RETURN(
+      v, f.Int("database.queue_limit", static_cast<int64_t>(c.db_queue_limit), 1, 1 << 20));
+  c.db_queue_limit = static_cast<size_t>(v);
+
+  ATTEST_ASSIGN_OR_RETURN(c.ek_trust_store, f.String("ek.trust_store", ""));
+  ATTEST_ASSIGN_OR_RETURN(c.require_ek_cert, f.Bool("ek.require_cert", true));
+  if (c.require_ek_cert && c.ek_trust_store.empty()) {
+    return f.Invalid("ek.trust_store",
+                     "required while ek.require_cert is true (set require_cert = false to accept "
+                     "TPMs without EK certificates)");
+  }
+
+  ATTEST_ASSIGN_OR_RETURN(c.admin_token_file, f.String("admin.token_file", ""));
+  ATTEST_ASSIGN_OR_RETURN(c.admin_client_ca, f.String("admin.client_ca", ""));
+  if (c.admin_token_file.empty() && c.admin_client_ca.empty()) {
+    return f.Invalid("admin", "set admin.token_file and/or admin.client_ca (the admin API "
+                              "must be authenticated)");
+  }
+
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("kafka.evidence_partitions", c.evidence_partitions, 1, 100000));
+  c.evidence_partitions = static_cast<int>(v);
+
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("registration.pending_ttl_seconds", c.pending_ttl.count(), 1,
+                                   7 * 86400));
+  c.pending_ttl = std::chrono::seconds(v);
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("registration.cleanup_interval_seconds",
+                                   c.cleanup_interval.count(), 1, 86400));
+  c.cleanup_interval = std::chrono::seconds(v);
+
+  ATTEST_ASSIGN_OR_RETURN(c.log_format, f.String("log.format", c.log_format));
+  if (c.log_format != "human" && c.log_format != "json") {
+    return f.Invalid("log.format", "must be human or json");
+  }
+  ATTEST_ASSIGN_OR_RETURN(c.log_level, f.String("log.level", c.log_level));
+  return c;
+}
+
+Result<RegistrarConfig> LoadRegistrarConfig(const std::string& path) {
+  auto f = ConfigFile::Load(path);
+  if (!f) return f.error();
+  const char* env = std::getenv("ATTEST_DATABASE");
+  return ParseRegistrarConfig(*f, env ? env : "");
+}
+
+}  // namespace attest::registrar
