@@ -96,6 +96,30 @@ wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
   done
 }
 
+# http_ok URL [CA]: GET answers 200. curl when installed, else openssl
+# s_client / bash's /dev/tcp (curl's CLI is not in install-deps.sh).
+http_ok() {
+  local url=$1 ca=${2:-}
+  if command -v curl >/dev/null; then
+    curl -fsS ${ca:+--cacert "$ca"} -o /dev/null "$url"
+    return
+  fi
+  local rest=${url#*://} hostport path
+  hostport=${rest%%/*}
+  path=/${rest#*/}
+  local req="GET $path HTTP/1.1\r\nHost: $hostport\r\nConnection: close\r\n\r\n"
+  if [[ $url == https://* ]]; then
+    printf "$req" | timeout 5 openssl s_client -quiet -verify_return_error ${ca:+-CAfile "$ca"} \
+      -connect "$hostport" 2>/dev/null | head -1 | grep -q ' 200 '
+  else
+    (
+      exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}"
+      printf "$req" >&3
+      head -1 <&3 | grep -q ' 200 '
+    )
+  fi
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # initdb and postgres refuse to run as root: drop to the postgres user.
@@ -355,12 +379,12 @@ EOF
   for i in $(seq 1 "$WORKERS"); do
     local var=WORKER${i}_METRICS
     source "$STATE"
-    wait_for 60 "worker $i (see $LOGS/worker$i.log)" curl -fsS "http://127.0.0.1:${!var}/healthz"
+    wait_for 60 "worker $i (see $LOGS/worker$i.log)" http_ok "http://127.0.0.1:${!var}/healthz"
   done
   spawn gateway "$LOGS/gateway.log" "$BIN_attest_gateway" --config "$RUN/config/gateway.toml" \
     >/dev/null
   wait_for 60 "the gateway to be ready (see $LOGS/gateway.log)" \
-    curl -fsS --cacert "$RUN/pki/ca.pem" "https://127.0.0.1:$GATEWAY_PORT/readyz"
+    http_ok "https://127.0.0.1:$GATEWAY_PORT/readyz" "$RUN/pki/ca.pem"
   # Manufacture TPMs (fills pki/ek-ca) before the registrar loads its trust store.
   for n in $(seq 1 "$AGENTS"); do
     "$LABLIB/swtpm-node.sh" manufacture "$RUN/agents/$n" "$RUN/pki/ek-ca-state" \
@@ -369,7 +393,7 @@ EOF
   spawn registrar "$LOGS/registrar.log" "$BIN_attest_registrar" --no-migrate \
     --config "$RUN/config/registrar.toml" >/dev/null
   wait_for 60 "the registrar to be ready (see $LOGS/registrar.log)" \
-    curl -fsS --cacert "$RUN/pki/ca.pem" "https://127.0.0.1:$REGISTRAR_PORT/readyz"
+    http_ok "https://127.0.0.1:$REGISTRAR_PORT/readyz" "$RUN/pki/ca.pem"
   start_verdict_tail
   for n in $(seq 1 "$AGENTS"); do start_agent "$n"; done
   source "$STATE"
