@@ -215,7 +215,10 @@ std::string Registry::Render() const {
 
   std::lock_guard lock(mu_);
   std::string out;
-  for (const auto& [name, e] : families_) {
+  for (const auto& family : families_) {
+    // Not a structured binding: clang 14 cannot capture those in lambdas.
+    const std::string& name = family.first;
+    const Entry& e = family.second;
     switch (e.type) {
       case Type::kCounter: {
         const auto& f = *e.counter;

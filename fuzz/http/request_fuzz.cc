@@ -76,8 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto request = std::make_shared<Request>(std::move(raw), std::move(match.params),
                                            match.route->pattern, nullptr, "fuzz");
   int status = 0;
-  Responder responder(
-      std::make_shared<Responder::State>([&](Response&& r) { status = r.status; }));
+  Responder responder(std::make_shared<Responder::State>([&](Response&& r) { status = r.status; }));
   match.route->handler(request, responder);
   if (status != 202) __builtin_trap();
   return 0;
