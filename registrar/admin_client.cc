@@ -29,15 +29,24 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
 
 errc FromStatus(long status) {
   switch (status) {
-    case 400: return errc::bad_request;
-    case 401: return errc::unauthorized;
-    case 403: return errc::forbidden;
-    case 404: return errc::not_found;
-    case 409: return errc::conflict;
-    case 410: return errc::gone;
-    case 415: return errc::unsupported_media;
-    case 503: return errc::unavailable;
-    default: return status >= 500 ? errc::internal : errc::bad_request;
+    case 400:
+      return errc::bad_request;
+    case 401:
+      return errc::unauthorized;
+    case 403:
+      return errc::forbidden;
+    case 404:
+      return errc::not_found;
+    case 409:
+      return errc::conflict;
+    case 410:
+      return errc::gone;
+    case 415:
+      return errc::unsupported_media;
+    case 503:
+      return errc::unavailable;
+    default:
+      return status >= 500 ? errc::internal : errc::bad_request;
   }
 }
 
@@ -165,8 +174,7 @@ Result<v1::AgentStatus> AdminClient::Enrol(const std::string& uuid, const v1::En
 Result<v1::AgentStatus> AdminClient::UpdatePolicies(const std::string& uuid,
                                                     const v1::UpdatePoliciesRequest& req) {
   AdminReply r;
-  ATTEST_ASSIGN_OR_RETURN(r,
-                          Call("PATCH", "/v1/admin/agents/" + uuid + "/policies", ToJson(req)));
+  ATTEST_ASSIGN_OR_RETURN(r, Call("PATCH", "/v1/admin/agents/" + uuid + "/policies", ToJson(req)));
   return Decode<v1::AgentStatus>(r);
 }
 

@@ -19,9 +19,9 @@
 namespace attest::registrar {
 
 struct AdminClientOptions {
-  std::string base_url;  // "https://registrar.example.com:8891"
-  std::string ca_file;   // PEM CA of the registrar's certificate; empty: system store
-  std::string token;     // bearer token; empty: none
+  std::string base_url;   // "https://registrar.example.com:8891"
+  std::string ca_file;    // PEM CA of the registrar's certificate; empty: system store
+  std::string token;      // bearer token; empty: none
   std::string cert_file;  // client certificate (PEM) for mTLS, with key_file
   std::string key_file;
   std::chrono::milliseconds timeout{30'000};

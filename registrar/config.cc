@@ -4,8 +4,7 @@
 
 namespace attest::registrar {
 
-Result<RegistrarConfig> ParseRegistrarConfig(const ConfigFile& f,
-                                             const std::string& env_conninfo) {
+Result<RegistrarConfig> ParseRegistrarConfig(const ConfigFile& f, const std::string& env_conninfo) {
   RegistrarConfig c;
   int64_t v = 0;
   ATTEST_ASSIGN_OR_RETURN(c.listen_address, f.String("server.listen", c.listen_address));
@@ -40,18 +39,19 @@ Result<RegistrarConfig> ParseRegistrarConfig(const ConfigFile& f,
   ATTEST_ASSIGN_OR_RETURN(c.admin_token_file, f.String("admin.token_file", ""));
   ATTEST_ASSIGN_OR_RETURN(c.admin_client_ca, f.String("admin.client_ca", ""));
   if (c.admin_token_file.empty() && c.admin_client_ca.empty()) {
-    return f.Invalid("admin", "set admin.token_file and/or admin.client_ca (the admin API "
-                              "must be authenticated)");
+    return f.Invalid("admin",
+                     "set admin.token_file and/or admin.client_ca (the admin API "
+                     "must be authenticated)");
   }
 
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("kafka.evidence_partitions", c.evidence_partitions, 1, 100000));
   c.evidence_partitions = static_cast<int>(v);
 
-  ATTEST_ASSIGN_OR_RETURN(v, f.Int("registration.pending_ttl_seconds", c.pending_ttl.count(), 1,
-                                   7 * 86400));
+  ATTEST_ASSIGN_OR_RETURN(
+      v, f.Int("registration.pending_ttl_seconds", c.pending_ttl.count(), 1, 7 * 86400));
   c.pending_ttl = std::chrono::seconds(v);
-  ATTEST_ASSIGN_OR_RETURN(v, f.Int("registration.cleanup_interval_seconds",
-                                   c.cleanup_interval.count(), 1, 86400));
+  ATTEST_ASSIGN_OR_RETURN(
+      v, f.Int("registration.cleanup_interval_seconds", c.cleanup_interval.count(), 1, 86400));
   c.cleanup_interval = std::chrono::seconds(v);
 
   ATTEST_ASSIGN_OR_RETURN(c.log_format, f.String("log.format", c.log_format));

@@ -30,7 +30,7 @@ struct RegistrarConfig {
   size_t max_body_bytes = 1 << 20;
 
   std::string db_conninfo;
-  int db_pool_size = 4;       // worker threads, one connection each
+  int db_pool_size = 4;          // worker threads, one connection each
   size_t db_queue_limit = 1024;  // queued requests beyond this get 503
 
   std::string ek_trust_store;  // directory of PEM certificates

@@ -11,16 +11,16 @@ namespace attest::registrar {
 
 enum class errc {
   ok = 0,
-  bad_request = 1,         // 400: malformed body, bad UUID, bad key, bad policy
-  unauthorized = 2,        // 401: admin call without credentials
-  forbidden = 3,           // 403: wrong admin credentials, wrong auth_tag, EK not trusted
-  not_found = 4,           // 404: unknown agent
-  conflict = 5,            // 409: a different EK/AK for a known UUID, agent not active
-  gone = 6,                // 410: the pending activation offer expired
-  unsupported_media = 7,   // 415: content type neither protobuf nor JSON
-  unavailable = 8,         // 503: PostgreSQL unreachable or the work queue is full
-  internal = 9,            // 500: a bug or an unexpected library failure
-  config_error = 10,       // start-up: bad configuration or unreadable files
+  bad_request = 1,        // 400: malformed body, bad UUID, bad key, bad policy
+  unauthorized = 2,       // 401: admin call without credentials
+  forbidden = 3,          // 403: wrong admin credentials, wrong auth_tag, EK not trusted
+  not_found = 4,          // 404: unknown agent
+  conflict = 5,           // 409: a different EK/AK for a known UUID, agent not active
+  gone = 6,               // 410: the pending activation offer expired
+  unsupported_media = 7,  // 415: content type neither protobuf nor JSON
+  unavailable = 8,        // 503: PostgreSQL unreachable or the work queue is full
+  internal = 9,           // 500: a bug or an unexpected library failure
+  config_error = 10,      // start-up: bad configuration or unreadable files
 };
 
 const std::error_category& category();

@@ -57,8 +57,7 @@ int main(int argc, char** argv) {
     }
     auto report = attest::db::ApplyMigrations(conn->raw(), migrations);
     if (!report) {
-      std::fprintf(stderr, "attest-registrar: migrations: %s\n",
-                   report.error().ToString().c_str());
+      std::fprintf(stderr, "attest-registrar: migrations: %s\n", report.error().ToString().c_str());
       return 1;
     }
   }

@@ -12,7 +12,7 @@ namespace attest::registrar {
 Result<void> ValidatePolicy(v1::PolicyKind kind, std::string_view body) {
   // Stored as jsonb objects (policies.body CHECK); the parsers check the rest.
   auto j = nlohmann::json::parse(body, nullptr, false);
-  const char* name = kind == v1::POLICY_KIND_PCR           ? "PCR policy"
+  const char* name = kind == v1::POLICY_KIND_PCR             ? "PCR policy"
                      : kind == v1::POLICY_KIND_RUNTIME       ? "runtime policy"
                      : kind == v1::POLICY_KIND_MEASURED_BOOT ? "measured-boot policy"
                                                              : nullptr;
@@ -36,7 +36,8 @@ Result<void> ValidatePolicy(v1::PolicyKind kind, std::string_view body) {
         return MakeError(errc::bad_request, std::string(name) + ": " + r.error().ToString());
       }
       break;
-    default: break;
+    default:
+      break;
   }
   return Ok();
 }

@@ -60,7 +60,8 @@ std::string QueryParam(std::string_view query, std::string_view key) {
     auto amp = query.find('&');
     std::string_view part = query.substr(0, amp);
     auto eq = part.find('=');
-    if (part.substr(0, eq) == key) return eq == std::string_view::npos ? "" : std::string(part.substr(eq + 1));
+    if (part.substr(0, eq) == key)
+      return eq == std::string_view::npos ? "" : std::string(part.substr(eq + 1));
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
   }
@@ -125,7 +126,9 @@ struct Registrar::Impl {
     if (auto p = ParseBody(req, &in); !p) return ProblemFor(p.error());
     auto uuid = AgentUuid(req, in.agent_uuid(), true);
     if (!uuid) return ProblemFor(uuid.error());
-    auto fail = [](std::string what) { return ProblemFor(MakeError(errc::bad_request, std::move(what))); };
+    auto fail = [](std::string what) {
+      return ProblemFor(MakeError(errc::bad_request, std::move(what)));
+    };
 
     auto ek = tpm::ParsePublic(tpm::AsBytes(in.ek_public()));
     if (!ek) return fail("ek_public: " + ek.error().ToString());
@@ -241,11 +244,12 @@ struct Registrar::Impl {
     v1::AgentState state = v1::AGENT_STATE_UNSPECIFIED;
     if (!state_text.empty()) {
       std::string upper;
-      for (char c : state_text) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      for (char c : state_text)
+        upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       if (!upper.starts_with("AGENT_STATE_")) upper = "AGENT_STATE_" + upper;
       if (!v1::AgentState_Parse(upper, &state)) {
-        return ProblemFor(MakeError(errc::bad_request, "state: unknown agent state \"" +
-                                                           state_text.substr(0, 40) + "\""));
+        return ProblemFor(MakeError(
+            errc::bad_request, "state: unknown agent state \"" + state_text.substr(0, 40) + "\""));
       }
     }
     uint32_t page_size = 100;
@@ -292,7 +296,8 @@ struct Registrar::Impl {
       return ProblemFor(MakeError(errc::bad_request, "interval_seconds: expected 1..86400"));
     }
     if (in.grace_factor() != 0 && !(in.grace_factor() >= 1 && in.grace_factor() <= 1000)) {
-      return ProblemFor(MakeError(errc::bad_request, "grace_factor: expected 0 (default) or 1..1000"));
+      return ProblemFor(
+          MakeError(errc::bad_request, "grace_factor: expected 0 (default) or 1..1000"));
     }
     EnrolInput e;
     e.uuid = *uuid;
@@ -361,12 +366,14 @@ struct Registrar::Impl {
     auto add = [&](const char* method, const char* path, http::Handler h) -> Result<void> {
       return router.Add(method, path, std::move(h));
     };
-    ATTEST_RETURN_IF_ERROR(add("POST", "/v1/agents/{uuid}/register", [this](RequestPtr q, Responder r) {
-      Defer(r, [this, q](db::Connection& c) { return DoRegister(c, *q); });
-    }));
-    ATTEST_RETURN_IF_ERROR(add("POST", "/v1/agents/{uuid}/activate", [this](RequestPtr q, Responder r) {
-      Defer(r, [this, q](db::Connection& c) { return Activate(c, *q); });
-    }));
+    ATTEST_RETURN_IF_ERROR(
+        add("POST", "/v1/agents/{uuid}/register", [this](RequestPtr q, Responder r) {
+          Defer(r, [this, q](db::Connection& c) { return DoRegister(c, *q); });
+        }));
+    ATTEST_RETURN_IF_ERROR(
+        add("POST", "/v1/agents/{uuid}/activate", [this](RequestPtr q, Responder r) {
+          Defer(r, [this, q](db::Connection& c) { return Activate(c, *q); });
+        }));
     ATTEST_RETURN_IF_ERROR(
         add("GET", "/v1/agents/{uuid}/registration", [this](RequestPtr q, Responder r) {
           Defer(r, [this, q](db::Connection& c) { return Registration(c, *q); });
@@ -393,14 +400,14 @@ struct Registrar::Impl {
             return DoUpdate(c, req, a);
           });
         }));
-    ATTEST_RETURN_IF_ERROR(add("DELETE", "/v1/admin/agents/{uuid}", [this](RequestPtr q, Responder r) {
-      Admin(q, r, [this](db::Connection& c, const http::Request& req, const std::string& a) {
-        return DoRemove(c, req, a);
-      });
-    }));
-    ATTEST_RETURN_IF_ERROR(add("GET", "/healthz", [](RequestPtr, Responder r) {
-      r.Send(Response::Text(200, "ok\n"));
-    }));
+    ATTEST_RETURN_IF_ERROR(
+        add("DELETE", "/v1/admin/agents/{uuid}", [this](RequestPtr q, Responder r) {
+          Admin(q, r, [this](db::Connection& c, const http::Request& req, const std::string& a) {
+            return DoRemove(c, req, a);
+          });
+        }));
+    ATTEST_RETURN_IF_ERROR(add(
+        "GET", "/healthz", [](RequestPtr, Responder r) { r.Send(Response::Text(200, "ok\n")); }));
     ATTEST_RETURN_IF_ERROR(add("GET", "/readyz", [this](RequestPtr, Responder r) {
       Defer(r, [](db::Connection& c) {
         if (auto p = Ping(c); !p) return ProblemFor(p.error());
@@ -408,7 +415,8 @@ struct Registrar::Impl {
       });
     }));
     ATTEST_RETURN_IF_ERROR(add("GET", "/metrics", [this](RequestPtr, Responder r) {
-      r.Send(Response::Binary(200, std::string(metrics::Registry::kContentType), registry.Render()));
+      r.Send(
+          Response::Binary(200, std::string(metrics::Registry::kContentType), registry.Render()));
     }));
 
     http::ServerOptions o;
@@ -466,8 +474,8 @@ Result<std::unique_ptr<Registrar>> Registrar::Create(RegistrarConfig config) {
   auto auth = AdminAuth::Load(c.admin_token_file, !c.admin_client_ca.empty());
   if (!auth) return auth.error();
   impl->auth = std::move(auth).value();
-  impl->registrations = &impl->registry.AddCounter(
-      "registrar_registrations_total", "Registration requests by result.", {"result"});
+  impl->registrations = &impl->registry.AddCounter("registrar_registrations_total",
+                                                   "Registration requests by result.", {"result"});
   impl->activations = &impl->registry.AddCounter("registrar_activations_total",
                                                  "Activation requests by result.", {"result"});
   ATTEST_RETURN_IF_ERROR(impl->BuildServer());
@@ -478,7 +486,8 @@ Result<void> Registrar::Start() {
   Impl& i = *impl_;
   i.pool = std::make_unique<DbPool>(i.config.db_conninfo, i.config.db_pool_size,
                                     i.config.db_queue_limit, &PrepareStatements);
-  auto& queue = i.registry.AddGauge("registrar_db_queue_depth", "Requests waiting for a database worker.");
+  auto& queue =
+      i.registry.AddGauge("registrar_db_queue_depth", "Requests waiting for a database worker.");
   auto& depth = queue.With({});
   DbPool* pool = i.pool.get();
   i.registry.AddCollector([&depth, pool] { depth.Set(static_cast<double>(pool->queued())); });

@@ -26,7 +26,9 @@ struct BnDeleter {
   void operator()(BIGNUM* b) const { BN_free(b); }
 };
 
-Error Crypto(const char* what) { return MakeError(errc::internal, std::string("soft TPM: ") + what); }
+Error Crypto(const char* what) {
+  return MakeError(errc::internal, std::string("soft TPM: ") + what);
+}
 
 Result<std::shared_ptr<EVP_PKEY>> NewRsa() {
   std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter> ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_RSA, nullptr));
@@ -63,15 +65,17 @@ Result<TPM2B_PUBLIC> RsaPublic(EVP_PKEY* key, bool ek, bool restricted) {
   TPMT_PUBLIC& p = pub.publicArea;
   p.type = TPM2_ALG_RSA;
   p.nameAlg = TPM2_ALG_SHA256;
-  p.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                       TPMA_OBJECT_SENSITIVEDATAORIGIN;
+  p.objectAttributes =
+      TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN;
   auto& rsa = p.parameters.rsaDetail;
   if (ek) {
-    p.objectAttributes |= TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
+    p.objectAttributes |=
+        TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
     // PolicySecret(TPM_RH_ENDORSEMENT), the EK template's authPolicy.
-    static const uint8_t kPolicy[32] = {
-        0x83, 0x71, 0x97, 0x67, 0x44, 0x84, 0xB3, 0xF8, 0x1A, 0x90, 0xCC, 0x8D, 0x46, 0xA5, 0xD7, 0x24,
-        0xFD, 0x52, 0xD7, 0x6E, 0x06, 0x52, 0x0B, 0x64, 0xF2, 0xA1, 0xDA, 0x1B, 0x33, 0x14, 0x69, 0xAA};
+    static const uint8_t kPolicy[32] = {0x83, 0x71, 0x97, 0x67, 0x44, 0x84, 0xB3, 0xF8,
+                                        0x1A, 0x90, 0xCC, 0x8D, 0x46, 0xA5, 0xD7, 0x24,
+                                        0xFD, 0x52, 0xD7, 0x6E, 0x06, 0x52, 0x0B, 0x64,
+                                        0xF2, 0xA1, 0xDA, 0x1B, 0x33, 0x14, 0x69, 0xAA};
     p.authPolicy.size = 32;
     std::memcpy(p.authPolicy.buffer, kPolicy, 32);
     rsa.symmetric.algorithm = TPM2_ALG_AES;
@@ -167,7 +171,8 @@ Result<Bytes> SoftIdentity::Activate(const Bytes& blob, const Bytes& encrypted_s
   uint8_t iv[16] = {};
   Bytes plain(enc_id.size() + 16);
   int out1 = 0, out2 = 0;
-  if (!cctx || EVP_DecryptInit_ex(cctx.get(), EVP_aes_128_cfb128(), nullptr, sym->data(), iv) != 1 ||
+  if (!cctx ||
+      EVP_DecryptInit_ex(cctx.get(), EVP_aes_128_cfb128(), nullptr, sym->data(), iv) != 1 ||
       EVP_DecryptUpdate(cctx.get(), plain.data(), &out1, enc_id.data(),
                         static_cast<int>(enc_id.size())) != 1 ||
       EVP_DecryptFinal_ex(cctx.get(), plain.data() + out1, &out2) != 1) {

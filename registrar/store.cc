@@ -27,7 +27,9 @@ constexpr char kStatusSelect[] =
     "LEFT JOIN policies mp ON mp.policy_id = e.mb_policy_id "
     "WHERE NOT (r.state = 'pending' AND r.activation_expires_at <= now()) ";
 
-void Prepare(pqxx::connection& c, const char* name, const std::string& sql) { c.prepare(name, sql); }
+void Prepare(pqxx::connection& c, const char* name, const std::string& sql) {
+  c.prepare(name, sql);
+}
 
 pqxx::binarystring Bin(const Bytes& b) { return pqxx::binarystring(b.data(), b.size()); }
 
@@ -80,10 +82,14 @@ v1::AgentState StateFromText(const std::string& s) {
 
 const char* KindText(v1::PolicyKind k) {
   switch (k) {
-    case v1::POLICY_KIND_PCR: return "pcr";
-    case v1::POLICY_KIND_RUNTIME: return "runtime";
-    case v1::POLICY_KIND_MEASURED_BOOT: return "mb";
-    default: return nullptr;
+    case v1::POLICY_KIND_PCR:
+      return "pcr";
+    case v1::POLICY_KIND_RUNTIME:
+      return "runtime";
+    case v1::POLICY_KIND_MEASURED_BOOT:
+      return "mb";
+    default:
+      return nullptr;
   }
 }
 
@@ -203,9 +209,9 @@ Result<RegisterOutcome> StoreRegistration(db::Connection& conn, const NewRegistr
     auto existing = tx.exec_prepared("reg_lock", r.uuid);
     RegisterOutcome out;
     if (existing.empty()) {
-      auto ins = tx.exec_prepared("reg_insert", r.uuid, Bin(r.ek_public), Bin(r.ek_cert),
-                                  Bin(r.ak_public), Bin(r.ak_name), Bin(r.tag_sha256),
-                                  r.ttl_seconds);
+      auto ins =
+          tx.exec_prepared("reg_insert", r.uuid, Bin(r.ek_public), Bin(r.ek_cert), Bin(r.ak_public),
+                           Bin(r.ak_name), Bin(r.tag_sha256), r.ttl_seconds);
       if (ins.empty()) {
         // Another replica inserted it since our SELECT: retry, which locks it.
         throw pqxx::deadlock_detected("concurrent registration of " + r.uuid);
@@ -221,9 +227,9 @@ Result<RegisterOutcome> StoreRegistration(db::Connection& conn, const NewRegistr
     if (!active && (expired || same_ek)) {
       // An unproven (pending) registration: a new offer replaces it; once
       // expired it does not hold the UUID any more.
-      auto up = tx.exec_prepared("reg_replace_pending", r.uuid, Bin(r.ek_public), Bin(r.ek_cert),
-                                 Bin(r.ak_public), Bin(r.ak_name), Bin(r.tag_sha256),
-                                 r.ttl_seconds);
+      auto up =
+          tx.exec_prepared("reg_replace_pending", r.uuid, Bin(r.ek_public), Bin(r.ek_cert),
+                           Bin(r.ak_public), Bin(r.ak_name), Bin(r.tag_sha256), r.ttl_seconds);
       out.expires_at = up[0][0].as<double>();
       return out;
     }
@@ -274,29 +280,29 @@ Result<void> ActivateRegistration(db::Connection& conn, const std::string& uuid,
 
 Result<v1::AgentStatus> LoadAgentStatus(db::Connection& conn, const std::string& uuid,
                                         bool with_failures) {
-  return Run<v1::AgentStatus>(conn, "loading agent status",
-                              [&](pqxx::work& tx) -> Result<v1::AgentStatus> {
-    auto rows = tx.exec_prepared("reg_status", uuid);
-    if (rows.empty()) return MakeError(errc::not_found, "agent " + uuid + " is not registered");
-    v1::AgentStatus s = StatusFromRow(rows[0]);
-    if (with_failures && s.state() != v1::AGENT_STATE_REGISTERED) {
-      auto f = tx.exec_prepared("reg_last_failures", uuid);
-      if (!f.empty() && !f[0][0].is_null()) {
-        auto j = nlohmann::json::parse(f[0][0].as<std::string>(), nullptr, false);
-        if (j.is_array()) {
-          for (const auto& item : j) {
-            if (!item.is_object()) continue;
-            auto* out = s.add_last_failures();
-            if (auto it = item.find("event_id"); it != item.end() && it->is_string()) {
-              out->set_event_id(it->get<std::string>());
+  return Run<v1::AgentStatus>(
+      conn, "loading agent status", [&](pqxx::work& tx) -> Result<v1::AgentStatus> {
+        auto rows = tx.exec_prepared("reg_status", uuid);
+        if (rows.empty()) return MakeError(errc::not_found, "agent " + uuid + " is not registered");
+        v1::AgentStatus s = StatusFromRow(rows[0]);
+        if (with_failures && s.state() != v1::AGENT_STATE_REGISTERED) {
+          auto f = tx.exec_prepared("reg_last_failures", uuid);
+          if (!f.empty() && !f[0][0].is_null()) {
+            auto j = nlohmann::json::parse(f[0][0].as<std::string>(), nullptr, false);
+            if (j.is_array()) {
+              for (const auto& item : j) {
+                if (!item.is_object()) continue;
+                auto* out = s.add_last_failures();
+                if (auto it = item.find("event_id"); it != item.end() && it->is_string()) {
+                  out->set_event_id(it->get<std::string>());
+                }
+                if (auto it = item.find("context"); it != item.end()) out->set_context(it->dump());
+              }
             }
-            if (auto it = item.find("context"); it != item.end()) out->set_context(it->dump());
           }
         }
-      }
-    }
-    return s;
-  });
+        return s;
+      });
 }
 
 Result<v1::ListAgentsResponse> ListAgents(db::Connection& conn, v1::AgentState state,
@@ -305,18 +311,19 @@ Result<v1::ListAgentsResponse> ListAgents(db::Connection& conn, v1::AgentState s
   if (state != v1::AGENT_STATE_UNSPECIFIED) {
     filter = v1::AgentState_Name(state).substr(std::string("AGENT_STATE_").size());
   }
-  return Run<v1::ListAgentsResponse>(conn, "listing agents",
-                                     [&](pqxx::work& tx) -> Result<v1::ListAgentsResponse> {
-    auto rows = tx.exec_prepared("reg_list", page_token, filter, static_cast<int>(page_size) + 1);
-    v1::ListAgentsResponse out;
-    for (size_t i = 0; i < rows.size() && i < page_size; ++i) {
-      *out.add_agents() = StatusFromRow(rows[i]);
-    }
-    if (rows.size() > page_size && out.agents_size() > 0) {
-      out.set_next_page_token(out.agents(out.agents_size() - 1).agent_uuid());
-    }
-    return out;
-  });
+  return Run<v1::ListAgentsResponse>(
+      conn, "listing agents", [&](pqxx::work& tx) -> Result<v1::ListAgentsResponse> {
+        auto rows =
+            tx.exec_prepared("reg_list", page_token, filter, static_cast<int>(page_size) + 1);
+        v1::ListAgentsResponse out;
+        for (size_t i = 0; i < rows.size() && i < page_size; ++i) {
+          *out.add_agents() = StatusFromRow(rows[i]);
+        }
+        if (rows.size() > page_size && out.agents_size() > 0) {
+          out.set_next_page_token(out.agents(out.agents_size() - 1).agent_uuid());
+        }
+        return out;
+      });
 }
 
 Result<void> Enrol(db::Connection& conn, const EnrolInput& in) {
@@ -337,8 +344,7 @@ Result<void> Enrol(db::Connection& conn, const EnrolInput& in) {
     char grace[32];
     std::snprintf(grace, sizeof grace, "%.2f", in.grace_factor > 0 ? in.grace_factor : 3.0);
     tx.exec_prepared0("reg_enrol", in.uuid, ids[0], ids[1], ids[2],
-                      static_cast<int64_t>(in.interval_seconds), std::string(grace),
-                      in.partition);
+                      static_cast<int64_t>(in.interval_seconds), std::string(grace), in.partition);
     return true;
   });
   if (!r) return r.error();
@@ -378,13 +384,13 @@ Result<void> RemoveAgent(db::Connection& conn, const std::string& uuid) {
 }
 
 Result<CleanupCounts> CleanupExpired(db::Connection& conn) {
-  return Run<CleanupCounts>(conn, "cleaning up expired registrations",
-                            [&](pqxx::work& tx) -> Result<CleanupCounts> {
-    CleanupCounts c;
-    c.expired_pending = tx.exec_prepared("reg_cleanup_pending").affected_rows();
-    c.expired_offers = tx.exec_prepared("reg_cleanup_offers").affected_rows();
-    return c;
-  });
+  return Run<CleanupCounts>(
+      conn, "cleaning up expired registrations", [&](pqxx::work& tx) -> Result<CleanupCounts> {
+        CleanupCounts c;
+        c.expired_pending = tx.exec_prepared("reg_cleanup_pending").affected_rows();
+        c.expired_offers = tx.exec_prepared("reg_cleanup_offers").affected_rows();
+        return c;
+      });
 }
 
 Result<void> Ping(db::Connection& conn) {

@@ -69,7 +69,7 @@ struct EnrolInput {
   uint32_t interval_seconds = 0;     // PATCH: 0 = unchanged
   double grace_factor = 0;           // 0 = default (3) / unchanged
   int32_t partition = 0;
-  std::string actor;                 // created_by of the policy rows
+  std::string actor;  // created_by of the policy rows
 };
 
 // PUT enrolment: creates or replaces the enrolment; a FAILED agent goes back

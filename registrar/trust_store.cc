@@ -54,7 +54,8 @@ Result<std::vector<X509Ptr>> ReadCertFile(const std::filesystem::path& path) {
   }
   std::vector<X509Ptr> certs;
   if (data.find("-----BEGIN CERTIFICATE-----") != std::string::npos) {
-    std::unique_ptr<BIO, BioDeleter> bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+    std::unique_ptr<BIO, BioDeleter> bio(
+        BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
     while (true) {
       X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
       if (!x) break;
@@ -67,8 +68,8 @@ Result<std::vector<X509Ptr>> ReadCertFile(const std::filesystem::path& path) {
     if (x) certs.emplace_back(x);
   }
   if (certs.empty()) {
-    return MakeError(errc::config_error,
-                     "EK trust store: " + path.string() + " holds no certificate: " + OpenSslError());
+    return MakeError(errc::config_error, "EK trust store: " + path.string() +
+                                             " holds no certificate: " + OpenSslError());
   }
   return certs;
 }
@@ -186,8 +187,7 @@ Result<void> EkTrustStore::Verify(std::span<const uint8_t> cert_der,
   }
 
   std::unique_ptr<X509_STORE_CTX, StoreCtxDeleter> ctx(X509_STORE_CTX_new());
-  if (!ctx ||
-      X509_STORE_CTX_init(ctx.get(), store_.get(), cert.get(), untrusted_.get()) != 1) {
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), store_.get(), cert.get(), untrusted_.get()) != 1) {
     return MakeError(errc::internal, "ek_cert: cannot set up verification: " + OpenSslError());
   }
   X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
@@ -199,11 +199,10 @@ Result<void> EkTrustStore::Verify(std::span<const uint8_t> cert_der,
     int depth = X509_STORE_CTX_get_error_depth(ctx.get());
     X509* at = X509_STORE_CTX_get_current_cert(ctx.get());
     ERR_clear_error();
-    return MakeError(errc::forbidden,
-                     std::string("ek_cert does not chain to a trusted EK CA: ") +
-                         X509_verify_cert_error_string(err) + " at depth " +
-                         std::to_string(depth) + " (" + (at ? SubjectOf(at) : SubjectOf(cert.get())) +
-                         ")");
+    return MakeError(errc::forbidden, std::string("ek_cert does not chain to a trusted EK CA: ") +
+                                          X509_verify_cert_error_string(err) + " at depth " +
+                                          std::to_string(depth) + " (" +
+                                          (at ? SubjectOf(at) : SubjectOf(cert.get())) + ")");
   }
   return Ok();
 }
