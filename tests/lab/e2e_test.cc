@@ -1,0 +1,230 @@
+// End to end through the one-command lab (scripts/lab.sh --detach) with the
+// binaries of this build tree: three agents on swtpm reach PASS; a tampered
+// IMA list yields FAIL and a revocation; a SIGKILLed worker does not stop
+// the verdicts; a restarted agent resumes; `lab.sh stop` leaves no process
+// of the lab behind. Skips when a service binary is not built.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/harness/util/process.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using attest::testing::ReadFile;
+using attest::testing::RunCommand;
+using attest::testing::TempDir;
+using attest::testing::WaitFor;
+using namespace std::chrono_literals;
+
+const fs::path kSource = ATTEST_SOURCE_DIR;
+const fs::path kBuild = ATTEST_BINARY_DIR;
+
+std::string FindBinary(const std::string& name) {
+  std::string out;
+  RunCommand(
+      {"find", kBuild.string(), "-maxdepth", "3", "-type", "f", "-name", name, "-perm", "-u+x"},
+      &out);
+  return out.substr(0, out.find('\n'));
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// True when a non-zombie process of process group `pgid` exists (the lab's
+// processes are reparented when lab.sh exits; a zombie is dead).
+bool GroupAlive(pid_t pgid) {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string stat;
+    try {
+      stat = ReadFile(e.path() / "stat");
+    } catch (const std::exception&) {
+      continue;  // exited meanwhile
+    }
+    // pid (comm) state ppid pgrp ...: comm may hold spaces, parse after ')'.
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream in(stat.substr(close + 1));
+    char state = 0;
+    long ppid = 0, pgrp = 0;
+    if (!(in >> state >> ppid >> pgrp)) continue;
+    if (pgrp == pgid && state != 'Z' && state != 'X') return true;
+  }
+  return false;
+}
+
+class LabTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* b : {"attest-registrar", "attest-gateway", "attest-worker", "attest-agent",
+                          "attestctl", "attest-devbroker"}) {
+      if (FindBinary(b).empty()) GTEST_SKIP() << b << " is not built in " << kBuild;
+    }
+    for (const char* tool : {"swtpm", "swtpm_setup", "tpm2_pcrextend", "psql", "perl"}) {
+      if (RunCommand({"sh", "-c", std::string("command -v ") + tool}) != 0) {
+        GTEST_SKIP() << tool << " is not installed (scripts/install-deps.sh)";
+      }
+    }
+    env_ = {"LAB_RUN_DIR=" + run_.path().string(),
+            "LAB_BUILD_DIR=" + kBuild.string(),
+            "LAB_SKIP_BUILD=1",
+            "LAB_SKIP_DEPS=1",
+            "LAB_INTERVAL=2",
+            "LAB_IMA_PERIOD=2"};
+    std::string out;
+    started_ = true;
+    int rc = Lab({"--detach"}, &out);
+    ASSERT_EQ(rc, 0) << out << Logs();
+    state_ = ReadFile(run_.path() / "state.env");
+  }
+
+  void TearDown() override {
+    if (started_) Lab({"stop"});
+  }
+
+  int Lab(const std::vector<std::string>& args, std::string* out = nullptr) {
+    std::vector<std::string> argv = {(kSource / "scripts/lab.sh").string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string local;
+    return RunCommand(argv, out ? out : &local, env_);
+  }
+
+  std::string StateVar(const std::string& name) const {
+    std::istringstream in(state_);
+    std::string line;
+    std::string value;
+    while (std::getline(in, line)) {
+      if (line.rfind(name + "=", 0) == 0) value = line.substr(name.size() + 1);
+    }
+    if (value.size() >= 2 && value.front() == '\'') value = value.substr(1, value.size() - 2);
+    return value;
+  }
+
+  std::string Sql(const std::string& query) const {
+    std::string out;
+    if (RunCommand({"psql", "-X", "-At", StateVar("ADMIN_DB"), "-c", query}, &out) != 0) return "";
+    return Trim(out);
+  }
+
+  long SqlInt(const std::string& query) const {
+    try {
+      return std::stol(Sql(query));
+    } catch (const std::exception&) {
+      return -1;
+    }
+  }
+
+  std::string Logs() const {
+    std::string all;
+    const fs::path logs = run_.path() / "logs";
+    if (!fs::exists(logs)) return "(no logs)";
+    for (const auto& e : fs::directory_iterator(logs)) {
+      std::string text;
+      try {
+        text = ReadFile(e.path());
+      } catch (const std::exception&) {
+      }
+      if (text.size() > 3000) text = "..." + text.substr(text.size() - 3000);
+      all += "\n==== " + e.path().filename().string() + "\n" + text;
+    }
+    return all;
+  }
+
+  std::vector<pid_t> LabPids() const {
+    std::vector<pid_t> pids;
+    std::ifstream in(run_.path() / "pids");
+    std::string name;
+    pid_t pid = 0;
+    while (in >> name >> pid) pids.push_back(pid);
+    return pids;
+  }
+
+  TempDir run_{"attest-lab"};
+  std::vector<std::string> env_;
+  std::string state_;
+  bool started_ = false;
+};
+
+TEST_F(LabTest, PassTamperFailoverRestartStop) {
+  const std::string agent1 = StateVar("AGENT1_UUID");
+  const std::string agent2 = StateVar("AGENT2_UUID");
+  ASSERT_FALSE(agent1.empty()) << state_;
+
+  // 1. All agents attest and pass.
+  ASSERT_TRUE(WaitFor(
+      [&] { return SqlInt("SELECT count(*) FROM enrolments WHERE state = 'PASS'") == 3; }, 90s))
+      << Sql("SELECT agent_id, state, state_reason FROM enrolments") << Logs();
+
+  // 2. Tamper with agent 1: FAIL and a revocation event.
+  ASSERT_EQ(Lab({"tamper", "1"}), 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Sql("SELECT state FROM enrolments WHERE agent_id = '" + agent1 + "'") == "FAILED";
+      },
+      60s))
+      << Sql("SELECT agent_id, state, state_reason FROM enrolments") << Logs();
+  EXPECT_GE(SqlInt("SELECT count(*) FROM attestation_history WHERE agent_id = '" + agent1 +
+                   "' AND result = 'fail'"),
+            1);
+  const fs::path revocations = run_.path() / "logs" / "revocations.log";
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        try {
+          return ReadFile(revocations).find(agent1) != std::string::npos;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      30s))
+      << "no revocation for " << agent1 << " on attestation.revocations" << Logs();
+  // The other agents keep passing.
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM enrolments WHERE state = 'PASS'"), 2);
+
+  // 3. SIGKILL a worker: verdicts keep coming for the healthy agents.
+  ASSERT_EQ(Lab({"kill-worker"}), 0);
+  const long before = SqlInt("SELECT count(*) FROM attestation_history WHERE result = 'pass'");
+  ASSERT_GE(before, 0);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return SqlInt("SELECT count(*) FROM attestation_history WHERE result = 'pass'") >=
+               before + 6;
+      },
+      90s))
+      << "no new verdicts after a worker was killed" << Logs();
+
+  // 4. Restart agent 2: it comes back and passes again.
+  const std::string t0 = Sql("SELECT now()");
+  ASSERT_EQ(Lab({"restart-agent", "2"}), 0);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return SqlInt("SELECT count(*) FROM attestation_history WHERE agent_id = '" + agent2 +
+                      "' AND result IN ('pass', 'resumed') AND attested_at > '" + t0 + "'") >= 2;
+      },
+      60s))
+      << Logs();
+  EXPECT_EQ(Sql("SELECT state FROM enrolments WHERE agent_id = '" + agent2 + "'"), "PASS");
+
+  // 5. Stop: nothing the lab started is left.
+  const std::vector<pid_t> pids = LabPids();
+  ASSERT_FALSE(pids.empty());
+  std::string out;
+  ASSERT_EQ(Lab({"stop"}, &out), 0) << out;
+  started_ = false;
+  for (pid_t p : pids) {
+    EXPECT_FALSE(GroupAlive(p)) << "process group " << p << " is still alive";
+  }
+}
+
+}  // namespace
