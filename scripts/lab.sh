@@ -312,16 +312,18 @@ enrol_agents() {
 }
 
 start_verdict_tail() {
-  if "$BIN_attestctl" verdicts tail --help >/dev/null 2>&1; then
-    spawn verdicts "$LOGS/verdicts.log" "$BIN_attestctl" verdicts tail \
-      --bootstrap-servers "$KAFKA_BOOTSTRAP" >/dev/null
-  elif command -v kcat >/dev/null; then
+  # kcat first: its output format is fixed ('%k %s'); the lab's workers
+  # publish JSON. attestctl verdicts tail when kcat is missing.
+  if command -v kcat >/dev/null; then
     spawn verdicts "$LOGS/verdicts.log" kcat -q -u -C -b "$KAFKA_BOOTSTRAP" \
       -t attestation.verdicts -f '%k %s\n' >/dev/null
     spawn revocations "$LOGS/revocations.log" kcat -q -u -C -b "$KAFKA_BOOTSTRAP" \
       -t attestation.revocations -f '%k %s\n' >/dev/null
+  elif "$BIN_attestctl" --help 2>/dev/null | grep -qE '^ +verdicts( |$)'; then
+    spawn verdicts "$LOGS/verdicts.log" "$BIN_attestctl" verdicts tail \
+      --bootstrap-servers "$KAFKA_BOOTSTRAP" >/dev/null
   else
-    say "neither attestctl verdicts tail nor kcat: no verdict stream"
+    say "neither kcat nor attestctl verdicts tail: no verdict stream (install kcat)"
   fi
 }
 
@@ -429,7 +431,9 @@ cmd_status() {
     fi
   done <"$PIDS"
   echo
-  psql_lab -P pager=off -c "SELECT r.agent_id, e.state, e.updated_at
+  psql_lab -P pager=off -c "SELECT r.agent_id, coalesce(e.state::text, 'registered') AS state,
+        e.sequence, date_trunc('second', now() - e.last_attestation_at) AS since_last,
+        e.state_reason
       FROM registrations r LEFT JOIN enrolments e USING (agent_id) ORDER BY 1" 2>/dev/null ||
     agents_cmd list || true
   psql_lab -P pager=off -c 'SELECT * FROM agents_by_state' 2>/dev/null || true
