@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -151,6 +152,39 @@ class LabTest : public ::testing::Test {
     return pids;
   }
 
+  // The first revocation of `agent` (kcat '%k %s' lines, JSON encoding) has
+  // a valid ECDSA signature by the lab's revocation key over its event.
+  void VerifyRevocation(const std::string& agent, const std::string& log) {
+    std::istringstream in(log);
+    std::string line;
+    nlohmann::json rev;
+    while (std::getline(in, line)) {
+      if (line.rfind(agent + " ", 0) == 0) {
+        rev = nlohmann::json::parse(line.substr(agent.size() + 1), nullptr, false);
+        break;
+      }
+    }
+    ASSERT_TRUE(rev.is_object()) << log;
+    ASSERT_TRUE(rev.contains("event") && rev.contains("signature")) << rev.dump();
+    EXPECT_EQ(rev.value("signatureAlgorithm", ""), "ecdsa-p256-sha256");
+    const fs::path dir = run_.path() / "revocation-check";
+    fs::create_directories(dir);
+    std::ofstream(dir / "event.b64") << rev["event"].get<std::string>();
+    std::ofstream(dir / "sig.b64") << rev["signature"].get<std::string>();
+    std::string out;
+    ASSERT_EQ(RunCommand({"sh", "-c",
+                          "cd '" + dir.string() +
+                              "' && base64 -d event.b64 > event.bin && base64 -d sig.b64 > sig.der"
+                              " && openssl dgst -sha256 -verify '" +
+                              (run_.path() / "pki/revocation.pub.pem").string() +
+                              "' -signature sig.der event.bin"},
+                         &out),
+              0)
+        << out;
+    // The event names the agent (protobuf field 1, a string).
+    EXPECT_NE(ReadFile(dir / "event.bin").find(agent), std::string::npos);
+  }
+
   TempDir run_{"attest-lab"};
   std::vector<std::string> env_;
   std::string state_;
@@ -189,6 +223,7 @@ TEST_F(LabTest, PassTamperFailoverRestartStop) {
       },
       30s))
       << "no revocation for " << agent1 << " on attestation.revocations" << Logs();
+  VerifyRevocation(agent1, ReadFile(revocations));
   // The other agents keep passing.
   EXPECT_EQ(SqlInt("SELECT count(*) FROM enrolments WHERE state = 'PASS'"), 2);
 
