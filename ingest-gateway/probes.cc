@@ -18,6 +18,16 @@ struct MetadataDeleter {
   void operator()(const rd_kafka_metadata_t* m) const { rd_kafka_metadata_destroy(m); }
 };
 
+namespace {
+
+// librdkafka logs the probe's connection failures; the probe reports them
+// itself (once per change), so these go to debug.
+void ProbeLog(const rd_kafka_t*, int, const char* fac, const char* buf) {
+  spdlog::debug("kafka readiness probe: {}: {}", fac, buf);
+}
+
+}  // namespace
+
 struct Probes::Impl {
   ProbeOptions options;
   kafka::KafkaPtr rk;  // a producer handle that never produces: metadata only
@@ -35,6 +45,7 @@ Result<std::unique_ptr<Probes>> Probes::Start(ProbeOptions options) {
   };
   auto conf = kafka::BuildConf(base, impl->options.kafka_properties, {}, "readiness probe");
   if (!conf) return conf.error();
+  rd_kafka_conf_set_log_cb(conf->get(), &ProbeLog);
   char errstr[512] = {0};
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), errstr, sizeof errstr);
   if (!rk) {

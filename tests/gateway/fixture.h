@@ -1,5 +1,5 @@
 // Shared set-up of the gateway tests: one dev broker and one test PKI per
-// binary, a migrated PostgreSQL database per test (MigratedPostgresTest), an
+// binary, a migrated PostgreSQL database per test, an
 // in-process Gateway on a free port, and helpers to insert agents, ask for
 // challenges and build evidence.
 #pragma once
@@ -29,11 +29,11 @@ struct AgentRow {
   int interval_seconds = 60;
   std::string last_attestation_sql = "NULL";  // e.g. "now()"
   uint64_t ima_offset = 0;
-  std::optional<int64_t> boot_time_seconds;
+  std::optional<int64_t> boot_time_seconds{};
   bool boot_log_requested = true;
 };
 
-class GatewayTest : public attest::testing::MigratedPostgresTest {
+class GatewayTest : public attest::testing::PostgresTest {
  public:
   static void SetUpTestSuite();
   static void TearDownTestSuite();
@@ -67,6 +67,7 @@ class GatewayTest : public attest::testing::MigratedPostgresTest {
   static attest::testing::IssuedCert* cert_;
   static std::string key_file_;
   static std::string old_key_file_;
+  static std::string migrations_;
 
   std::unique_ptr<Gateway> gateway_;
   std::optional<httpclient::Client> client_;

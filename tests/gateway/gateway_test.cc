@@ -222,7 +222,9 @@ TEST_F(GatewayTest, BadEvidenceGetsItsStatusAndNothingReachesKafka) {
     if (c.status == 413 && !r.ok()) continue;  // the server may close before curl reads the 413
     ASSERT_TRUE(r.ok()) << c.name << ": " << r.error().ToString();
     EXPECT_EQ(r->status, c.status) << c.name << ": " << r->body;
-    if (c.status >= 400) EXPECT_EQ(r->header("Content-Type"), "application/problem+json") << c.name;
+    if (c.status >= 400) {
+      EXPECT_EQ(r->header("Content-Type"), "application/problem+json") << c.name;
+    }
   }
   // Oversized by Content-Length, answered before the body is read.
   {
