@@ -345,7 +345,9 @@ cmd_start() {
   chmod 0755 "$RUN" "$LOGS"
   : >"$STATE"
   if [ $detach = 0 ]; then
-    trap 'trap - INT TERM EXIT; echo; [ -n "${TAILPID:-}" ] && kill "$TAILPID" 2>/dev/null; stop_all; exit 0' INT TERM
+    # Our own helpers (tail, sleep) are jobs of this shell; services have
+    # their own sessions and are stopped in order by stop_all.
+    trap 'trap - INT TERM EXIT; echo; kill $(jobs -p) 2>/dev/null; stop_all; exit 0' INT TERM
     trap 'stop_all' EXIT
   else
     # A failed detached start leaves nothing running.
@@ -410,9 +412,10 @@ EOF
   fi
   say "Ctrl-C stops the lab"
   tail -n +1 -F "$LOGS/verdicts.log" 2>/dev/null &
-  TAILPID=$!
   while true; do
-    sleep 30
+    # wait (not a foreground sleep) lets SIGTERM run the trap at once.
+    sleep 30 &
+    wait $! || true
     cmd_status || true
   done
 }
