@@ -123,6 +123,7 @@ http_ok() {
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # initdb and postgres refuse to run as root: drop to the postgres user.
+HELPERS=() # the foreground mode's own tail/sleep
 AS_PG=()
 [ "$(id -u)" = 0 ] && AS_PG=(setpriv --reuid=postgres --regid=postgres --init-groups --)
 as_pg() { "${AS_PG[@]}" "$@"; }
@@ -347,7 +348,7 @@ cmd_start() {
   if [ $detach = 0 ]; then
     # Our own helpers (tail, sleep) are jobs of this shell; services have
     # their own sessions and are stopped in order by stop_all.
-    trap 'trap - INT TERM EXIT; echo; kill $(jobs -p) 2>/dev/null; stop_all; exit 0' INT TERM
+    trap 'trap - INT TERM EXIT; echo; kill "${HELPERS[@]}" 2>/dev/null; stop_all; exit 0' INT TERM
     trap 'stop_all' EXIT
   else
     # A failed detached start leaves nothing running.
@@ -412,9 +413,11 @@ EOF
   fi
   say "Ctrl-C stops the lab"
   tail -n +1 -F "$LOGS/verdicts.log" 2>/dev/null &
+  HELPERS+=($!)
   while true; do
     # wait (not a foreground sleep) lets SIGTERM run the trap at once.
     sleep 30 &
+    HELPERS+=($!)
     wait $! || true
     cmd_status || true
   done
