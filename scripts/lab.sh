@@ -413,11 +413,11 @@ EOF
   fi
   say "Ctrl-C stops the lab"
   tail -n +1 -F "$LOGS/verdicts.log" 2>/dev/null &
-  HELPERS+=($!)
+  HELPERS[0]=$!
   while true; do
     # wait (not a foreground sleep) lets SIGTERM run the trap at once.
     sleep 30 &
-    HELPERS+=($!)
+    HELPERS[1]=$!
     wait $! || true
     cmd_status || true
   done
