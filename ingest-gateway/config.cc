@@ -161,6 +161,8 @@ Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
   if (c.kafka_topic.empty()) return Invalid(f, "kafka.topic", "is empty");
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("kafka.delivery_timeout_ms", 10'000, 100, 600'000));
   c.kafka_delivery_timeout = Ms(v);
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("kafka.linger_ms", 1, 0, 1000));
+  c.kafka_linger = Ms(v);
   std::vector<std::string> props;
   ATTEST_ASSIGN_OR_RETURN(props, f.StringList("kafka.properties", std::vector<std::string>{}));
   for (const auto& p : props) {

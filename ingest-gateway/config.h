@@ -27,6 +27,7 @@
 //   bootstrap_servers = "kafka1:9092"
 //   topic = "attestation.evidence"
 //   delivery_timeout_ms = 10000               # no ack by then: 503
+//   linger_ms = 1                             # producer batching delay (latency vs. batch size)
 //   properties = ["security.protocol=ssl"]    # extra librdkafka properties
 //   [challenge]
 //   min_interval_fraction = 0.8               # earliest challenge: last + interval x this
@@ -80,6 +81,7 @@ struct GatewayConfig {
   std::string kafka_bootstrap;
   std::string kafka_topic = "attestation.evidence";
   std::chrono::milliseconds kafka_delivery_timeout{10'000};
+  std::chrono::milliseconds kafka_linger{1};
   std::map<std::string, std::string> kafka_properties;
 
   ChallengeConfig challenge;

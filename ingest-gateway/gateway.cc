@@ -58,6 +58,9 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayConfig config,
   pc.bootstrap_servers = c.kafka_bootstrap;
   pc.client_id = "attest-gateway-" + c.gateway_id;
   pc.delivery_timeout = c.kafka_delivery_timeout;
+  // Every evidence request waits for its delivery report: a short linger
+  // keeps the answer fast; batches still form under load.
+  pc.linger = c.kafka_linger;
   pc.close_timeout = c.kafka_delivery_timeout;
   // Reconnect within a second once Kafka is back (librdkafka's default backs
   // off up to 10 s); the operator's properties win.

@@ -6,7 +6,8 @@
 //     baseline.
 // Counters: req_per_s, p50_ms, p99_ms, errors. Arg = connections.
 // Env: ATTEST_BENCH_SECONDS (default 5), ATTEST_BENCH_CLIENT_THREADS (1),
-// ATTEST_BENCH_IO_THREADS (2, the gateway's I/O threads).
+// ATTEST_BENCH_IO_THREADS (2, the gateway's I/O threads), ATTEST_BENCH_LINGER_MS
+// (producer linger.ms; the gateway's default kafka.linger_ms is 1).
 //
 // No PostgreSQL: the evidence path does not read it (the readiness probe
 // fails against a closed port, which evidence does not depend on).
@@ -63,6 +64,9 @@ struct Env {
     c.database_conninfo = "host=127.0.0.1 port=1 connect_timeout=1";
     c.database_pool_size = 1;
     c.kafka_bootstrap = broker.bootstrap();
+    if (const char* linger = std::getenv("ATTEST_BENCH_LINGER_MS")) {
+      c.kafka_properties["linger.ms"] = linger;
+    }
     auto g = gateway::Gateway::Create(c);
     if (!g) throw std::runtime_error(g.error().ToString());
     gw = std::move(g).value();
