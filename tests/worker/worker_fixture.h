@@ -1,0 +1,278 @@
+// Shared fixture of the worker tests: a migrated PostgreSQL database, the
+// dev broker, token and revocation keys, simulated agents whose quotes are
+// built in software (tests/verifier/soft_tpm.h) with IMA lists from the
+// Keylime vectors, and a collector of the verdict / revocation topics.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "attest/v1/attestation.pb.h"
+#include "attest/v1/verdict.pb.h"
+#include "common/ima/log.h"
+#include "common/ima/policy.h"
+#include "common/kafka/consumer.h"
+#include "common/kafka/partitioner.h"
+#include "common/kafka/producer.h"
+#include "common/token/token.h"
+#include "tests/harness/broker/dev_broker.h"
+#include "tests/harness/postgres/postgres_server.h"
+#include "tests/verifier/soft_tpm.h"
+#include "tests/verifier/test_util.h"
+#include "verifier-workers/config.h"
+
+namespace attest::worker::test {
+
+constexpr int kPartitions = 12;
+inline const std::string kTokenKeyHex =
+    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+inline std::string RandomUuid() {
+  static std::mt19937_64 rng{std::random_device{}()};
+  uint64_t a = rng(), b = rng();
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-a%03x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xfff),
+                static_cast<unsigned>(b >> 52),
+                static_cast<unsigned long long>(b & 0xffffffffffffull));
+  return buf;
+}
+
+inline std::string AkTpm2bPublic(const TPMT_PUBLIC& pub) {
+  auto area = tpm::MarshalPublicArea(pub);
+  if (!area) throw std::runtime_error("marshal AK");
+  std::string out{static_cast<char>(area->size() >> 8), static_cast<char>(area->size() & 0xff)};
+  out.append(area->begin(), area->end());
+  return out;
+}
+
+// A simulated agent: software TPM + its IMA list.
+struct SimAgent {
+  std::string uuid = RandomUuid();
+  verifier::test::SoftTpm tpm{true};
+  ima::Log log = verifier::test::KeylimeImaLog();
+  size_t extended = 0;  // entries of `log` extended into PCR 10 so far
+  int64_t boot_time = 1'700'000'000;
+
+  // Extends entries [extended, n) into PCR 10.
+  void ExtendTo(size_t n) {
+    ima::Hasher h;
+    for (; extended < n; ++extended) {
+      const auto& e = log.entries[extended];
+      auto d = e.IsViolation() ? ima::Digest::Filled(32, 0xff)
+                               : h.Hash(ima::HashAlg::kSha256, ima::AsBytes(e.data));
+      tpm.Extend(10, tpm::Bytes(d.view().begin(), d.view().end()));
+    }
+  }
+  void Reboot() {
+    tpm.Reboot();
+    extended = 0;
+    boot_time += 3600;
+  }
+  // Evidence carrying entries [from, extended) quoted now.
+  std::string Envelope(const token::KeySet& keys, uint64_t from, bool break_token = false) {
+    auto now = token::Clock::now();
+    auto tok = token::Issue(keys, uuid, now, from);
+    if (!tok) throw std::runtime_error(tok.error().message);
+    std::string nonce = *tok;
+    if (break_token) nonce[40] ^= 1;
+    auto q = tpm.Quote(tpm::Bytes(nonce.begin(), nonce.end()), {10});
+    v1::EvidenceEnvelope env;
+    env.set_evidence_id(RandomUuid());
+    auto* e = env.mutable_evidence();
+    e->set_agent_uuid(uuid);
+    e->set_challenge_token(nonce);
+    e->mutable_quote()->set_attest(std::string(q.quote.begin(), q.quote.end()));
+    e->mutable_quote()->set_signature(std::string(q.signature.begin(), q.signature.end()));
+    auto* bank = e->mutable_quote()->add_pcrs();
+    bank->set_hash_algorithm(v1::HASH_ALGORITHM_SHA256);
+    for (const auto& [i, v] : q.pcrs.at(TPM2_ALG_SHA256)) {
+      (*bank->mutable_values())[i] = std::string(v.begin(), v.end());
+    }
+    auto* ima = e->mutable_ima();
+    ima->set_start_offset(from);
+    ima->set_entry_count(extended - from);
+    ima->set_format(v1::IMA_LOG_FORMAT_ASCII);
+    ima->set_data(verifier::test::AsciiSlice(log, from, extended));
+    e->mutable_boot_time()->set_seconds(boot_time);
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+    env.mutable_received_at()->set_seconds(us / 1'000'000);
+    env.mutable_received_at()->set_nanos(static_cast<int>(us % 1'000'000) * 1000);
+    env.set_gateway_id("test");
+    std::string out;
+    env.SerializeToString(&out);
+    return out;
+  }
+  // A runtime policy allowing the first `n` entries of the list.
+  std::string RuntimePolicy(size_t n) const {
+    ima::Log known;
+    known.template_hash_alg = log.template_hash_alg;
+    known.entries.assign(log.entries.begin(), log.entries.begin() + static_cast<std::ptrdiff_t>(n));
+    return ima::GeneratePolicy(known).ToJson();
+  }
+  // Appends an entry the policy does not know ("a binary outside the policy").
+  void AddEvilEntry(const std::string& path) {
+    tpm::Bytes digest(32, 0x42);
+    auto evil = ima::MakeEntry(ima::Template::kImaNg, "sha256", digest, path);
+    if (!evil) throw std::runtime_error("MakeEntry");
+    ima::Hasher h;
+    evil->template_hash = h.Hash(ima::HashAlg::kSha1, ima::AsBytes(evil->data));
+    log.entries.insert(log.entries.begin() + static_cast<std::ptrdiff_t>(extended), *evil);
+  }
+};
+
+// Registers and enrols `a` (runtime policy over its first `allowed` entries).
+inline void Enrol(pqxx::connection& c, const SimAgent& a, size_t allowed, int interval = 60,
+                  double grace = 3) {
+  pqxx::work tx(c);
+  const std::string ak = AkTpm2bPublic(a.tpm.public_area());
+  tx.exec_params(
+      "INSERT INTO registrations (agent_id, ek_public, ak_public, ak_name, state, activated_at) "
+      "VALUES ($1, '\\x01', $2, '\\x000b0102', 'active', now())",
+      a.uuid, pqxx::binarystring(ak.data(), ak.size()));
+  auto pid = tx.exec_params1(
+                   "INSERT INTO policies (kind, name, agent_id, version, body) "
+                   "VALUES ('runtime', $1::text, $1::uuid, 1, $2::jsonb) RETURNING policy_id",
+                   a.uuid, a.RuntimePolicy(allowed))[0]
+                 .as<int64_t>();
+  tx.exec_params(
+      "INSERT INTO enrolments (agent_id, runtime_policy_id, interval_seconds, grace_factor, "
+      "partition) VALUES ($1, $2, $3, $4, $5)",
+      a.uuid, pid, interval, grace, kafka::PartitionFor(a.uuid, kPartitions));
+  tx.commit();
+}
+
+struct Record {
+  std::string topic;
+  std::string key;
+  std::string value;
+  std::string content_type;
+};
+
+// Consumes the verdict and revocation topics from the beginning.
+class Collector {
+ public:
+  explicit Collector(const std::string& bootstrap) {
+    kafka::ConsumerConfig cc;
+    cc.bootstrap_servers = bootstrap;
+    cc.group_id = "collector-" + RandomUuid();
+    cc.topics = {"attestation.verdicts", "attestation.revocations"};
+    cc.session_timeout = std::chrono::milliseconds(6000);
+    cc.heartbeat_interval = std::chrono::milliseconds(500);
+    auto c = kafka::Consumer::Create(cc, nullptr);
+    if (!c) throw std::runtime_error(c.error().message);
+    consumer_ = std::move(*c);
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        auto msgs = consumer_->Poll(std::chrono::milliseconds(100), 1000);
+        if (!msgs) continue;
+        std::lock_guard lock(mu_);
+        for (auto& m : *msgs) {
+          Record r{m.topic, m.key, m.value, ""};
+          for (const auto& h : m.headers) {
+            if (h.name == "content-type") r.content_type = h.value;
+          }
+          records_.push_back(std::move(r));
+        }
+      }
+      (void)consumer_->Close();
+    });
+  }
+  ~Collector() {
+    stop_ = true;
+    thread_.join();
+  }
+  std::vector<Record> Records() {
+    std::lock_guard lock(mu_);
+    return records_;
+  }
+  std::vector<v1::Verdict> Verdicts(const std::string& agent) {
+    std::vector<v1::Verdict> out;
+    for (const auto& r : Records()) {
+      if (r.topic != "attestation.verdicts" || r.key != agent) continue;
+      v1::Verdict v;
+      if (v.ParseFromString(r.value)) out.push_back(v);
+    }
+    return out;
+  }
+  // Waits for a verdict of `agent` with `sequence`.
+  std::optional<v1::Verdict> WaitVerdict(
+      const std::string& agent, uint64_t sequence,
+      std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+    std::optional<v1::Verdict> found;
+    attest::testing::WaitFor(
+        [&] {
+          for (auto& v : Verdicts(agent)) {
+            if (v.sequence() == sequence) {
+              found = v;
+              return true;
+            }
+          }
+          return false;
+        },
+        timeout);
+    return found;
+  }
+
+ private:
+  std::unique_ptr<kafka::Consumer> consumer_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<Record> records_;
+  std::thread thread_;
+};
+
+// Writes the token key and a P-256 revocation key pair (openssl CLI) into `dir`.
+struct KeyFiles {
+  std::filesystem::path token, revocation, revocation_pub;
+  explicit KeyFiles(const std::filesystem::path& dir) {
+    token = dir / "token.key";
+    revocation = dir / "revocation.pem";
+    revocation_pub = dir / "revocation.pub.pem";
+    { std::ofstream(token) << kTokenKeyHex << "\n"; }
+    std::string out;
+    if (attest::testing::RunCommand({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                                     "ec_paramgen_curve:P-256", "-out", revocation.string()},
+                                    &out) != 0 ||
+        attest::testing::RunCommand({"openssl", "pkey", "-in", revocation.string(), "-pubout",
+                                     "-out", revocation_pub.string()},
+                                    &out) != 0) {
+      throw std::runtime_error("openssl: " + out);
+    }
+  }
+};
+
+inline WorkerConfig MakeConfig(const std::string& bootstrap, const std::string& conninfo,
+                               const KeyFiles& keys, const std::string& group) {
+  WorkerConfig c;
+  c.worker_id = "test-" + group;
+  c.kafka_bootstrap = bootstrap;
+  c.group_id = group;
+  c.session_timeout = std::chrono::milliseconds(6000);
+  c.database_conninfo = conninfo;
+  c.batch_max_count = 100;
+  c.batch_max_time = std::chrono::milliseconds(10);
+  c.verification_threads = 2;
+  c.token_key_files = {keys.token.string()};
+  c.revocation_key_file = keys.revocation.string();
+  c.revocation_key_id = "test-key";
+  c.sweep_period = std::chrono::milliseconds(200);
+  c.metrics_address = "127.0.0.1:0";
+  return c;
+}
+
+inline token::KeySet TestKeys() {
+  std::string secret;
+  for (size_t i = 0; i < kTokenKeyHex.size(); i += 2) {
+    secret.push_back(static_cast<char>(std::stoi(kTokenKeyHex.substr(i, 2), nullptr, 16)));
+  }
+  auto k = token::KeySet::FromSecrets({secret});
+  if (!k) throw std::runtime_error(k.error().message);
+  return *k;
+}
+
+}  // namespace attest::worker::test

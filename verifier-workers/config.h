@@ -1,0 +1,91 @@
+// The worker's configuration: parsed once from TOML at start-up into an
+// immutable WorkerConfig. Example (defaults shown where there is one):
+//
+//   worker_id = "w1"                          # default: the host name + pid
+//   [kafka]
+//   bootstrap_servers = "kafka1:9092"         # required
+//   group_id = "attest-workers"
+//   evidence_topic = "attestation.evidence"
+//   verdict_topic = "attestation.verdicts"
+//   revocation_topic = "attestation.revocations"
+//   session_timeout_ms = 10000                # >= 3000 on the dev broker
+//   properties = ["security.protocol=ssl"]    # extra librdkafka properties
+//   [database]
+//   conninfo = "host=db user=w1 dbname=attest"  # a login in role attest_worker
+//   pool_size = 2                             # connections: batches+sweeps, outbox relay
+//   [batch]
+//   max_count = 500                           # evidence per transaction
+//   max_time_ms = 20                          # wait at most this long to fill a batch
+//   [verification]
+//   threads = 2
+//   policy_cache_size = 10000                 # compiled policy versions kept
+//   [token]                                   # same keys and TTL as the gateways
+//   key_files = ["/etc/attest/token.key"]
+//   ttl_seconds = 120
+//   max_skew_seconds = 5
+//   [revocation]
+//   signing_key_file = "/etc/attest/revocation.key"  # PEM, ECDSA P-256 or Ed25519
+//   key_id = "rev-2024-1"
+//   [output]
+//   encoding = "protobuf"                     # protobuf | json (verdicts and revocations)
+//   [liveness]
+//   sweep_period_ms = 1000
+//   [metrics]
+//   listen = "127.0.0.1:9464"                 # /healthz and /metrics (plain HTTP); "" = off
+//   [log]
+//   level = "info"
+//   format = "human"
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/base/config.h"
+#include "common/base/logging.h"
+#include "common/base/result.h"
+
+namespace attest::worker {
+
+enum class Encoding { kProtobuf, kJson };
+
+struct WorkerConfig {
+  std::string worker_id;
+
+  std::string kafka_bootstrap;
+  std::string group_id = "attest-workers";
+  std::string evidence_topic = "attestation.evidence";
+  std::string verdict_topic = "attestation.verdicts";
+  std::string revocation_topic = "attestation.revocations";
+  std::chrono::milliseconds session_timeout{10'000};
+  std::map<std::string, std::string> kafka_properties;
+
+  std::string database_conninfo;
+  int database_pool_size = 2;
+
+  size_t batch_max_count = 500;
+  std::chrono::milliseconds batch_max_time{20};
+  int verification_threads = 2;
+  size_t policy_cache_size = 10'000;
+
+  std::vector<std::string> token_key_files;
+  std::chrono::milliseconds token_ttl{120'000};
+  std::chrono::milliseconds token_max_skew{5'000};
+
+  std::string revocation_key_file;
+  std::string revocation_key_id;
+
+  Encoding encoding = Encoding::kProtobuf;
+  std::chrono::milliseconds sweep_period{1'000};
+
+  std::string metrics_address;  // host:port, empty = no HTTP listener
+  LogOptions log;
+};
+
+Result<WorkerConfig> LoadWorkerConfig(const std::string& path);
+Result<WorkerConfig> ParseWorkerConfig(const ConfigFile& file);
+
+}  // namespace attest::worker

@@ -1,0 +1,64 @@
+// attest-worker: a verifier worker (see verifier-workers/worker.h).
+// Exit codes: 0 stopped by SIGTERM/SIGINT after finishing its batch, 1
+// start-up or runtime failure, 2 bad command line or configuration.
+#include <pthread.h>
+#include <signal.h>
+
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <thread>
+
+#include "common/base/logging.h"
+#include "common/metrics/metrics.h"
+#include "verifier-workers/config.h"
+#include "verifier-workers/worker.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"attest-worker: verifier worker (consumer group over attestation.evidence)"};
+  std::string config_path = "/etc/attest/worker.toml";
+  app.add_option("--config", config_path, "worker configuration (TOML)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  auto config = attest::worker::LoadWorkerConfig(config_path);
+  if (!config) {
+    std::fprintf(stderr, "attest-worker: %s\n", config.error().message.c_str());
+    return 2;
+  }
+  if (auto r = attest::InitLogging(config->log); !r) {
+    std::fprintf(stderr, "attest-worker: %s\n", r.error().message.c_str());
+    return 2;
+  }
+  // Stop signals are taken by a dedicated thread (every other thread blocks them).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  attest::metrics::Registry registry;
+  auto worker = attest::worker::Worker::Create(std::move(config).value(), &registry);
+  if (!worker) {
+    std::fprintf(stderr, "attest-worker: %s\n", worker.error().message.c_str());
+    return 1;
+  }
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("worker: signal {}: finishing", sig);
+    (*worker)->RequestStop();
+  });
+  signal_thread.detach();
+  auto r = (*worker)->Run();
+  if (!r) {
+    spdlog::error("worker: {}", r.error().message);
+    return 1;
+  }
+  spdlog::info("worker: stopped");
+  return 0;
+}

@@ -1,0 +1,409 @@
+#include "verifier-workers/processor.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "common/eventlog/policy.h"
+#include "common/verify/pcr_policy.h"
+
+namespace attest::worker {
+namespace {
+
+using nlohmann::json;
+namespace pbu = google::protobuf::util;
+
+constexpr size_t kMaxPcrBanks = 8;
+
+tpm::ByteView View(const std::string& s) {
+  return tpm::ByteView(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
+std::optional<TPMI_ALG_HASH> TpmAlg(v1::HashAlgorithm a) {
+  switch (a) {
+    case v1::HASH_ALGORITHM_SHA1:
+      return TPM2_ALG_SHA1;
+    case v1::HASH_ALGORITHM_SHA256:
+      return TPM2_ALG_SHA256;
+    case v1::HASH_ALGORITHM_SHA384:
+      return TPM2_ALG_SHA384;
+    case v1::HASH_ALGORITHM_SHA512:
+      return TPM2_ALG_SHA512;
+    case v1::HASH_ALGORITHM_SM3_256:
+      return TPM2_ALG_SM3_256;
+    default:
+      return std::nullopt;
+  }
+}
+
+v1::Severity SeverityOf(verify::Severity s) {
+  switch (s) {
+    case verify::Severity::kInfo:
+    case verify::Severity::kNotice:
+      return v1::SEVERITY_INFO;
+    case verify::Severity::kWarning:
+      return v1::SEVERITY_WARNING;
+    default:
+      return v1::SEVERITY_CRITICAL;
+  }
+}
+
+void SetTime(google::protobuf::Timestamp* ts, Clock::time_point t) {
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+  *ts = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(us);
+}
+
+struct Finding {
+  std::string event_id;
+  v1::Severity severity;
+  std::string context;  // JSON object text
+};
+
+std::string FailuresJson(const std::vector<Finding>& fs) {
+  json arr = json::array();
+  for (const auto& f : fs) {
+    json ctx = json::parse(f.context, nullptr, false);
+    if (ctx.is_discarded()) ctx = json{{"message", f.context}};
+    arr.push_back({{"type", v1::Severity_Name(f.severity)},
+                   {"event_id", f.event_id},
+                   {"context", std::move(ctx)}});
+  }
+  return arr.dump();
+}
+
+std::string ResultText(v1::VerdictResult r) {
+  switch (r) {
+    case v1::VERDICT_RESULT_PASS:
+      return "pass";
+    case v1::VERDICT_RESULT_FAIL:
+      return "fail";
+    case v1::VERDICT_RESULT_OFFLINE:
+      return "offline";
+    case v1::VERDICT_RESULT_RESUMED:
+      return "resumed";
+    case v1::VERDICT_RESULT_REJECTED:
+      return "rejected";
+    case v1::VERDICT_RESULT_LOG_REQUESTED:
+      return "log_requested";
+    default:
+      return "rejected";
+  }
+}
+
+// Builds verdict + history + outbox for a decided result and advances the
+// row's sequence.
+Outcome Finish(const Context& ctx, AgentRow& row, v1::VerdictResult result,
+               const std::string& prev_state, std::vector<Finding> findings, bool reboot,
+               const std::string& evidence_id, std::optional<EvidenceRef> ref,
+               const AgentPolicyRefs& pol, Clock::time_point received, Clock::time_point now,
+               int64_t verify_micros, std::optional<int64_t> ima_entries) {
+  Outcome out;
+  out.result = result;
+  out.verify_micros = verify_micros;
+  row.sequence += 1;
+  row.dirty = true;
+
+  v1::Verdict v;
+  v.set_agent_uuid(row.agent_id);
+  v.set_sequence(static_cast<uint64_t>(row.sequence));
+  v.set_result(result);
+  for (const auto& f : findings) {
+    auto* pf = v.add_failures();
+    pf->set_event_id(f.event_id);
+    pf->set_severity(f.severity);
+    pf->set_context(f.context);
+  }
+  auto* t = v.mutable_timings();
+  SetTime(t->mutable_evidence_received(), received);
+  SetTime(t->mutable_verified(), now);
+  t->set_verification_micros(static_cast<uint64_t>(std::max<int64_t>(verify_micros, 0)));
+  auto* pv = v.mutable_policy_versions();
+  if (pol.pcr) pv->set_pcr(static_cast<uint64_t>(pol.pcr->version));
+  if (pol.runtime) pv->set_runtime(static_cast<uint64_t>(pol.runtime->version));
+  if (pol.mb) pv->set_measured_boot(static_cast<uint64_t>(pol.mb->version));
+  v.set_evidence_id(evidence_id);
+  v.set_previous_state(StateEnum(prev_state));
+  v.set_state(StateEnum(row.state));
+  v.set_reboot(reboot);
+  v.set_worker_id(ctx.worker_id);
+  SetTime(v.mutable_time(), now);
+  out.outbox.push_back(EncodeVerdict(ctx, v, row.partition));
+
+  // A transition to FAILED is revoked (once: a failed agent stays failed).
+  if (result == v1::VERDICT_RESULT_FAIL && prev_state != "FAILED" && row.state == "FAILED" &&
+      ctx.signer != nullptr) {
+    v1::RevocationEvent ev;
+    ev.set_agent_uuid(row.agent_id);
+    ev.set_sequence(static_cast<uint64_t>(row.sequence));
+    ev.set_reason(findings.empty() ? "attestation failed" : findings.front().event_id);
+    for (const auto& f : findings) ev.add_event_ids(f.event_id);
+    SetTime(ev.mutable_time(), now);
+    auto signed_ev = ctx.signer->Sign(ev);
+    if (signed_ev) {
+      OutboxRecord rec;
+      rec.topic = ctx.revocation_topic;
+      rec.key = row.agent_id;
+      rec.partition = row.partition;
+      if (ctx.encoding == Encoding::kJson) {
+        rec.content_type = "application/json";
+        (void)pbu::MessageToJsonString(*signed_ev, &rec.payload);
+      } else {
+        rec.content_type = "application/x-protobuf";
+        signed_ev->SerializeToString(&rec.payload);
+      }
+      out.outbox.push_back(std::move(rec));
+    }
+  }
+
+  HistoryRecord& h = out.history;
+  h.agent_id = row.agent_id;
+  h.sequence = row.sequence;
+  h.result = ResultText(result);
+  h.state = row.state;
+  h.failures_json = FailuresJson(findings);
+  h.pcr_policy_id = row.pcr_policy_id;
+  h.runtime_policy_id = row.runtime_policy_id;
+  h.mb_policy_id = row.mb_policy_id;
+  if (row.vstate.clock) {
+    h.quote_clock = static_cast<int64_t>(row.vstate.clock->clock);
+    h.quote_reset_count = row.vstate.clock->reset_count;
+    h.quote_restart_count = row.vstate.clock->restart_count;
+  }
+  h.ima_entries = ima_entries;
+  if (ref) {
+    h.kafka_partition = ref->partition;
+    h.kafka_offset = ref->offset;
+  }
+  if (verify_micros > 0) h.verify_micros = verify_micros;
+  return out;
+}
+
+Finding MakeFinding(std::string id, std::string message) {
+  return Finding{std::move(id), v1::SEVERITY_CRITICAL, json{{"message", message}}.dump()};
+}
+
+}  // namespace
+
+bool IsUuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (s[i] != '-') return false;
+    } else if (!std::isxdigit(static_cast<unsigned char>(s[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string LowerUuid(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+v1::AgentState StateEnum(const std::string& s) {
+  if (s == "ENROLLED") return v1::AGENT_STATE_ENROLLED;
+  if (s == "PASS") return v1::AGENT_STATE_PASS;
+  if (s == "FAILED") return v1::AGENT_STATE_FAILED;
+  if (s == "OFFLINE") return v1::AGENT_STATE_OFFLINE;
+  return v1::AGENT_STATE_UNSPECIFIED;
+}
+
+std::shared_ptr<const CachedPolicy> CompilePolicy(int64_t id, int64_t version,
+                                                  const std::string& kind,
+                                                  const std::string& body) {
+  auto p = std::make_shared<CachedPolicy>();
+  p->id = id;
+  p->version = version;
+  p->kind = kind;
+  if (kind == "pcr") {
+    auto parsed = verify::ParsePcrPolicy(body);
+    if (!parsed) {
+      p->error = parsed.error().message;
+    } else {
+      p->pcr = std::make_shared<const verify::PcrPolicy>(std::move(*parsed));
+    }
+  } else if (kind == "runtime") {
+    auto c = verifier::CompiledRuntimePolicy::Compile(body);
+    if (!c) {
+      p->error = c.error().message;
+    } else {
+      p->runtime = std::move(*c);
+    }
+  } else if (kind == "mb") {
+    auto r = eventlog::ParseReferenceState(body);
+    if (!r) {
+      p->error = r.error().message;
+    } else {
+      p->mb = std::make_shared<const eventlog::ReferenceState>(std::move(*r));
+    }
+  } else {
+    p->error = "unknown policy kind '" + kind + "'";
+  }
+  return p;
+}
+
+OutboxRecord EncodeVerdict(const Context& ctx, const v1::Verdict& verdict, int32_t partition) {
+  OutboxRecord rec;
+  rec.topic = ctx.verdict_topic;
+  rec.key = verdict.agent_uuid();
+  rec.partition = partition;
+  if (ctx.encoding == Encoding::kJson) {
+    rec.content_type = "application/json";
+    (void)pbu::MessageToJsonString(verdict, &rec.payload);
+  } else {
+    rec.content_type = "application/x-protobuf";
+    verdict.SerializeToString(&rec.payload);
+  }
+  return rec;
+}
+
+Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, const EvidenceRef& ref,
+                        AgentRow& row, std::shared_ptr<const verifier::AttestationKey> ak,
+                        const AgentPolicyRefs& pol, Clock::time_point now) {
+  const auto started = std::chrono::steady_clock::now();
+  const v1::Evidence& e = env.evidence();
+  const std::string prev = row.state;
+  Clock::time_point received = now;
+  if (env.has_received_at()) {
+    received = Clock::time_point(std::chrono::microseconds(
+        google::protobuf::util::TimeUtil::TimestampToMicroseconds(env.received_at())));
+  }
+  auto elapsed = [&] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                 started)
+        .count();
+  };
+  auto reject = [&](std::vector<Finding> findings) {
+    // State unchanged: only the sequence advances (the verdict needs one).
+    return Finish(ctx, row, v1::VERDICT_RESULT_REJECTED, prev, std::move(findings), false,
+                  env.evidence_id(), ref, pol, received, now, elapsed(), std::nullopt);
+  };
+
+  // 1. The challenge token, checked at the time the gateway accepted the
+  // evidence: a backlog in Kafka must not expire it. Freshness against
+  // replays is the TPM clock's job (quote.replay).
+  auto claims =
+      token::Verify(*ctx.keys, e.challenge_token(), e.agent_uuid(), received, ctx.token_options);
+  if (!claims) return reject({MakeFinding("token.invalid", claims.error().message)});
+
+  // 2. Policies must compile (the registrar validates them; a bad one here
+  // is an operator problem, not the agent's).
+  for (const auto* p : {pol.pcr.get(), pol.runtime.get(), pol.mb.get()}) {
+    if (p != nullptr && !p->error.empty()) {
+      return reject({MakeFinding("policy.invalid",
+                                 p->kind + " policy " + std::to_string(p->id) + ": " + p->error)});
+    }
+  }
+
+  // 3. Evidence -> verifier input (views into the envelope).
+  verifier::Evidence ev;
+  ev.quote = View(e.quote().attest());
+  ev.signature = View(e.quote().signature());
+  if (e.quote().pcrs_size() > static_cast<int>(kMaxPcrBanks)) {
+    return reject({MakeFinding("evidence.malformed", "too many PCR banks")});
+  }
+  for (const auto& bank : e.quote().pcrs()) {
+    auto alg = TpmAlg(bank.hash_algorithm());
+    if (!alg) return reject({MakeFinding("evidence.malformed", "unknown PCR bank hash algorithm")});
+    for (const auto& [index, value] : bank.values()) {
+      if (index > 23 || value.size() > 64) {
+        return reject({MakeFinding("evidence.malformed", "PCR index or value out of range")});
+      }
+      ev.pcrs[*alg][index] = tpm::Bytes(value.begin(), value.end());
+    }
+  }
+  if (e.has_ima()) {
+    verifier::ImaEvidence ima;
+    ima.entries = e.ima().data();
+    ima.format =
+        e.ima().format() == v1::IMA_LOG_FORMAT_BINARY ? ima::Format::kBinary : ima::Format::kAscii;
+    ima.start_offset = e.ima().start_offset();
+    if (e.ima().entry_count() != 0 || e.ima().data().empty())
+      ima.entry_count = e.ima().entry_count();
+    ev.ima = ima;
+  }
+  if (!e.uefi_log().empty()) ev.uefi_log = View(e.uefi_log());
+  if (e.has_boot_time()) ev.boot_time = e.boot_time().seconds();
+
+  verifier::Agent agent;
+  agent.ak = std::move(ak);
+  agent.ak_public = View(row.ak_public);
+  if (pol.pcr) agent.policies.pcr = pol.pcr->pcr;
+  if (pol.runtime) agent.policies.runtime = pol.runtime->runtime;
+  if (pol.mb) agent.policies.measured_boot = pol.mb->mb;
+
+  const int64_t now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  verifier::Verdict vr =
+      verifier::VerifyEvidence(ev, View(e.challenge_token()), agent, row.vstate, now_s);
+  const int64_t micros = elapsed();
+
+  std::vector<Finding> findings;
+  for (const auto& f : vr.failures)
+    findings.push_back({f.event_id, SeverityOf(f.severity), f.context});
+  auto with_notices = [&] {
+    for (const auto& f : vr.notices)
+      findings.push_back({f.event_id, SeverityOf(f.severity), f.context});
+  };
+
+  if (vr.result == verifier::Outcome::kRejected) {
+    return Finish(ctx, row, v1::VERDICT_RESULT_REJECTED, prev, std::move(findings), false,
+                  env.evidence_id(), ref, pol, received, now, micros, std::nullopt);
+  }
+  if (vr.new_state.clock &&
+      vr.new_state.clock->clock > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return reject({MakeFinding("quote.clock_out_of_range", "TPM clock above 2^63-1")});
+  }
+
+  // The evidence was authentic enough to advance the stored state.
+  row.vstate = std::move(vr.new_state);
+  row.attested = true;
+  const bool had_uefi = ev.uefi_log.has_value();
+  row.boot_log_requested = vr.uefi_log_requested || (vr.reboot && !had_uefi);
+  if (vr.requested_ima_offset) row.vstate.ima_next_offset = *vr.requested_ima_offset;
+
+  v1::VerdictResult result = v1::VERDICT_RESULT_PASS;
+  switch (vr.result) {
+    case verifier::Outcome::kFail:
+      result = v1::VERDICT_RESULT_FAIL;
+      if (row.state != "FAILED") {
+        row.state = "FAILED";
+        row.state_reason = findings.empty() ? "failed" : findings.front().event_id;
+      }
+      break;
+    case verifier::Outcome::kLogRequested:
+      result = v1::VERDICT_RESULT_LOG_REQUESTED;
+      break;
+    default:
+      if (row.state == "OFFLINE") {
+        result = v1::VERDICT_RESULT_RESUMED;
+        row.state = "PASS";
+        row.state_reason = "resumed";
+      } else if (row.state != "FAILED") {
+        if (row.state != "PASS") row.state_reason = "attesting";
+        row.state = "PASS";
+      }
+      break;
+  }
+  with_notices();
+  return Finish(ctx, row, result, prev, std::move(findings), vr.reboot, env.evidence_id(), ref, pol,
+                received, now, micros, static_cast<int64_t>(vr.stats.ima_entries_checked));
+}
+
+Outcome MakeOffline(const Context& ctx, AgentRow& row, Clock::time_point now) {
+  const std::string prev = row.state;
+  row.state = "OFFLINE";
+  row.state_reason = "no attestation within interval x grace factor";
+  std::vector<Finding> findings = {Finding{"liveness.offline", v1::SEVERITY_WARNING,
+                                           json{{"message", *row.state_reason}}.dump()}};
+  return Finish(ctx, row, v1::VERDICT_RESULT_OFFLINE, prev, std::move(findings), false, "",
+                std::nullopt, AgentPolicyRefs{}, now, now, 0, std::nullopt);
+}
+
+}  // namespace attest::worker

@@ -1,0 +1,137 @@
+// Per-evidence processing, without I/O: decode the envelope, check the
+// challenge token, run the verifier entry point (common/verifier), decide the
+// agent's state transition and build the verdict, the history row and the
+// outbox rows. The caller (worker.cc) loads the rows, runs this on its thread
+// pool and writes the results in one transaction per batch.
+//
+// State machine (docs/worker.md):
+//   result       previous state          new state   verdict
+//   rejected     any                     unchanged   REJECTED (replay, bad token, bad policy)
+//   fail         any                     FAILED      FAIL (+ revocation unless already FAILED)
+//   log needed   any                     unchanged   LOG_REQUESTED
+//   pass         OFFLINE                 PASS        RESUMED
+//   pass         FAILED                  FAILED      PASS (stays failed until re-enrolled)
+//   pass         ENROLLED, PASS          PASS        PASS
+// Every verdict increments the agent's sequence; (agent, sequence) is unique.
+//
+// Thread-safety: functions are reentrant; a Context is immutable.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attest/v1/attestation.pb.h"
+#include "attest/v1/verdict.pb.h"
+#include "common/token/token.h"
+#include "common/verifier/verifier.h"
+#include "verifier-workers/config.h"
+#include "verifier-workers/revocation.h"
+
+namespace attest::worker {
+
+using Clock = std::chrono::system_clock;
+
+// One enrolments row joined with its registration (the columns the worker
+// reads and writes).
+struct AgentRow {
+  std::string agent_id;  // lower-case canonical UUID text
+  bool registration_active = false;
+  std::string ak_public;                    // TPM2B_PUBLIC
+  std::string state;                        // ENROLLED | PASS | FAILED | OFFLINE
+  std::optional<std::string> state_reason;  // set on a transition
+  int64_t pcr_policy_id = 0, runtime_policy_id = 0, mb_policy_id = 0;
+  int32_t partition = 0;
+  int64_t sequence = 0;
+  bool boot_log_requested = true;
+  verifier::AgentState vstate;
+  bool attested = false;  // set last_attestation_at = now()
+  bool dirty = false;     // needs an UPDATE
+};
+
+// A policy version compiled once (cached by policy_id; versions are immutable).
+struct CachedPolicy {
+  int64_t id = 0;
+  int64_t version = 0;
+  std::string kind;  // pcr | runtime | mb
+  std::shared_ptr<const verify::PcrPolicy> pcr;
+  std::shared_ptr<const verifier::CompiledRuntimePolicy> runtime;
+  std::shared_ptr<const eventlog::ReferenceState> mb;
+  std::string error;  // non-empty: the body does not compile
+};
+// Compiles a policy body of `kind`.
+std::shared_ptr<const CachedPolicy> CompilePolicy(int64_t id, int64_t version,
+                                                  const std::string& kind, const std::string& body);
+
+struct AgentPolicyRefs {
+  std::shared_ptr<const CachedPolicy> pcr, runtime, mb;
+};
+
+struct Context {
+  const token::KeySet* keys = nullptr;
+  token::VerifyOptions token_options;
+  const RevocationSigner* signer = nullptr;
+  std::string worker_id;
+  std::string verdict_topic;
+  std::string revocation_topic;
+  Encoding encoding = Encoding::kProtobuf;
+};
+
+struct OutboxRecord {
+  std::string topic;
+  std::string key;  // agent UUID
+  std::string content_type;
+  std::string payload;
+  int32_t partition = 0;  // evidence partition (owner publishes)
+};
+
+struct HistoryRecord {
+  std::string agent_id;
+  int64_t sequence = 0;
+  std::string result;  // pass | fail | offline | resumed | rejected | log_requested
+  std::string state;
+  std::string failures_json = "[]";
+  int64_t pcr_policy_id = 0, runtime_policy_id = 0, mb_policy_id = 0;
+  std::optional<int64_t> quote_clock, quote_reset_count, quote_restart_count;
+  std::optional<int64_t> ima_entries;
+  std::optional<int32_t> kafka_partition;
+  std::optional<int64_t> kafka_offset;
+  std::optional<int64_t> verify_micros;
+};
+
+struct Outcome {
+  v1::VerdictResult result = v1::VERDICT_RESULT_UNSPECIFIED;
+  HistoryRecord history;
+  std::vector<OutboxRecord> outbox;  // verdict, then the revocation (if any)
+  int64_t verify_micros = 0;
+};
+
+struct EvidenceRef {
+  int32_t partition = 0;
+  int64_t offset = 0;
+};
+
+// Processes one decoded envelope for `row` (updated in place). `ak` may be
+// null when the registered AK does not parse (then the quote fails).
+Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& envelope,
+                        const EvidenceRef& ref, AgentRow& row,
+                        std::shared_ptr<const verifier::AttestationKey> ak,
+                        const AgentPolicyRefs& policies, Clock::time_point now);
+
+// The liveness sweep's verdict: `row` goes OFFLINE.
+Outcome MakeOffline(const Context& ctx, AgentRow& row, Clock::time_point now);
+
+// Encodes a verdict / signed revocation per ctx.encoding.
+OutboxRecord EncodeVerdict(const Context& ctx, const v1::Verdict& verdict, int32_t partition);
+
+// "AGENT_STATE_PASS" etc. for a row state text.
+v1::AgentState StateEnum(const std::string& state);
+
+// True for a canonical 8-4-4-4-12 hex UUID (any case).
+bool IsUuid(std::string_view s);
+std::string LowerUuid(std::string_view s);
+
+}  // namespace attest::worker

@@ -1,0 +1,74 @@
+// The worker's SQL: agent rows, policy versions and the batch writes
+// (enrolment state, history, outbox), with statements prepared once per
+// connection. Bulk writes pass one JSON array per statement
+// (jsonb_to_recordset), so a batch costs a fixed number of round trips.
+//
+// Thread-safety: functions use only the transaction given (one thread).
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/base/result.h"
+#include "verifier-workers/processor.h"
+
+namespace attest::worker {
+
+void PrepareStoreStatements(pqxx::connection_base& conn);
+
+// Rows of the enrolled agents among `agent_ids` (lower-case UUIDs), keyed by
+// agent id; `lock` takes FOR UPDATE locks on the enrolments rows.
+Result<std::map<std::string, AgentRow>> LoadAgents(pqxx::transaction_base& tx,
+                                                   const std::vector<std::string>& agent_ids,
+                                                   bool lock);
+
+struct PolicyRow {
+  int64_t id = 0;
+  std::string kind;
+  int64_t version = 0;
+  std::string body;
+};
+Result<std::vector<PolicyRow>> LoadPolicies(pqxx::transaction_base& tx,
+                                            const std::vector<int64_t>& ids);
+
+// Writes the dirty rows, the history rows and the outbox rows; returns the
+// outbox ids in the order of `outbox`.
+Result<std::vector<int64_t>> WriteResults(pqxx::transaction_base& tx,
+                                          const std::vector<const AgentRow*>& rows,
+                                          const std::vector<const HistoryRecord*>& history,
+                                          const std::vector<const OutboxRecord*>& outbox,
+                                          const std::string& worker_id);
+
+// Agents of `partitions` past their liveness deadline and not OFFLINE/FAILED,
+// locked (SKIP LOCKED), at most `limit`.
+Result<std::vector<std::string>> LockOverdueAgents(pqxx::transaction_base& tx,
+                                                   const std::vector<int32_t>& partitions,
+                                                   int limit);
+
+struct StoredOutbox {
+  int64_t id = 0;
+  OutboxRecord record;
+};
+// Outbox rows of `partition` in id order, at most `limit`, id > after_id.
+Result<std::vector<StoredOutbox>> LoadOutbox(pqxx::transaction_base& tx, int32_t partition,
+                                             int64_t after_id, int limit);
+Result<void> DeleteOutbox(pqxx::transaction_base& tx, const std::vector<int64_t>& ids);
+Result<int64_t> OutboxDepth(pqxx::transaction_base& tx, const std::vector<int32_t>& partitions);
+
+// "{a,b}" array literals.
+std::string TextArray(const std::vector<std::string>& items);
+template <typename T>
+std::string IntArray(const std::vector<T>& items) {
+  std::string s = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) s += ",";
+    s += std::to_string(items[i]);
+  }
+  return s + "}";
+}
+
+}  // namespace attest::worker

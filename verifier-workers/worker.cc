@@ -1,0 +1,602 @@
+#include "verifier-workers/worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <thread>
+#include <unordered_map>
+
+#include "common/http/server.h"
+#include "verifier-workers/errors.h"
+#include "verifier-workers/store.h"
+
+// Declares `name` from a Result expression or returns its error.
+#define WORKER_LET(name, expr)                      \
+  auto name##_result = (expr);                      \
+  if (!name##_result) return name##_result.error(); \
+  auto name = std::move(name##_result).value()
+
+namespace attest::worker {
+namespace {
+
+constexpr size_t kAkCacheSize = 200'000;
+constexpr int kSweepLimit = 1000;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<double> SizeBuckets() { return {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000}; }
+
+}  // namespace
+
+struct Worker::Metrics {
+  metrics::Counter* evidence;
+  metrics::CounterFamily* verdicts;
+  std::map<v1::VerdictResult, metrics::Counter*> by_result;
+  metrics::CounterFamily* skipped;
+  metrics::Counter* fenced;
+  metrics::Counter* db_errors;
+  metrics::Histogram* batch_size;
+  metrics::Histogram* verify_seconds;
+  metrics::Histogram* commit_seconds;
+  metrics::Gauge* owned;
+  metrics::GaugeFamily* position;
+
+  explicit Metrics(metrics::Registry& r) {
+    evidence = &r.AddCounter("worker_evidence_total", "Evidence records processed.").With({});
+    verdicts = &r.AddCounter("worker_verdicts_total", "Verdicts committed, by result.", {"result"});
+    for (auto res : {v1::VERDICT_RESULT_PASS, v1::VERDICT_RESULT_FAIL, v1::VERDICT_RESULT_OFFLINE,
+                     v1::VERDICT_RESULT_RESUMED, v1::VERDICT_RESULT_REJECTED,
+                     v1::VERDICT_RESULT_LOG_REQUESTED}) {
+      by_result[res] = &verdicts->With({v1::VerdictResult_Name(res)});
+    }
+    skipped = &r.AddCounter("worker_evidence_skipped_total",
+                            "Evidence records skipped without a verdict.", {"reason"});
+    fenced =
+        &r.AddCounter("worker_fenced_total", "Transactions rolled back because a partition moved.")
+             .With({});
+    db_errors = &r.AddCounter("worker_db_errors_total", "Failed database transactions.").With({});
+    batch_size =
+        &r.AddHistogram("worker_batch_size", "Evidence records per batch.", {}, SizeBuckets())
+             .With({});
+    verify_seconds =
+        &r.AddHistogram("worker_verification_seconds", "Verification time per evidence.", {})
+             .With({});
+    commit_seconds =
+        &r.AddHistogram("worker_batch_commit_seconds", "Batch transaction time.", {}).With({});
+    owned = &r.AddGauge("worker_partitions_owned", "Evidence partitions owned.").With({});
+    position = &r.AddGauge("worker_partition_next_offset",
+                           "Committed next offset per owned partition (lag = end offset - this).",
+                           {"partition"});
+  }
+};
+
+Worker::Worker(WorkerConfig config, metrics::Registry* registry, token::KeySet keys,
+               std::shared_ptr<const RevocationSigner> signer)
+    : config_(std::move(config)),
+      registry_(registry),
+      keys_(std::move(keys)),
+      signer_(std::move(signer)),
+      m_(std::make_unique<Metrics>(*registry)),
+      aks_(kAkCacheSize),
+      policies_(config_.policy_cache_size) {
+  ctx_.keys = &keys_;
+  ctx_.token_options = {.ttl = config_.token_ttl, .max_skew = config_.token_max_skew};
+  ctx_.signer = signer_.get();
+  ctx_.worker_id = config_.worker_id;
+  ctx_.verdict_topic = config_.verdict_topic;
+  ctx_.revocation_topic = config_.revocation_topic;
+  ctx_.encoding = config_.encoding;
+}
+
+Worker::~Worker() {
+  if (http_) http_->Stop(std::chrono::milliseconds(0));
+  consumer_.reset();
+  if (relay_) relay_->Stop(std::chrono::milliseconds(0));
+  relay_.reset();
+  producer_.reset();
+}
+
+Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config, metrics::Registry* registry) {
+  auto keys = token::KeySet::LoadFiles(config.token_key_files);
+  if (!keys) return MakeError(errc::invalid_config, "token keys: " + keys.error().message);
+  auto signer = RevocationSigner::Load(config.revocation_key_file, config.revocation_key_id);
+  if (!signer) return signer.error();
+  std::unique_ptr<Worker> w(
+      new Worker(std::move(config), registry, std::move(*keys), std::move(*signer)));
+  const WorkerConfig& c = w->config_;
+
+  kafka::ProducerConfig pc;
+  pc.bootstrap_servers = c.kafka_bootstrap;
+  pc.client_id = c.worker_id + "-relay";
+  pc.extra = c.kafka_properties;
+  auto producer = kafka::Producer::Create(pc);
+  if (!producer) return MakeError(errc::kafka, "producer: " + producer.error().message);
+  w->producer_ = std::move(*producer);
+  w->relay_ = std::make_unique<OutboxRelay>(w->producer_.get(), c.database_conninfo, registry);
+  w->pool_ = std::make_unique<ThreadPool>(c.verification_threads);
+
+  if (!c.metrics_address.empty()) {
+    const size_t colon = c.metrics_address.rfind(':');
+    http::ServerOptions so;
+    so.name = "worker-metrics";
+    so.tls = false;
+    so.bind_address = c.metrics_address.substr(0, colon);
+    so.port = static_cast<uint16_t>(std::stoi(c.metrics_address.substr(colon + 1)));
+    so.io_threads = 1;
+    so.metrics_prefix = "worker_http";
+    http::Router router;
+    Worker* self = w.get();
+    (void)router.Add("GET", "/metrics", [registry](http::RequestPtr, http::Responder res) {
+      res.Send(http::Response::Binary(200, std::string(metrics::Registry::kContentType),
+                                      registry->Render()));
+    });
+    (void)router.Add("GET", "/healthz", [self](http::RequestPtr, http::Responder res) {
+      const int64_t age = NowMs() - self->last_loop_ms_.load();
+      const bool ok = self->db_ok_.load() && age < 30'000;
+      res.Send(http::Response::Json(ok ? 200 : 503,
+                                    std::string("{\"status\":\"") + (ok ? "ok" : "unhealthy") +
+                                        "\",\"loop_age_ms\":" + std::to_string(age) + "}"));
+    });
+    w->http_ = std::make_unique<http::Server>(so, std::move(router), registry);
+    if (auto r = w->http_->Start(); !r) {
+      return MakeError(errc::invalid_config, "metrics listener: " + r.error().message);
+    }
+  }
+
+  // PostgreSQL first: an assignment needs it to claim partitions.
+  if (auto db = w->Db(); !db) return db.error();
+
+  kafka::ConsumerConfig cc;
+  cc.bootstrap_servers = c.kafka_bootstrap;
+  cc.group_id = c.group_id;
+  cc.client_id = c.worker_id;
+  cc.topics = {c.evidence_topic};
+  cc.session_timeout = c.session_timeout;
+  cc.heartbeat_interval = std::max(std::chrono::milliseconds(100), c.session_timeout / 4);
+  cc.first_assignment_timeout = c.session_timeout + std::chrono::seconds(5);
+  cc.extra = c.kafka_properties;
+  auto consumer = kafka::Consumer::Create(cc, w.get());
+  if (!consumer) return MakeError(errc::kafka, "consumer: " + consumer.error().message);
+  w->consumer_ = std::move(*consumer);
+  w->relay_->Start();
+  return w;
+}
+
+uint16_t Worker::metrics_port() const { return http_ ? http_->port() : 0; }
+
+std::set<int32_t> Worker::Owned() const {
+  std::lock_guard lock(owned_mu_);
+  return owned_snapshot_;
+}
+
+void Worker::PublishOwnedSet() {
+  std::set<int32_t> s;
+  for (const auto& [p, o] : owned_) s.insert(p);
+  m_->owned->Set(static_cast<double>(s.size()));
+  relay_->SetOwned(s);
+  std::lock_guard lock(owned_mu_);
+  owned_snapshot_ = std::move(s);
+}
+
+Result<db::Connection*> Worker::Db() {
+  if (conn_ && conn_->is_open()) return &*conn_;
+  conn_.reset();
+  auto c = db::Connection::Open(config_.database_conninfo);
+  if (!c) {
+    db_ok_ = false;
+    return MakeError(errc::database, c.error().message);
+  }
+  auto prepared = db::Guard("prepare statements", [&] {
+    PrepareOffsetStatements(c->raw());
+    PrepareStoreStatements(c->raw());
+  });
+  if (!prepared) {
+    db_ok_ = false;
+    return MakeError(errc::database, prepared.error().message);
+  }
+  conn_.emplace(std::move(*c));
+  db_ok_ = true;
+  return &*conn_;
+}
+
+void Worker::DropConnection() {
+  conn_.reset();
+  db_ok_ = false;
+}
+
+void Worker::DropPartition(int32_t partition, const char* why) {
+  if (owned_.erase(partition) == 0) return;
+  spdlog::warn("worker: dropping partition {}: {}", partition, why);
+  std::erase_if(pending_,
+                [partition](const kafka::Message& m) { return m.partition == partition; });
+  PublishOwnedSet();
+}
+
+Result<void> Worker::OnAssigned(std::vector<kafka::TopicPartition>& partitions) {
+  // Claim each partition in PostgreSQL (retrying a short database outage),
+  // start from the stored offset and publish what the previous owner left
+  // in the outbox before anything new.
+  const auto deadline = std::chrono::steady_clock::now() + config_.session_timeout;
+  for (auto& tp : partitions) {
+    OffsetKey key{config_.group_id, tp.topic, tp.partition};
+    while (true) {
+      Result<void> done = [&]() -> Result<void> {
+        WORKER_LET(conn, Db());
+        WORKER_LET(claim, ClaimPartition(conn->raw(), key, config_.worker_id));
+        std::vector<StoredOutbox> leftovers;
+        int64_t after = 0;
+        while (true) {
+          auto rows = db::Guard("outbox leftovers", [&] {
+            pqxx::read_transaction tx(conn->raw());
+            auto r = LoadOutbox(tx, tp.partition, after, 1000);
+            if (!r) throw std::runtime_error(r.error().message);
+            return std::move(*r);
+          });
+          if (!rows) return MakeError(errc::database, rows.error().message);
+          if (rows->empty()) break;
+          after = rows->back().id;
+          for (auto& r : *rows) leftovers.push_back(std::move(r));
+        }
+        owned_[tp.partition] = OwnedPartition{claim};
+        tp.offset = claim.next_offset;
+        if (!leftovers.empty()) {
+          spdlog::info("worker: partition {}: publishing {} outbox leftovers", tp.partition,
+                       leftovers.size());
+          relay_->Publish(std::move(leftovers));
+        }
+        spdlog::info("worker: claimed partition {} at offset {} (epoch {})", tp.partition,
+                     claim.next_offset, claim.epoch);
+        return Ok();
+      }();
+      if (done) break;
+      DropConnection();
+      if (std::chrono::steady_clock::now() > deadline) {
+        PublishOwnedSet();
+        return done.error();
+      }
+      spdlog::warn("worker: claim partition {}: {} (retrying)", tp.partition, done.error().message);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  PublishOwnedSet();
+  return Ok();
+}
+
+void Worker::OnRevoked(const std::vector<kafka::TopicPartition>& partitions) {
+  // Finish the pending work of these partitions while they are still ours;
+  // if the commit fails, their evidence is dropped (the next owner starts
+  // from the stored offset).
+  bool has_pending = false;
+  for (const auto& tp : partitions) {
+    has_pending = has_pending || std::any_of(pending_.begin(), pending_.end(), [&](const auto& m) {
+                    return m.partition == tp.partition;
+                  });
+  }
+  if (has_pending) {
+    if (auto r = ProcessBatch(); !r) {
+      spdlog::warn("worker: finishing revoked partitions: {}", r.error().message);
+    }
+  }
+  for (const auto& tp : partitions) DropPartition(tp.partition, "revoked");
+}
+
+void Worker::OnLost(const std::vector<kafka::TopicPartition>& partitions) {
+  // Another member may own them already: write nothing more for them.
+  for (const auto& tp : partitions) DropPartition(tp.partition, "lost");
+}
+
+std::shared_ptr<const CachedPolicy> Worker::Policy(int64_t id) {
+  if (id == 0) return nullptr;
+  auto* p = policies_.Get(id);
+  return p ? *p : nullptr;
+}
+
+Result<void> Worker::ProcessBatch() {
+  while (!pending_.empty()) {
+    // Only owned partitions, only offsets past the committed position.
+    std::erase_if(pending_, [this](const kafka::Message& m) {
+      auto it = owned_.find(m.partition);
+      return it == owned_.end() || m.offset < it->second.claim.next_offset;
+    });
+    if (pending_.empty()) return Ok();
+    WORKER_LET(conn, Db());
+    const auto t0 = std::chrono::steady_clock::now();
+    const Clock::time_point now = Clock::now();
+
+    // Group by agent, keeping each agent's evidence in partition order.
+    std::vector<std::string> agent_ids;
+    std::unordered_map<std::string, std::vector<size_t>> by_agent;
+    std::vector<int> skip_reason(pending_.size(), 0);  // 1 bad key
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      if (!IsUuid(pending_[i].key)) {
+        skip_reason[i] = 1;
+        continue;
+      }
+      std::string id = LowerUuid(pending_[i].key);
+      auto [it, fresh] = by_agent.try_emplace(id);
+      if (fresh) agent_ids.push_back(id);
+      it->second.push_back(i);
+    }
+
+    std::vector<Outcome> outcomes(pending_.size());
+    std::vector<bool> has_outcome(pending_.size(), false);
+    std::map<std::string, AgentRow> rows;
+    std::vector<int64_t> outbox_ids;
+    std::map<int32_t, int64_t> next_offsets;
+    for (const auto& m : pending_) next_offsets[m.partition] = m.offset + 1;
+    std::vector<std::pair<std::string, std::shared_ptr<const verifier::AttestationKey>>> new_aks;
+
+    std::optional<Error> fenced;
+    auto tx_result = db::Guard("batch", [&]() -> Result<void> {
+      pqxx::work tx(conn->raw());
+      ATTEST_ASSIGN_OR_RETURN(rows, LoadAgents(tx, agent_ids, true));
+
+      // Policy versions not cached yet (versions are immutable: cache by id).
+      std::vector<int64_t> missing;
+      for (const auto& [id, row] : rows) {
+        for (int64_t pid : {row.pcr_policy_id, row.runtime_policy_id, row.mb_policy_id}) {
+          if (pid != 0 && !policies_.Get(pid) &&
+              std::find(missing.begin(), missing.end(), pid) == missing.end()) {
+            missing.push_back(pid);
+          }
+        }
+      }
+      if (!missing.empty()) {
+        WORKER_LET(prows, LoadPolicies(tx, missing));
+        for (const auto& p : prows) {
+          auto compiled = CompilePolicy(p.id, p.version, p.kind, p.body);
+          if (!compiled->error.empty()) {
+            spdlog::error("worker: policy {} ({} v{}): {}", p.id, p.kind, p.version,
+                          compiled->error);
+          }
+          policies_.Put(p.id, std::move(compiled));
+        }
+      }
+
+      // Verification jobs: one per agent.
+      std::vector<std::function<void()>> jobs;
+      std::mutex aks_mu;
+      for (auto& [id, row] : rows) {
+        const auto& idx = by_agent[id];
+        AgentPolicyRefs pol{Policy(row.pcr_policy_id), Policy(row.runtime_policy_id),
+                            Policy(row.mb_policy_id)};
+        std::shared_ptr<const verifier::AttestationKey> ak;
+        if (auto* cached = aks_.Get(id); cached && cached->first == row.ak_public) {
+          ak = cached->second;
+        }
+        AgentRow* r = &row;
+        jobs.push_back([this, r, &idx, pol, ak, now, &outcomes, &has_outcome, &new_aks, &aks_mu] {
+          auto key = ak;
+          if (!key) {
+            auto parsed = verifier::AttestationKey::FromTpm2bPublic(tpm::ByteView(
+                reinterpret_cast<const uint8_t*>(r->ak_public.data()), r->ak_public.size()));
+            if (parsed) {
+              key = *parsed;
+              std::lock_guard lock(aks_mu);
+              new_aks.emplace_back(r->agent_id, key);
+            }
+          }
+          for (size_t i : idx) {
+            const kafka::Message& m = pending_[i];
+            v1::EvidenceEnvelope env;
+            if (!env.ParseFromString(m.value) ||
+                LowerUuid(env.evidence().agent_uuid()) != r->agent_id) {
+              continue;  // skipped (counted below)
+            }
+            outcomes[i] =
+                ProcessEvidence(ctx_, env, EvidenceRef{m.partition, m.offset}, *r, key, pol, now);
+            has_outcome[i] = true;
+          }
+        });
+      }
+      pool_->RunAll(jobs);
+
+      std::vector<const AgentRow*> dirty;
+      for (const auto& [id, row] : rows) {
+        if (row.dirty) dirty.push_back(&row);
+      }
+      std::vector<const HistoryRecord*> history;
+      std::vector<const OutboxRecord*> outbox;
+      for (size_t i = 0; i < outcomes.size(); ++i) {
+        if (!has_outcome[i]) continue;
+        history.push_back(&outcomes[i].history);
+        for (const auto& o : outcomes[i].outbox) outbox.push_back(&o);
+      }
+      ATTEST_ASSIGN_OR_RETURN(outbox_ids,
+                              WriteResults(tx, dirty, history, outbox, config_.worker_id));
+      relay_->Reserve(outbox_ids);
+      for (const auto& [p, next] : next_offsets) {
+        OffsetKey key{config_.group_id, config_.evidence_topic, p};
+        auto adv = AdvanceOffset(tx, key, owned_[p].claim, next, config_.worker_id);
+        if (!adv) {
+          if (adv.error().code == make_error_code(errc::fenced)) fenced = adv.error();
+          relay_->Release(outbox_ids);
+          tx.abort();
+          // Which partition: remember it for the caller.
+          if (fenced) fenced->message = std::to_string(p) + "|" + fenced->message;
+          return adv.error();
+        }
+      }
+      tx.commit();
+      return Ok();
+    });
+    Result<void> committed = tx_result ? *tx_result : Result<void>(tx_result.error());
+    if (!committed) {
+      if (fenced) {
+        m_->fenced->Inc();
+        const auto bar = fenced->message.find('|');
+        const int32_t p = std::stoi(fenced->message.substr(0, bar));
+        spdlog::warn("worker: {}", fenced->message.substr(bar + 1));
+        DropPartition(p, "fenced");
+        continue;  // the rest of the batch again, without that partition
+      }
+      m_->db_errors->Inc();
+      relay_->Release(outbox_ids);
+      DropConnection();
+      return MakeError(errc::database, committed.error().message);
+    }
+
+    // Committed.
+    for (auto& [id, key] : new_aks) {
+      auto it = rows.find(id);
+      if (it != rows.end()) aks_.Put(id, {it->second.ak_public, key});
+    }
+    for (const auto& [p, next] : next_offsets) {
+      owned_[p].claim.next_offset = next;
+      m_->position->With({std::to_string(p)}).Set(static_cast<double>(next));
+    }
+    std::vector<StoredOutbox> publish;
+    size_t k = 0;
+    for (size_t i = 0; i < outcomes.size(); ++i) {
+      if (!has_outcome[i]) {
+        const char* reason = skip_reason[i] == 1                      ? "bad_key"
+                             : rows.count(LowerUuid(pending_[i].key)) ? "malformed"
+                                                                      : "not_enrolled";
+        spdlog::warn("worker: skipped evidence {}[{}]@{} (key '{}'): {}", pending_[i].topic,
+                     pending_[i].partition, pending_[i].offset, pending_[i].key.substr(0, 64),
+                     reason);
+        m_->skipped->With({reason}).Inc();
+        continue;
+      }
+      m_->by_result[outcomes[i].result]->Inc();
+      m_->verify_seconds->Observe(static_cast<double>(outcomes[i].verify_micros) / 1e6);
+      for (auto& o : outcomes[i].outbox)
+        publish.push_back(StoredOutbox{outbox_ids[k++], std::move(o)});
+    }
+    m_->evidence->Inc(pending_.size());
+    m_->batch_size->Observe(static_cast<double>(pending_.size()));
+    m_->commit_seconds->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    pending_.clear();
+    relay_->Publish(std::move(publish));
+  }
+  return Ok();
+}
+
+Result<void> Worker::Sweep() {
+  while (!owned_.empty()) {
+    WORKER_LET(conn, Db());
+    std::vector<int32_t> parts;
+    for (const auto& [p, o] : owned_) parts.push_back(p);
+    const Clock::time_point now = Clock::now();
+    std::optional<int32_t> fenced_partition;
+    std::vector<Outcome> outcomes;
+    std::vector<int64_t> ids;
+    auto r = db::Guard("liveness sweep", [&]() -> Result<void> {
+      pqxx::work tx(conn->raw());
+      WORKER_LET(overdue, LockOverdueAgents(tx, parts, kSweepLimit));
+      if (overdue.empty()) return Ok();
+      WORKER_LET(rows, LoadAgents(tx, overdue, false));
+      // Fenced like a batch: still the owner of each partition touched?
+      std::set<int32_t> touched;
+      for (const auto& [id, row] : rows) touched.insert(row.partition);
+      for (int32_t p : touched) {
+        auto own =
+            CheckOwner(tx, {config_.group_id, config_.evidence_topic, p}, owned_[p].claim.epoch);
+        if (!own) {
+          if (own.error().code == make_error_code(errc::fenced)) fenced_partition = p;
+          tx.abort();
+          return own.error();
+        }
+      }
+      std::vector<const AgentRow*> dirty;
+      for (auto& [id, row] : rows) {
+        outcomes.push_back(MakeOffline(ctx_, row, now));
+        dirty.push_back(&row);
+      }
+      std::vector<const HistoryRecord*> history;
+      std::vector<const OutboxRecord*> outbox;
+      for (const auto& o : outcomes) {
+        history.push_back(&o.history);
+        for (const auto& rec : o.outbox) outbox.push_back(&rec);
+      }
+      ATTEST_ASSIGN_OR_RETURN(ids, WriteResults(tx, dirty, history, outbox, config_.worker_id));
+      relay_->Reserve(ids);
+      tx.commit();
+      return Ok();
+    });
+    Result<void> done = r ? *r : Result<void>(r.error());
+    if (!done) {
+      relay_->Release(ids);
+      if (fenced_partition) {
+        m_->fenced->Inc();
+        DropPartition(*fenced_partition, "fenced (sweep)");
+        continue;
+      }
+      m_->db_errors->Inc();
+      DropConnection();
+      return done.error();
+    }
+    std::vector<StoredOutbox> publish;
+    size_t k = 0;
+    for (auto& o : outcomes) {
+      m_->by_result[o.result]->Inc();
+      for (auto& rec : o.outbox) publish.push_back(StoredOutbox{ids[k++], std::move(rec)});
+    }
+    if (!outcomes.empty()) spdlog::info("worker: {} agents went OFFLINE", outcomes.size());
+    relay_->Publish(std::move(publish));
+    return Ok();
+  }
+  return Ok();
+}
+
+Result<void> Worker::Run() {
+  auto next_sweep = std::chrono::steady_clock::now() + config_.sweep_period;
+  auto backoff_until = std::chrono::steady_clock::time_point{};
+  const size_t max_pending = config_.batch_max_count * 4;
+  while (!stop_.load()) {
+    last_loop_ms_ = NowMs();
+    const auto now = std::chrono::steady_clock::now();
+    if (now < backoff_until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    // Poll while there is room; the batch closes on count or time.
+    if (pending_.size() < max_pending) {
+      auto wait = std::chrono::milliseconds(100);
+      if (!pending_.empty()) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            batch_started_ + config_.batch_max_time - now);
+        wait = std::max(std::chrono::milliseconds(0), std::min(wait, left));
+      }
+      auto msgs = consumer_->Poll(
+          wait, config_.batch_max_count - std::min(config_.batch_max_count - 1, pending_.size()));
+      if (!msgs) return MakeError(errc::kafka, msgs.error().message);
+      for (auto& m : *msgs) {
+        if (!owned_.count(m.partition)) continue;  // revoked meanwhile
+        if (pending_.empty()) batch_started_ = std::chrono::steady_clock::now();
+        pending_.push_back(std::move(m));
+      }
+    }
+    const bool full = pending_.size() >= config_.batch_max_count;
+    const bool due = !pending_.empty() &&
+                     std::chrono::steady_clock::now() >= batch_started_ + config_.batch_max_time;
+    if (full || due) {
+      if (auto r = ProcessBatch(); !r) {
+        spdlog::warn("worker: batch: {} (retrying)", r.error().message);
+        backoff_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
+        continue;
+      }
+    }
+    if (std::chrono::steady_clock::now() >= next_sweep) {
+      next_sweep = std::chrono::steady_clock::now() + config_.sweep_period;
+      if (auto r = Sweep(); !r) spdlog::warn("worker: sweep: {}", r.error().message);
+    }
+  }
+
+  // Graceful stop: finish the batch, publish, leave the group.
+  spdlog::info("worker: stopping");
+  for (int attempt = 0; attempt < 20 && !pending_.empty(); ++attempt) {
+    if (ProcessBatch()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  relay_->Stop(std::chrono::seconds(10));
+  if (auto r = consumer_->Close(); !r) spdlog::warn("worker: close: {}", r.error().message);
+  return Ok();
+}
+
+}  // namespace attest::worker
