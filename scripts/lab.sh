@@ -143,30 +143,40 @@ pgid_of() { awk -v n="$1" '$1 == n {p = $2} END {print p}' "$PIDS" 2>/dev/null; 
 
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 
-stop_group() { # stop_group PGID [SIGNAL]: TERM, wait up to 10 s, then KILL
-  local g=$1 sig=${2:-TERM}
-  alive "$g" || return 0
-  kill "-$sig" -- "-$g" 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    kill -0 -- "-$g" 2>/dev/null || return 0
+# stop_groups SIGNAL PGID...: signal every group at once, wait up to 15 s
+# for all of them to exit, then SIGKILL what is left.
+stop_groups() {
+  local sig=$1 g left
+  shift
+  for g in "$@"; do kill "-$sig" -- "-$g" 2>/dev/null || true; done
+  for _ in $(seq 1 75); do
+    left=()
+    for g in "$@"; do kill -0 -- "-$g" 2>/dev/null && left+=("$g"); done
+    [ ${#left[@]} -eq 0 ] && return 0
     sleep 0.2
   done
-  kill -KILL -- "-$g" 2>/dev/null || true
+  say "process groups ${left[*]} did not stop within 15 s: SIGKILL"
+  for g in "${left[@]}"; do kill -KILL -- "-$g" 2>/dev/null || true; done
 }
+
+stop_group() { stop_groups "${2:-TERM}" "$1"; }
 
 stop_all() {
   [ -f "$PIDS" ] || return 0
-  # Reverse start order: agents before gateways, workers before the broker.
-  local lines
-  mapfile -t lines < <(tac "$PIDS")
-  local l name g
-  for l in "${lines[@]}"; do
-    read -r name g <<<"$l"
-    [ "$name" = postgres ] && continue
-    stop_group "$g"
-  done
-  g=$(pgid_of postgres)
-  [ -n "$g" ] && stop_group "$g" INT
+  # Agents and services together, then the broker (workers close their
+  # consumers against it), then PostgreSQL (fast shutdown).
+  local name g services=() broker=() postgres=()
+  while read -r name g; do
+    alive "$g" || continue
+    case "$name" in
+      postgres) postgres+=("$g") ;;
+      devbroker) broker+=("$g") ;;
+      *) services+=("$g") ;;
+    esac
+  done <"$PIDS"
+  [ ${#services[@]} -eq 0 ] || stop_groups TERM "${services[@]}"
+  [ ${#broker[@]} -eq 0 ] || stop_groups TERM "${broker[@]}"
+  [ ${#postgres[@]} -eq 0 ] || stop_groups INT "${postgres[@]}"
   rm -f "$PIDS"
   say "stopped"
 }
