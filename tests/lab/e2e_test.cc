@@ -183,6 +183,19 @@ class LabTest : public ::testing::Test {
         << out;
     // The event names the agent (protobuf field 1, a string).
     EXPECT_NE(ReadFile(dir / "event.bin").find(agent), std::string::npos);
+    // And with the operators' tool, when this attestctl has it.
+    const std::string ctl = FindBinary("attestctl");
+    if (RunCommand({ctl, "revocation", "verify", "--help"}) == 0) {
+      std::ofstream(dir / "record.json") << rev.dump();
+      out.clear();
+      EXPECT_EQ(RunCommand({ctl, "revocation", "verify", "--key",
+                            (run_.path() / "pki/revocation.pub.pem").string(),
+                            (dir / "record.json").string()},
+                           &out),
+                0)
+          << out;
+      EXPECT_NE(out.find(agent), std::string::npos) << out;
+    }
   }
 
   TempDir run_{"attest-lab"};
