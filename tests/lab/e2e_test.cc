@@ -185,7 +185,9 @@ class LabTest : public ::testing::Test {
     EXPECT_NE(ReadFile(dir / "event.bin").find(agent), std::string::npos);
     // And with the operators' tool, when this attestctl has it.
     const std::string ctl = FindBinary("attestctl");
-    if (RunCommand({ctl, "revocation", "verify", "--help"}) == 0) {
+    std::string help;
+    RunCommand({ctl, "--help"}, &help);
+    if (help.find("\n  revocation") != std::string::npos) {
       std::ofstream(dir / "record.json") << rev.dump();
       out.clear();
       EXPECT_EQ(RunCommand({ctl, "revocation", "verify", "--key",
