@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -27,7 +28,9 @@ using attest::testing::WaitFor;
 using namespace std::chrono_literals;
 
 const fs::path kSource = ATTEST_SOURCE_DIR;
-const fs::path kBuild = ATTEST_BINARY_DIR;
+// The binaries of this build tree, or of $ATTEST_LAB_BUILD_DIR.
+const fs::path kBuild =
+    std::getenv("ATTEST_LAB_BUILD_DIR") ? std::getenv("ATTEST_LAB_BUILD_DIR") : ATTEST_BINARY_DIR;
 
 std::string FindBinary(const std::string& name) {
   std::string out;
