@@ -177,6 +177,10 @@ stop_all() {
   [ ${#services[@]} -eq 0 ] || stop_groups TERM "${services[@]}"
   [ ${#broker[@]} -eq 0 ] || stop_groups TERM "${broker[@]}"
   [ ${#postgres[@]} -eq 0 ] || stop_groups INT "${postgres[@]}"
+  if [ -f "$RUN/pg.external" ]; then
+    rm -rf "$(cat "$RUN/pg.external")"
+    rm -f "$RUN/pg.external"
+  fi
   rm -f "$PIDS"
   say "stopped"
 }
@@ -213,12 +217,24 @@ prepare() {
 }
 
 start_postgres() {
-  mkdir -p "$RUN/pg"
-  [ "$(id -u)" = 0 ] && chown postgres:postgres "$RUN/pg"
-  as_pg "$PGBIN/initdb" -D "$RUN/pg/data" -U attest -A trust -E UTF8 --no-locale --no-sync \
+  local pg=$RUN/pg
+  mkdir -p "$pg"
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres:postgres "$pg"
+    # A repo under /root is not reachable for the postgres user: keep the
+    # cluster in a private temp dir then (removed by stop).
+    if ! as_pg test -w "$pg"; then
+      rmdir "$pg"
+      pg=$(mktemp -d /tmp/attest-lab-pg.XXXXXX)
+      chown postgres:postgres "$pg"
+      ln -s "$pg" "$RUN/pg"
+      echo "$pg" >"$RUN/pg.external"
+    fi
+  fi
+  as_pg "$PGBIN/initdb" -D "$pg/data" -U attest -A trust -E UTF8 --no-locale --no-sync \
     --no-instructions >"$LOGS/initdb.log" 2>&1 || die "initdb failed: see $LOGS/initdb.log"
   PG_PORT=$(free_port)
-  spawn postgres "$LOGS/postgres.log" "${AS_PG[@]}" "$PGBIN/postgres" -D "$RUN/pg/data" -p "$PG_PORT" -k "$RUN/pg" \
+  spawn postgres "$LOGS/postgres.log" "${AS_PG[@]}" "$PGBIN/postgres" -D "$pg/data" -p "$PG_PORT" -k "$pg" \
     -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
     -c max_connections=100 >/dev/null
   ADMIN_DB="host=127.0.0.1 port=$PG_PORT user=attest dbname=postgres"
