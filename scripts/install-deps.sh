@@ -15,7 +15,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev
   # runtime parts for tests and the lab
   postgresql postgresql-client swtpm swtpm-tools tpm2-tools openssl
-  tinyproxy kcat procps iproute2 xxd docker-compose wrk
+  tinyproxy kcat procps iproute2 xxd docker-compose wrk curl perl
 )
 
 missing=()
