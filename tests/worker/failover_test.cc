@@ -139,7 +139,8 @@ TEST_F(FailoverTest, KillOneWorkerAndRestartDatabaseUnderLoad) {
 
   // No agent without an owner: every partition claimed by a live worker.
   auto owners = [&] {
-    pqxx::work tx(*Connect());
+    auto c = Connect();
+    pqxx::work tx(*c);
     std::map<int, std::string> out;
     for (const auto& row : tx.exec_params(
              "SELECT partition, owner FROM consumer_offsets WHERE consumer_group = $1", group_)) {

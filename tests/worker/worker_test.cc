@@ -183,9 +183,32 @@ TEST_F(WorkerTest, TamperFailsWithImaIdPathAndSignedRevocation) {
   ASSERT_TRUE(ev.ParseFromString(sr.event()));
   EXPECT_EQ(ev.agent_uuid(), a.uuid);
   EXPECT_EQ(ev.sequence(), 2u);
+  // attestctl revocation verify: 0 valid, 1 invalid, 2 bad input.
+  const auto file = dir_.path() / "rev.bin";
+  std::ofstream(file, std::ios::binary) << rev->value;
+  std::string out;
+  EXPECT_EQ(attest::testing::RunCommand({ATTEST_ATTESTCTL_BINARY, "revocation", "verify", "--key",
+                                         keys_.revocation_pub.string(), file.string()},
+                                        &out),
+            0)
+      << out;
   // A flipped bit does not verify.
   sr.mutable_event()->back() ^= 1;
   EXPECT_FALSE(VerifyRevocation(sr, pub->get()).ok());
+  std::string flipped;
+  sr.SerializeToString(&flipped);
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << flipped;
+  EXPECT_EQ(attest::testing::RunCommand({ATTEST_ATTESTCTL_BINARY, "revocation", "verify", "--key",
+                                         keys_.revocation_pub.string(), file.string()},
+                                        &out),
+            1)
+      << out;
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << "garbage";
+  EXPECT_EQ(attest::testing::RunCommand({ATTEST_ATTESTCTL_BINARY, "revocation", "verify", "--key",
+                                         keys_.revocation_pub.string(), file.string()},
+                                        &out),
+            2)
+      << out;
   // The failed agent stays failed, and is not revoked again.
   a.ExtendTo(31);
   Send(a, a.Envelope(keys_set_, 31));

@@ -1,0 +1,1 @@
+target_link_libraries(attestctl PRIVATE attest_worker_revocation)
