@@ -1,0 +1,238 @@
+// Worker throughput: pre-built valid evidence for N simulated agents
+// (software P-256 AKs made here, quotes over PCR 10 signed like a TPM, no IMA
+// list) is produced into the dev broker, then 1 or 2 attest-worker processes
+// consume it. Reported: evidence verified and committed per second (from the
+// first commit to the last, so the group join is excluded) and verdicts
+// published per second (outbox rows delivered and deleted).
+//
+// Durable commits: run under a server with fsync and synchronous_commit on,
+// e.g. pg_virtualenv (defaults):
+//   pg_virtualenv sh -c 'ATTEST_BENCH_DATABASE="host=$PGHOST port=$PGPORT
+//     user=$PGUSER password=$PGPASSWORD dbname=postgres" ./worker_bench'   (one line)
+// Without ATTEST_BENCH_DATABASE the test harness server is used (fsync off;
+// the "durable" counter says 0). ATTEST_BENCH_AGENTS sets N (default 10000).
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "attest/v1/attestation.pb.h"
+#include "common/db/migrations.h"
+#include "common/kafka/partitioner.h"
+#include "common/kafka/producer.h"
+#include "common/token/token.h"
+#include "tests/harness/broker/dev_broker.h"
+#include "tests/harness/postgres/postgres_server.h"
+#include "tests/quote/soft_quote.h"
+#include "tests/worker/worker_fixture.h"
+
+namespace attest::worker::bench {
+namespace {
+
+using test::KeyFiles;
+using test::RandomUuid;
+
+size_t AgentCount() {
+  const char* v = std::getenv("ATTEST_BENCH_AGENTS");
+  return v ? std::strtoul(v, nullptr, 10) : 10'000;
+}
+
+struct Env {
+  std::unique_ptr<attest::testing::PostgresServer> pg;  // fallback (fsync off)
+  std::string admin;                                    // conninfo of an admin database
+  bool durable = false;
+  attest::testing::DevBroker broker;
+  attest::testing::TempDir dir{"attest-worker-bench"};
+  KeyFiles keys{dir.path()};
+  token::KeySet keyset = test::TestKeys();
+  std::vector<std::string> uuids;
+  std::vector<std::string> ak_publics;
+  size_t evidence = 0;
+
+  Env() {
+    if (const char* db = std::getenv("ATTEST_BENCH_DATABASE")) {
+      admin = db;
+      durable = true;
+    } else {
+      pg = std::make_unique<attest::testing::PostgresServer>();
+      admin = pg->conninfo();
+    }
+    const size_t n = AgentCount();
+    kafka::ProducerConfig pc;
+    pc.bootstrap_servers = broker.bootstrap();
+    pc.linger = std::chrono::milliseconds(20);
+    auto producer = kafka::Producer::Create(pc);
+    if (!producer) throw std::runtime_error(producer.error().message);
+    // Two rounds of evidence per agent (the second checks clock monotonicity
+    // against the first's stored state).
+    for (size_t i = 0; i < n; ++i) {
+      auto ak = attest::testing::MakeEccAk();
+      uuids.push_back(RandomUuid());
+      ak_publics.push_back(test::AkTpm2bPublic(ak.pub));
+      attest::testing::SoftClock clock;
+      for (int round = 0; round < 2; ++round) {
+        clock.clock += 1000;
+        auto tok = token::Issue(keyset, uuids.back(), token::Clock::now(), 0);
+        tpm::Bytes nonce(tok->begin(), tok->end());
+        auto sel = attest::testing::Selection(TPM2_ALG_SHA256, {10});
+        tpm::PcrValues values;
+        values[TPM2_ALG_SHA256][10] = tpm::Bytes(32, 0);
+        auto quote = attest::testing::MakeQuote(nonce, sel, values, TPM2_ALG_SHA256, clock);
+        auto sig = attest::testing::SignLikeTpm(ak, TPM2_ALG_ECDSA, TPM2_ALG_SHA256, quote);
+        v1::EvidenceEnvelope env;
+        env.set_evidence_id(RandomUuid());
+        auto* e = env.mutable_evidence();
+        e->set_agent_uuid(uuids.back());
+        e->set_challenge_token(*tok);
+        e->mutable_quote()->set_attest(std::string(quote.begin(), quote.end()));
+        e->mutable_quote()->set_signature(std::string(sig.begin(), sig.end()));
+        auto* bank = e->mutable_quote()->add_pcrs();
+        bank->set_hash_algorithm(v1::HASH_ALGORITHM_SHA256);
+        (*bank->mutable_values())[10] = std::string(32, '\0');
+        env.mutable_received_at()->set_seconds(
+            std::chrono::duration_cast<std::chrono::seconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count());
+        std::string value;
+        env.SerializeToString(&value);
+        while (true) {
+          auto r = (*producer)->Produce("attestation.evidence", uuids.back(), value, {}, {});
+          if (r) break;
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        ++evidence;
+      }
+    }
+    if (!(*producer)->Flush(std::chrono::seconds(120))) throw std::runtime_error("flush");
+  }
+
+  // A fresh database with every agent registered and enrolled.
+  std::string Database(const std::string& name) {
+    {
+      pqxx::connection c(admin);
+      pqxx::nontransaction tx(c);
+      tx.exec("DROP DATABASE IF EXISTS " + name);
+      tx.exec("CREATE DATABASE " + name);
+    }
+    std::string conninfo = admin;
+    const auto pos = conninfo.find("dbname=");
+    conninfo = (pos == std::string::npos ? conninfo : conninfo.substr(0, pos)) + " dbname=" + name;
+    pqxx::connection c(conninfo);
+    auto m = db::ApplyMigrations(c, attest::testing::SourceMigrationsDir());
+    if (!m) throw std::runtime_error(m.error().message);
+    pqxx::work tx(c);
+    nlohmann::json rows = nlohmann::json::array();
+    for (size_t i = 0; i < uuids.size(); ++i) {
+      static const char* d = "0123456789abcdef";
+      std::string hex;
+      for (unsigned char ch : ak_publics[i]) {
+        hex.push_back(d[ch >> 4]);
+        hex.push_back(d[ch & 15]);
+      }
+      rows.push_back(
+          {{"id", uuids[i]}, {"ak", hex}, {"p", kafka::PartitionFor(uuids[i], test::kPartitions)}});
+    }
+    const std::string json = rows.dump();
+    tx.exec_params(
+        "INSERT INTO registrations (agent_id, ek_public, ak_public, ak_name, state, activated_at) "
+        "SELECT r.id, '\\x01', decode(r.ak, 'hex'), '\\x000b0102', 'active', now() "
+        "FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, ak text, p int)",
+        json);
+    tx.exec_params(
+        "INSERT INTO enrolments (agent_id, interval_seconds, grace_factor, partition) "
+        "SELECT r.id, 3600, 3, r.p FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, ak text, p "
+        "int)",
+        json);
+    tx.commit();
+    return conninfo;
+  }
+
+  std::unique_ptr<attest::testing::Subprocess> Worker(int i, const std::string& conninfo,
+                                                      const std::string& group) {
+    const auto cfg = dir.path() / (group + "-w" + std::to_string(i) + ".toml");
+    std::ofstream f(cfg);
+    f << "worker_id = \"w" << i << "\"\n"
+      << "[kafka]\nbootstrap_servers = \"" << broker.bootstrap() << "\"\n"
+      << "group_id = \"" << group << "\"\nsession_timeout_ms = 6000\n"
+      << "[database]\nconninfo = \"" << conninfo << "\"\n"
+      << "[batch]\nmax_count = 2000\nmax_time_ms = 50\n"
+      << "[verification]\nthreads = 2\n"
+      << "[token]\nkey_files = [\"" << keys.token.string() << "\"]\nttl_seconds = 86400\n"
+      << "[revocation]\nsigning_key_file = \"" << keys.revocation.string()
+      << "\"\nkey_id = \"k1\"\n"
+      << "[liveness]\nsweep_period_ms = 5000\n"
+      << "[metrics]\nlisten = \"\"\n[log]\nlevel = \"warn\"\n";
+    f.close();
+    return std::make_unique<attest::testing::Subprocess>(
+        std::vector<std::string>{ATTEST_WORKER_BINARY, "--config", cfg.string()},
+        (dir.path() / (group + "-w" + std::to_string(i) + ".log")).string());
+  }
+};
+
+Env& Shared() {
+  static Env* env = new Env();  // benchmark process lifetime
+  return *env;
+}
+
+void BM_Workers(benchmark::State& state) {
+  Env& env = Shared();
+  const int workers = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    const std::string name = "bench_w" + std::to_string(workers);
+    const std::string conninfo = env.Database(name);
+    const std::string group = name + "-" + RandomUuid().substr(0, 8);
+    std::vector<std::unique_ptr<attest::testing::Subprocess>> procs;
+    for (int i = 0; i < workers; ++i) procs.push_back(env.Worker(i, conninfo, group));
+    pqxx::connection c(conninfo);
+    auto committed = [&] {
+      pqxx::work tx(c);
+      return tx.exec1("SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets")[0]
+          .as<int64_t>();
+    };
+    auto outbox = [&] {
+      pqxx::work tx(c);
+      return tx.exec1("SELECT count(*) FROM outbox")[0].as<int64_t>();
+    };
+    using SC = std::chrono::steady_clock;
+    SC::time_point t0{}, t1{}, t2{};
+    int64_t base = 0;
+    const auto deadline = SC::now() + std::chrono::minutes(10);
+    while (SC::now() < deadline) {
+      const int64_t n = committed();
+      if (t0 == SC::time_point{} && n > 0) {
+        t0 = SC::now();
+        base = n;
+      }
+      if (n >= static_cast<int64_t>(env.evidence)) {
+        if (t1 == SC::time_point{}) t1 = SC::now();
+        if (outbox() == 0) {
+          t2 = SC::now();
+          break;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    for (auto& p : procs) p->Stop(15, std::chrono::seconds(20));
+    if (t2 == SC::time_point{}) {
+      state.SkipWithError("timed out");
+      return;
+    }
+    const double commit_s = std::chrono::duration<double>(t1 - t0).count();
+    const double publish_s = std::chrono::duration<double>(t2 - t0).count();
+    state.SetIterationTime(commit_s);
+    state.counters["evidence"] = static_cast<double>(env.evidence);
+    state.counters["committed_per_s"] =
+        static_cast<double>(env.evidence - static_cast<size_t>(base)) / std::max(commit_s, 1e-3);
+    state.counters["verdicts_per_s"] =
+        static_cast<double>(env.evidence - static_cast<size_t>(base)) / std::max(publish_s, 1e-3);
+    state.counters["durable"] = env.durable ? 1 : 0;
+    state.counters["agents"] = static_cast<double>(env.uuids.size());
+  }
+}
+BENCHMARK(BM_Workers)->Arg(1)->Arg(2)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
+
+}  // namespace
+}  // namespace attest::worker::bench
+
+BENCHMARK_MAIN();
