@@ -5,9 +5,9 @@
 // first commit to the last, so the group join is excluded) and verdicts
 // published per second (outbox rows delivered and deleted).
 //
-// Durable commits: run under a server with fsync and synchronous_commit on,
-// e.g. pg_virtualenv (defaults):
-//   pg_virtualenv sh -c 'ATTEST_BENCH_DATABASE="host=$PGHOST port=$PGPORT
+// Durable commits: run under a server with fsync and synchronous_commit on
+// (pg_virtualenv turns fsync off unless told otherwise):
+//   pg_virtualenv -o fsync=on sh -c 'ATTEST_BENCH_DATABASE="host=$PGHOST port=$PGPORT
 //     user=$PGUSER password=$PGPASSWORD dbname=postgres" ./worker_bench'   (one line)
 // Without ATTEST_BENCH_DATABASE the test harness server is used (fsync off;
 // the "durable" counter says 0). ATTEST_BENCH_AGENTS sets N (default 10000).
