@@ -1,8 +1,8 @@
 #include "common/base/config.h"
 
+#include <toml++/toml.h>
 #include <fstream>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "common/base/errors.h"
 
@@ -18,13 +18,20 @@ std::string Location(const std::string& origin, const toml::source_region& src) 
 
 const char* TypeName(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    default: return "a date/time";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "a date/time";
   }
 }
 
@@ -72,8 +79,7 @@ Error ConfigFile::Invalid(std::string_view key, std::string_view what) const {
 
 namespace {
 template <typename T>
-Result<T> Missing(const ConfigFile& f, std::optional<T> fallback,
-                  const std::string& where) {
+Result<T> Missing(const ConfigFile& f, std::optional<T> fallback, const std::string& where) {
   if (fallback) return *std::move(fallback);
   return MakeError(base::errc::missing_value,
                    f.origin() + ": required key '" + where + "' is missing");
@@ -88,14 +94,15 @@ Result<std::string> ConfigFile::String(std::string_view key,
   return Invalid(key, std::string("expected a string, got ") + TypeName(*n));
 }
 
-Result<int64_t> ConfigFile::Int(std::string_view key, std::optional<int64_t> fallback,
-                                int64_t min, int64_t max) const {
+Result<int64_t> ConfigFile::Int(std::string_view key, std::optional<int64_t> fallback, int64_t min,
+                                int64_t max) const {
   const toml::node* n = Find(key);
   if (!n) {
     if (fallback) return *fallback;
     return Missing<int64_t>(*this, std::nullopt, Where(key));
   }
-  if (!n->is_integer()) return Invalid(key, std::string("expected an integer, got ") + TypeName(*n));
+  if (!n->is_integer())
+    return Invalid(key, std::string("expected an integer, got ") + TypeName(*n));
   int64_t v = *n->value<int64_t>();
   if (v < min || v > max) {
     return Invalid(key, "expected an integer in [" + std::to_string(min) + ", " +
@@ -128,8 +135,8 @@ Result<std::vector<std::string>> ConfigFile::StringList(
   for (size_t i = 0; i < arr->size(); ++i) {
     const toml::node& e = *arr->get(i);
     if (!e.is_string()) {
-      return Invalid(key, "element " + std::to_string(i) + ": expected a string, got " +
-                              TypeName(e));
+      return Invalid(key,
+                     "element " + std::to_string(i) + ": expected a string, got " + TypeName(e));
     }
     out.push_back(*e.value<std::string>());
   }

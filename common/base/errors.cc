@@ -10,11 +10,16 @@ class Category final : public std::error_category {
   const char* name() const noexcept override { return "attest.base"; }
   std::string message(int c) const override {
     switch (static_cast<errc>(c)) {
-      case errc::ok: return "ok";
-      case errc::io_error: return "i/o error";
-      case errc::parse_error: return "parse error";
-      case errc::invalid_value: return "invalid value";
-      case errc::missing_value: return "missing value";
+      case errc::ok:
+        return "ok";
+      case errc::io_error:
+        return "i/o error";
+      case errc::parse_error:
+        return "parse error";
+      case errc::invalid_value:
+        return "invalid value";
+      case errc::missing_value:
+        return "missing value";
     }
     return "unknown error";
   }

@@ -9,10 +9,10 @@ namespace attest::base {
 
 enum class errc {
   ok = 0,
-  io_error = 1,         // a file could not be read or written
-  parse_error = 2,      // a file is not valid in its format
-  invalid_value = 3,    // a value is out of range or of the wrong type
-  missing_value = 4,    // a required key is absent
+  io_error = 1,       // a file could not be read or written
+  parse_error = 2,    // a file is not valid in its format
+  invalid_value = 3,  // a value is out of range or of the wrong type
+  missing_value = 4,  // a required key is absent
 };
 
 const std::error_category& category();

@@ -17,8 +17,7 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&,
               spdlog::memory_buf_t& dest) override {
-    std::string escaped =
-        JsonEscape(std::string_view(msg.payload.data(), msg.payload.size()));
+    std::string escaped = JsonEscape(std::string_view(msg.payload.data(), msg.payload.size()));
     dest.append(escaped.data(), escaped.data() + escaped.size());
   }
   std::unique_ptr<custom_flag_formatter> clone() const override {
@@ -33,11 +32,21 @@ std::string JsonEscape(std::string_view text) {
   out.reserve(text.size() + 8);
   for (unsigned char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -71,7 +80,8 @@ Result<void> InitLogging(const LogOptions& options) {
       sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file);
     }
   } catch (const spdlog::spdlog_ex& e) {
-    return MakeError(base::errc::io_error, "cannot open log file " + options.file + ": " + e.what());
+    return MakeError(base::errc::io_error,
+                     "cannot open log file " + options.file + ": " + e.what());
   }
   auto logger = std::make_shared<spdlog::logger>(
       options.component.empty() ? "attest" : options.component, sink);

@@ -16,7 +16,8 @@ batch_size = 100
 brokers = ["a:9092", "b:9092"]
 ratio = 1.5
 tls = true
-)", "inline.toml");
+)",
+                               "inline.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.error().message;
   EXPECT_EQ(*cfg->String("name"), "w1");
   EXPECT_EQ(*cfg->Int("kafka.batch_size", 1, 1, 1000), 100);

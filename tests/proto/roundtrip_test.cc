@@ -25,8 +25,7 @@ namespace pb = google::protobuf;
 
 std::vector<const pb::FileDescriptor*> ProtoFiles() {
   // Naming one message per file links its generated code into the pool.
-  return {attest::v1::Problem::descriptor()->file(),
-          attest::v1::Evidence::descriptor()->file(),
+  return {attest::v1::Problem::descriptor()->file(), attest::v1::Evidence::descriptor()->file(),
           attest::v1::Verdict::descriptor()->file(),
           attest::v1::RegisterRequest::descriptor()->file(),
           attest::v1::EnrolRequest::descriptor()->file()};
@@ -118,7 +117,8 @@ TEST_P(RoundTrip, BinaryAndJson) {
   std::unique_ptr<pb::Message> from_wire(proto->New());
   ASSERT_TRUE(from_wire->ParseFromString(wire));
   EXPECT_TRUE(pb::util::MessageDifferencer::Equals(*original, *from_wire))
-      << original->DebugString() << "\nvs\n" << from_wire->DebugString();
+      << original->DebugString() << "\nvs\n"
+      << from_wire->DebugString();
 
   std::string json;
   ASSERT_TRUE(pb::util::MessageToJsonString(*original, &json).ok());
@@ -149,7 +149,8 @@ TEST(Schema, JsonRejectsUnknownFieldsAndGarbage) {
   attest::v1::Evidence e;
   EXPECT_FALSE(pb::util::JsonStringToMessage(R"({"agentUuid":"a","bogus":1})", &e).ok());
   EXPECT_FALSE(pb::util::JsonStringToMessage("{not json", &e).ok());
-  EXPECT_TRUE(pb::util::JsonStringToMessage(R"({"agentUuid":"a","challengeToken":"AAE="})", &e).ok());
+  EXPECT_TRUE(
+      pb::util::JsonStringToMessage(R"({"agentUuid":"a","challengeToken":"AAE="})", &e).ok());
   EXPECT_EQ(e.challenge_token(), std::string("\x00\x01", 2));
 }
 

@@ -30,12 +30,19 @@ class VerifyQuoteCli : public ::testing::Test {
   std::string Dir() const { return (TestdataDir() / "keylime" / "quote").string(); }
   std::vector<std::string> Args(const std::string& nonce_hex,
                                 const std::string& message = "") const {
-    return {ATTESTCTL_PATH,  "verify",       "quote",
-            "--ak",          Dir() + "/akpub.pem",
-            "--message",     message.empty() ? Dir() + "/quote.out" : message,
-            "--signature",   Dir() + "/quotesig.out",
-            "--pcrs",        Dir() + "/quotepcr.out",
-            "--nonce",       nonce_hex};
+    return {ATTESTCTL_PATH,
+            "verify",
+            "quote",
+            "--ak",
+            Dir() + "/akpub.pem",
+            "--message",
+            message.empty() ? Dir() + "/quote.out" : message,
+            "--signature",
+            Dir() + "/quotesig.out",
+            "--pcrs",
+            Dir() + "/quotepcr.out",
+            "--nonce",
+            nonce_hex};
   }
   std::string Nonce() const { return Hex(testing::ReadFile(Dir() + "/rand.out")); }
 };

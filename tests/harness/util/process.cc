@@ -48,7 +48,10 @@ int FreePort(int count) {
     bool all_free = true;
     for (int i = 1; i < count && all_free; ++i) {
       int other = BindLoopback(port + i);
-      if (other < 0) all_free = false; else ::close(other);
+      if (other < 0)
+        all_free = false;
+      else
+        ::close(other);
     }
     if (all_free) return port;
   }
