@@ -22,14 +22,15 @@
 #include "common/base/result.h"
 #include "common/esys/context.h"
 #include "common/esys/keys.h"
+#include "common/protoconv/hash_alg.h"
 
 namespace attest::agent {
 
 using Bytes = std::vector<uint8_t>;
 
 // proto HashAlgorithm <-> TPM2_ALG_ID; TPM2_ALG_NULL / UNSPECIFIED when unknown.
-TPMI_ALG_HASH TpmHashAlg(v1::HashAlgorithm alg);
-v1::HashAlgorithm ProtoHashAlg(TPMI_ALG_HASH alg);
+using protoconv::ProtoHashAlg;
+using protoconv::TpmHashAlg;
 
 // TPM2B_DATA (qualifyingData) holds at most sizeof(TPMU_HA) = 64 bytes.
 inline constexpr size_t kMaxNonceBytes = 64;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/eventlog/policy.h"
+#include "common/protoconv/hash_alg.h"
 #include "common/verify/pcr_policy.h"
 
 namespace attest::worker {
@@ -24,20 +25,9 @@ tpm::ByteView View(const std::string& s) {
 }
 
 std::optional<TPMI_ALG_HASH> TpmAlg(v1::HashAlgorithm a) {
-  switch (a) {
-    case v1::HASH_ALGORITHM_SHA1:
-      return TPM2_ALG_SHA1;
-    case v1::HASH_ALGORITHM_SHA256:
-      return TPM2_ALG_SHA256;
-    case v1::HASH_ALGORITHM_SHA384:
-      return TPM2_ALG_SHA384;
-    case v1::HASH_ALGORITHM_SHA512:
-      return TPM2_ALG_SHA512;
-    case v1::HASH_ALGORITHM_SM3_256:
-      return TPM2_ALG_SM3_256;
-    default:
-      return std::nullopt;
-  }
+  TPMI_ALG_HASH alg = protoconv::TpmHashAlg(a);
+  if (alg == TPM2_ALG_NULL) return std::nullopt;
+  return alg;
 }
 
 v1::Severity SeverityOf(verify::Severity s) {

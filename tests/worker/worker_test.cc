@@ -260,12 +260,21 @@ TEST_F(WorkerTest, BadTokenIsRejected) {
 TEST_F(WorkerTest, OfflineThenResumed) {
   StartWorker();
   SimAgent a;
-  Enrol(*db_, a, 30, /*interval=*/1, /*grace=*/1);
+  // A long interval until the first PASS: the consumer's first assignment
+  // can take seconds, and the sweep must not beat the first evidence.
+  Enrol(*db_, a, 30);
   a.ExtendTo(30);
   Send(a, a.Envelope(keys_set_, 0));
   auto v1_ = collector_->WaitVerdict(a.uuid, 1);
   ASSERT_TRUE(v1_);
   EXPECT_EQ(v1_->result(), v1::VERDICT_RESULT_PASS);
+  {
+    // The trigger recomputes the liveness deadline from the last attestation.
+    pqxx::work tx(*db_);
+    tx.exec_params(
+        "UPDATE enrolments SET interval_seconds = 1, grace_factor = 1 WHERE agent_id = $1", a.uuid);
+    tx.commit();
+  }
   // Silent for longer than 1 s x 1: the sweep marks it OFFLINE.
   auto off = collector_->WaitVerdict(a.uuid, 2);
   ASSERT_TRUE(off);
