@@ -50,12 +50,7 @@ int main(int argc, char** argv) {
   }
 
   if (!no_migrate) {
-    auto conn = attest::db::Connection::Open(config->db_conninfo);
-    if (!conn) {
-      std::fprintf(stderr, "attest-registrar: %s\n", conn.error().ToString().c_str());
-      return 1;
-    }
-    auto report = attest::db::ApplyMigrations(conn->raw(), migrations);
+    auto report = attest::db::MigrateDatabase(config->db_conninfo, migrations);
     if (!report) {
       std::fprintf(stderr, "attest-registrar: migrations: %s\n", report.error().ToString().c_str());
       return 1;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/base/logging.h"
+#include "common/db/migrations.h"
 #include "common/metrics/metrics.h"
 #include "verifier-workers/config.h"
 #include "verifier-workers/worker.h"
@@ -19,6 +20,10 @@ int main(int argc, char** argv) {
   CLI::App app{"attest-worker: verifier worker (consumer group over attestation.evidence)"};
   std::string config_path = "/etc/attest/worker.toml";
   app.add_option("--config", config_path, "worker configuration (TOML)");
+  std::string migrations;
+  app.add_option("--migrate", migrations,
+                 "apply the NNN_name.sql migrations of this directory at start-up (the database "
+                 "login needs DDL rights; off by default, the registrar migrates)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -40,6 +45,14 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  if (!migrations.empty()) {
+    auto report = attest::db::MigrateDatabase(config->database_conninfo, migrations);
+    if (!report) {
+      std::fprintf(stderr, "attest-worker: migrations: %s\n", report.error().ToString().c_str());
+      return 1;
+    }
+  }
 
   attest::metrics::Registry registry;
   auto worker = attest::worker::Worker::Create(std::move(config).value(), &registry);

@@ -238,4 +238,11 @@ Result<MigrationReport> ApplyMigrations(pqxx::connection_base& conn,
   return report;
 }
 
+Result<MigrationReport> MigrateDatabase(const std::string& conninfo,
+                                        const std::filesystem::path& dir) {
+  auto conn = Connection::Open(conninfo);
+  if (!conn) return conn.error();
+  return ApplyMigrations(conn->raw(), dir);
+}
+
 }  // namespace attest::db

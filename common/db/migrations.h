@@ -66,4 +66,9 @@ Result<MigrationReport> ApplyMigrations(pqxx::connection_base& conn,
 // The rows of schema_migrations (empty when the table does not exist yet).
 Result<std::vector<AppliedMigration>> ListAppliedMigrations(pqxx::connection_base& conn);
 
+// Opens a connection with `conninfo` and applies `dir`: what the services do
+// at start-up (safe when several start at once: the runner takes a lock).
+Result<MigrationReport> MigrateDatabase(const std::string& conninfo,
+                                        const std::filesystem::path& dir);
+
 }  // namespace attest::db

@@ -82,6 +82,19 @@ TEST_F(MigrationsTest, ReapplyIsANoOp) {
   EXPECT_EQ(Count(*c, relations), relations_before);
 }
 
+TEST_F(MigrationsTest, MigrateDatabaseConnectsAndApplies) {
+  // The start-up path of the registrar and of `attest-worker --migrate`.
+  auto first = db::MigrateDatabase(conninfo(), SourceMigrationsDir());
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_FALSE(first->applied.empty());
+  auto again = db::MigrateDatabase(conninfo(), SourceMigrationsDir());
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_TRUE(again->applied.empty());
+  auto unreachable = db::MigrateDatabase("host=127.0.0.1 port=1 dbname=x connect_timeout=2",
+                                         SourceMigrationsDir());
+  EXPECT_FALSE(unreachable.ok());
+}
+
 TEST_F(MigrationsTest, ConcurrentRunnersApplyEachMigrationExactlyOnce) {
   constexpr int kRunners = 4;
   std::vector<Result<db::MigrationReport>> results(kRunners, Error{});
