@@ -13,6 +13,8 @@
 
 #include <memory>
 
+#include "common/tpm/marshal.h"
+
 namespace attest::credential {
 namespace {
 
@@ -62,21 +64,6 @@ std::string OpensslError(const std::string& what) {
 
 Error CryptoError(const std::string& what) {
   return MakeError(errc::crypto_error, OpensslError(what));
-}
-
-const EVP_MD* HashMd(uint16_t alg) {
-  switch (alg) {
-    case TPM2_ALG_SHA1:
-      return EVP_sha1();
-    case TPM2_ALG_SHA256:
-      return EVP_sha256();
-    case TPM2_ALG_SHA384:
-      return EVP_sha384();
-    case TPM2_ALG_SHA512:
-      return EVP_sha512();
-    default:
-      return nullptr;
-  }
 }
 
 void PutU16(Bytes& out, size_t v) {
@@ -236,7 +223,7 @@ const std::error_category& category() {
 
 Result<Bytes> KdfA(uint16_t hash_alg, const Bytes& key, const std::string& label,
                    const Bytes& context_u, const Bytes& context_v, uint32_t bits) {
-  const EVP_MD* md = HashMd(hash_alg);
+  const EVP_MD* md = tpm::HashAlgMd(hash_alg);
   if (!md || bits == 0 || bits % 8 != 0 || bits > 8 * 1024) {
     return MakeError(errc::invalid_argument, "KDFa: bad hash or size");
   }
@@ -259,7 +246,7 @@ Result<Bytes> KdfA(uint16_t hash_alg, const Bytes& key, const std::string& label
 
 Result<Bytes> KdfE(uint16_t hash_alg, const Bytes& z, const std::string& label,
                    const Bytes& party_u, const Bytes& party_v, uint32_t bits) {
-  const EVP_MD* md = HashMd(hash_alg);
+  const EVP_MD* md = tpm::HashAlgMd(hash_alg);
   if (!md || bits == 0 || bits % 8 != 0 || bits > 8 * 1024) {
     return MakeError(errc::invalid_argument, "KDFe: bad hash or size");
   }
@@ -292,7 +279,7 @@ Result<Bytes> ObjectName(const Bytes& public_bytes) {
       off != public_bytes.size()) {
     return MakeError(errc::bad_public_key, "not a marshalled TPM2B_PUBLIC");
   }
-  const EVP_MD* md = HashMd(pub.publicArea.nameAlg);
+  const EVP_MD* md = tpm::HashAlgMd(pub.publicArea.nameAlg);
   if (!md) return MakeError(errc::bad_public_key, "unsupported nameAlg");
   // The TPM2B_PUBLIC body is the marshalled TPMT_PUBLIC.
   const uint8_t* body = public_bytes.data() + 2;
@@ -318,7 +305,7 @@ Result<MadeCredential> MakeCredential(const Bytes& ek_public, const Bytes& secre
   }
   const TPMT_PUBLIC& ek = pub.publicArea;
   const uint16_t name_alg = ek.nameAlg;
-  const EVP_MD* md = HashMd(name_alg);
+  const EVP_MD* md = tpm::HashAlgMd(name_alg);
   if (!md) return MakeError(errc::bad_public_key, "EK nameAlg not supported");
   const size_t digest = static_cast<size_t>(EVP_MD_get_size(md));
   const TPMA_OBJECT need = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
