@@ -1,13 +1,14 @@
-// A software TPM stand-in for pure verifier tests: sha256 PCRs that can be
-// extended, TPM clock/counters, and quotes signed like a TPM by a software AK
-// (tests/quote/soft_quote.h).
+// Forwarding header: the software TPM now lives in tools/simtpm (shared with
+// attest-bench). This keeps the verifier and worker tests' names: SoftTpm
+// (throws std::runtime_error on failure, test code only), Quoted, kNonce.
 #pragma once
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "common/verifier/verifier.h"
-#include "tests/quote/soft_quote.h"
+#include "tools/simtpm/sim_tpm.h"
 
 namespace attest::verifier::test {
 
@@ -26,58 +27,34 @@ struct Quoted {
   }
 };
 
-class SoftTpm {
+template <typename T>
+T OrThrow(Result<T> r) {
+  if (!r) throw std::runtime_error(r.error().message);
+  return std::move(*r);
+}
+
+class SoftTpm : public simtpm::SimTpm {
  public:
   explicit SoftTpm(bool ecc = true)
-      : ak_(ecc ? attest::testing::MakeEccAk() : attest::testing::MakeRsaAk()), ecc_(ecc) {
-    Reset();
-  }
+      : SimTpm(OrThrow(ecc ? simtpm::MakeEccAk() : simtpm::MakeRsaAk())) {}
+
+  using SimTpm::Extend;
+  using SimTpm::Get;
+  using SimTpm::public_area;
+  using SimTpm::Reboot;
+  using SimTpm::Set;
 
   std::shared_ptr<const AttestationKey> Ak() const {
-    auto k = AttestationKey::FromPublic(ak_.pub);
-    if (!k) throw std::runtime_error(k.error().message);
-    return *k;
+    return OrThrow(AttestationKey::FromPublic(public_area()));
   }
-  const TPMT_PUBLIC& public_area() const { return ak_.pub; }
-
-  void Set(uint32_t pcr, tpm::Bytes value) { pcrs_[pcr] = std::move(value); }
-  const tpm::Bytes& Get(uint32_t pcr) const { return pcrs_.at(pcr); }
-  void Extend(uint32_t pcr, const tpm::Bytes& digest) {
-    tpm::Bytes concat = pcrs_[pcr];
-    concat.insert(concat.end(), digest.begin(), digest.end());
-    pcrs_[pcr] = *tpm::Hash(TPM2_ALG_SHA256, concat);
-  }
-  // A TPM reset: PCRs zero, resetCount + 1 (the clock keeps running).
-  void Reboot() {
-    Reset();
-    ++clock_.reset_count;
-  }
-  void AdvanceClock(uint64_t ms) { clock_.clock += ms; }
-  void SetClockSafe(bool safe) { clock_.safe = safe; }
+  void AdvanceClock(uint64_t ms) { clock().clock += ms; }
+  void SetClockSafe(bool safe) { clock().safe = safe; }
 
   // Quotes sha256 PCRs `indexes` with `nonce`; the clock advances first.
   Quoted Quote(const tpm::Bytes& nonce, std::initializer_list<uint32_t> indexes) {
-    clock_.clock += 1000;
-    auto sel = attest::testing::Selection(TPM2_ALG_SHA256, indexes);
-    tpm::PcrValues values;
-    for (uint32_t i : indexes) values[TPM2_ALG_SHA256][i] = pcrs_.at(i);
-    Quoted q;
-    q.quote = attest::testing::MakeQuote(nonce, sel, values, TPM2_ALG_SHA256, clock_);
-    q.signature = attest::testing::SignLikeTpm(ak_, ecc_ ? TPM2_ALG_ECDSA : TPM2_ALG_RSASSA,
-                                               TPM2_ALG_SHA256, q.quote);
-    q.pcrs = std::move(values);
-    return q;
+    auto q = OrThrow(QuotePcrs(nonce, indexes));
+    return Quoted{std::move(q.attest), std::move(q.signature), std::move(q.pcrs)};
   }
-
- private:
-  void Reset() {
-    for (uint32_t i = 0; i < 24; ++i) pcrs_[i] = tpm::Bytes(32, 0);
-  }
-
-  attest::testing::SoftAk ak_;
-  bool ecc_;
-  attest::testing::SoftClock clock_;
-  std::map<uint32_t, tpm::Bytes> pcrs_;
 };
 
 inline const tpm::Bytes kNonce = {0x6e, 0x6f, 0x6e, 0x63, 0x65, 0x2d, 0x31, 0x32,
