@@ -1,14 +1,11 @@
 #include "common/verify/quote.h"
 
-#include <openssl/ec.h>
-#include <openssl/err.h>
-#include <openssl/rsa.h>
-
 #include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/tpm/tpm_crypto.h"
 
@@ -20,60 +17,8 @@ using tpm::Bytes;
 using tpm::ByteView;
 using tpm::ToHex;
 
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
-struct EcdsaSigDeleter {
-  void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
-};
-
 const std::vector<TPMI_ALG_HASH> kDefaultAllowed = {TPM2_ALG_SHA256, TPM2_ALG_SHA384,
                                                     TPM2_ALG_SHA512};
-
-std::string SigAlgName(TPMI_ALG_SIG_SCHEME alg) {
-  switch (alg) {
-    case TPM2_ALG_RSASSA:
-      return "rsassa";
-    case TPM2_ALG_RSAPSS:
-      return "rsapss";
-    case TPM2_ALG_ECDSA:
-      return "ecdsa";
-    default:
-      return "alg " + std::to_string(alg);
-  }
-}
-
-// r and s as the DER ECDSA-Sig-Value OpenSSL verifies.
-bool EcdsaToDer(const TPMS_SIGNATURE_ECC& ecc, Bytes* der) {
-  std::unique_ptr<ECDSA_SIG, EcdsaSigDeleter> sig(ECDSA_SIG_new());
-  if (!sig || ecc.signatureR.size == 0 || ecc.signatureS.size == 0) return false;
-  BIGNUM* r = BN_bin2bn(ecc.signatureR.buffer, ecc.signatureR.size, nullptr);
-  BIGNUM* s = BN_bin2bn(ecc.signatureS.buffer, ecc.signatureS.size, nullptr);
-  if (r == nullptr || s == nullptr || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
-    BN_free(r);
-    BN_free(s);
-    return false;
-  }
-  int len = i2d_ECDSA_SIG(sig.get(), nullptr);
-  if (len <= 0) return false;
-  der->resize(static_cast<size_t>(len));
-  uint8_t* p = der->data();
-  return i2d_ECDSA_SIG(sig.get(), &p) == len;
-}
-
-// The hash of a signature's scheme, or TPM2_ALG_NULL for schemes we do not verify.
-TPMI_ALG_HASH SignatureHash(const TPMT_SIGNATURE& sig) {
-  switch (sig.sigAlg) {
-    case TPM2_ALG_RSASSA:
-      return sig.signature.rsassa.hash;
-    case TPM2_ALG_RSAPSS:
-      return sig.signature.rsapss.hash;
-    case TPM2_ALG_ECDSA:
-      return sig.signature.ecdsa.hash;
-    default:
-      return TPM2_ALG_NULL;
-  }
-}
 
 bool Selected(const TPML_PCR_SELECTION& sel, TPMI_ALG_HASH bank, uint32_t pcr) {
   for (uint32_t i = 0; i < sel.count && i < TPM2_NUM_PCR_BANKS; ++i) {
@@ -87,65 +32,6 @@ bool Selected(const TPML_PCR_SELECTION& sel, TPMI_ALG_HASH bank, uint32_t pcr) {
 }
 
 }  // namespace
-
-bool VerifyTpmSignature(const EVP_PKEY* key, const TPMT_SIGNATURE& sig, ByteView message,
-                        std::string* why) {
-  auto fail = [why](std::string reason) {
-    if (why) *why = std::move(reason);
-    ERR_clear_error();  // leave no stale errors on this thread's queue
-    return false;
-  };
-  if (key == nullptr) return fail("no key");
-  const int key_type = EVP_PKEY_get_base_id(key);
-  const TPMI_ALG_HASH hash = SignatureHash(sig);
-  const EVP_MD* md = tpm::HashAlgMd(hash);
-  if (md == nullptr) return fail(SigAlgName(sig.sigAlg) + " with hash " + tpm::HashAlgName(hash));
-
-  ByteView signature;
-  Bytes der;
-  int padding = 0;
-  switch (sig.sigAlg) {
-    case TPM2_ALG_RSASSA:
-    case TPM2_ALG_RSAPSS: {
-      if (key_type != EVP_PKEY_RSA) return fail(SigAlgName(sig.sigAlg) + " signature, non-RSA key");
-      const TPM2B_PUBLIC_KEY_RSA& s = sig.signature.rsassa.sig;  // same layout for rsapss
-      if (static_cast<int>(s.size) != EVP_PKEY_get_size(key)) {
-        return fail("RSA signature of " + std::to_string(s.size) + " bytes for a " +
-                    std::to_string(EVP_PKEY_get_size(key)) + "-byte key");
-      }
-      signature = ByteView(s.buffer, s.size);
-      padding = sig.sigAlg == TPM2_ALG_RSASSA ? RSA_PKCS1_PADDING : RSA_PKCS1_PSS_PADDING;
-      break;
-    }
-    case TPM2_ALG_ECDSA:
-      if (key_type != EVP_PKEY_EC) return fail("ecdsa signature, non-EC key");
-      if (!EcdsaToDer(sig.signature.ecdsa, &der)) return fail("ECDSA r/s not encodable");
-      signature = der;
-      break;
-    default:
-      return fail("signature scheme " + SigAlgName(sig.sigAlg) + " not supported");
-  }
-
-  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
-  EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
-  if (!ctx ||
-      EVP_DigestVerifyInit(ctx.get(), &pctx, md, nullptr, const_cast<EVP_PKEY*>(key)) != 1) {
-    return fail("EVP_DigestVerifyInit failed");
-  }
-  if (padding != 0) {
-    if (EVP_PKEY_CTX_set_rsa_padding(pctx, padding) != 1) return fail("RSA padding refused");
-    if (padding == RSA_PKCS1_PSS_PADDING &&
-        (EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO) != 1 ||
-         EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) != 1)) {
-      return fail("RSA-PSS parameters refused");
-    }
-  }
-  if (EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), message.data(),
-                       message.size()) != 1) {
-    return fail("signature does not verify");
-  }
-  return true;
-}
 
 QuoteResult VerifyQuote(const QuoteInputs& in) {
   QuoteResult r;
@@ -181,7 +67,7 @@ QuoteResult VerifyQuote(const QuoteInputs& in) {
                         a.attested.quote.pcrDigest.buffer + a.attested.quote.pcrDigest.size);
   }
   r.sig_alg = sig->sigAlg;
-  r.hash_alg = SignatureHash(*sig);
+  r.hash_alg = SignatureHashAlg(*sig);
 
   if (a.magic != TPM2_GENERATED_VALUE) {
     add("quote.invalid_magic", Severity::kCritical,
@@ -211,10 +97,10 @@ QuoteResult VerifyQuote(const QuoteInputs& in) {
   }
 
   // Signature by the AK over the exact quote bytes.
-  const EVP_PKEY* key = in.ak_key;
+  const EVP_PKEY* key = in.ak_verifier != nullptr ? in.ak_verifier->key() : in.ak_key;
   tpm::EvpPkeyPtr converted;
   std::string key_error;
-  if (key == nullptr && in.ak_public) {
+  if (key == nullptr && in.ak_verifier == nullptr && in.ak_public) {
     auto k = tpm::PublicToEvpPkey(*in.ak_public);
     if (k) {
       converted = std::move(*k);
@@ -228,10 +114,11 @@ QuoteResult VerifyQuote(const QuoteInputs& in) {
     add("quote.invalid_signature", Severity::kCritical,
         {{"message", "no usable attestation key"},
          {"error", key_error.empty() ? "no AK given" : key_error}});
-  } else if (!VerifyTpmSignature(key, *sig, in.quote, &why)) {
+  } else if (!(in.ak_verifier != nullptr ? in.ak_verifier->Verify(*sig, in.quote, &why)
+                                         : VerifyTpmSignature(key, *sig, in.quote, &why))) {
     add("quote.invalid_signature", Severity::kCritical,
         {{"message", "quote signature does not verify with the AK"},
-         {"scheme", SigAlgName(sig->sigAlg)},
+         {"scheme", SignatureSchemeName(sig->sigAlg)},
          {"reason", why}});
   }
 
@@ -246,7 +133,10 @@ QuoteResult VerifyQuote(const QuoteInputs& in) {
     // Concatenate the supplied values in selection order; every quoted PCR
     // needs one, and no value may be supplied that the signature does not cover.
     Bytes concat;
-    json missing = json::array();
+    std::vector<std::string> missing, extra;  // labels, only built on failure
+    auto label = [](TPMI_ALG_HASH bank, uint32_t pcr) {
+      return tpm::HashAlgName(bank) + ":" + std::to_string(pcr);
+    };
     for (const auto& bank : tpm::SelectionToList(r.pcr_selection)) {
       if (!is_allowed(bank.hash)) {
         add("quote.hash_alg_not_allowed", Severity::kError,
@@ -257,24 +147,22 @@ QuoteResult VerifyQuote(const QuoteInputs& in) {
       const size_t size = tpm::HashAlgDigestSize(bank.hash);
       auto values = in.pcrs.find(bank.hash);
       for (uint32_t pcr : bank.pcrs) {
-        std::string label = tpm::HashAlgName(bank.hash) + ":" + std::to_string(pcr);
         const Bytes* v = nullptr;
         if (values != in.pcrs.end()) {
           auto it = values->second.find(pcr);
           if (it != values->second.end()) v = &it->second;
         }
         if (v == nullptr || size == 0 || v->size() != size) {
-          missing.push_back(v == nullptr ? label : label + " (wrong size)");
+          missing.push_back(label(bank.hash, pcr) + (v == nullptr ? "" : " (wrong size)"));
           continue;
         }
         concat.insert(concat.end(), v->begin(), v->end());
       }
     }
-    json extra = json::array();
     for (const auto& [bank, values] : in.pcrs) {
       for (const auto& [pcr, value] : values) {
         if (!Selected(r.pcr_selection, bank, pcr)) {
-          extra.push_back(tpm::HashAlgName(bank) + ":" + std::to_string(pcr));
+          extra.push_back(label(bank, pcr));
         }
       }
     }
@@ -308,22 +196,25 @@ QuoteResult VerifyQuote(const QuoteInputs& in) {
 
   if (in.previous) {
     const ClockState& p = *in.previous;
-    json ctx = {
-        {"previous",
-         {{"clock", p.clock}, {"reset_count", p.reset_count}, {"restart_count", p.restart_count}}},
-        {"current",
-         {{"clock", r.clock.clock},
-          {"reset_count", r.clock.reset_count},
-          {"restart_count", r.clock.restart_count}}}};
+    auto replay = [&](const char* message) {
+      add("quote.replay", Severity::kCritical,
+          {{"message", message},
+           {"previous",
+            {{"clock", p.clock},
+             {"reset_count", p.reset_count},
+             {"restart_count", p.restart_count}}},
+           {"current",
+            {{"clock", r.clock.clock},
+             {"reset_count", r.clock.reset_count},
+             {"restart_count", r.clock.restart_count}}}});
+    };
     if (r.clock.reset_count > p.reset_count ||
         (r.clock.reset_count == p.reset_count && r.clock.restart_count > p.restart_count)) {
       r.reboot = true;
     } else if (r.clock.reset_count < p.reset_count || r.clock.restart_count < p.restart_count) {
-      ctx["message"] = "resetCount/restartCount lower than in the accepted quote: an old quote";
-      add("quote.replay", Severity::kCritical, std::move(ctx));
+      replay("resetCount/restartCount lower than in the accepted quote: an old quote");
     } else if (r.clock.clock <= p.clock) {
-      ctx["message"] = "TPM clock did not advance since the accepted quote: a replayed quote";
-      add("quote.replay", Severity::kCritical, std::move(ctx));
+      replay("TPM clock did not advance since the accepted quote: a replayed quote");
     }
   }
   return r;

@@ -32,7 +32,8 @@
 // for an AK in the endorsement (or platform) hierarchy, as tpm2_createak
 // makes; other hierarchies obfuscate them per key (TPM 2.0 Part 1, 36.6).
 //
-// Thread-safety: VerifyQuote is reentrant; the EVP_PKEY is only read.
+// Thread-safety: VerifyQuote is reentrant; the EVP_PKEY and AkVerifier are
+// only read (an AkVerifier is safe to share between threads, see signature.h).
 #pragma once
 
 #include <openssl/evp.h>
@@ -45,6 +46,7 @@
 #include "common/tpm/marshal.h"
 #include "common/tpm/pcr.h"
 #include "common/verify/failure.h"
+#include "common/verify/signature.h"
 
 namespace attest::verify {
 
@@ -59,8 +61,10 @@ struct ClockState {
 struct QuoteInputs {
   tpm::Bytes quote;      // TPMS_ATTEST (TPM2B_ATTEST contents)
   tpm::Bytes signature;  // TPMT_SIGNATURE
-  // The AK: either an OpenSSL key (not owned, must outlive the call) or the
-  // TPM public area (converted per call). ak_key wins when both are set.
+  // The AK, first set wins: a prepared verifier (what a verifier caches per
+  // AK: fastest), an OpenSSL key (verify context set up per call), or the
+  // TPM public area (converted per call). Not owned; must outlive the call.
+  const AkVerifier* ak_verifier = nullptr;
   const EVP_PKEY* ak_key = nullptr;
   std::optional<TPMT_PUBLIC> ak_public;
   tpm::Bytes nonce;     // expected extraData
@@ -91,12 +95,5 @@ struct QuoteResult {
 };
 
 QuoteResult VerifyQuote(const QuoteInputs& in);
-
-// Verifies `signature` over `message` with `key` as the TPM signs: RSASSA
-// (PKCS#1 v1.5), RSAPSS (any salt length, the TPM uses the digest length or
-// the maximum) or ECDSA. Returns false (never throws) on any mismatch;
-// `why` gets a short reason.
-bool VerifyTpmSignature(const EVP_PKEY* key, const TPMT_SIGNATURE& signature, tpm::ByteView message,
-                        std::string* why);
 
 }  // namespace attest::verify

@@ -56,6 +56,21 @@ TEST_F(KeylimeQuote, PassesWithTheAkAsTpmPublic) {
   EXPECT_TRUE(r.ok()) << Ids(r);
 }
 
+TEST_F(KeylimeQuote, PassesWithAPreparedVerifier) {
+  const verify::AkVerifier verifier(ak_.pkey.get());
+  in_.ak_key = nullptr;
+  in_.ak_verifier = &verifier;
+  for (int i = 0; i < 2; ++i) {  // preparing, then prepared
+    auto r = verify::VerifyQuote(in_);
+    EXPECT_TRUE(r.ok()) << Ids(r);
+  }
+  in_.nonce[0] ^= 1;
+  EXPECT_TRUE(HasEvent(verify::VerifyQuote(in_), "quote.nonce_mismatch"));
+  in_.nonce[0] ^= 1;
+  in_.signature[in_.signature.size() - 1] ^= 1;
+  EXPECT_TRUE(HasEvent(verify::VerifyQuote(in_), "quote.invalid_signature"));
+}
+
 TEST_F(KeylimeQuote, PcrFileValues) {
   const auto& bank = in_.pcrs.at(TPM2_ALG_SHA256);
   ASSERT_EQ(bank.size(), 3u);

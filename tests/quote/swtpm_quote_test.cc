@@ -98,6 +98,13 @@ verify::QuoteResult Verify(const QuoteFiles& q, const fs::path& ak_file,
   if (pcrs) in.pcrs = pcrs->values;
   in.previous = previous;
   auto r = verify::VerifyQuote(in);
+  // A prepared verifier of the same AK (what the verifier caches) agrees.
+  if (ak) {
+    const verify::AkVerifier verifier(ak->pkey.get());
+    auto prepared = in;
+    prepared.ak_verifier = &verifier;
+    EXPECT_EQ(verify::VerifyQuote(prepared).ok(), r.ok());
+  }
   // The PEM form of the same AK must give the same verdict.
   if (ak && ak->tpm_public) {
     auto pem = ak_file;
