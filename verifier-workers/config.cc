@@ -66,7 +66,10 @@ Result<WorkerConfig> ParseWorkerConfig(const ConfigFile& f) {
 
   CFG_GET(c.database_conninfo, f.String("database.conninfo"));
   int64_t v = 0;
-  CFG_GET(v, f.Int("database.pool_size", 2, 1, 64));
+  // One connection for the outbox relay, the rest for batches: 2 batch
+  // connections pipeline them (N+1 verified while N commits); more are not
+  // used (a partition's batches are strictly ordered).
+  CFG_GET(v, f.Int("database.pool_size", 3, 2, 64));
   c.database_pool_size = static_cast<int>(v);
 
   CFG_GET(v, f.Int("batch.max_count", 500, 1, 100'000));

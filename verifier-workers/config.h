@@ -12,7 +12,7 @@
 //   properties = ["security.protocol=ssl"]    # extra librdkafka properties
 //   [database]
 //   conninfo = "host=db user=w1 dbname=attest"  # a login in role attest_worker
-//   pool_size = 2                             # connections: batches+sweeps, outbox relay
+//   pool_size = 3                             # 2..64: 1 outbox relay + batches (2 pipeline)
 //   [batch]
 //   max_count = 500                           # evidence per transaction
 //   max_time_ms = 20                          # wait at most this long to fill a batch
@@ -64,7 +64,11 @@ struct WorkerConfig {
   std::map<std::string, std::string> kafka_properties;
 
   std::string database_conninfo;
-  int database_pool_size = 2;
+  // PostgreSQL connections the worker opens: one for the outbox relay and
+  // min(pool_size - 1, 2) for batches (claims and sweeps use the first).
+  // With two, batch N+1 is loaded and verified while batch N commits; with
+  // one, batches run one after the other.
+  int database_pool_size = 3;
 
   size_t batch_max_count = 500;
   std::chrono::milliseconds batch_max_time{20};

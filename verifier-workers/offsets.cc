@@ -25,8 +25,13 @@ void PrepareOffsetStatements(pqxx::connection_base& conn) {
                "UPDATE consumer_offsets SET owner_epoch = owner_epoch + 1, owner = $4 "
                "WHERE consumer_group = $1 AND topic = $2 AND partition = $3 "
                "RETURNING next_offset, owner_epoch");
+  // $8 = the log end offset seen (-1: none yet); recorded with the offset so
+  // lag per partition is in the database without another round trip.
   conn.prepare("off_advance",
-               "UPDATE consumer_offsets SET next_offset = $6, owner = $7 "
+               "UPDATE consumer_offsets SET next_offset = $6, owner = $7, "
+               "  log_end_offset = CASE WHEN $8::bigint >= 0 THEN greatest($8::bigint, $6) "
+               "    ELSE log_end_offset END, "
+               "  log_end_seen_at = CASE WHEN $8::bigint >= 0 THEN now() ELSE log_end_seen_at END "
                "WHERE consumer_group = $1 AND topic = $2 AND partition = $3 "
                "AND next_offset = $4 AND owner_epoch = $5");
   conn.prepare("off_check",
@@ -50,11 +55,12 @@ Result<Claim> ClaimPartition(pqxx::connection_base& conn, const OffsetKey& key,
 }
 
 Result<void> AdvanceOffset(pqxx::transaction_base& tx, const OffsetKey& key, const Claim& expected,
-                           int64_t next_offset, const std::string& owner) {
+                           int64_t next_offset, const std::string& owner,
+                           std::optional<int64_t> log_end_offset) {
   auto r = db::Guard("advance " + Describe(key), [&] {
     return tx
         .exec_prepared("off_advance", key.group, key.topic, key.partition, expected.next_offset,
-                       expected.epoch, next_offset, owner)
+                       expected.epoch, next_offset, owner, log_end_offset.value_or(-1))
         .affected_rows();
   });
   if (!r) return MakeError(errc::database, r.error().message);

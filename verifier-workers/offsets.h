@@ -1,4 +1,4 @@
-// Consumer offsets in PostgreSQL (consumer_offsets, migrations 005 + 009) and
+// Consumer offsets in PostgreSQL (consumer_offsets, migrations 005, 009, 011) and
 // the fencing of zombie workers.
 //
 // Protocol, per (group, topic, partition):
@@ -21,6 +21,7 @@
 #include <pqxx/pqxx>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/base/result.h"
@@ -46,9 +47,13 @@ Result<Claim> ClaimPartition(pqxx::connection_base& conn, const OffsetKey& key,
                              const std::string& owner);
 
 // Conditional update; errc::fenced when 0 rows matched. Other errors are
-// database errors. Never commits or aborts `tx`.
+// database errors. Never commits or aborts `tx`. `log_end_offset` (the
+// partition's high watermark as last seen by the consumer) is recorded in
+// the same UPDATE with log_end_seen_at = now() (migration 011), raised to at
+// least `next_offset`; nullopt keeps the stored one.
 Result<void> AdvanceOffset(pqxx::transaction_base& tx, const OffsetKey& key, const Claim& expected,
-                           int64_t next_offset, const std::string& owner);
+                           int64_t next_offset, const std::string& owner,
+                           std::optional<int64_t> log_end_offset = std::nullopt);
 
 // Locks the row if `epoch` still owns it; errc::fenced otherwise.
 Result<void> CheckOwner(pqxx::transaction_base& tx, const OffsetKey& key, int64_t epoch);

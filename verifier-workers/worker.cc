@@ -44,6 +44,8 @@ struct Worker::Metrics {
   metrics::Histogram* commit_seconds;
   metrics::Gauge* owned;
   metrics::GaugeFamily* position;
+  metrics::GaugeFamily* lag;
+  metrics::GaugeFamily* log_end;
 
   explicit Metrics(metrics::Registry& r) {
     evidence = &r.AddCounter("worker_evidence_total", "Evidence records processed.").With({});
@@ -71,6 +73,12 @@ struct Worker::Metrics {
     position = &r.AddGauge("worker_partition_next_offset",
                            "Committed next offset per owned partition (lag = end offset - this).",
                            {"partition"});
+    lag = &r.AddGauge("attest_worker_consumer_lag",
+                      "Records of an owned partition not committed yet (log end offset - "
+                      "committed next offset; 0 once the partition is no longer owned).",
+                      {"partition"});
+    log_end = &r.AddGauge("attest_worker_log_end_offset",
+                          "High watermark of an owned partition as last fetched.", {"partition"});
   }
 };
 
@@ -81,6 +89,7 @@ Worker::Worker(WorkerConfig config, metrics::Registry* registry, token::KeySet k
       keys_(std::move(keys)),
       signer_(std::move(signer)),
       m_(std::make_unique<Metrics>(*registry)),
+      conns_(static_cast<size_t>(std::clamp(config_.database_pool_size - 1, 1, 2))),
       aks_(kAkCacheSize),
       policies_(config_.policy_cache_size) {
   ctx_.keys = &keys_;
@@ -93,6 +102,7 @@ Worker::Worker(WorkerConfig config, metrics::Registry* registry, token::KeySet k
 }
 
 Worker::~Worker() {
+  if (commit_thread_.joinable()) commit_thread_.join();
   if (http_) http_->Stop(std::chrono::milliseconds(0));
   consumer_.reset();
   if (relay_) relay_->Stop(std::chrono::milliseconds(0));
@@ -182,9 +192,12 @@ void Worker::PublishOwnedSet() {
   owned_snapshot_ = std::move(s);
 }
 
-Result<db::Connection*> Worker::Db() {
-  if (conn_ && conn_->is_open()) return &*conn_;
-  conn_.reset();
+Result<db::Connection*> Worker::Db(size_t i) {
+  if (i >= conns_.size())
+    return MakeError(errc::database, "no batch connection " + std::to_string(i));
+  auto& conn = conns_[i];
+  if (conn && conn->is_open()) return &*conn;
+  conn.reset();
   auto c = db::Connection::Open(config_.database_conninfo);
   if (!c) {
     db_ok_ = false;
@@ -198,18 +211,41 @@ Result<db::Connection*> Worker::Db() {
     db_ok_ = false;
     return MakeError(errc::database, prepared.error().message);
   }
-  conn_.emplace(std::move(*c));
+  conn.emplace(std::move(*c));
   db_ok_ = true;
-  return &*conn_;
+  return &*conn;
 }
 
-void Worker::DropConnection() {
-  conn_.reset();
+void Worker::DropConnection(size_t i) {
+  if (i < conns_.size()) conns_[i].reset();
   db_ok_ = false;
+}
+
+void Worker::DropConnections() {
+  for (size_t i = 0; i < conns_.size(); ++i) DropConnection(i);
+}
+
+void Worker::UpdateLag() {
+  for (auto& [p, o] : owned_) {
+    if (auto wm = consumer_->CachedWatermarks(config_.evidence_topic, p)) {
+      o.log_end = std::max(wm->high, o.claim.next_offset);
+    }
+    SetLagGauges(p, o);
+  }
+}
+
+void Worker::SetLagGauges(int32_t partition, const OwnedPartition& o) {
+  if (!o.log_end) return;
+  const std::string label = std::to_string(partition);
+  m_->log_end->With({label}).Set(static_cast<double>(*o.log_end));
+  m_->lag->With({label}).Set(
+      static_cast<double>(std::max<int64_t>(0, *o.log_end - o.claim.next_offset)));
 }
 
 void Worker::DropPartition(int32_t partition, const char* why) {
   if (owned_.erase(partition) == 0) return;
+  // Series are never removed: a partition that is not ours shows no lag here.
+  m_->lag->With({std::to_string(partition)}).Set(0);
   spdlog::warn("worker: dropping partition {}: {}", partition, why);
   std::erase_if(pending_,
                 [partition](const kafka::Message& m) { return m.partition == partition; });
@@ -241,7 +277,7 @@ Result<void> Worker::OnAssigned(std::vector<kafka::TopicPartition>& partitions) 
           after = rows->back().id;
           for (auto& r : *rows) leftovers.push_back(std::move(r));
         }
-        owned_[tp.partition] = OwnedPartition{claim};
+        owned_[tp.partition] = OwnedPartition{claim, claim.next_offset, std::nullopt};
         tp.offset = claim.next_offset;
         if (!leftovers.empty()) {
           spdlog::info("worker: partition {}: publishing {} outbox leftovers", tp.partition,
@@ -253,7 +289,7 @@ Result<void> Worker::OnAssigned(std::vector<kafka::TopicPartition>& partitions) 
         return Ok();
       }();
       if (done) break;
-      DropConnection();
+      DropConnection(0);
       if (std::chrono::steady_clock::now() > deadline) {
         PublishOwnedSet();
         return done.error();
@@ -270,6 +306,7 @@ void Worker::OnRevoked(const std::vector<kafka::TopicPartition>& partitions) {
   // Finish the pending work of these partitions while they are still ours;
   // if the commit fails, their evidence is dropped (the next owner starts
   // from the stored offset).
+  (void)AwaitInflight();  // a failed one puts its evidence back into pending_
   bool has_pending = false;
   for (const auto& tp : partitions) {
     has_pending = has_pending || std::any_of(pending_.begin(), pending_.end(), [&](const auto& m) {
@@ -277,15 +314,17 @@ void Worker::OnRevoked(const std::vector<kafka::TopicPartition>& partitions) {
                   });
   }
   if (has_pending) {
-    if (auto r = ProcessBatch(); !r) {
-      spdlog::warn("worker: finishing revoked partitions: {}", r.error().message);
-    }
+    auto r = ProcessBatch();
+    if (r) r = AwaitInflight();
+    if (!r) spdlog::warn("worker: finishing revoked partitions: {}", r.error().message);
   }
   for (const auto& tp : partitions) DropPartition(tp.partition, "revoked");
 }
 
 void Worker::OnLost(const std::vector<kafka::TopicPartition>& partitions) {
-  // Another member may own them already: write nothing more for them.
+  // Another member may own them already: write nothing more for them (a
+  // batch in flight is fenced by its conditional offset update if so).
+  (void)AwaitInflight();
   for (const auto& tp : partitions) DropPartition(tp.partition, "lost");
 }
 
@@ -295,189 +334,281 @@ std::shared_ptr<const CachedPolicy> Worker::Policy(int64_t id) {
   return p ? *p : nullptr;
 }
 
+// One batch between its load and its post-commit work.
+struct Worker::Batch {
+  std::vector<kafka::Message> msgs;
+  size_t conn_index = 0;
+  std::unique_ptr<pqxx::work> tx;  // open until CommitBatch commits or the batch is dropped
+  std::chrono::steady_clock::time_point t0;
+  std::map<std::string, AgentRow> rows;
+  std::vector<Outcome> outcomes;
+  std::vector<bool> has_outcome;
+  std::vector<int> skip_reason;  // 1: bad key
+  std::map<int32_t, int64_t> next_offsets;
+  std::map<int32_t, Claim> expected;  // per partition: the claim this batch advances from
+  std::map<int32_t, std::optional<int64_t>> log_end;
+  std::vector<std::pair<std::string, std::shared_ptr<const verifier::AttestationKey>>> new_aks;
+  // Set by CommitBatch.
+  std::vector<int64_t> outbox_ids;
+  std::optional<int32_t> fenced_partition;
+  std::optional<Error> error;
+  bool committed = false;
+  std::atomic<bool> done{false};  // CommitBatch finished (the loop may join)
+};
+
+Result<std::unique_ptr<Worker::Batch>> Worker::PrepareBatch(std::vector<kafka::Message> msgs,
+                                                            size_t conn_index) {
+  auto b = std::make_unique<Batch>();
+  b->msgs = std::move(msgs);
+  b->conn_index = conn_index;
+  b->t0 = std::chrono::steady_clock::now();
+  auto give_back = [&](Error e) -> Error {
+    b->tx.reset();
+    for (auto& m : b->msgs) pending_.push_back(std::move(m));
+    return e;
+  };
+  auto conn = Db(conn_index);
+  if (!conn) return give_back(conn.error());
+  const Clock::time_point now = Clock::now();
+  const auto& pending = b->msgs;
+
+  // Group by agent, keeping each agent's evidence in partition order.
+  std::vector<std::string> agent_ids;
+  std::unordered_map<std::string, std::vector<size_t>> by_agent;
+  b->skip_reason.assign(pending.size(), 0);
+  for (size_t i = 0; i < pending.size(); ++i) {
+    if (!IsUuid(pending[i].key)) {
+      b->skip_reason[i] = 1;
+      continue;
+    }
+    std::string id = LowerUuid(pending[i].key);
+    auto [it, fresh] = by_agent.try_emplace(id);
+    if (fresh) agent_ids.push_back(id);
+    it->second.push_back(i);
+  }
+  b->outcomes.resize(pending.size());
+  b->has_outcome.assign(pending.size(), false);
+  for (const auto& m : pending) b->next_offsets[m.partition] = m.offset + 1;
+  for (const auto& [p, next] : b->next_offsets) {
+    const OwnedPartition& o = owned_[p];
+    b->expected[p] = Claim{o.dispatched_next, o.claim.epoch};
+    b->log_end[p] = o.log_end;
+  }
+
+  auto loaded = db::Guard("batch load", [&]() -> Result<void> {
+    b->tx = std::make_unique<pqxx::work>((*conn)->raw());
+    // FOR UPDATE: an agent of the batch still committing is read after it.
+    ATTEST_ASSIGN_OR_RETURN(b->rows, LoadAgents(*b->tx, agent_ids, true));
+    // Policy versions not cached yet (versions are immutable: cache by id).
+    std::vector<int64_t> missing;
+    for (const auto& [id, row] : b->rows) {
+      for (int64_t pid : {row.pcr_policy_id, row.runtime_policy_id, row.mb_policy_id}) {
+        if (pid != 0 && !policies_.Get(pid) &&
+            std::find(missing.begin(), missing.end(), pid) == missing.end()) {
+          missing.push_back(pid);
+        }
+      }
+    }
+    if (!missing.empty()) {
+      WORKER_LET(prows, LoadPolicies(*b->tx, missing));
+      for (const auto& p : prows) {
+        auto compiled = CompilePolicy(p.id, p.version, p.kind, p.body);
+        if (!compiled->error.empty()) {
+          spdlog::error("worker: policy {} ({} v{}): {}", p.id, p.kind, p.version, compiled->error);
+        }
+        policies_.Put(p.id, std::move(compiled));
+      }
+    }
+    return Ok();
+  });
+  Result<void> ok = loaded ? *loaded : Result<void>(loaded.error());
+  if (!ok) {
+    m_->db_errors->Inc();
+    DropConnection(conn_index);
+    return give_back(MakeError(errc::database, ok.error().message));
+  }
+
+  // Verification jobs: one per agent.
+  std::vector<std::function<void()>> jobs;
+  std::mutex aks_mu;
+  for (auto& [id, row] : b->rows) {
+    const auto& idx = by_agent[id];
+    AgentPolicyRefs pol{Policy(row.pcr_policy_id), Policy(row.runtime_policy_id),
+                        Policy(row.mb_policy_id)};
+    std::shared_ptr<const verifier::AttestationKey> ak;
+    if (auto* cached = aks_.Get(id); cached && cached->first == row.ak_public) {
+      ak = cached->second;
+    }
+    AgentRow* r = &row;
+    Batch* bp = b.get();
+    jobs.push_back([this, bp, r, &idx, pol, ak, now, &aks_mu] {
+      auto key = ak;
+      if (!key) {
+        auto parsed = verifier::AttestationKey::FromTpm2bPublic(tpm::ByteView(
+            reinterpret_cast<const uint8_t*>(r->ak_public.data()), r->ak_public.size()));
+        if (parsed) {
+          key = *parsed;
+          std::lock_guard lock(aks_mu);
+          bp->new_aks.emplace_back(r->agent_id, key);
+        }
+      }
+      for (size_t i : idx) {
+        const kafka::Message& m = bp->msgs[i];
+        v1::EvidenceEnvelope env;
+        if (!env.ParseFromString(m.value) ||
+            LowerUuid(env.evidence().agent_uuid()) != r->agent_id) {
+          continue;  // skipped (counted below)
+        }
+        bp->outcomes[i] =
+            ProcessEvidence(ctx_, env, EvidenceRef{m.partition, m.offset}, *r, key, pol, now);
+        bp->has_outcome[i] = true;
+      }
+    });
+  }
+  pool_->RunAll(jobs);
+  return b;
+}
+
+void Worker::CommitBatch(Batch& b) {
+  auto r = db::Guard("batch commit", [&]() -> Result<void> {
+    std::vector<const AgentRow*> dirty;
+    for (const auto& [id, row] : b.rows) {
+      if (row.dirty) dirty.push_back(&row);
+    }
+    std::vector<const HistoryRecord*> history;
+    std::vector<const OutboxRecord*> outbox;
+    for (size_t i = 0; i < b.outcomes.size(); ++i) {
+      if (!b.has_outcome[i]) continue;
+      history.push_back(&b.outcomes[i].history);
+      for (const auto& o : b.outcomes[i].outbox) outbox.push_back(&o);
+    }
+    ATTEST_ASSIGN_OR_RETURN(b.outbox_ids,
+                            WriteResults(*b.tx, dirty, history, outbox, config_.worker_id));
+    relay_->Reserve(b.outbox_ids);
+    for (const auto& [p, next] : b.next_offsets) {
+      OffsetKey key{config_.group_id, config_.evidence_topic, p};
+      auto adv = AdvanceOffset(*b.tx, key, b.expected[p], next, config_.worker_id, b.log_end[p]);
+      if (!adv) {
+        if (adv.error().code == make_error_code(errc::fenced)) b.fenced_partition = p;
+        return adv.error();
+      }
+    }
+    b.tx->commit();
+    return Ok();
+  });
+  Result<void> done = r ? *r : Result<void>(r.error());
+  if (done) {
+    b.committed = true;
+  } else {
+    relay_->Release(b.outbox_ids);
+    b.error = done.error();
+  }
+  b.tx.reset();  // aborts when not committed
+  b.done.store(true);
+}
+
+Result<void> Worker::AwaitInflight() {
+  if (!inflight_) return Ok();
+  if (commit_thread_.joinable()) commit_thread_.join();
+  std::unique_ptr<Batch> b = std::move(inflight_);
+  if (b->committed) {
+    CompleteBatch(*b);
+    return Ok();
+  }
+  // Not committed: its evidence goes first again, offsets back to the committed ones.
+  pending_.insert(pending_.begin(), std::make_move_iterator(b->msgs.begin()),
+                  std::make_move_iterator(b->msgs.end()));
+  for (auto& [p, o] : owned_) o.dispatched_next = o.claim.next_offset;
+  if (b->fenced_partition) {
+    m_->fenced->Inc();
+    spdlog::warn("worker: {}", b->error ? b->error->message : "fenced");
+    DropPartition(*b->fenced_partition, "fenced");
+    return MakeError(errc::fenced, "batch fenced");
+  }
+  m_->db_errors->Inc();
+  DropConnection(b->conn_index);
+  return MakeError(errc::database, b->error ? b->error->message : "batch failed");
+}
+
+void Worker::CompleteBatch(Batch& b) {
+  for (auto& [id, key] : b.new_aks) {
+    auto it = b.rows.find(id);
+    if (it != b.rows.end()) aks_.Put(id, {it->second.ak_public, key});
+  }
+  for (const auto& [p, next] : b.next_offsets) {
+    auto it = owned_.find(p);
+    if (it == owned_.end()) continue;  // revoked meanwhile (its commit was fenced-safe)
+    OwnedPartition& o = it->second;
+    o.claim.next_offset = next;
+    o.dispatched_next = std::max(o.dispatched_next, next);
+    if (o.log_end) o.log_end = std::max(*o.log_end, next);
+    m_->position->With({std::to_string(p)}).Set(static_cast<double>(next));
+    SetLagGauges(p, o);
+  }
+  std::vector<StoredOutbox> publish;
+  size_t k = 0;
+  for (size_t i = 0; i < b.outcomes.size(); ++i) {
+    if (!b.has_outcome[i]) {
+      const kafka::Message& m = b.msgs[i];
+      const char* reason = b.skip_reason[i] == 1            ? "bad_key"
+                           : b.rows.count(LowerUuid(m.key)) ? "malformed"
+                                                            : "not_enrolled";
+      spdlog::warn("worker: skipped evidence {}[{}]@{} (key '{}'): {}", m.topic, m.partition,
+                   m.offset, m.key.substr(0, 64), reason);
+      m_->skipped->With({reason}).Inc();
+      continue;
+    }
+    m_->by_result[b.outcomes[i].result]->Inc();
+    m_->verify_seconds->Observe(static_cast<double>(b.outcomes[i].verify_micros) / 1e6);
+    for (auto& o : b.outcomes[i].outbox) {
+      if (k < b.outbox_ids.size()) publish.push_back(StoredOutbox{b.outbox_ids[k++], std::move(o)});
+    }
+  }
+  m_->evidence->Inc(b.msgs.size());
+  m_->batch_size->Observe(static_cast<double>(b.msgs.size()));
+  m_->commit_seconds->Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - b.t0).count());
+  relay_->Publish(std::move(publish));
+}
+
 Result<void> Worker::ProcessBatch() {
+  const bool pipelined = conns_.size() >= 2;
   while (!pending_.empty()) {
-    // Only owned partitions, only offsets past the committed position.
+    if (!pipelined) {
+      if (auto r = AwaitInflight(); !r && r.error().code != make_error_code(errc::fenced)) {
+        return r;
+      }
+    }
+    // Only owned partitions, only offsets past what is committed or in flight.
     std::erase_if(pending_, [this](const kafka::Message& m) {
       auto it = owned_.find(m.partition);
-      return it == owned_.end() || m.offset < it->second.claim.next_offset;
+      return it == owned_.end() || m.offset < it->second.dispatched_next;
     });
     if (pending_.empty()) return Ok();
-    WORKER_LET(conn, Db());
-    const auto t0 = std::chrono::steady_clock::now();
-    const Clock::time_point now = Clock::now();
-
-    // Group by agent, keeping each agent's evidence in partition order.
-    std::vector<std::string> agent_ids;
-    std::unordered_map<std::string, std::vector<size_t>> by_agent;
-    std::vector<int> skip_reason(pending_.size(), 0);  // 1 bad key
-    for (size_t i = 0; i < pending_.size(); ++i) {
-      if (!IsUuid(pending_[i].key)) {
-        skip_reason[i] = 1;
-        continue;
-      }
-      std::string id = LowerUuid(pending_[i].key);
-      auto [it, fresh] = by_agent.try_emplace(id);
-      if (fresh) agent_ids.push_back(id);
-      it->second.push_back(i);
+    const size_t conn_index = pipelined && inflight_ ? 1 - inflight_->conn_index : 0;
+    std::vector<kafka::Message> msgs;
+    msgs.swap(pending_);
+    auto prepared = PrepareBatch(std::move(msgs), conn_index);
+    // The previous batch first: this one may only write after it committed.
+    auto prev = AwaitInflight();
+    if (!prepared) return prepared.error();
+    if (!prev) {
+      (*prepared)->tx.reset();  // rolled back; retried after the previous one
+      for (auto& m : (*prepared)->msgs) pending_.push_back(std::move(m));
+      if (prev.error().code == make_error_code(errc::fenced)) continue;
+      return prev.error();
     }
-
-    std::vector<Outcome> outcomes(pending_.size());
-    std::vector<bool> has_outcome(pending_.size(), false);
-    std::map<std::string, AgentRow> rows;
-    std::vector<int64_t> outbox_ids;
-    std::map<int32_t, int64_t> next_offsets;
-    for (const auto& m : pending_) next_offsets[m.partition] = m.offset + 1;
-    std::vector<std::pair<std::string, std::shared_ptr<const verifier::AttestationKey>>> new_aks;
-
-    std::optional<Error> fenced;
-    auto tx_result = db::Guard("batch", [&]() -> Result<void> {
-      pqxx::work tx(conn->raw());
-      ATTEST_ASSIGN_OR_RETURN(rows, LoadAgents(tx, agent_ids, true));
-
-      // Policy versions not cached yet (versions are immutable: cache by id).
-      std::vector<int64_t> missing;
-      for (const auto& [id, row] : rows) {
-        for (int64_t pid : {row.pcr_policy_id, row.runtime_policy_id, row.mb_policy_id}) {
-          if (pid != 0 && !policies_.Get(pid) &&
-              std::find(missing.begin(), missing.end(), pid) == missing.end()) {
-            missing.push_back(pid);
-          }
-        }
-      }
-      if (!missing.empty()) {
-        WORKER_LET(prows, LoadPolicies(tx, missing));
-        for (const auto& p : prows) {
-          auto compiled = CompilePolicy(p.id, p.version, p.kind, p.body);
-          if (!compiled->error.empty()) {
-            spdlog::error("worker: policy {} ({} v{}): {}", p.id, p.kind, p.version,
-                          compiled->error);
-          }
-          policies_.Put(p.id, std::move(compiled));
-        }
-      }
-
-      // Verification jobs: one per agent.
-      std::vector<std::function<void()>> jobs;
-      std::mutex aks_mu;
-      for (auto& [id, row] : rows) {
-        const auto& idx = by_agent[id];
-        AgentPolicyRefs pol{Policy(row.pcr_policy_id), Policy(row.runtime_policy_id),
-                            Policy(row.mb_policy_id)};
-        std::shared_ptr<const verifier::AttestationKey> ak;
-        if (auto* cached = aks_.Get(id); cached && cached->first == row.ak_public) {
-          ak = cached->second;
-        }
-        AgentRow* r = &row;
-        jobs.push_back([this, r, &idx, pol, ak, now, &outcomes, &has_outcome, &new_aks, &aks_mu] {
-          auto key = ak;
-          if (!key) {
-            auto parsed = verifier::AttestationKey::FromTpm2bPublic(tpm::ByteView(
-                reinterpret_cast<const uint8_t*>(r->ak_public.data()), r->ak_public.size()));
-            if (parsed) {
-              key = *parsed;
-              std::lock_guard lock(aks_mu);
-              new_aks.emplace_back(r->agent_id, key);
-            }
-          }
-          for (size_t i : idx) {
-            const kafka::Message& m = pending_[i];
-            v1::EvidenceEnvelope env;
-            if (!env.ParseFromString(m.value) ||
-                LowerUuid(env.evidence().agent_uuid()) != r->agent_id) {
-              continue;  // skipped (counted below)
-            }
-            outcomes[i] =
-                ProcessEvidence(ctx_, env, EvidenceRef{m.partition, m.offset}, *r, key, pol, now);
-            has_outcome[i] = true;
-          }
-        });
-      }
-      pool_->RunAll(jobs);
-
-      std::vector<const AgentRow*> dirty;
-      for (const auto& [id, row] : rows) {
-        if (row.dirty) dirty.push_back(&row);
-      }
-      std::vector<const HistoryRecord*> history;
-      std::vector<const OutboxRecord*> outbox;
-      for (size_t i = 0; i < outcomes.size(); ++i) {
-        if (!has_outcome[i]) continue;
-        history.push_back(&outcomes[i].history);
-        for (const auto& o : outcomes[i].outbox) outbox.push_back(&o);
-      }
-      ATTEST_ASSIGN_OR_RETURN(outbox_ids,
-                              WriteResults(tx, dirty, history, outbox, config_.worker_id));
-      relay_->Reserve(outbox_ids);
-      for (const auto& [p, next] : next_offsets) {
-        OffsetKey key{config_.group_id, config_.evidence_topic, p};
-        auto adv = AdvanceOffset(tx, key, owned_[p].claim, next, config_.worker_id);
-        if (!adv) {
-          if (adv.error().code == make_error_code(errc::fenced)) fenced = adv.error();
-          relay_->Release(outbox_ids);
-          tx.abort();
-          // Which partition: remember it for the caller.
-          if (fenced) fenced->message = std::to_string(p) + "|" + fenced->message;
-          return adv.error();
-        }
-      }
-      tx.commit();
-      return Ok();
-    });
-    Result<void> committed = tx_result ? *tx_result : Result<void>(tx_result.error());
-    if (!committed) {
-      if (fenced) {
-        m_->fenced->Inc();
-        const auto bar = fenced->message.find('|');
-        const int32_t p = std::stoi(fenced->message.substr(0, bar));
-        spdlog::warn("worker: {}", fenced->message.substr(bar + 1));
-        DropPartition(p, "fenced");
-        continue;  // the rest of the batch again, without that partition
-      }
-      m_->db_errors->Inc();
-      relay_->Release(outbox_ids);
-      DropConnection();
-      return MakeError(errc::database, committed.error().message);
-    }
-
-    // Committed.
-    for (auto& [id, key] : new_aks) {
-      auto it = rows.find(id);
-      if (it != rows.end()) aks_.Put(id, {it->second.ak_public, key});
-    }
-    for (const auto& [p, next] : next_offsets) {
-      owned_[p].claim.next_offset = next;
-      m_->position->With({std::to_string(p)}).Set(static_cast<double>(next));
-    }
-    std::vector<StoredOutbox> publish;
-    size_t k = 0;
-    for (size_t i = 0; i < outcomes.size(); ++i) {
-      if (!has_outcome[i]) {
-        const char* reason = skip_reason[i] == 1                      ? "bad_key"
-                             : rows.count(LowerUuid(pending_[i].key)) ? "malformed"
-                                                                      : "not_enrolled";
-        spdlog::warn("worker: skipped evidence {}[{}]@{} (key '{}'): {}", pending_[i].topic,
-                     pending_[i].partition, pending_[i].offset, pending_[i].key.substr(0, 64),
-                     reason);
-        m_->skipped->With({reason}).Inc();
-        continue;
-      }
-      m_->by_result[outcomes[i].result]->Inc();
-      m_->verify_seconds->Observe(static_cast<double>(outcomes[i].verify_micros) / 1e6);
-      for (auto& o : outcomes[i].outbox)
-        publish.push_back(StoredOutbox{outbox_ids[k++], std::move(o)});
-    }
-    m_->evidence->Inc(pending_.size());
-    m_->batch_size->Observe(static_cast<double>(pending_.size()));
-    m_->commit_seconds->Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    pending_.clear();
-    relay_->Publish(std::move(publish));
+    // Dispatch: offsets move on optimistically (reset if the commit fails).
+    for (const auto& [p, next] : (*prepared)->next_offsets) owned_[p].dispatched_next = next;
+    inflight_ = std::move(*prepared);
+    commit_thread_ = std::thread([this, b = inflight_.get()] { CommitBatch(*b); });
+    return Ok();
   }
   return Ok();
 }
 
 Result<void> Worker::Sweep() {
+  if (auto r = AwaitInflight(); !r) return r;
   while (!owned_.empty()) {
     WORKER_LET(conn, Db());
     std::vector<int32_t> parts;
@@ -528,7 +659,7 @@ Result<void> Worker::Sweep() {
         continue;
       }
       m_->db_errors->Inc();
-      DropConnection();
+      DropConnection(0);
       return done.error();
     }
     std::vector<StoredOutbox> publish;
@@ -555,9 +686,19 @@ Result<void> Worker::Run() {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       continue;
     }
+    // The batch in flight committed: publish its verdicts now.
+    if (inflight_ && inflight_->done.load()) {
+      if (auto r = AwaitInflight(); !r) {
+        spdlog::warn("worker: batch: {} (retrying)", r.error().message);
+        if (r.error().code != make_error_code(errc::fenced)) {
+          backoff_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
+          continue;
+        }
+      }
+    }
     // Poll while there is room; the batch closes on count or time.
     if (pending_.size() < max_pending) {
-      auto wait = std::chrono::milliseconds(100);
+      auto wait = std::chrono::milliseconds(inflight_ ? 2 : 100);
       if (!pending_.empty()) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             batch_started_ + config_.batch_max_time - now);
@@ -571,6 +712,7 @@ Result<void> Worker::Run() {
         if (pending_.empty()) batch_started_ = std::chrono::steady_clock::now();
         pending_.push_back(std::move(m));
       }
+      UpdateLag();  // before the batch: its commit records the log end offset
     }
     const bool full = pending_.size() >= config_.batch_max_count;
     const bool due = !pending_.empty() &&
@@ -590,8 +732,10 @@ Result<void> Worker::Run() {
 
   // Graceful stop: finish the batch, publish, leave the group.
   spdlog::info("worker: stopping");
-  for (int attempt = 0; attempt < 20 && !pending_.empty(); ++attempt) {
-    if (ProcessBatch()) break;
+  for (int attempt = 0; attempt < 20 && (!pending_.empty() || inflight_); ++attempt) {
+    auto r = ProcessBatch();
+    if (r) r = AwaitInflight();
+    if (r && pending_.empty()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   relay_->Stop(std::chrono::seconds(10));

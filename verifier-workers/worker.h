@@ -5,6 +5,11 @@
 //  - evidence is batched (count / time), verified on a thread pool (agents
 //    in parallel, one agent's evidence in order) and each batch is ONE
 //    transaction: state, history, outbox, conditional offset updates;
+//  - batches are pipelined over two connections: batch N+1 is loaded (rows
+//    locked FOR UPDATE, so an agent of batch N is read after N commits) and
+//    verified while batch N writes and commits on a commit thread; N+1 only
+//    writes after N committed, and if N fails N+1 is rolled back and both
+//    are retried in order;
 //  - after commit the outbox relay publishes verdicts / revocations;
 //  - every sweep period the agents of the owned partitions past their
 //    liveness deadline go OFFLINE (fenced like a batch);
@@ -23,6 +28,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/base/result.h"
@@ -67,21 +73,45 @@ class Worker : public kafka::RebalanceListener {
 
  private:
   struct OwnedPartition {
-    Claim claim;  // next_offset = the committed position; epoch = our claim
+    Claim claim;                     // next_offset = the committed position; epoch = our claim
+    int64_t dispatched_next = 0;     // past the batch in flight (== claim.next_offset if none)
+    std::optional<int64_t> log_end;  // high watermark last seen (consumer's cache)
   };
   struct Metrics;
+  struct Batch;
 
   Worker(WorkerConfig config, metrics::Registry* registry, token::KeySet keys,
          std::shared_ptr<const RevocationSigner> signer);
 
-  Result<db::Connection*> Db();
-  void DropConnection();
-  // Processes and commits `pending_`; fenced partitions are dropped and the
-  // rest retried. Error: database trouble (pending_ is kept for a retry).
+  // Batch connection `i` (0 also serves claims and sweeps), opened and
+  // prepared on first use.
+  Result<db::Connection*> Db(size_t i = 0);
+  void DropConnection(size_t i = 0);
+  void DropConnections();
+  // Verifies `pending_` as one batch and hands its transaction to the commit
+  // thread (pipelined: batch N+1 is loaded and verified while batch N writes
+  // and commits; serial with one batch connection). A fenced partition is
+  // dropped and the rest retried. Error: database trouble (the evidence is
+  // back in pending_ for a retry).
   Result<void> ProcessBatch();
+  // Load + verify on connection `conn_index` (transaction left open). On
+  // error the messages are put back at the end of pending_.
+  Result<std::unique_ptr<Batch>> PrepareBatch(std::vector<kafka::Message> msgs, size_t conn_index);
+  // Write + offsets + COMMIT (commit thread; touches only the batch, the
+  // relay and metrics).
+  void CommitBatch(Batch& b);
+  // Waits for the batch in flight; on success its post-commit work (offsets,
+  // caches, relay), on failure its evidence goes back to the front of
+  // pending_ (a fenced partition is dropped). Error: the batch failed.
+  Result<void> AwaitInflight();
+  void CompleteBatch(Batch& b);
   Result<void> Sweep();
   void DropPartition(int32_t partition, const char* why);
   void PublishOwnedSet();
+  // Refreshes the log end offsets of the owned partitions from the
+  // consumer's cached watermarks (no broker round trip) and the lag gauges.
+  void UpdateLag();
+  void SetLagGauges(int32_t partition, const OwnedPartition& o);
   std::shared_ptr<const CachedPolicy> Policy(int64_t id);
 
   const WorkerConfig config_;
@@ -91,7 +121,9 @@ class Worker : public kafka::RebalanceListener {
   Context ctx_;
   std::unique_ptr<Metrics> m_;
 
-  std::optional<db::Connection> conn_;
+  std::vector<std::optional<db::Connection>> conns_;  // pool_size - 1 (relay has one)
+  std::unique_ptr<Batch> inflight_;
+  std::thread commit_thread_;  // runs CommitBatch(*inflight_); joined by AwaitInflight
   std::unique_ptr<kafka::Producer> producer_;
   std::unique_ptr<OutboxRelay> relay_;
   std::unique_ptr<kafka::Consumer> consumer_;

@@ -10,7 +10,9 @@
 //   pg_virtualenv -o fsync=on sh -c 'ATTEST_BENCH_DATABASE="host=$PGHOST port=$PGPORT
 //     user=$PGUSER password=$PGPASSWORD dbname=postgres" ./worker_bench'   (one line)
 // Without ATTEST_BENCH_DATABASE the test harness server is used (fsync off;
-// the "durable" counter says 0). ATTEST_BENCH_AGENTS sets N (default 10000).
+// the "durable" counter says 0). ATTEST_BENCH_AGENTS sets N (default 10000),
+// ATTEST_BENCH_POOL_SIZE the workers' database.pool_size (default 3 =
+// pipelined batches; 2 = one batch at a time).
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -36,6 +38,12 @@ using test::RandomUuid;
 size_t AgentCount() {
   const char* v = std::getenv("ATTEST_BENCH_AGENTS");
   return v ? std::strtoul(v, nullptr, 10) : 10'000;
+}
+
+// database.pool_size of the workers (2: batches one after the other; 3: pipelined).
+int PoolSize() {
+  const char* v = std::getenv("ATTEST_BENCH_POOL_SIZE");
+  return v ? std::atoi(v) : 3;
 }
 
 struct Env {
@@ -155,7 +163,7 @@ struct Env {
     f << "worker_id = \"w" << i << "\"\n"
       << "[kafka]\nbootstrap_servers = \"" << broker.bootstrap() << "\"\n"
       << "group_id = \"" << group << "\"\nsession_timeout_ms = 6000\n"
-      << "[database]\nconninfo = \"" << conninfo << "\"\n"
+      << "[database]\nconninfo = \"" << conninfo << "\"\npool_size = " << PoolSize() << "\n"
       << "[batch]\nmax_count = 2000\nmax_time_ms = 50\n"
       << "[verification]\nthreads = 2\n"
       << "[token]\nkey_files = [\"" << keys.token.string() << "\"]\nttl_seconds = 86400\n"
@@ -228,6 +236,7 @@ void BM_Workers(benchmark::State& state) {
         static_cast<double>(env.evidence - static_cast<size_t>(base)) / std::max(publish_s, 1e-3);
     state.counters["durable"] = env.durable ? 1 : 0;
     state.counters["agents"] = static_cast<double>(env.uuids.size());
+    state.counters["pool_size"] = PoolSize();
   }
 }
 BENCHMARK(BM_Workers)->Arg(1)->Arg(2)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);

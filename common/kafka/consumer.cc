@@ -251,6 +251,18 @@ std::vector<TopicPartition> Consumer::Assignment() const {
   return out;
 }
 
+std::optional<Consumer::Watermarks> Consumer::CachedWatermarks(const std::string& topic,
+                                                               int32_t partition) const {
+  if (closed_) return std::nullopt;
+  int64_t low = RD_KAFKA_OFFSET_INVALID, high = RD_KAFKA_OFFSET_INVALID;
+  if (rd_kafka_get_watermark_offsets(rk_.get(), topic.c_str(), partition, &low, &high) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR ||
+      high < 0) {
+    return std::nullopt;
+  }
+  return Watermarks{low < 0 ? 0 : low, high};
+}
+
 Result<void> Consumer::Close() {
   if (closed_) return Ok();
   closing_ = true;

@@ -117,6 +117,16 @@ class Consumer {
 
   // The partitions currently assigned to this member.
   std::vector<TopicPartition> Assignment() const;
+  // The low and high watermark (log end offset) of a partition as last seen
+  // in a fetch response (rd_kafka_get_watermark_offsets: cached, no broker
+  // round trip, cheap enough to call per poll). nullopt until a fetch for
+  // the partition has reported one (e.g. right after the assignment).
+  struct Watermarks {
+    int64_t low = 0;
+    int64_t high = 0;  // the next offset the broker will assign
+  };
+  std::optional<Watermarks> CachedWatermarks(const std::string& topic, int32_t partition) const;
+
   // True once the first assignment (possibly empty) has been applied.
   bool HasBeenAssigned() const { return assigned_once_; }
 

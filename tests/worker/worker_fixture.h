@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -50,6 +52,55 @@ inline std::string AkTpm2bPublic(const TPMT_PUBLIC& pub) {
   return out;
 }
 
+// Digest of IMA entry `e` as extended into PCR 10 of the SHA-256 bank.
+inline tpm::Bytes ImaPcrDigest(const ima::Entry& e) {
+  ima::Hasher h;
+  auto d = e.IsViolation() ? ima::Digest::Filled(32, 0xff)
+                           : h.Hash(ima::HashAlg::kSha256, ima::AsBytes(e.data));
+  return tpm::Bytes(d.view().begin(), d.view().end());
+}
+
+// A runtime policy allowing the first `n` entries of `log`.
+inline std::string RuntimePolicyFor(const ima::Log& log, size_t n) {
+  ima::Log known;
+  known.template_hash_alg = log.template_hash_alg;
+  known.entries.assign(log.entries.begin(), log.entries.begin() + static_cast<std::ptrdiff_t>(n));
+  return ima::GeneratePolicy(known).ToJson();
+}
+
+// An evidence envelope for `uuid` carrying IMA entries [from, extended) of
+// `log`; `quote` gets the challenge token (the nonce) and fills the
+// evidence's quote (TPM or software).
+inline std::string MakeEnvelope(const token::KeySet& keys, const std::string& uuid, uint64_t from,
+                                const ima::Log& log, size_t extended, int64_t boot_time,
+                                const std::function<void(const std::string&, v1::Quote*)>& quote,
+                                bool break_token = false) {
+  auto now = token::Clock::now();
+  auto tok = token::Issue(keys, uuid, now, from);
+  if (!tok) throw std::runtime_error(tok.error().message);
+  std::string nonce = *tok;
+  if (break_token) nonce[40] ^= 1;
+  v1::EvidenceEnvelope env;
+  env.set_evidence_id(RandomUuid());
+  auto* e = env.mutable_evidence();
+  e->set_agent_uuid(uuid);
+  e->set_challenge_token(nonce);
+  quote(nonce, e->mutable_quote());
+  auto* ima = e->mutable_ima();
+  ima->set_start_offset(from);
+  ima->set_entry_count(extended - from);
+  ima->set_format(v1::IMA_LOG_FORMAT_ASCII);
+  ima->set_data(verifier::test::AsciiSlice(log, from, extended));
+  e->mutable_boot_time()->set_seconds(boot_time);
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+  env.mutable_received_at()->set_seconds(us / 1'000'000);
+  env.mutable_received_at()->set_nanos(static_cast<int>(us % 1'000'000) * 1000);
+  env.set_gateway_id("test");
+  std::string out;
+  env.SerializeToString(&out);
+  return out;
+}
+
 // A simulated agent: software TPM + its IMA list.
 struct SimAgent {
   std::string uuid = RandomUuid();
@@ -60,60 +111,32 @@ struct SimAgent {
 
   // Extends entries [extended, n) into PCR 10.
   void ExtendTo(size_t n) {
-    ima::Hasher h;
-    for (; extended < n; ++extended) {
-      const auto& e = log.entries[extended];
-      auto d = e.IsViolation() ? ima::Digest::Filled(32, 0xff)
-                               : h.Hash(ima::HashAlg::kSha256, ima::AsBytes(e.data));
-      tpm.Extend(10, tpm::Bytes(d.view().begin(), d.view().end()));
-    }
+    for (; extended < n; ++extended) tpm.Extend(10, ImaPcrDigest(log.entries[extended]));
   }
   void Reboot() {
     tpm.Reboot();
     extended = 0;
     boot_time += 3600;
   }
+  std::string ak_public() const { return AkTpm2bPublic(tpm.public_area()); }
   // Evidence carrying entries [from, extended) quoted now.
   std::string Envelope(const token::KeySet& keys, uint64_t from, bool break_token = false) {
-    auto now = token::Clock::now();
-    auto tok = token::Issue(keys, uuid, now, from);
-    if (!tok) throw std::runtime_error(tok.error().message);
-    std::string nonce = *tok;
-    if (break_token) nonce[40] ^= 1;
-    auto q = tpm.Quote(tpm::Bytes(nonce.begin(), nonce.end()), {10});
-    v1::EvidenceEnvelope env;
-    env.set_evidence_id(RandomUuid());
-    auto* e = env.mutable_evidence();
-    e->set_agent_uuid(uuid);
-    e->set_challenge_token(nonce);
-    e->mutable_quote()->set_attest(std::string(q.quote.begin(), q.quote.end()));
-    e->mutable_quote()->set_signature(std::string(q.signature.begin(), q.signature.end()));
-    auto* bank = e->mutable_quote()->add_pcrs();
-    bank->set_hash_algorithm(v1::HASH_ALGORITHM_SHA256);
-    for (const auto& [i, v] : q.pcrs.at(TPM2_ALG_SHA256)) {
-      (*bank->mutable_values())[i] = std::string(v.begin(), v.end());
-    }
-    auto* ima = e->mutable_ima();
-    ima->set_start_offset(from);
-    ima->set_entry_count(extended - from);
-    ima->set_format(v1::IMA_LOG_FORMAT_ASCII);
-    ima->set_data(verifier::test::AsciiSlice(log, from, extended));
-    e->mutable_boot_time()->set_seconds(boot_time);
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
-    env.mutable_received_at()->set_seconds(us / 1'000'000);
-    env.mutable_received_at()->set_nanos(static_cast<int>(us % 1'000'000) * 1000);
-    env.set_gateway_id("test");
-    std::string out;
-    env.SerializeToString(&out);
-    return out;
+    return MakeEnvelope(
+        keys, uuid, from, log, extended, boot_time,
+        [&](const std::string& nonce, v1::Quote* out) {
+          auto q = tpm.Quote(tpm::Bytes(nonce.begin(), nonce.end()), {10});
+          out->set_attest(std::string(q.quote.begin(), q.quote.end()));
+          out->set_signature(std::string(q.signature.begin(), q.signature.end()));
+          auto* bank = out->add_pcrs();
+          bank->set_hash_algorithm(v1::HASH_ALGORITHM_SHA256);
+          for (const auto& [i, v] : q.pcrs.at(TPM2_ALG_SHA256)) {
+            (*bank->mutable_values())[i] = std::string(v.begin(), v.end());
+          }
+        },
+        break_token);
   }
   // A runtime policy allowing the first `n` entries of the list.
-  std::string RuntimePolicy(size_t n) const {
-    ima::Log known;
-    known.template_hash_alg = log.template_hash_alg;
-    known.entries.assign(log.entries.begin(), log.entries.begin() + static_cast<std::ptrdiff_t>(n));
-    return ima::GeneratePolicy(known).ToJson();
-  }
+  std::string RuntimePolicy(size_t n) const { return RuntimePolicyFor(log, n); }
   // Appends an entry the policy does not know ("a binary outside the policy").
   void AddEvilEntry(const std::string& path) {
     tpm::Bytes digest(32, 0x42);
@@ -125,25 +148,31 @@ struct SimAgent {
   }
 };
 
-// Registers and enrols `a` (runtime policy over its first `allowed` entries).
-inline void Enrol(pqxx::connection& c, const SimAgent& a, size_t allowed, int interval = 60,
-                  double grace = 3) {
+// Registers agent `uuid` with AK `ak_public` (TPM2B_PUBLIC) and enrols it
+// with `runtime_policy` (version 1).
+inline void EnrolAgent(pqxx::connection& c, const std::string& uuid, const std::string& ak_public,
+                       const std::string& runtime_policy, int interval = 60, double grace = 3) {
   pqxx::work tx(c);
-  const std::string ak = AkTpm2bPublic(a.tpm.public_area());
   tx.exec_params(
       "INSERT INTO registrations (agent_id, ek_public, ak_public, ak_name, state, activated_at) "
       "VALUES ($1, '\\x01', $2, '\\x000b0102', 'active', now())",
-      a.uuid, pqxx::binarystring(ak.data(), ak.size()));
+      uuid, pqxx::binarystring(ak_public.data(), ak_public.size()));
   auto pid = tx.exec_params1(
                    "INSERT INTO policies (kind, name, agent_id, version, body) "
                    "VALUES ('runtime', $1::text, $1::uuid, 1, $2::jsonb) RETURNING policy_id",
-                   a.uuid, a.RuntimePolicy(allowed))[0]
+                   uuid, runtime_policy)[0]
                  .as<int64_t>();
   tx.exec_params(
       "INSERT INTO enrolments (agent_id, runtime_policy_id, interval_seconds, grace_factor, "
       "partition) VALUES ($1, $2, $3, $4, $5)",
-      a.uuid, pid, interval, grace, kafka::PartitionFor(a.uuid, kPartitions));
+      uuid, pid, interval, grace, kafka::PartitionFor(uuid, kPartitions));
   tx.commit();
+}
+
+// Registers and enrols `a` (runtime policy over its first `allowed` entries).
+inline void Enrol(pqxx::connection& c, const SimAgent& a, size_t allowed, int interval = 60,
+                  double grace = 3) {
+  EnrolAgent(c, a.uuid, a.ak_public(), a.RuntimePolicy(allowed), interval, grace);
 }
 
 struct Record {

@@ -1,112 +1,16 @@
 // The worker in-process against real PostgreSQL and the dev broker, with
 // software-quoted evidence: pass, tamper (+ signed revocation), replay,
-// bad token, offline and back, reboot, policy update.
+// bad token, offline and back, reboot, policy update, consumer lag.
 #include <gtest/gtest.h>
 
 #include <fstream>
 
-#include "common/kafka/producer.h"
-#include "tests/worker/worker_fixture.h"
+#include "tests/worker/worker_test_base.h"
 #include "verifier-workers/revocation.h"
 #include "verifier-workers/worker.h"
 
 namespace attest::worker::test {
 namespace {
-
-class WorkerTest : public attest::testing::MigratedPostgresTest {
- public:
-  static void SetUpTestSuite() {
-    MigratedPostgresTest::SetUpTestSuite();
-    broker_ = new attest::testing::DevBroker();
-  }
-  static void TearDownTestSuite() {
-    delete broker_;
-    broker_ = nullptr;
-  }
-
- protected:
-  void SetUp() override {
-    MigratedPostgresTest::SetUp();
-    db_ = Connect();
-    kafka::ProducerConfig pc;
-    pc.bootstrap_servers = broker_->bootstrap();
-    auto p = kafka::Producer::Create(pc);
-    ASSERT_TRUE(p.ok()) << p.error().message;
-    producer_ = std::move(*p);
-    collector_ = std::make_unique<Collector>(broker_->bootstrap());
-  }
-  void TearDown() override {
-    StopWorker();
-    collector_.reset();
-    producer_.reset();
-  }
-
-  void StartWorker(std::function<void(WorkerConfig&)> tweak = {}) {
-    auto config = MakeConfig(broker_->bootstrap(), conninfo(), keys_, "g-" + RandomUuid());
-    if (tweak) tweak(config);
-    auto w = Worker::Create(config, &registry_);
-    ASSERT_TRUE(w.ok()) << w.error().message;
-    worker_ = std::move(*w);
-    thread_ = std::thread([this] {
-      auto r = worker_->Run();
-      if (!r) ADD_FAILURE() << r.error().message;
-    });
-  }
-  void StopWorker() {
-    if (!worker_) return;
-    worker_->RequestStop();
-    thread_.join();
-    worker_.reset();
-  }
-
-  void Send(const SimAgent& a, const std::string& envelope) {
-    auto r = producer_->Produce("attestation.evidence", a.uuid, envelope, {}, {});
-    ASSERT_TRUE(r.ok()) << r.error().message;
-    ASSERT_TRUE(producer_->Flush(std::chrono::seconds(10)).ok());
-  }
-
-  pqxx::row AgentRow(const SimAgent& a) {
-    pqxx::work tx(*db_);
-    return tx.exec_params1(
-        "SELECT state::text, sequence, ima_offset, coalesce(quote_clock, -1), "
-        "coalesce(quote_reset_count, -1), boot_log_requested FROM enrolments WHERE agent_id = $1",
-        a.uuid);
-  }
-  int64_t Count(const std::string& sql, const std::string& uuid) {
-    pqxx::work tx(*db_);
-    return tx.exec_params1(sql, uuid)[0].as<int64_t>();
-  }
-  bool OutboxEmpty() {
-    pqxx::work tx(*db_);
-    return tx.exec1("SELECT count(*) FROM outbox")[0].as<int64_t>() == 0;
-  }
-
-  // Enrols, then sends entries [0, 30) and waits for the PASS verdict.
-  v1::Verdict FirstPass(SimAgent& a) {
-    Enrol(*db_, a, 30);
-    a.ExtendTo(30);
-    Send(a, a.Envelope(keys_set_, 0));
-    auto v = collector_->WaitVerdict(a.uuid, 1);
-    if (!v) {
-      ADD_FAILURE() << "no verdict 1";
-      return {};
-    }
-    return *v;
-  }
-
-  static attest::testing::DevBroker* broker_;
-  attest::testing::TempDir dir_{"attest-worker-test"};
-  KeyFiles keys_{dir_.path()};
-  token::KeySet keys_set_ = TestKeys();
-  metrics::Registry registry_;
-  std::unique_ptr<pqxx::connection> db_;
-  std::unique_ptr<kafka::Producer> producer_;
-  std::unique_ptr<Collector> collector_;
-  std::unique_ptr<Worker> worker_;
-  std::thread thread_;
-};
-
-attest::testing::DevBroker* WorkerTest::broker_ = nullptr;
 
 TEST_F(WorkerTest, EnrolledAgentPassesWithHistoryAndVerdictOnTopic) {
   StartWorker();
@@ -353,6 +257,54 @@ TEST_F(WorkerTest, JsonEncodingAndMetrics) {
   EXPECT_NE(text.find("worker_verdicts_total{result=\"VERDICT_RESULT_PASS\"} 1"), std::string::npos)
       << text;
   EXPECT_NE(text.find("worker_evidence_total"), std::string::npos);
+}
+
+// The value of `name{partition="p"}` in the text exposition, or -1.
+double GaugeValue(const std::string& text, const std::string& name, int32_t partition) {
+  const std::string series = name + "{partition=\"" + std::to_string(partition) + "\"} ";
+  const size_t at = text.find(series);
+  if (at == std::string::npos) return -1;
+  return std::strtod(text.c_str() + at + series.size(), nullptr);
+}
+
+TEST_F(WorkerTest, ConsumerLagPerPartitionInMetricsAndDatabase) {
+  StartWorker();
+  SimAgent a;
+  ASSERT_EQ(FirstPass(a).result(), v1::VERDICT_RESULT_PASS);
+  const int32_t p = kafka::PartitionFor(a.uuid, kPartitions);
+  const std::string lag = "attest_worker_consumer_lag";
+  ASSERT_TRUE(attest::testing::WaitFor([&] { return GaugeValue(registry_.Render(), lag, p) == 0; },
+                                       std::chrono::seconds(20)))
+      << registry_.Render();
+
+  // Records wait: the agent's row is locked, so the batch holding them cannot
+  // commit; the consumer has fetched them (its log end offset moved on).
+  auto blocker = Connect();
+  auto lock = std::make_unique<pqxx::work>(*blocker);
+  lock->exec_params("SELECT 1 FROM enrolments WHERE agent_id = $1 FOR UPDATE", a.uuid);
+  for (int i = 0; i < 3; ++i) Send(a, a.Envelope(keys_set_, 30));
+  EXPECT_TRUE(attest::testing::WaitFor([&] { return GaugeValue(registry_.Render(), lag, p) > 0; },
+                                       std::chrono::seconds(30)))
+      << registry_.Render();
+  const double end_offset = GaugeValue(registry_.Render(), "attest_worker_log_end_offset", p);
+  EXPECT_GE(end_offset, 4);  // 4 records in this partition for this test's agent at least
+  lock->abort();
+  lock.reset();
+
+  // Processed: lag 0 in /metrics and in consumer_offsets.
+  ASSERT_TRUE(collector_->WaitVerdict(a.uuid, 4));
+  EXPECT_TRUE(attest::testing::WaitFor([&] { return GaugeValue(registry_.Render(), lag, p) == 0; },
+                                       std::chrono::seconds(20)))
+      << registry_.Render();
+  pqxx::work tx(*db_);
+  auto row = tx.exec_params1(
+      "SELECT next_offset, coalesce(log_end_offset, -1), log_end_seen_at IS NOT NULL "
+      "FROM consumer_offsets WHERE topic = 'attestation.evidence' AND partition = $1 "
+      "AND consumer_group = $2",
+      p, worker_group_);
+  EXPECT_EQ(row[1].as<int64_t>(), row[0].as<int64_t>());  // lag 0
+  EXPECT_GE(row[0].as<int64_t>(), 4);
+  EXPECT_TRUE(row[2].as<bool>());
 }
 
 }  // namespace
