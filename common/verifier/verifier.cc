@@ -336,7 +336,7 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
   qi.allowed_hash_algs = pol.allowed_hash_algs;
   qi.previous = stored.clock;
   if (agent.ak) {
-    qi.ak_key = agent.ak->pkey();
+    qi.ak_verifier = &agent.ak->verifier();
   } else {
     auto pub = tpm::ParsePublic(agent.ak_public);
     if (pub) qi.ak_public = pub->publicArea;  // else: no key, quote.invalid_signature

@@ -63,12 +63,15 @@ class AttestationKey {
 
   const EVP_PKEY* pkey() const { return pkey_.get(); }
   const TPMT_PUBLIC& public_area() const { return pub_; }
+  // Prepared verify contexts of this key; safe to share between threads.
+  const verify::AkVerifier& verifier() const { return verifier_; }
 
  private:
   AttestationKey(tpm::EvpPkeyPtr pkey, const TPMT_PUBLIC& pub)
-      : pkey_(std::move(pkey)), pub_(pub) {}
+      : pkey_(std::move(pkey)), pub_(pub), verifier_(pkey_.get()) {}
   tpm::EvpPkeyPtr pkey_;
   TPMT_PUBLIC pub_{};
+  verify::AkVerifier verifier_;
 };
 
 // A Keylime runtime policy with its ima-sig verification keys loaded.
