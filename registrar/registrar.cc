@@ -22,6 +22,7 @@
 #include "common/tpm/marshal.h"
 #include "common/tpm/tpm_crypto.h"
 #include "registrar/admin_auth.h"
+#include "registrar/bulk.h"
 #include "registrar/codec.h"
 #include "registrar/db_pool.h"
 #include "registrar/errors.h"
@@ -353,6 +354,17 @@ struct Registrar::Impl {
     return StatusAfterChange(conn, req, *uuid);
   }
 
+  Response DoBulk(db::Connection& conn, const http::Request& req, const std::string& actor) {
+    auto in = ParseBulkRequest(req.body(), config.evidence_partitions);
+    if (!in) return ProblemFor(in.error());
+    in->actor = actor;
+    auto out = BulkEnrol(conn, *in);
+    if (!out) return ProblemFor(out.error());
+    spdlog::info("registrar: bulk enrolment by {}: {} enrolled, {} already registered", actor,
+                 out->enrolled, out->existing);
+    return Response::Binary(200, "application/json", BulkOutcomeJson(*out));
+  }
+
   Response DoRemove(db::Connection& conn, const http::Request& req, const std::string& actor) {
     auto uuid = CanonicalUuid(req.param("uuid"));
     if (!uuid) return ProblemFor(uuid.error());
@@ -400,6 +412,11 @@ struct Registrar::Impl {
             return DoUpdate(c, req, a);
           });
         }));
+    ATTEST_RETURN_IF_ERROR(add("POST", "/v1/admin/agents:bulk", [this](RequestPtr q, Responder r) {
+      Admin(q, r, [this](db::Connection& c, const http::Request& req, const std::string& a) {
+        return DoBulk(c, req, a);
+      });
+    }));
     ATTEST_RETURN_IF_ERROR(
         add("DELETE", "/v1/admin/agents/{uuid}", [this](RequestPtr q, Responder r) {
           Admin(q, r, [this](db::Connection& c, const http::Request& req, const std::string& a) {
