@@ -20,14 +20,15 @@
 # CAMPAIGN_INTERVAL (s, 3), CAMPAIGN_BENCH_AGENTS (200), CAMPAIGN_BENCH_RATE
 # (evidence/s, 100), CAMPAIGN_DISK=0 (skip the disk fault), CAMPAIGN_KEEP=1
 # (leave the lab running), CAMPAIGN_BROKER_DOWN (s, 5), CAMPAIGN_DISK_FULL
-# (s, 8), CAMPAIGN_RECOVERY_MAX (s, 60).
+# (s, 15), CAMPAIGN_RECOVERY_MAX (s, 60), CAMPAIGN_IMA_PERIOD (s between simulated
+# IMA measurements, 20: see docs/faults.md on the lab's IMA race).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export LAB_RUN_DIR=${CAMPAIGN_RUN_DIR:-$REPO/.campaign}
 export LAB_BUILD_DIR=${CAMPAIGN_BUILD_DIR:-$REPO/build}
 export LAB_AGENTS=${CAMPAIGN_AGENTS:-4} LAB_INTERVAL=${CAMPAIGN_INTERVAL:-3} LAB_WORKERS=2
-export LAB_SKIP_DEPS=1 LAB_SKIP_BUILD=1 LAB_IMA_PERIOD=${CAMPAIGN_IMA_PERIOD:-2}
+export LAB_SKIP_DEPS=1 LAB_SKIP_BUILD=1 LAB_IMA_PERIOD=${CAMPAIGN_IMA_PERIOD:-20}
 RECOVERY_MAX=${CAMPAIGN_RECOVERY_MAX:-60}
 START=$SECONDS
 
@@ -52,7 +53,7 @@ fi
 
 cleanup() {
   local rc=$?
-  load_stop || true
+  load_stop abort || true
   if [ "${CAMPAIGN_KEEP:-0}" != 1 ]; then
     "$REPO/scripts/lab.sh" stop >/dev/null 2>&1 || true
     disk_cleanup

@@ -94,12 +94,11 @@ for my $line (split /\n/, slurp($verdicts_file)) {
 }
 my $distinct_verdicts = scalar keys %seen_verdict;
 
-my ($missing, $dup_verdict, $lost, $accepted) = (0, 0, 0, 0);
+my ($missing, $dup_verdict, $lost, $accepted, $verified) = (0, 0, 0, 0, 0);
 for my $rec (keys %record_id) {
-  $missing++ unless $history_by_record{$rec};
   my $id = $record_id{$rec};
-  next if $id eq '';
-  $missing++ unless $verdict_seqs_of_id{$id};
+  my $ok = $history_by_record{$rec} && $id ne '' && $verdict_seqs_of_id{$id};
+  $ok ? $verified++ : $missing++;
 }
 for my $id (keys %verdict_seqs_of_id) {
   $dup_verdict++ if keys %{ $verdict_seqs_of_id{$id} } > 1;
@@ -113,8 +112,10 @@ if (defined $accepted_file && -s $accepted_file) {
 }
 
 my $bad = $lost + $missing + $dup_history + $dup_verdict + $unexpected;
-printf "accepted=%d records=%d history=%d verdicts=%d topic_redelivered=%d offline=%d "
-  . "lost=%d missing=%d dup_history=%d dup_verdict=%d unexpected=%d\n",
-  $accepted, $records, $history_rows, $distinct_verdicts, $redelivered, $offline, $lost, $missing,
-  $dup_history, $dup_verdict, $unexpected;
+# records: on the topic when the check started; verified: of those, with
+# exactly one history row and a verdict on the verdict topic.
+printf "202s=%d records=%d verified=%d lost=%d missing=%d dup=%d unexpected=%d "
+  . "offline=%d redelivered=%d\n",
+  $accepted, $records, $verified, $lost, $missing, $dup_history + $dup_verdict, $unexpected,
+  $offline, $redelivered;
 exit($bad ? 1 : 0);

@@ -1,4 +1,4 @@
-# shellcheck shell=bash disable=SC2034,SC2154
+# shellcheck shell=bash disable=SC2034,SC2154,SC2153
 # The steady load of scripts/fault-campaign.sh: the lab's swtpm agents (always
 # running, real attest-agent processes that retry on 503 / connection errors)
 # plus attest-bench's simulated agents when attest-bench is built
@@ -29,7 +29,9 @@ load_describe() { echo "${LOAD_DESC:-?}"; }
 # Stops the load so the final check sees a quiet, drained pipeline.
 load_stop() {
   if [ -n "$BENCH_PID" ]; then
-    kill -INT "$BENCH_PID" 2>/dev/null || true
+    # The run ends by itself after --duration and its drain: wait for it
+    # (its JSON is written at the end); on an abort, interrupt it.
+    if [ "${1:-}" = abort ]; then kill -INT "$BENCH_PID" 2>/dev/null || true; fi
     wait "$BENCH_PID" 2>/dev/null || true
     BENCH_PID=
   fi
@@ -42,8 +44,42 @@ load_stop() {
   return 0
 }
 
-# attest-bench's own accounting, when it ran (its JSON).
+# attest-bench's own accounting (its JSON exists once the run ended).
 load_counts() { :; }
-load_summary() { echo "load stopped"; }
+load_summary() {
+  if [ -z "$BENCH_JSON" ] || [ ! -s "$BENCH_JSON" ]; then
+    echo "load stopped"
+    return
+  fi
+  jq -r '"attest-bench: 202s=\(.accepted) refused=\(.refused_total) retries=\(.retries)" +
+    " verdicts=\(.verdicts) matched=\(.matched) missing=\(.missing)" +
+    " duplicates=\(.duplicates) unexpected=\(.unexpected)" +
+    " by result=\(.verdicts_by_result | tostring | gsub("[{}\"]"; ""))" +
+    " throttled=\(.throttled | tostring | gsub("[{}\"]"; ""))" +
+    " transport_errors=\(.transport_errors)"' "$BENCH_JSON"
+}
 
-bench_start() { :; }
+# attest-bench (docs/attest-bench.md): enrol CAMPAIGN_BENCH_AGENTS simulated
+# agents through the registrar's bulk path, then run them for
+# CAMPAIGN_BENCH_DURATION seconds (long enough for every fault) in the
+# background. An agent attests at most once per interval: agents / interval
+# is the offered rate, capped by --rate.
+bench_start() {
+  local n=${CAMPAIGN_BENCH_AGENTS:-200} interval=${CAMPAIGN_BENCH_INTERVAL:-2}
+  local rate=${CAMPAIGN_BENCH_RATE:-100} duration=${CAMPAIGN_BENCH_DURATION:-150}
+  "$BENCH" enrol --agents "$n" --registrar "https://127.0.0.1:$REGISTRAR_PORT" \
+    --admin-token-file "$RUN/pki/admin.token" --ca-file "$RUN/pki/ca.pem" \
+    --state-file "$RUN/bench.state" --ak ecc --interval "$interval" --grace-factor 100 \
+    --json "$RUN/bench-enrol.json" >"$LOGS/bench-enrol.log" 2>&1 || {
+    log "attest-bench enrol failed (see $LOGS/bench-enrol.log): lab agents only"
+    BENCH_JSON=
+    LOAD_DESC="$AGENTS lab agents (attest-agent on swtpm), interval ${INTERVAL} s"
+    return 0
+  }
+  "$BENCH" run --state-file "$RUN/bench.state" --gateway "https://127.0.0.1:$GATEWAY_PORT" \
+    --ca-file "$RUN/pki/ca.pem" --bootstrap "$KAFKA_BOOTSTRAP" --rate "$rate" \
+    --duration "$duration" --max-retries 30 --verdict-timeout 60 --drain-timeout 60 \
+    --json "$BENCH_JSON" >"$LOGS/bench-run.log" 2>&1 &
+  BENCH_PID=$!
+  LOAD_DESC="attest-bench: $n ECC agents, interval ${interval} s, rate <= $rate/s, ${duration} s; plus $AGENTS lab agents (attest-agent on swtpm), interval ${INTERVAL} s"
+}
