@@ -6,7 +6,6 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/param_build.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <tss2/tss2_mu.h>
@@ -14,6 +13,7 @@
 #include <memory>
 
 #include "common/tpm/marshal.h"
+#include "common/tpm/tpm_crypto.h"
 
 namespace attest::credential {
 namespace {
@@ -46,8 +46,6 @@ using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
 using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX, EVP_PKEY_CTX_free>>;
 using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, Deleter<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free>>;
 using BnPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, Deleter<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>>;
-using ParamPtr = std::unique_ptr<OSSL_PARAM, Deleter<OSSL_PARAM, OSSL_PARAM_free>>;
 
 // The OpenSSL error queue as text, cleared, for messages.
 std::string OpensslError(const std::string& what) {
@@ -93,28 +91,9 @@ Result<Bytes> Hmac(const EVP_MD* md, const Bytes& key, const Bytes& data) {
 }
 
 Result<Bytes> RsaSeed(const TPMT_PUBLIC& ek, const EVP_MD* md, const Bytes& seed) {
-  const TPM2B_PUBLIC_KEY_RSA& n = ek.unique.rsa;
-  if (n.size == 0 || n.size * 8u != ek.parameters.rsaDetail.keyBits) {
-    return MakeError(errc::bad_public_key, "EK RSA modulus size does not match keyBits");
-  }
-  uint32_t exponent = ek.parameters.rsaDetail.exponent ? ek.parameters.rsaDetail.exponent : 65537;
-  BnPtr bn_n(BN_bin2bn(n.buffer, n.size, nullptr));
-  BnPtr bn_e(BN_new());
-  ParamBldPtr bld(OSSL_PARAM_BLD_new());
-  if (!bn_n || !bn_e || !bld || !BN_set_word(bn_e.get(), exponent) ||
-      !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) ||
-      !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get())) {
-    return CryptoError("building the EK RSA key");
-  }
-  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
-  PkeyCtxPtr from(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
-  EVP_PKEY* raw = nullptr;
-  if (!params || !from || EVP_PKEY_fromdata_init(from.get()) <= 0 ||
-      EVP_PKEY_fromdata(from.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) <= 0) {
-    return MakeError(errc::bad_public_key, OpensslError("EK RSA public key rejected"));
-  }
-  PkeyPtr key(raw);
-  PkeyCtxPtr enc(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+  auto key = tpm::PublicToEvpPkey(ek);
+  if (!key) return MakeError(errc::bad_public_key, "EK RSA public key: " + key.error().message);
+  PkeyCtxPtr enc(EVP_PKEY_CTX_new_from_pkey(nullptr, key->get(), nullptr));
   static const char kLabel[] = "IDENTITY";  // sizeof includes the NUL, as required
   void* label = OPENSSL_memdup(kLabel, sizeof kLabel);
   if (!enc || !label || EVP_PKEY_encrypt_init(enc.get()) <= 0 ||
@@ -146,49 +125,19 @@ struct EccSeed {
 };
 
 Result<EccSeed> EcdhSeed(const TPMT_PUBLIC& ek, uint16_t name_alg, size_t seed_size) {
-  const char* group = nullptr;
-  size_t field = 0;
-  switch (ek.parameters.eccDetail.curveID) {
-    case TPM2_ECC_NIST_P256:
-      group = "prime256v1", field = 32;
-      break;
-    case TPM2_ECC_NIST_P384:
-      group = "secp384r1", field = 48;
-      break;
-    default:
-      return MakeError(errc::bad_public_key, "EK curve not supported");
-  }
+  const auto curve = tpm::EccCurveInfo(ek.parameters.eccDetail.curveID);
+  if (!curve) return MakeError(errc::bad_public_key, "EK curve not supported");
+  const size_t field = curve->field_bytes;
+  // The conversion checks coordinate sizes and that the point is on the curve.
+  auto peer = tpm::PublicToEvpPkey(ek);
+  if (!peer) return MakeError(errc::bad_public_key, "EK ECC public key: " + peer.error().message);
   const TPMS_ECC_POINT& q = ek.unique.ecc;
-  if (q.x.size == 0 || q.x.size > field || q.y.size == 0 || q.y.size > field) {
-    return MakeError(errc::bad_public_key, "EK ECC point has bad coordinate sizes");
-  }
-  // Uncompressed SEC1 point, coordinates left-padded to the field size.
-  Bytes sec1{0x04};
-  sec1.insert(sec1.end(), field - q.x.size, 0);
-  sec1.insert(sec1.end(), q.x.buffer, q.x.buffer + q.x.size);
-  sec1.insert(sec1.end(), field - q.y.size, 0);
-  sec1.insert(sec1.end(), q.y.buffer, q.y.buffer + q.y.size);
-  ParamBldPtr bld(OSSL_PARAM_BLD_new());
-  if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
-      !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, sec1.data(),
-                                        sec1.size())) {
-    return CryptoError("building the EK ECC key");
-  }
-  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
-  PkeyCtxPtr from(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-  EVP_PKEY* raw = nullptr;
-  // fromdata checks that the point is on the curve.
-  if (!params || !from || EVP_PKEY_fromdata_init(from.get()) <= 0 ||
-      EVP_PKEY_fromdata(from.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) <= 0) {
-    return MakeError(errc::bad_public_key, OpensslError("EK ECC public key rejected"));
-  }
-  PkeyPtr peer(raw);
-  PkeyPtr eph(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", group));
+  PkeyPtr eph(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve->group));
   if (!eph) return CryptoError("generating the ephemeral ECDH key");
   PkeyCtxPtr dctx(EVP_PKEY_CTX_new_from_pkey(nullptr, eph.get(), nullptr));
   size_t z_len = 0;
   if (!dctx || EVP_PKEY_derive_init(dctx.get()) <= 0 ||
-      EVP_PKEY_derive_set_peer(dctx.get(), peer.get()) <= 0 ||
+      EVP_PKEY_derive_set_peer(dctx.get(), peer->get()) <= 0 ||
       EVP_PKEY_derive(dctx.get(), nullptr, &z_len) <= 0) {
     return CryptoError("ECDH with the EK");
   }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/esys/errors.h"
+#include "common/tpm/marshal.h"
 
 namespace attest::esys {
 namespace {
@@ -24,26 +25,9 @@ std::optional<TPMI_ALG_HASH> HashAlgFromName(std::string_view name) {
   return std::nullopt;
 }
 
-size_t HashSize(TPMI_ALG_HASH alg) {
-  switch (alg) {
-    case TPM2_ALG_SHA1:
-      return 20;
-    case TPM2_ALG_SHA256:
-      return 32;
-    case TPM2_ALG_SHA384:
-      return 48;
-    case TPM2_ALG_SHA512:
-      return 64;
-    case TPM2_ALG_SM3_256:
-      return 32;
-    default:
-      return 0;
-  }
-}
-
 Result<TPML_PCR_SELECTION> MakePcrSelection(TPMI_ALG_HASH bank,
                                             const std::vector<uint32_t>& indexes) {
-  if (HashSize(bank) == 0) {
+  if (tpm::HashAlgDigestSize(bank) == 0) {
     return MakeError(errc::invalid_argument,
                      "PCR selection: unsupported hash algorithm " + std::to_string(bank));
   }
@@ -100,7 +84,7 @@ Result<std::vector<PcrValue>> ReadPcrs(const EsysContext& ctx, TPMI_ALG_HASH ban
         }
         const TPM2B_DIGEST& dg = digests->digests[d++];
         if (s.hash != bank) continue;
-        if (dg.size != HashSize(bank)) {
+        if (dg.size != tpm::HashAlgDigestSize(bank)) {
           return MakeError(errc::mismatch, "TPM2_PCR_Read: digest of PCR " + std::to_string(i) +
                                                " has the wrong size");
         }
@@ -128,7 +112,7 @@ Result<void> ExtendPcr(const EsysContext& ctx, uint32_t index, TPMI_ALG_HASH ban
   if (index >= kMaxPcr) {
     return MakeError(errc::invalid_argument, "PCR extend: index out of range");
   }
-  size_t size = HashSize(bank);
+  size_t size = tpm::HashAlgDigestSize(bank);
   if (size == 0 || digest.size() != size) {
     return MakeError(errc::invalid_argument, "PCR extend: digest size does not match the bank");
   }

@@ -22,8 +22,7 @@ struct PcrValue {
 
 // "sha1", "sha256", "sha384", "sha512", "sm3_256" -> TPM2_ALG_ID.
 std::optional<TPMI_ALG_HASH> HashAlgFromName(std::string_view name);
-// Digest size in bytes of a TPM hash algorithm, 0 when unknown.
-size_t HashSize(TPMI_ALG_HASH alg);
+// (Digest sizes: tpm::HashAlgDigestSize in common/tpm/marshal.h.)
 
 // Reads PCRs `indexes` (each < 24, duplicates ignored) of `bank`; returns them
 // sorted by index. The TPM returns at most 8 digests per TPM2_PCR_Read, so this

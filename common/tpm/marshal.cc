@@ -122,6 +122,8 @@ size_t HashAlgDigestSize(TPMI_ALG_HASH alg) {
       return 48;
     case TPM2_ALG_SHA512:
       return 64;
+    case TPM2_ALG_SM3_256:  // size only: PCR banks; no OpenSSL digest here
+      return 32;
     default:
       return 0;
   }

@@ -49,7 +49,8 @@ Result<Bytes> MarshalSignature(const TPMT_SIGNATURE& sig);
 // The Name of an object: nameAlg (2 bytes, big-endian) || H_nameAlg(TPMT_PUBLIC).
 Result<Bytes> ComputeName(const TPMT_PUBLIC& pub);
 
-// Hash algorithms (TPM2_ALG_SHA1/SHA256/SHA384/SHA512). Unknown ids give
+// Hash algorithms (TPM2_ALG_SHA1/SHA256/SHA384/SHA512; HashAlgDigestSize
+// also knows SM3-256, a PCR bank some TPMs have). Unknown ids give
 // nullptr / 0 / nullopt.
 const EVP_MD* HashAlgMd(TPMI_ALG_HASH alg);
 size_t HashAlgDigestSize(TPMI_ALG_HASH alg);

@@ -80,20 +80,14 @@ Result<EvpPkeyPtr> RsaToPkey(const TPMT_PUBLIC& pub) {
 }
 
 Result<EvpPkeyPtr> EccToPkey(const TPMT_PUBLIC& pub) {
-  const char* group = nullptr;
-  size_t field = 0;
-  switch (pub.parameters.eccDetail.curveID) {
-    case TPM2_ECC_NIST_P256:
-      group = "prime256v1", field = 32;
-      break;
-    case TPM2_ECC_NIST_P384:
-      group = "secp384r1", field = 48;
-      break;
-    default:
-      return MakeError(errc::unsupported, "ECC curve id " +
-                                              std::to_string(pub.parameters.eccDetail.curveID) +
-                                              " (only NIST P-256 and P-384)");
+  const auto curve = EccCurveInfo(pub.parameters.eccDetail.curveID);
+  if (!curve) {
+    return MakeError(errc::unsupported, "ECC curve id " +
+                                            std::to_string(pub.parameters.eccDetail.curveID) +
+                                            " (only NIST P-256 and P-384)");
   }
+  const char* group = curve->group;
+  const size_t field = curve->field_bytes;
   const TPM2B_ECC_PARAMETER& x = pub.unique.ecc.x;
   const TPM2B_ECC_PARAMETER& y = pub.unique.ecc.y;
   if (x.size == 0 || y.size == 0 || x.size > field || y.size > field) {
@@ -116,6 +110,17 @@ Result<EvpPkeyPtr> EccToPkey(const TPMT_PUBLIC& pub) {
 }
 
 }  // namespace
+
+std::optional<EccCurve> EccCurveInfo(TPMI_ECC_CURVE curve) {
+  switch (curve) {
+    case TPM2_ECC_NIST_P256:
+      return EccCurve{"prime256v1", 32};
+    case TPM2_ECC_NIST_P384:
+      return EccCurve{"secp384r1", 48};
+    default:
+      return std::nullopt;
+  }
+}
 
 Result<EvpPkeyPtr> PublicToEvpPkey(const TPMT_PUBLIC& pub) {
   switch (pub.type) {

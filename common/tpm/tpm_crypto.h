@@ -21,6 +21,14 @@ struct EvpPkeyDeleter {
 };
 using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
 
+// A TPM ECC curve as OpenSSL knows it: NIST P-256 and P-384 only
+// (nullopt for any other curve id).
+struct EccCurve {
+  const char* group;   // OpenSSL group name ("prime256v1", "secp384r1")
+  size_t field_bytes;  // size of one coordinate (32, 48)
+};
+std::optional<EccCurve> EccCurveInfo(TPMI_ECC_CURVE curve);
+
 // RSA (1024..16384 bits; exponent 0 means 65537) or ECC on NIST P-256/P-384.
 // ECC points that are not on the curve are refused.
 Result<EvpPkeyPtr> PublicToEvpPkey(const TPMT_PUBLIC& pub);

@@ -5,7 +5,11 @@
 #include "common/credential/credential.h"
 
 #include <gtest/gtest.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -13,6 +17,7 @@
 #include "common/esys/context.h"
 #include "common/esys/keys.h"
 #include "common/esys/quote.h"
+#include "common/tpm/marshal.h"
 #include "tests/harness/swtpm/swtpm.h"
 
 namespace attest::credential {
@@ -194,6 +199,84 @@ TEST(CredentialUnitTest, RejectsBadInput) {
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->credential_blob, (Bytes{0, 1, 7}));
   EXPECT_EQ(ok->encrypted_secret, (Bytes{0, 2, 8, 9}));
+}
+
+// A software EK public area (restricted decryption key, AES-128-CFB) with
+// the point / modulus of a freshly generated key.
+TPMT_PUBLIC SoftEk(bool rsa) {
+  TPMT_PUBLIC ek{};
+  ek.type = rsa ? TPM2_ALG_RSA : TPM2_ALG_ECC;
+  ek.nameAlg = TPM2_ALG_SHA256;
+  ek.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                        TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_ADMINWITHPOLICY |
+                        TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
+  TPMT_SYM_DEF_OBJECT& sym =
+      rsa ? ek.parameters.rsaDetail.symmetric : ek.parameters.eccDetail.symmetric;
+  sym.algorithm = TPM2_ALG_AES;
+  sym.keyBits.aes = 128;
+  sym.mode.aes = TPM2_ALG_CFB;
+  EVP_PKEY* key = rsa ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})
+                      : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+  EXPECT_NE(key, nullptr);
+  auto put = [key](const char* param, uint8_t* out, uint16_t* size, int len) {
+    BIGNUM* bn = nullptr;
+    EXPECT_EQ(EVP_PKEY_get_bn_param(key, param, &bn), 1) << param;
+    EXPECT_EQ(BN_bn2binpad(bn, out, len), len);
+    *size = static_cast<uint16_t>(len);
+    BN_free(bn);
+  };
+  if (rsa) {
+    ek.parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
+    ek.parameters.rsaDetail.keyBits = 2048;
+    put(OSSL_PKEY_PARAM_RSA_N, ek.unique.rsa.buffer, &ek.unique.rsa.size, 256);
+  } else {
+    ek.parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
+    ek.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
+    ek.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+    put(OSSL_PKEY_PARAM_EC_PUB_X, ek.unique.ecc.x.buffer, &ek.unique.ecc.x.size, 32);
+    put(OSSL_PKEY_PARAM_EC_PUB_Y, ek.unique.ecc.y.buffer, &ek.unique.ecc.y.size, 32);
+  }
+  EVP_PKEY_free(key);
+  return ek;
+}
+
+Bytes Tpm2bPublic(const TPMT_PUBLIC& pub) {
+  auto area = tpm::MarshalPublicArea(pub);
+  EXPECT_TRUE(area.ok());
+  Bytes out(2 + area->size());
+  out[0] = static_cast<uint8_t>(area->size() >> 8);
+  out[1] = static_cast<uint8_t>(area->size());
+  std::copy(area->begin(), area->end(), out.begin() + 2);
+  return out;
+}
+
+// The EK key conversion (common/tpm): unsupported curves, points off the
+// curve and moduli of the wrong size are bad EK keys, not crypto failures.
+TEST(CredentialUnitTest, RejectsUnusableEkKeys) {
+  Bytes name(34, 1);
+  name[0] = 0x00;
+  name[1] = 0x0b;
+  for (bool rsa : {true, false}) {
+    const TPMT_PUBLIC ek = SoftEk(rsa);
+    auto ok = MakeCredential(Tpm2bPublic(ek), kSecret, name);
+    EXPECT_TRUE(ok.ok()) << ok.error().message;
+    TPMT_PUBLIC bad = ek;
+    if (rsa) {
+      bad.unique.rsa.size = 255;
+    } else {
+      bad.parameters.eccDetail.curveID = TPM2_ECC_BN_P256;
+    }
+    auto r = MakeCredential(Tpm2bPublic(bad), kSecret, name);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, errc::bad_public_key) << r.error().message;
+    if (!rsa) {
+      bad = ek;
+      bad.unique.ecc.y.buffer[31] ^= 1;  // no longer on the curve
+      r = MakeCredential(Tpm2bPublic(bad), kSecret, name);
+      ASSERT_FALSE(r.ok());
+      EXPECT_EQ(r.error().code, errc::bad_public_key) << r.error().message;
+    }
+  }
 }
 
 TEST(CredentialUnitTest, KdfaIsDeterministicAndLabelled) {

@@ -136,13 +136,7 @@ TEST_F(SoftQuote, MagicAndTypeAreChecked) {
   EXPECT_TRUE(HasEvent(r, "quote.invalid_type")) << Ids(r);
 }
 
-struct Scheme {
-  const char* name;
-  bool rsa;
-  TPMI_ECC_CURVE curve;
-  TPMI_ALG_SIG_SCHEME sig;
-  TPMI_ALG_HASH hash;
-};
+using testing::Scheme;
 
 class AllSchemes : public ::testing::TestWithParam<Scheme> {};
 
@@ -189,7 +183,7 @@ INSTANTIATE_TEST_SUITE_P(
         Scheme{"rsapss_sha384", true, 0, TPM2_ALG_RSAPSS, TPM2_ALG_SHA384},
         Scheme{"ecdsa_p256_sha256", false, TPM2_ECC_NIST_P256, TPM2_ALG_ECDSA, TPM2_ALG_SHA256},
         Scheme{"ecdsa_p384_sha384", false, TPM2_ECC_NIST_P384, TPM2_ALG_ECDSA, TPM2_ALG_SHA384}),
-    [](const auto& info) { return std::string(info.param.name); });
+    testing::SchemeName);
 
 TEST(QuoteRobustness, EveryBitFlipOfQuoteOrSignatureFails) {
   auto ak = KeylimeAk();

@@ -1,6 +1,9 @@
 // Helpers shared by the quote tests: reading the Keylime vector files.
 #pragma once
 
+#include <gtest/gtest.h>
+#include <tss2/tss2_tpm2_types.h>
+
 #include <filesystem>
 #include <string>
 
@@ -27,6 +30,18 @@ inline std::string Ids(const verify::QuoteResult& r) {
   std::string out;
   for (const auto& f : r.failures) out += f.event_id + " " + f.context + "\n";
   return out;
+}
+
+// A signing scheme for parameterised tests: key type and curve, scheme, hash.
+struct Scheme {
+  const char* name;
+  bool rsa;
+  TPMI_ECC_CURVE curve;
+  TPMI_ALG_SIG_SCHEME sig;
+  TPMI_ALG_HASH hash;
+};
+inline std::string SchemeName(const ::testing::TestParamInfo<Scheme>& info) {
+  return info.param.name;
 }
 
 inline std::filesystem::path KeylimeQuoteDir() { return TestdataDir() / "keylime" / "quote"; }

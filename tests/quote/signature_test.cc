@@ -33,13 +33,7 @@ tpm::EvpPkeyPtr PublicKey(const testing::SoftAk& ak) {
   return std::move(*key);
 }
 
-struct Scheme {
-  const char* name;
-  bool rsa;
-  TPMI_ECC_CURVE curve;
-  TPMI_ALG_SIG_SCHEME sig;
-  TPMI_ALG_HASH hash;
-};
+using testing::Scheme;
 
 class PreparedVsPerCall : public ::testing::TestWithParam<Scheme> {};
 
@@ -101,7 +95,7 @@ INSTANTIATE_TEST_SUITE_P(
         Scheme{"rsapss_sha384", true, 0, TPM2_ALG_RSAPSS, TPM2_ALG_SHA384},
         Scheme{"ecdsa_p256_sha256", false, TPM2_ECC_NIST_P256, TPM2_ALG_ECDSA, TPM2_ALG_SHA256},
         Scheme{"ecdsa_p384_sha384", false, TPM2_ECC_NIST_P384, TPM2_ALG_ECDSA, TPM2_ALG_SHA384}),
-    [](const auto& info) { return std::string(info.param.name); });
+    testing::SchemeName);
 
 TEST(AkVerifier, SeveralSchemesThroughOneVerifier) {
   auto ak = testing::MakeRsaAk();
