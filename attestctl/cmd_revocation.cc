@@ -17,6 +17,7 @@
 
 #include "attest/v1/verdict.pb.h"
 #include "attestctl/command_registry.h"
+#include "attestctl/record_codec.h"
 #include "verifier-workers/revocation.h"
 
 namespace attest::ctl {
@@ -55,18 +56,10 @@ int Run(const Args& a) {
   auto key = worker::LoadPublicKeyPem(ReadInput(a.key));
   if (!key) throw CommandError{kExitUsage, a.key + ": " + key.error().message};
   const std::string data = ReadInput(a.input);
-  v1::SignedRevocation sr;
-  size_t first = data.find_first_not_of(" \t\r\n");
-  if (first != std::string::npos && data[first] == '{') {
-    auto st = google::protobuf::util::JsonStringToMessage(data, &sr);
-    if (!st.ok()) throw CommandError{kExitUsage, a.input + ": not a SignedRevocation (JSON)"};
-  } else if (!sr.ParseFromString(data)) {
-    throw CommandError{kExitUsage, a.input + ": not a SignedRevocation (protobuf)"};
-  }
-  v1::RevocationEvent ev;
-  if (!ev.ParseFromString(sr.event())) {
-    throw CommandError{kExitUsage, a.input + ": the event is not a RevocationEvent"};
-  }
+  auto decoded = DecodeRevocation(data, "");
+  if (!decoded) throw CommandError{kExitUsage, a.input + ": " + decoded.error().message};
+  const v1::SignedRevocation& sr = decoded->signed_event;
+  const v1::RevocationEvent& ev = decoded->event;
   auto ok = worker::VerifyRevocation(sr, key->get());
   if (a.json) {
     std::string body;

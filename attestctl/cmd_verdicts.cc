@@ -1,0 +1,291 @@
+// attestctl verdicts tail: the SOC's view of attestation.verdicts (and, with
+// --revocations, attestation.revocations), decoded and filtered.
+//
+//   attestctl verdicts tail [--bootstrap HOST:PORT] [--from-beginning]
+//       [--agent UUID]... [--result pass|fail|...]... [--count N]
+//       [--timeout SECONDS] [--json] [--revocations | --only-revocations]
+//       [--revocation-key PEM]
+//
+// It joins a consumer group of its own (unique per run, nothing committed),
+// so it never takes partitions from the workers. Records are Protobuf or
+// JSON, by their content-type header (record_codec.h). One line per record:
+// text, or with --json one JSON object per line (Protobuf's JSON mapping).
+//
+// Exit codes: 0 stopped normally (--count reached, idle --timeout, Ctrl-C);
+// 1 a revocation's signature was invalid (--revocation-key); 2 usage error or
+// unreadable key; 3 Kafka unreachable (no assignment within
+// --connect-timeout) or a Kafka error; 4 --timeout passed before --count
+// records matched.
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "attestctl/command_registry.h"
+#include "attestctl/record_codec.h"
+#include "attestctl/tail_format.h"
+#include "common/kafka/consumer.h"
+#include "verifier-workers/revocation.h"
+
+namespace attest::ctl {
+namespace {
+
+constexpr int kExitKafka = 3;
+constexpr int kExitCountNotReached = 4;
+
+// Set from the signal handler: the only state a handler may touch.
+volatile std::sig_atomic_t g_stop = 0;
+extern "C" void OnStopSignal(int) { g_stop = 1; }
+
+struct TailArgs {
+  std::string bootstrap;
+  std::string verdict_topic = "attestation.verdicts";
+  std::string revocation_topic = "attestation.revocations";
+  std::string group;
+  bool from_beginning = false;
+  bool revocations = false;
+  bool only_revocations = false;
+  std::string revocation_key;
+  std::vector<std::string> agents;
+  std::vector<std::string> results;
+  uint64_t count = 0;    // 0: no limit
+  double timeout_s = 0;  // 0: no idle timeout
+  double connect_timeout_s = 30;
+  bool json = false;
+  bool verbose = false;
+};
+
+// Every partition starts at the beginning or the end: no committed offsets.
+class StartAt : public kafka::RebalanceListener {
+ public:
+  explicit StartAt(int64_t start) : start_(start) {}
+  Result<void> OnAssigned(std::vector<kafka::TopicPartition>& parts) override {
+    for (auto& p : parts) p.offset = start_;
+    partitions_ += parts.size();
+    return Ok();
+  }
+  void OnRevoked(const std::vector<kafka::TopicPartition>&) override {}
+  void OnLost(const std::vector<kafka::TopicPartition>&) override {}
+  size_t partitions() const { return partitions_; }
+
+ private:
+  int64_t start_;
+  size_t partitions_ = 0;
+};
+
+bool ValidUuid(const std::string& s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string UniqueGroup() {
+  char host[128] = {0};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  std::random_device rd;
+  return "attestctl-tail-" + std::string(host) + "-" + std::to_string(getpid()) + "-" +
+         std::to_string(rd());
+}
+
+std::string HeaderValue(const kafka::Message& m, const std::string& name) {
+  for (const auto& h : m.headers) {
+    if (Lower(h.name) == name) return h.value;
+  }
+  return "";
+}
+
+using Clock = std::chrono::steady_clock;
+
+Clock::duration Seconds(double s) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
+int Tail(const TailArgs& a) {
+  for (const auto& agent : a.agents) {
+    if (!ValidUuid(agent)) throw CommandError{kExitUsage, "--agent " + agent + ": not a UUID"};
+  }
+  std::optional<worker::PkeyPtr> key;
+  if (!a.revocation_key.empty()) {
+    std::string pem;
+    try {
+      pem = ReadFileLimited(a.revocation_key);
+    } catch (const std::exception& e) {
+      throw CommandError{kExitUsage, "--revocation-key " + a.revocation_key + ": " + e.what()};
+    }
+    auto k = worker::LoadPublicKeyPem(pem);
+    if (!k) {
+      throw CommandError{kExitUsage,
+                         "--revocation-key " + a.revocation_key + ": " + k.error().message};
+    }
+    key = std::move(*k);
+  }
+  TailFilter filter;
+  for (const auto& agent : a.agents) filter.agents.insert(Lower(agent));
+  for (const auto& r : a.results) filter.results.insert(r);
+
+  std::string bootstrap = a.bootstrap;
+  if (bootstrap.empty()) {
+    const char* env = std::getenv("KAFKA_BOOTSTRAP_SERVERS");
+    bootstrap = env && *env ? env : "127.0.0.1:9092";
+  }
+  const bool with_revocations = a.revocations || a.only_revocations || key.has_value();
+
+  // Quiet unless asked: librdkafka retries an unreachable broker on its own
+  // and we report it ourselves after --connect-timeout.
+  spdlog::set_level(a.verbose ? spdlog::level::info : spdlog::level::err);
+  kafka::ConsumerConfig cc;
+  cc.bootstrap_servers = bootstrap;
+  cc.group_id = a.group.empty() ? UniqueGroup() : a.group;
+  cc.client_id = "attestctl-tail";
+  if (!a.only_revocations) cc.topics.push_back(a.verdict_topic);
+  if (with_revocations) cc.topics.push_back(a.revocation_topic);
+  cc.auto_offset_reset = a.from_beginning ? "earliest" : "latest";
+  cc.session_timeout = std::chrono::milliseconds(10000);
+  cc.heartbeat_interval = std::chrono::milliseconds(1000);
+  cc.first_assignment_timeout = std::chrono::milliseconds(2000);
+  cc.extra = {{"log_level", a.verbose ? "6" : "0"}, {"topic.metadata.refresh.interval.ms", "5000"}};
+  StartAt start(a.from_beginning ? kafka::kOffsetBeginning : kafka::kOffsetEnd);
+  auto consumer = kafka::Consumer::Create(cc, &start);
+  if (!consumer) throw CommandError{kExitUsage, consumer.error().message};
+
+  std::signal(SIGINT, OnStopSignal);
+  std::signal(SIGTERM, OnStopSignal);
+
+  const auto started = Clock::now();
+  std::optional<Clock::time_point> last_match;  // idle clock: from assignment on
+  uint64_t matched = 0;
+  bool invalid_signature = false;
+  int rc = kExitPass;
+  while (!g_stop) {
+    auto batch = (*consumer)->Poll(std::chrono::milliseconds(200));
+    if (!batch) {
+      std::cerr << "attestctl: kafka at " << bootstrap << ": " << batch.error().message << "\n";
+      rc = kExitKafka;
+      break;
+    }
+    const auto now = Clock::now();
+    if (!(*consumer)->HasBeenAssigned()) {
+      if (now - started > Seconds(a.connect_timeout_s)) {
+        std::cerr << "attestctl: no answer from Kafka at " << bootstrap << " within "
+                  << a.connect_timeout_s << " s (broker unreachable?)\n";
+        rc = kExitKafka;
+        break;
+      }
+      continue;
+    }
+    if (!last_match) {
+      last_match = now;
+      std::cerr << "attestctl: tailing " << cc.topics.front()
+                << (cc.topics.size() > 1 ? " and " + cc.topics.back() : "") << " ("
+                << start.partitions() << " partitions, "
+                << (a.from_beginning ? "from the beginning" : "new records only") << ")"
+                << std::endl;
+    }
+    for (const auto& m : *batch) {
+      std::optional<std::string> line;
+      if (m.topic == a.revocation_topic && with_revocations) {
+        auto rev = DecodeRevocation(m.value, HeaderValue(m, "content-type"));
+        if (!rev) {
+          std::cerr << "attestctl: " << m.topic << "[" << m.partition << "]@" << m.offset << ": "
+                    << rev.error().message << "\n";
+          continue;
+        }
+        if (!filter.MatchesRevocation(rev->event)) continue;
+        SignatureCheck check = SignatureCheck::kUnchecked;
+        if (key) {
+          check = worker::VerifyRevocation(rev->signed_event, key->get())
+                      ? SignatureCheck::kValid
+                      : SignatureCheck::kInvalid;
+          if (check == SignatureCheck::kInvalid) invalid_signature = true;
+        }
+        line = a.json ? RevocationJson(*rev, check) : RevocationText(*rev, check, m.timestamp_ms);
+      } else {
+        auto v = DecodeVerdict(m.value, HeaderValue(m, "content-type"));
+        if (!v) {
+          std::cerr << "attestctl: " << m.topic << "[" << m.partition << "]@" << m.offset << ": "
+                    << v.error().message << "\n";
+          continue;
+        }
+        if (!filter.MatchesVerdict(*v)) continue;
+        line = a.json ? VerdictJson(*v) : VerdictText(*v, m.timestamp_ms);
+      }
+      std::cout << *line << std::endl;
+      last_match = now;
+      if (a.count > 0 && ++matched >= a.count) break;
+    }
+    if (a.count > 0 && matched >= a.count) break;
+    if (a.timeout_s > 0 && now - *last_match > Seconds(a.timeout_s)) {
+      if (a.count > 0) {
+        std::cerr << "attestctl: " << matched << " of " << a.count << " records within the "
+                  << a.timeout_s << " s timeout\n";
+        rc = kExitCountNotReached;
+      }
+      break;
+    }
+  }
+  if (auto closed = (*consumer)->Close(); !closed && a.verbose) {
+    std::cerr << "attestctl: " << closed.error().message << "\n";
+  }
+  if (rc == kExitPass && invalid_signature) rc = kExitFail;
+  return rc;
+}
+
+const CommandRegistration kRegistration([](CLI::App& root) {
+  CLI::App& group = Group(root, "verdicts", "Consume the verdict and revocation topics");
+  auto a = std::make_shared<TailArgs>();
+  CLI::App* cmd = group.add_subcommand("tail", "Print verdicts (and revocations) as they arrive");
+  cmd->add_option("--bootstrap,--bootstrap-servers", a->bootstrap,
+                  "Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092)");
+  cmd->add_flag("--from-beginning", a->from_beginning,
+                "start at the oldest retained record (default: only new records)");
+  cmd->add_option("--agent", a->agents, "only this agent (UUID; repeatable)");
+  cmd->add_option("--result", a->results, "only verdicts with this result (repeatable)")
+      ->check(CLI::IsMember({"pass", "fail", "offline", "resumed", "rejected", "log_requested"}));
+  cmd->add_option("--count", a->count, "stop after N matching records")->check(CLI::PositiveNumber);
+  cmd->add_option("--timeout", a->timeout_s,
+                  "stop after SECONDS without a matching record (exit 4 if --count is not "
+                  "reached)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--connect-timeout", a->connect_timeout_s,
+                  "fail (exit 3) when Kafka has not answered within SECONDS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_flag("--json", a->json, "one JSON object per line (Protobuf JSON mapping)");
+  cmd->add_flag("--revocations", a->revocations, "also consume the revocation topic");
+  cmd->add_flag("--only-revocations", a->only_revocations,
+                "consume the revocation topic only (no verdicts)");
+  cmd->add_option("--revocation-key", a->revocation_key,
+                  "published revocation public key (PEM): verify each revocation's signature "
+                  "(implies --revocations)");
+  cmd->add_option("--verdict-topic", a->verdict_topic)->capture_default_str();
+  cmd->add_option("--revocation-topic", a->revocation_topic)->capture_default_str();
+  cmd->add_option("--group", a->group, "consumer group id (default: unique per run)");
+  cmd->add_flag("-v,--verbose", a->verbose, "log Kafka client messages to stderr");
+  cmd->callback([a] { SetExitCode(Tail(*a)); });
+});
+
+}  // namespace
+}  // namespace attest::ctl

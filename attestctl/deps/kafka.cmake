@@ -1,0 +1,1 @@
+target_link_libraries(attestctl PRIVATE attest_kafka attest_base nlohmann_json::nlohmann_json)
