@@ -2,7 +2,10 @@
 // binaries of this build tree: three agents on swtpm reach PASS; a tampered
 // IMA list yields FAIL and a revocation; a SIGKILLed worker does not stop
 // the verdicts; a restarted agent resumes; `lab.sh stop` leaves no process
-// of the lab behind. Skips when a service binary is not built.
+// of the lab behind. After the tamper, every dashboard view (migrations 007
+// and 012) is checked against the lab's data, and `attestctl verdicts tail`
+// finds the fail verdict and the signed revocation on the lab's broker.
+// Skips when a service binary is not built.
 #include <signal.h>
 
 #include <gtest/gtest.h>
@@ -116,15 +119,22 @@ class LabTest : public ::testing::Test {
     return value;
   }
 
-  std::string Sql(const std::string& query) const {
+  // As the lab's admin, or with the dashboards' privileges (attest_readonly).
+  std::string Sql(const std::string& query, bool readonly = false) const {
     std::string out;
-    if (RunCommand({"psql", "-X", "-At", StateVar("ADMIN_DB"), "-c", query}, &out) != 0) return "";
+    std::vector<std::string> env;
+    if (readonly) env.push_back("PGOPTIONS=-c role=attest_readonly");
+    if (RunCommand(
+            {"psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", StateVar("ADMIN_DB"), "-c", query}, &out,
+            env) != 0) {
+      return "";
+    }
     return Trim(out);
   }
 
-  long SqlInt(const std::string& query) const {
+  long SqlInt(const std::string& query, bool readonly = false) const {
     try {
-      return std::stol(Sql(query));
+      return std::stol(Sql(query, readonly));
     } catch (const std::exception&) {
       return -1;
     }
@@ -203,6 +213,102 @@ class LabTest : public ::testing::Test {
     }
   }
 
+  // Every dashboard view (007 and 012) against the lab's data after agent
+  // `tampered` failed, read as the dashboards' role (attest_readonly).
+  void CheckDashboardViews(const std::string& tampered) {
+    const std::string in_ids = "'" + tampered + "' = ANY(agent_ids)";
+    auto RoSql = [&](const std::string& q) { return Sql(q, true); };
+    auto RoInt = [&](const std::string& q) { return SqlInt(q, true); };
+    // agents_by_state (007): the same counts as the table, in one snapshot.
+    EXPECT_EQ(RoSql("SELECT (SELECT array_agg(state::text || '=' || agents ORDER BY state) "
+                    "FROM agents_by_state) = (SELECT array_agg(state::text || '=' || n "
+                    "ORDER BY state) FROM (SELECT state, count(*) AS n FROM enrolments "
+                    "GROUP BY state) s)"),
+              "t")
+        << Sql("SELECT * FROM agents_by_state");
+    EXPECT_EQ(RoInt("SELECT sum(agents) FROM agents_by_state"), 3);
+    EXPECT_GE(RoInt("SELECT agents FROM agents_by_state WHERE state = 'FAILED'"), 1);
+    // failures_last_hour (007): the tampered agent's fail verdict.
+    EXPECT_GE(RoInt("SELECT count(*) FROM failures_last_hour WHERE agent_id = '" + tampered +
+                    "' AND result = 'fail'"),
+              1);
+    // attestation_rate (007): this hour's attestations, the failure among them.
+    EXPECT_GE(RoInt("SELECT sum(attestations) FROM attestation_rate"), 3);
+    EXPECT_GE(RoInt("SELECT sum(failures) FROM attestation_rate"), 1);
+    // failures by event id (012): the IMA event, naming the tampered agent
+    // and the measured file (lab.sh tamper measures /tmp/evil-*).
+    for (const char* view : {"failures_by_event_last_hour", "failures_by_event_last_day"}) {
+      EXPECT_GE(RoInt(std::string("SELECT count(*) FROM ") + view +
+                      " WHERE event_id LIKE 'ima.validation.%' AND failures >= 1 AND " + in_ids),
+                1)
+          << view << ": " << Sql(std::string("SELECT * FROM ") + view);
+    }
+    EXPECT_GE(RoInt("SELECT count(*) FROM failure_events_last_day WHERE agent_id = '" + tampered +
+                    "' AND event_id LIKE 'ima.validation.%' AND path LIKE '/tmp/evil-%'"),
+              1)
+        << Sql("SELECT agent_id, event_id, path FROM failure_events_last_day");
+    // agent_last_attestation (012): every agent attested; the live ones
+    // (interval 2 s) a moment ago and none is overdue.
+    EXPECT_EQ(RoInt("SELECT count(*) FROM agent_last_attestation "
+                    "WHERE last_attestation_at IS NOT NULL"),
+              3);
+    EXPECT_EQ(RoInt("SELECT count(*) FROM agent_last_attestation WHERE state = 'PASS' "
+                    "AND NOT overdue AND seconds_since_last_attestation < 60"),
+              2)
+        << Sql("SELECT * FROM agent_last_attestation");
+    // offline_agents (012): exactly the OFFLINE enrolments (none here).
+    EXPECT_EQ(RoSql("SELECT (SELECT count(*) FROM offline_agents) = "
+                    "(SELECT count(*) FROM enrolments WHERE state = 'OFFLINE')"),
+              "t");
+    // worker_lag (007), worker_partitions and worker_owners (012): the
+    // evidence partitions have owners (the lab's workers), lag is consistent.
+    EXPECT_GE(RoInt("SELECT count(*) FROM worker_lag WHERE owner IS NOT NULL"), 1);
+    EXPECT_GE(RoInt("SELECT count(*) FROM worker_partitions WHERE owner IS NOT NULL "
+                    "AND topic = 'attestation.evidence'"),
+              1)
+        << Sql("SELECT * FROM worker_partitions");
+    EXPECT_EQ(RoInt("SELECT count(*) FROM worker_partitions WHERE log_end_offset IS NOT NULL "
+                    "AND lag IS DISTINCT FROM greatest(log_end_offset - next_offset, 0)"),
+              0);
+    EXPECT_EQ(RoInt("SELECT coalesce(sum(agents), 0) FROM worker_partitions "
+                    "WHERE consumer_group = (SELECT min(consumer_group) FROM consumer_offsets)"),
+              SqlInt("SELECT count(*) FROM enrolments WHERE partition IN "
+                     "(SELECT partition FROM consumer_offsets)"));
+    const long owners = RoInt("SELECT count(*) FROM worker_owners WHERE owner IS NOT NULL");
+    EXPECT_GE(owners, 1);
+    EXPECT_LE(owners, 2) << Sql("SELECT * FROM worker_owners");
+    EXPECT_EQ(RoInt("SELECT sum(partitions) FROM worker_owners"),
+              SqlInt("SELECT count(*) FROM worker_partitions"));
+  }
+
+  // The SOC's tool against the lab's broker: the tampered agent's fail
+  // verdict, and its revocation with a valid signature.
+  void CheckVerdictsTail(const std::string& tampered) {
+    const std::string ctl = FindBinary("attestctl");
+    const std::string bootstrap = StateVar("KAFKA_BOOTSTRAP");
+    std::string out;
+    ASSERT_EQ(
+        RunCommand({ctl, "verdicts", "tail", "--bootstrap", bootstrap, "--from-beginning",
+                    "--agent", tampered, "--result", "fail", "--count", "1", "--timeout", "30"},
+                   &out),
+        0)
+        << out;
+    EXPECT_NE(out.find(tampered + " seq="), std::string::npos) << out;
+    EXPECT_NE(out.find(" fail state=FAILED failures: ima.validation."), std::string::npos) << out;
+    EXPECT_NE(out.find("(/tmp/evil-"), std::string::npos) << out;
+    out.clear();
+    ASSERT_EQ(RunCommand({ctl, "verdicts", "tail", "--bootstrap", bootstrap, "--from-beginning",
+                          "--only-revocations", "--revocation-key",
+                          (run_.path() / "pki/revocation.pub.pem").string(), "--agent", tampered,
+                          "--count", "1", "--timeout", "30"},
+                         &out),
+              0)
+        << out;
+    EXPECT_NE(out.find(tampered), std::string::npos) << out;
+    EXPECT_NE(out.find(" revoked reason=ima.validation."), std::string::npos) << out;
+    EXPECT_NE(out.find("signature=valid"), std::string::npos) << out;
+  }
+
   TempDir run_{"attest-lab"};
   std::vector<std::string> env_;
   std::string state_;
@@ -244,6 +350,9 @@ TEST_F(LabTest, PassTamperFailoverRestartStop) {
   VerifyRevocation(agent1, ReadFile(revocations));
   // The other agents keep passing.
   EXPECT_EQ(SqlInt("SELECT count(*) FROM enrolments WHERE state = 'PASS'"), 2);
+  // The dashboards' views show it, and so does the SOC's tail.
+  CheckDashboardViews(agent1);
+  CheckVerdictsTail(agent1);
 
   // 3. SIGKILL a worker: verdicts keep coming for the healthy agents.
   ASSERT_EQ(Lab({"kill-worker"}), 0);
