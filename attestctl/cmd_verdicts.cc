@@ -165,7 +165,7 @@ int Tail(const TailArgs& a) {
   cc.auto_offset_reset = a.from_beginning ? "earliest" : "latest";
   cc.session_timeout = std::chrono::milliseconds(10000);
   cc.heartbeat_interval = std::chrono::milliseconds(1000);
-  cc.first_assignment_timeout = std::chrono::milliseconds(2000);
+  cc.first_assignment_timeout = std::chrono::milliseconds(1000);
   cc.extra = {{"log_level", a.verbose ? "6" : "0"}, {"topic.metadata.refresh.interval.ms", "5000"}};
   StartAt start(a.from_beginning ? kafka::kOffsetBeginning : kafka::kOffsetEnd);
   auto consumer = kafka::Consumer::Create(cc, &start);
