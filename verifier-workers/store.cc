@@ -1,43 +1,79 @@
 #include "verifier-workers/store.h"
 
-#include <nlohmann/json.hpp>
-
 #include "common/db/connection.h"
 #include "verifier-workers/errors.h"
 
 namespace attest::worker {
 namespace {
 
-using nlohmann::json;
-
 Error DbError(const Error& e) { return MakeError(errc::database, e.message); }
-
-std::string Hex(const std::string& bytes) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(d[c >> 4]);
-    out.push_back(d[c & 15]);
-  }
-  return out;
-}
-
-json HexOrNull(const tpm::Bytes& b) {
-  if (b.empty()) return nullptr;
-  return tpm::ToHex(b);
-}
-
-template <typename T>
-json OrNull(const std::optional<T>& v) {
-  if (!v) return nullptr;
-  return *v;
-}
 
 std::string BytesOf(const pqxx::field& f) {
   if (f.is_null()) return {};
   pqxx::binarystring b(f);
   return b.str();
+}
+
+// A PostgreSQL array literal built element by element (text format): the
+// batch writes pass one array per column to unnest(), which is cheaper on
+// both sides than a JSON document per row.
+class ArrayLiteral {
+ public:
+  ArrayLiteral& Null() {
+    Sep();
+    s_ += "NULL";
+    return *this;
+  }
+  ArrayLiteral& Int(int64_t v) {
+    Sep();
+    s_ += std::to_string(v);
+    return *this;
+  }
+  template <typename T>
+  ArrayLiteral& IntOrNull(const std::optional<T>& v) {
+    return v ? Int(static_cast<int64_t>(*v)) : Null();
+  }
+  ArrayLiteral& Bool(bool v) {
+    Sep();
+    s_ += v ? 't' : 'f';
+    return *this;
+  }
+  ArrayLiteral& Text(std::string_view v) {
+    Sep();
+    s_ += '"';
+    for (char c : v) {
+      if (c == '"' || c == '\\') s_ += '\\';
+      s_ += c;
+    }
+    s_ += '"';
+    return *this;
+  }
+  // bytea in hex input format; empty is NULL.
+  ArrayLiteral& BytesOrNull(std::string_view v) { return v.empty() ? Null() : Bytes(v); }
+  ArrayLiteral& Bytes(std::string_view v) {
+    static const char* d = "0123456789abcdef";
+    Sep();
+    s_ += "\"\\\\x";
+    for (unsigned char c : v) {
+      s_ += d[c >> 4];
+      s_ += d[c & 15];
+    }
+    s_ += '"';
+    return *this;
+  }
+  std::string Done() const { return s_ + "}"; }
+
+ private:
+  void Sep() {
+    if (!first_) s_ += ',';
+    first_ = false;
+  }
+  std::string s_ = "{";
+  bool first_ = true;
+};
+
+std::string_view AsText(const tpm::Bytes& b) {
+  return std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
 }  // namespace
@@ -71,17 +107,19 @@ void PrepareStoreStatements(pqxx::connection_base& c) {
       "w_update",
       "UPDATE enrolments e SET state = r.state::agent_state, "
       "  state_reason = coalesce(r.state_reason, e.state_reason), ima_offset = r.ima_offset, "
-      "  ima_pcr10 = decode(r.ima_pcr10, 'hex'), ima_bank = r.ima_bank, "
+      "  ima_pcr10 = r.ima_pcr10, ima_bank = r.ima_bank, "
       "  quote_clock = r.quote_clock, quote_reset_count = r.quote_reset_count, "
-      "  quote_restart_count = r.quote_restart_count, boot_time = to_timestamp(r.boot_time), "
+      "  quote_restart_count = r.quote_restart_count, "
+      "  boot_time = to_timestamp(r.boot_time::double precision), "
       "  boot_log_requested = r.boot_log_requested, boot_log_accepted = r.boot_log_accepted, "
-      "  boot_pcr_digest = decode(r.boot_pcr_digest, 'hex'), sequence = r.sequence, "
+      "  boot_pcr_digest = r.boot_pcr_digest, sequence = r.sequence, "
       "  last_attestation_at = CASE WHEN r.attested THEN now() ELSE e.last_attestation_at END "
-      "FROM jsonb_to_recordset($1::jsonb) AS r(agent_id uuid, state text, state_reason text, "
-      "  ima_offset bigint, ima_pcr10 text, ima_bank int, quote_clock bigint, "
-      "  quote_reset_count bigint, quote_restart_count bigint, boot_time double precision, "
-      "  boot_log_requested bool, boot_log_accepted bool, boot_pcr_digest text, "
-      "  sequence bigint, attested bool) "
+      "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::int[], "
+      "  $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bool[], $12::bool[], "
+      "  $13::bytea[], $14::bigint[], $15::bool[]) "
+      "  AS r(agent_id, state, state_reason, ima_offset, ima_pcr10, ima_bank, quote_clock, "
+      "  quote_reset_count, quote_restart_count, boot_time, boot_log_requested, "
+      "  boot_log_accepted, boot_pcr_digest, sequence, attested) "
       "WHERE e.agent_id = r.agent_id");
   c.prepare(
       "w_history",
@@ -92,18 +130,20 @@ void PrepareStoreStatements(pqxx::connection_base& c) {
       "SELECT r.agent_id, now(), r.sequence, r.result, r.state::agent_state, r.failures, "
       "  nullif(r.pcr, 0), nullif(r.runtime, 0), nullif(r.mb, 0), r.quote_clock, "
       "  r.quote_reset_count, r.quote_restart_count, r.ima_entries, r.kafka_partition, "
-      "  r.kafka_offset, r.verify_micros, $2 "
-      "FROM jsonb_to_recordset($1::jsonb) AS r(agent_id uuid, sequence bigint, result text, "
-      "  state text, failures jsonb, pcr bigint, runtime bigint, mb bigint, quote_clock bigint, "
-      "  quote_reset_count bigint, quote_restart_count bigint, ima_entries int, "
-      "  kafka_partition int, kafka_offset bigint, verify_micros bigint)");
+      "  r.kafka_offset, r.verify_micros, $16 "
+      "FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::bigint[], "
+      "  $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::int[], "
+      "  $13::int[], $14::bigint[], $15::bigint[]) "
+      "  AS r(agent_id, sequence, result, state, failures, pcr, runtime, mb, quote_clock, "
+      "  quote_reset_count, quote_restart_count, ima_entries, kafka_partition, kafka_offset, "
+      "  verify_micros)");
   c.prepare("w_outbox_ids", "SELECT nextval('outbox_id_seq') FROM generate_series(1, $1::int)");
   c.prepare("w_outbox",
             "INSERT INTO outbox (id, topic, key, headers, payload, partition) "
-            "SELECT r.id, r.topic, convert_to(r.key, 'UTF8'), r.headers, decode(r.payload, 'hex'), "
-            "  r.partition "
-            "FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, topic text, key text, "
-            "  headers jsonb, payload text, partition int)");
+            "SELECT r.id, r.topic, convert_to(r.key, 'UTF8'), "
+            "  jsonb_build_object('content-type', r.content_type), r.payload, r.partition "
+            "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], "
+            "  $6::int[]) AS r(id, topic, key, content_type, payload, partition)");
   c.prepare("w_overdue",
             "SELECT agent_id::text FROM enrolments "
             "WHERE partition = ANY($1::int[]) AND state IN ('ENROLLED', 'PASS') "
@@ -181,53 +221,65 @@ Result<std::vector<int64_t>> WriteResults(pqxx::transaction_base& tx,
                                           const std::string& worker_id) {
   auto r = db::Guard("write batch", [&] {
     if (!rows.empty()) {
-      json arr = json::array();
+      ArrayLiteral id, state, reason, ima_offset, ima_pcr, ima_bank, clock, resets, restarts,
+          boot_time, log_requested, log_accepted, boot_digest, sequence, attested;
       for (const AgentRow* a : rows) {
-        const auto& s = a->vstate;
-        json j = {{"agent_id", a->agent_id},
-                  {"state", a->state},
-                  {"state_reason", OrNull(a->state_reason)},
-                  {"ima_offset", s.ima_next_offset},
-                  {"ima_pcr10", HexOrNull(s.ima_pcr)},
-                  {"ima_bank", static_cast<int>(s.ima_bank)},
-                  {"quote_clock", nullptr},
-                  {"quote_reset_count", nullptr},
-                  {"quote_restart_count", nullptr},
-                  {"boot_time", OrNull(s.boot_time)},
-                  {"boot_log_requested", a->boot_log_requested},
-                  {"boot_log_accepted", s.boot_log_accepted},
-                  {"boot_pcr_digest", HexOrNull(s.boot_pcr_digest)},
-                  {"sequence", a->sequence},
-                  {"attested", a->attested}};
-        if (s.clock) {
-          j["quote_clock"] = s.clock->clock;
-          j["quote_reset_count"] = s.clock->reset_count;
-          j["quote_restart_count"] = s.clock->restart_count;
+        const auto& st = a->vstate;
+        id.Text(a->agent_id);
+        state.Text(a->state);
+        if (a->state_reason) {
+          reason.Text(*a->state_reason);
+        } else {
+          reason.Null();
         }
-        arr.push_back(std::move(j));
+        ima_offset.Int(static_cast<int64_t>(st.ima_next_offset));
+        ima_pcr.BytesOrNull(AsText(st.ima_pcr));
+        ima_bank.Int(static_cast<int64_t>(st.ima_bank));
+        if (st.clock) {
+          clock.Int(static_cast<int64_t>(st.clock->clock));
+          resets.Int(st.clock->reset_count);
+          restarts.Int(st.clock->restart_count);
+        } else {
+          clock.Null();
+          resets.Null();
+          restarts.Null();
+        }
+        boot_time.IntOrNull(st.boot_time);
+        log_requested.Bool(a->boot_log_requested);
+        log_accepted.Bool(st.boot_log_accepted);
+        boot_digest.BytesOrNull(AsText(st.boot_pcr_digest));
+        sequence.Int(a->sequence);
+        attested.Bool(a->attested);
       }
-      tx.exec_prepared0("w_update", arr.dump());
+      tx.exec_prepared0("w_update", id.Done(), state.Done(), reason.Done(), ima_offset.Done(),
+                        ima_pcr.Done(), ima_bank.Done(), clock.Done(), resets.Done(),
+                        restarts.Done(), boot_time.Done(), log_requested.Done(),
+                        log_accepted.Done(), boot_digest.Done(), sequence.Done(), attested.Done());
     }
     if (!history.empty()) {
-      json arr = json::array();
+      ArrayLiteral id, sequence, result, state, failures, pcr, runtime, mb, clock, resets, restarts,
+          ima_entries, partition, offset, micros;
       for (const HistoryRecord* h : history) {
-        arr.push_back({{"agent_id", h->agent_id},
-                       {"sequence", h->sequence},
-                       {"result", h->result},
-                       {"state", h->state},
-                       {"failures", json::parse(h->failures_json)},
-                       {"pcr", h->pcr_policy_id},
-                       {"runtime", h->runtime_policy_id},
-                       {"mb", h->mb_policy_id},
-                       {"quote_clock", OrNull(h->quote_clock)},
-                       {"quote_reset_count", OrNull(h->quote_reset_count)},
-                       {"quote_restart_count", OrNull(h->quote_restart_count)},
-                       {"ima_entries", OrNull(h->ima_entries)},
-                       {"kafka_partition", OrNull(h->kafka_partition)},
-                       {"kafka_offset", OrNull(h->kafka_offset)},
-                       {"verify_micros", OrNull(h->verify_micros)}});
+        id.Text(h->agent_id);
+        sequence.Int(h->sequence);
+        result.Text(h->result);
+        state.Text(h->state);
+        failures.Text(h->failures_json);
+        pcr.Int(h->pcr_policy_id);
+        runtime.Int(h->runtime_policy_id);
+        mb.Int(h->mb_policy_id);
+        clock.IntOrNull(h->quote_clock);
+        resets.IntOrNull(h->quote_reset_count);
+        restarts.IntOrNull(h->quote_restart_count);
+        ima_entries.IntOrNull(h->ima_entries);
+        partition.IntOrNull(h->kafka_partition);
+        offset.IntOrNull(h->kafka_offset);
+        micros.IntOrNull(h->verify_micros);
       }
-      tx.exec_prepared0("w_history", arr.dump(), worker_id);
+      tx.exec_prepared0("w_history", id.Done(), sequence.Done(), result.Done(), state.Done(),
+                        failures.Done(), pcr.Done(), runtime.Done(), mb.Done(), clock.Done(),
+                        resets.Done(), restarts.Done(), ima_entries.Done(), partition.Done(),
+                        offset.Done(), micros.Done(), worker_id);
     }
     std::vector<int64_t> ids;
     if (!outbox.empty()) {
@@ -235,17 +287,18 @@ Result<std::vector<int64_t>> WriteResults(pqxx::transaction_base& tx,
         ids.push_back(f[0].as<int64_t>());
       }
       if (ids.size() != outbox.size()) throw std::runtime_error("outbox id reservation short");
-      json arr = json::array();
+      ArrayLiteral id, topic, key, content_type, payload, partition;
       for (size_t i = 0; i < outbox.size(); ++i) {
         const OutboxRecord* o = outbox[i];
-        arr.push_back({{"id", ids[i]},
-                       {"topic", o->topic},
-                       {"key", o->key},
-                       {"headers", {{"content-type", o->content_type}}},
-                       {"payload", Hex(o->payload)},
-                       {"partition", o->partition}});
+        id.Int(ids[i]);
+        topic.Text(o->topic);
+        key.Text(o->key);
+        content_type.Text(o->content_type);
+        payload.Bytes(o->payload);
+        partition.Int(o->partition);
       }
-      tx.exec_prepared0("w_outbox", arr.dump());
+      tx.exec_prepared0("w_outbox", id.Done(), topic.Done(), key.Done(), content_type.Done(),
+                        payload.Done(), partition.Done());
     }
     return ids;
   });

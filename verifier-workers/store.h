@@ -1,7 +1,7 @@
 // The worker's SQL: agent rows, policy versions and the batch writes
 // (enrolment state, history, outbox), with statements prepared once per
-// connection. Bulk writes pass one JSON array per statement
-// (jsonb_to_recordset), so a batch costs a fixed number of round trips.
+// connection. Bulk writes pass one array literal per column to unnest(), so
+// a batch costs a fixed number of round trips (and no JSON on either side).
 //
 // Thread-safety: functions use only the transaction given (one thread).
 #pragma once

@@ -256,6 +256,8 @@ Result<void> Worker::OnAssigned(std::vector<kafka::TopicPartition>& partitions) 
   // Claim each partition in PostgreSQL (retrying a short database outage),
   // start from the stored offset and publish what the previous owner left
   // in the outbox before anything new.
+  // Claims use connection 0, which the batch in flight may be committing on.
+  (void)AwaitInflight();
   const auto deadline = std::chrono::steady_clock::now() + config_.session_timeout;
   for (auto& tp : partitions) {
     OffsetKey key{config_.group_id, tp.topic, tp.partition};

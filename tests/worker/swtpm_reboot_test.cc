@@ -34,7 +34,8 @@ struct SwtpmAgent {
     return std::move(*t);
   }
   std::string ak_public() {
-    const auto& b = Open()->ak_public();
+    auto tpm = Open();
+    const auto& b = tpm->ak_public();
     return std::string(b.begin(), b.end());
   }
   // Extends entries [extended, n) into PCR 10 of the SHA-256 bank (one ESAPI
