@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -26,6 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using attest::testing::ReadFile;
 using attest::testing::RunCommand;
+using attest::testing::Subprocess;
 using attest::testing::TempDir;
 using attest::testing::WaitFor;
 using namespace std::chrono_literals;
@@ -282,31 +284,54 @@ class LabTest : public ::testing::Test {
   }
 
   // The SOC's tool against the lab's broker: the tampered agent's fail
-  // verdict, and its revocation with a valid signature.
-  void CheckVerdictsTail(const std::string& tampered) {
+  // verdict, and its revocation with a valid signature. Both run in the
+  // background (joining a consumer group takes seconds) while the views are
+  // checked; FinishVerdictsTails waits for them.
+  struct Tails {
+    std::unique_ptr<Subprocess> verdict, revocation;
+    fs::path verdict_log, revocation_log;
+  };
+
+  Tails StartVerdictsTails(const std::string& tampered) {
     const std::string ctl = FindBinary("attestctl");
-    const std::string bootstrap = StateVar("KAFKA_BOOTSTRAP");
-    std::string out;
-    ASSERT_EQ(
-        RunCommand({ctl, "verdicts", "tail", "--bootstrap", bootstrap, "--from-beginning",
-                    "--agent", tampered, "--result", "fail", "--count", "1", "--timeout", "30"},
-                   &out),
-        0)
-        << out;
+    const std::vector<std::string> base = {ctl,
+                                           "verdicts",
+                                           "tail",
+                                           "--bootstrap",
+                                           StateVar("KAFKA_BOOTSTRAP"),
+                                           "--from-beginning",
+                                           "--agent",
+                                           tampered,
+                                           "--count",
+                                           "1",
+                                           "--timeout",
+                                           "30"};
+    Tails t;
+    t.verdict_log = run_.path() / "tail-verdict.log";
+    t.revocation_log = run_.path() / "tail-revocation.log";
+    std::vector<std::string> argv = base;
+    argv.insert(argv.end(), {"--result", "fail"});
+    t.verdict = std::make_unique<Subprocess>(argv, t.verdict_log.string());
+    argv = base;
+    argv.insert(argv.end(), {"--only-revocations", "--revocation-key",
+                             (run_.path() / "pki/revocation.pub.pem").string()});
+    t.revocation = std::make_unique<Subprocess>(argv, t.revocation_log.string());
+    return t;
+  }
+
+  void FinishVerdictsTails(const std::string& tampered, Tails& t) {
+    const int verdict_rc = t.verdict->Wait(60s);
+    const int revocation_rc = t.revocation->Wait(60s);
+    const std::string out = ReadFile(t.verdict_log);
+    EXPECT_EQ(verdict_rc, 0) << out;
     EXPECT_NE(out.find(tampered + " seq="), std::string::npos) << out;
     EXPECT_NE(out.find(" fail state=FAILED failures: ima.validation."), std::string::npos) << out;
     EXPECT_NE(out.find("(/tmp/evil-"), std::string::npos) << out;
-    out.clear();
-    ASSERT_EQ(RunCommand({ctl, "verdicts", "tail", "--bootstrap", bootstrap, "--from-beginning",
-                          "--only-revocations", "--revocation-key",
-                          (run_.path() / "pki/revocation.pub.pem").string(), "--agent", tampered,
-                          "--count", "1", "--timeout", "30"},
-                         &out),
-              0)
-        << out;
-    EXPECT_NE(out.find(tampered), std::string::npos) << out;
-    EXPECT_NE(out.find(" revoked reason=ima.validation."), std::string::npos) << out;
-    EXPECT_NE(out.find("signature=valid"), std::string::npos) << out;
+    const std::string rev = ReadFile(t.revocation_log);
+    EXPECT_EQ(revocation_rc, 0) << rev;
+    EXPECT_NE(rev.find(tampered + " seq="), std::string::npos) << rev;
+    EXPECT_NE(rev.find(" revoked reason=ima.validation."), std::string::npos) << rev;
+    EXPECT_NE(rev.find("signature=valid"), std::string::npos) << rev;
   }
 
   TempDir run_{"attest-lab"};
@@ -351,8 +376,9 @@ TEST_F(LabTest, PassTamperFailoverRestartStop) {
   // The other agents keep passing.
   EXPECT_EQ(SqlInt("SELECT count(*) FROM enrolments WHERE state = 'PASS'"), 2);
   // The dashboards' views show it, and so does the SOC's tail.
+  Tails tails = StartVerdictsTails(agent1);
   CheckDashboardViews(agent1);
-  CheckVerdictsTail(agent1);
+  FinishVerdictsTails(agent1, tails);
 
   // 3. SIGKILL a worker: verdicts keep coming for the healthy agents.
   ASSERT_EQ(Lab({"kill-worker"}), 0);
