@@ -403,6 +403,15 @@ TEST_F(LabTest, PassTamperFailoverRestartStop) {
       60s))
       << Logs();
   EXPECT_EQ(Sql("SELECT state FROM enrolments WHERE agent_id = '" + agent2 + "'"), "PASS");
+  // The killed worker's partitions moved (step 3): the dashboards' worker
+  // view shows one owner holding every evidence partition.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Sql("SELECT count(*) = 1 FROM worker_owners WHERE topic = 'attestation.evidence'",
+                   true) == "t";
+      },
+      60s))
+      << Sql("SELECT * FROM worker_owners") << Sql("SELECT * FROM worker_partitions");
 
   // 5. Stop: nothing the lab started is left.
   const std::vector<pid_t> pids = LabPids();
