@@ -4,6 +4,9 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdint>
+#include <limits>
+
 #include "attest/v1/attestation.pb.h"
 #include "common/kafka/errors.h"
 #include "ingest-gateway/challenge.h"
@@ -45,6 +48,25 @@ http::Response Encoded(int status, BodyFormat f, const google::protobuf::Message
   return http::Response::Binary(status, std::string(ContentTypeOf(f)), std::move(body).value());
 }
 
+// Appends EvidenceEnvelope.evidence (field 2, length-delimited) holding the
+// already encoded Evidence `encoded`. Protobuf merges the fields of
+// concatenated encodings, so envelope-without-evidence + this field parses
+// as the whole envelope.
+bool AppendEvidenceField(std::string_view encoded, std::string* out) {
+  static_assert(v1::EvidenceEnvelope::kEvidenceFieldNumber == 2);
+  if (encoded.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) return false;
+  out->reserve(out->size() + encoded.size() + 6);
+  out->push_back(static_cast<char>((2 << 3) | 2));  // field 2, wire type LEN
+  uint64_t n = encoded.size();
+  while (n >= 0x80) {
+    out->push_back(static_cast<char>((n & 0x7f) | 0x80));
+    n >>= 7;
+  }
+  out->push_back(static_cast<char>(n));
+  out->append(encoded);
+  return true;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayConfig config,
@@ -63,8 +85,10 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayConfig config,
   pc.linger = c.kafka_linger;
   pc.close_timeout = c.kafka_delivery_timeout;
   // Reconnect within a second once Kafka is back (librdkafka's default backs
-  // off up to 10 s); the operator's properties win.
-  pc.extra = {{"reconnect.backoff.max.ms", "1000"}};
+  // off up to 10 s). No Nagle: every request waits for its produce round
+  // trip, and small produce requests held back by Nagle meet the broker's
+  // delayed ACK (tens of ms). The operator's properties win.
+  pc.extra = {{"reconnect.backoff.max.ms", "1000"}, {"socket.nagle.disable", "true"}};
   for (const auto& [k, v] : c.kafka_properties) pc.extra[k] = v;
   auto producer = kafka::Producer::Create(pc);
   if (!producer) return MakeError(errc::invalid_config, producer.error().message);
@@ -212,7 +236,7 @@ void Gateway::OnEvidence(http::RequestPtr req, http::Responder res) {
   if (auto r = DecodeBody(*format, req->body(), evidence); !r) {
     return res.Send(FromError(r.error()));
   }
-  req->mutable_body().clear();  // decoded; do not hold the bytes twice
+  const bool uuid_was_canonical = evidence->agent_uuid() == *uuid;
   if (auto r = CheckEvidence(*uuid, evidence); !r) return res.Send(FromError(r.error()));
 
   const auto now = SysClock::now();
@@ -236,10 +260,16 @@ void Gateway::OnEvidence(http::RequestPtr req, http::Responder res) {
   envelope.set_gateway_id(config_.gateway_id);
   SetTimestamp(envelope.mutable_token_issued_at(), claims->issued_at);
   envelope.set_token_ima_offset(claims->ima_offset);
+  // A Protobuf body that CheckEvidence left as it was is already the
+  // encoding of `evidence`: splice it in instead of encoding it again.
+  const bool splice = *format == BodyFormat::kProtobuf && uuid_was_canonical;
+  if (splice) envelope.clear_evidence();
   std::string value;
-  if (!envelope.SerializeToString(&value)) {
+  if (!envelope.SerializeToString(&value) ||
+      (splice && !AppendEvidenceField(req->body(), &value))) {
     return res.Send(http::Problem(500, "cannot serialize the evidence envelope"));
   }
+  req->mutable_body().clear();  // in `value` now; do not hold the bytes twice
 
   static const std::vector<kafka::Header> kHeaders = {{"content-type", std::string(kProtobufType)}};
   const BodyFormat out = ResponseFormat(req->header("Accept"), *format);

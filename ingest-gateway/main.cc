@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <google/protobuf/stubs/logging.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -12,6 +13,22 @@
 #include "common/base/logging.h"
 #include "ingest-gateway/config.h"
 #include "ingest-gateway/gateway.h"
+
+namespace {
+
+// libprotobuf writes an ERROR line to stderr for every request body with a
+// malformed UTF-8 string; clients control that, so it goes to debug (the
+// request itself is answered 400 and counted).
+void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line,
+                 const std::string& message) {
+  if (level >= google::protobuf::LOGLEVEL_FATAL) {
+    spdlog::critical("protobuf {}:{}: {}", file, line, message);
+  } else {
+    spdlog::debug("protobuf {}:{}: {}", file, line, message);
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"attest-gateway: ingest gateway (challenges, evidence to Kafka)"};
@@ -32,6 +49,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "attest-gateway: %s\n", r.error().message.c_str());
     return 2;
   }
+
+  google::protobuf::SetLogHandler(&ProtobufLog);
 
   // Block the stop signals in every thread (threads inherit the mask); this
   // thread waits for them.

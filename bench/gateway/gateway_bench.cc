@@ -18,7 +18,7 @@
 #include <fstream>
 #include <memory>
 
-#include "attest/v1/attestation.pb.h"
+#include "bench/gateway/evidence.h"
 #include "bench/gateway/load.h"
 #include "common/token/token.h"
 #include "ingest-gateway/gateway.h"
@@ -72,22 +72,11 @@ struct Env {
     gw = std::move(g).value();
     if (auto r = gw->Start(); !r) throw std::runtime_error(r.error().ToString());
 
-    auto keys = std::move(token::KeySet::FromSecrets({std::string(32, '\xaa')})).value();
-    auto tok = std::move(token::Issue(keys, kUuid, std::chrono::system_clock::now(), 0)).value();
-    v1::Evidence e;
-    e.set_agent_uuid(kUuid);
-    e.set_challenge_token(tok);
-    e.mutable_quote()->set_attest(std::string(145, 'q'));
-    e.mutable_quote()->set_signature(std::string(262, 's'));
-    auto* bank = e.mutable_quote()->add_pcrs();
-    bank->set_hash_algorithm(v1::HASH_ALGORITHM_SHA256);
-    for (uint32_t i : {0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 10u})
-      (*bank->mutable_values())[i] = std::string(32, 'p');
-    auto* ima = e.mutable_ima();
-    ima->set_entry_count(4);
-    ima->set_format(v1::IMA_LOG_FORMAT_ASCII);
-    ima->set_data(std::string(4 * 130, 'i'));
-    evidence_body = e.SerializeAsString();
+    auto keys = token::KeySet::LoadFiles({key});
+    if (!keys) throw std::runtime_error(keys.error().ToString());
+    auto body = bench::EvidenceBody(*keys, kUuid);
+    if (!body) throw std::runtime_error(body.error().ToString());
+    evidence_body = std::move(body).value();
   }
 };
 
