@@ -56,7 +56,8 @@ struct Env {
   // few MB per partition and silently drops the oldest records beyond that;
   // with 12 partitions a third of 200,000 evidence records were gone before
   // the workers started (and counted as committed by the offsets).
-  attest::testing::DevBroker broker{attest::testing::DevBrokerOptions{.partitions = kPartitions}};
+  attest::testing::DevBroker broker{
+      attest::testing::DevBrokerOptions{.brokers = 1, .partitions = kPartitions, .topics = {}}};
   attest::testing::TempDir dir{"attest-worker-bench"};
   KeyFiles keys{dir.path()};
   token::KeySet keyset = test::TestKeys();
