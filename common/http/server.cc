@@ -8,7 +8,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -86,8 +85,8 @@ struct Server::Impl {
       : options(std::move(o)),
         router(std::move(r)),
         registry(reg ? reg : &own_registry),
-        ioc(std::max(1, options.io_threads)),
-        acceptor(net::make_strand(ioc)),
+        contexts(MakeContexts(options.io_threads)),
+        acceptor(contexts.front()->get_executor()),
         accept_retry(acceptor.get_executor()) {}
 
   void InitMetrics();
@@ -104,8 +103,18 @@ struct Server::Impl {
   metrics::Registry own_registry;
   metrics::Registry* registry;
 
-  net::io_context ioc;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  // One io_context per I/O thread, each run by its thread alone: a
+  // connection lives on one context, so its handlers need no strand and no
+  // thread hands work to another through a shared scheduler. The acceptor
+  // lives on the first; connections are spread round-robin.
+  static std::vector<std::unique_ptr<net::io_context>> MakeContexts(int n) {
+    std::vector<std::unique_ptr<net::io_context>> out;
+    for (int i = 0; i < std::max(1, n); ++i) out.push_back(std::make_unique<net::io_context>(1));
+    return out;
+  }
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  size_t next_context = 0;  // acceptor's thread only
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
   std::unique_ptr<ssl::context> tls;
   tcp::acceptor acceptor;
   net::steady_timer accept_retry;
@@ -139,7 +148,7 @@ class SessionBase : public std::enable_shared_from_this<SessionBase> {
  public:
   virtual ~SessionBase() = default;
   virtual void Start() = 0;
-  // Posted to the session's strand by Stop(): close now if idle, else after
+  // Posted to the session's I/O context by Stop(): close now if idle, else after
   // the current response.
   virtual void Drain() = 0;
   // Delivers the response of the current request (any thread).
@@ -530,9 +539,9 @@ bool Server::Impl::OnIoThread() const {
 }
 
 void Server::Impl::DoAccept() {
-  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
-    OnAccept(ec, std::move(socket));
-  });
+  net::io_context& ctx = *contexts[next_context++ % contexts.size()];
+  acceptor.async_accept(
+      ctx, [this](beast::error_code ec, tcp::socket socket) { OnAccept(ec, std::move(socket)); });
 }
 
 void Server::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
@@ -631,13 +640,13 @@ Result<void> Server::Start() {
   s.port = s.acceptor.local_endpoint(ec).port();
   s.InitMetrics();
   s.started = true;
-  s.work.emplace(net::make_work_guard(s.ioc));
+  for (auto& ctx : s.contexts) s.work.push_back(net::make_work_guard(*ctx));
   net::post(s.acceptor.get_executor(), [&s] { s.DoAccept(); });
-  for (int i = 0; i < s.options.io_threads; ++i) {
-    s.threads.emplace_back([&s] {
+  for (auto& ctx : s.contexts) {
+    s.threads.emplace_back([&s, io = ctx.get()] {
       for (;;) {
         try {
-          s.ioc.run();
+          io->run();
           return;
         } catch (const std::exception& e) {
           spdlog::error("{}: I/O thread caught: {}", s.options.name, e.what());
@@ -691,8 +700,8 @@ void Server::Stop(std::chrono::milliseconds drain) {
                    s.options.name, s.sessions.size(), s.in_flight.load());
     }
   }
-  s.work.reset();
-  s.ioc.stop();
+  s.work.clear();
+  for (auto& ctx : s.contexts) ctx->stop();
   for (auto& t : s.threads) {
     if (t.joinable()) t.join();
   }
