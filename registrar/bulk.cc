@@ -175,6 +175,10 @@ Result<BulkOutcome> BulkEnrol(db::Connection& conn, const BulkInput& in) {
     // when its body is the same; else a new version.
     auto policy = [&](const char* kind, const std::string& body) -> int64_t {
       if (body.empty()) return 0;
+      // Concurrent bulk requests with the same policy: one inserts it, the
+      // others wait here and then find it.
+      tx.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))",
+                     std::string("attest-bulk-policy:") + kind + ":" + in.policy_name);
       auto same = tx.exec_params(
           "SELECT policy_id FROM policies WHERE kind = $1::policy_kind AND name = $2 "
           "AND agent_id IS NULL AND body = $3::jsonb ORDER BY version DESC LIMIT 1",

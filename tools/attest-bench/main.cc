@@ -75,6 +75,8 @@ int main(int argc, char** argv) {
   run->add_option("--ca-file", ro.ca_file, "PEM CA of the gateways' certificates");
   run->add_option("--bootstrap", ro.bootstrap, "Kafka bootstrap servers (verdicts)")->required();
   run->add_option("--verdict-topic", ro.verdict_topic)->capture_default_str();
+  run->add_option("--fetch-wait-ms", ro.fetch_wait_ms, "verdict consumer fetch.wait.max.ms")
+      ->capture_default_str();
   auto* rate = run->add_option("--rate", ro.rate, "attestation rounds started per second");
   auto* flat = run->add_flag("--flat-out", ro.flat_out, "no rate limit");
   rate->excludes(flat);

@@ -37,7 +37,8 @@ struct RunOptions {
   std::string ca_file;
   std::string bootstrap;  // Kafka bootstrap servers
   std::string verdict_topic = "attestation.verdicts";
-  double rate = 0;  // attestations (rounds started) per second; 0 with flat_out
+  int fetch_wait_ms = 10;  // the verdict consumer's fetch.wait.max.ms
+  double rate = 0;         // attestations (rounds started) per second; 0 with flat_out
   bool flat_out = false;
   std::chrono::milliseconds duration{10'000};
   int connections = 64;

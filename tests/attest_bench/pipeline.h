@@ -1,0 +1,177 @@
+// A whole pipeline on loopback for attest-bench's tests (and the fault
+// campaign built on it): PostgreSQL (harness, migrated), the dev broker,
+// attest-registrar, attest-gateway and `workers` attest-worker processes, as
+// real binaries with TOML configurations in a temp dir, TLS from a test CA.
+// Everything is stopped in the destructor, also when a test fails.
+//
+// Thread-safety: none; use from the test thread.
+#pragma once
+
+#include <fstream>
+#include <memory>
+#include <pqxx/pqxx>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/db/migrations.h"
+#include "tests/harness/broker/dev_broker.h"
+#include "tests/harness/pki/pki.h"
+#include "tests/harness/postgres/postgres_server.h"
+#include "tests/harness/util/process.h"
+
+namespace attest::bench::test {
+
+namespace fs = std::filesystem;
+using attest::testing::FreePort;
+using attest::testing::RunCommand;
+using attest::testing::Subprocess;
+
+struct PipelineOptions {
+  int workers = 1;
+  std::string verdict_encoding = "protobuf";
+  int gateway_io_threads = 1;
+  int gateway_db_pool = 2;
+  // The workers' fetch.wait.max.ms: the dev broker answers a fetch only after
+  // this wait, so librdkafka's 500 ms default is 0.5 s of latency per hop.
+  int worker_fetch_wait_ms = 10;
+  // Empty: a harness PostgreSQL (fsync off). Else an existing database (e.g.
+  // from `pg_virtualenv -o fsync=on` for durable commits), migrated here.
+  std::string database;
+};
+
+class Pipeline {
+ public:
+  explicit Pipeline(PipelineOptions options = {}) : options_(options) {
+    const fs::path d = dir_.path();
+    pki_ = std::make_unique<attest::testing::TestPki>(d);
+    auto server = pki_->IssueServer("localhost");
+    Write(d / "token.key", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
+    Write(d / "admin.token", "bench-admin-token-0123456789abcdef\n");
+    std::string out;
+    if (RunCommand({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-out", (d / "revocation.pem").string()},
+                   &out) != 0) {
+      throw std::runtime_error("openssl genpkey: " + out);
+    }
+    if (options_.database.empty()) {
+      pg_ = std::make_unique<attest::testing::PostgresServer>();
+      conninfo_ = pg_->CreateDatabase("attest");
+      pg_->Migrate(conninfo_);
+    } else {
+      conninfo_ = options_.database;
+      auto m = db::MigrateDatabase(conninfo_, attest::testing::SourceMigrationsDir());
+      if (!m) throw std::runtime_error("migrate: " + m.error().message);
+    }
+
+    registrar_port_ = FreePort();
+    Write(d / "registrar.toml",
+          "[server]\nlisten = \"127.0.0.1\"\nport = " + std::to_string(registrar_port_) +
+              "\ncert = \"" + server.cert.string() + "\"\nkey = \"" + server.key.string() +
+              "\"\nio_threads = 1\n[database]\nconninfo = \"" + conninfo_ +
+              "\"\npool_size = 2\n[ek]\nrequire_cert = false\n[admin]\ntoken_file = \"" +
+              (d / "admin.token").string() + "\"\n[kafka]\nevidence_partitions = 12\n");
+    registrar_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{ATTEST_REGISTRAR_BINARY, "--config",
+                                 (d / "registrar.toml").string(), "--no-migrate"},
+        (d / "registrar.log").string());
+
+    gateway_port_ = FreePort();
+    Write(d / "gateway.toml",
+          "gateway_id = \"gw-test\"\n[server]\nlisten = \"127.0.0.1:" +
+              std::to_string(gateway_port_) + "\"\ncert_file = \"" + server.cert.string() +
+              "\"\nkey_file = \"" + server.key.string() + "\"\nio_threads = " +
+              std::to_string(options_.gateway_io_threads) + "\n[token]\nkey_files = [\"" +
+              (d / "token.key").string() + "\"]\n[database]\nconninfo = \"" + conninfo_ +
+              "\"\npool_size = " + std::to_string(options_.gateway_db_pool) +
+              "\n[kafka]\nbootstrap_servers = \"" + broker_.bootstrap() +
+              "\"\n[challenge]\nmin_interval_fraction = 0.8\n");
+    gateway_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{ATTEST_GATEWAY_BINARY, "--config", (d / "gateway.toml").string()},
+        (d / "gateway.log").string());
+
+    for (int i = 0; i < options_.workers; ++i) StartWorker(i);
+    if (!attest::testing::WaitFor(
+            [&] {
+              return attest::testing::PortOpen(registrar_port_) &&
+                     attest::testing::PortOpen(gateway_port_);
+            },
+            std::chrono::seconds(30))) {
+      throw std::runtime_error("registrar/gateway did not listen:\n" + Logs());
+    }
+  }
+
+  void StartWorker(int i) {
+    const fs::path d = dir_.path();
+    const fs::path cfg = d / ("worker-" + std::to_string(i) + ".toml");
+    Write(cfg, "worker_id = \"w" + std::to_string(i) + "\"\n[kafka]\nbootstrap_servers = \"" +
+                   broker_.bootstrap() +
+                   "\"\nsession_timeout_ms = 6000\nproperties = [\"fetch.wait.max.ms=" +
+                   std::to_string(options_.worker_fetch_wait_ms) +
+                   "\"]\n[database]\nconninfo = \"" + conninfo_ +
+                   "\"\npool_size = 3\n[token]\nkey_files = [\"" + (d / "token.key").string() +
+                   "\"]\n[revocation]\nsigning_key_file = \"" + (d / "revocation.pem").string() +
+                   "\"\nkey_id = \"test\"\n[output]\nencoding = \"" + options_.verdict_encoding +
+                   "\"\n[liveness]\nsweep_period_ms = 1000\n[metrics]\nlisten = \"\"\n");
+    workers_.push_back(std::make_unique<Subprocess>(
+        std::vector<std::string>{ATTEST_WORKER_BINARY, "--config", cfg.string()},
+        (d / ("worker-" + std::to_string(i) + ".log")).string()));
+  }
+
+  std::string registrar_url() const {
+    return "https://localhost:" + std::to_string(registrar_port_);
+  }
+  std::string gateway_url() const { return "https://localhost:" + std::to_string(gateway_port_); }
+  std::string ca_file() const { return pki_->ca_cert().string(); }
+  std::string admin_token_file() const { return (dir_.path() / "admin.token").string(); }
+  const std::string& bootstrap() const { return broker_.bootstrap(); }
+  const std::string& conninfo() const { return conninfo_; }
+  const fs::path& dir() const { return dir_.path(); }
+  pid_t gateway_pid() const { return gateway_->pid(); }
+  pid_t worker_pid(size_t i) const { return workers_.at(i)->pid(); }
+  // The postmaster's PID: the parent of a backend of ours.
+  pid_t postgres_pid() const {
+    pqxx::connection c(conninfo_);
+    pqxx::work tx(c);
+    int backend = tx.exec1("SELECT pg_backend_pid()")[0].as<int>();
+    std::ifstream in("/proc/" + std::to_string(backend) + "/stat");
+    std::string line;
+    std::getline(in, line);
+    auto close = line.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream rest(line.substr(close + 1));
+    std::string state;
+    int ppid = 0;
+    rest >> state >> ppid;
+    return ppid;
+  }
+  attest::testing::PostgresServer* postgres() { return pg_.get(); }
+  attest::testing::DevBroker& broker() { return broker_; }
+
+  std::string Logs() const {
+    std::string out;
+    for (const char* f : {"registrar.log", "gateway.log", "worker-0.log"}) {
+      std::ifstream in(dir_.path() / f);
+      std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (s.size() > 4000) s = s.substr(s.size() - 4000);
+      out += std::string("--- ") + f + "\n" + s;
+    }
+    return out;
+  }
+
+ private:
+  static void Write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+
+  PipelineOptions options_;
+  attest::testing::TempDir dir_{"attest-bench-test"};
+  std::unique_ptr<attest::testing::TestPki> pki_;
+  std::unique_ptr<attest::testing::PostgresServer> pg_;
+  attest::testing::DevBroker broker_;
+  std::string conninfo_;
+  int registrar_port_ = 0, gateway_port_ = 0;
+  // Declared last: stopped first (before the broker and the database).
+  std::unique_ptr<Subprocess> registrar_, gateway_;
+  std::vector<std::unique_ptr<Subprocess>> workers_;
+};
+
+}  // namespace attest::bench::test
