@@ -1,8 +1,9 @@
 // libFuzzer target for every parser that sees untrusted quote evidence:
 // TPMS_ATTEST, TPMT_SIGNATURE, TPM2B_PUBLIC / PEM (LoadAkPublic),
 // TPML_PCR_SELECTION, the tpm2-tools PCR file, and VerifyQuote itself with
-// the Keylime AK. The first byte picks the target so one corpus (the Keylime
-// quote files) seeds all of them.
+// the Keylime AK, per call and through a prepared AkVerifier (which must
+// give the same verdict). The first byte picks the split so one corpus (the
+// Keylime quote files) seeds all of them.
 #include <cstddef>
 #include <cstdint>
 
@@ -34,6 +35,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto pcrs = tpm::ParseTpm2ToolsPcrFile(all);
   if (pcrs) in.pcrs = pcrs->values;
   in.previous = verify::ClockState{1, 0, 0, true};
-  (void)verify::VerifyQuote(in);
+  const auto per_call = verify::VerifyQuote(in);
+  if (key) {
+    // The prepared verifier must give the same verdict as the per-call path.
+    const verify::AkVerifier prepared(key->pkey.get());
+    in.ak_verifier = &prepared;
+    const auto r = verify::VerifyQuote(in);
+    if (r.failures.size() != per_call.failures.size()) __builtin_trap();
+  }
   return 0;
 }
