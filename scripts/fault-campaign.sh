@@ -17,8 +17,8 @@
 # (simulated agents) plus the lab's swtpm agents; without attest-bench only
 # the lab's agents. Environment: CAMPAIGN_RUN_DIR (.campaign),
 # CAMPAIGN_BUILD_DIR (build), CAMPAIGN_AGENTS (lab agents, 4),
-# CAMPAIGN_INTERVAL (s, 3), CAMPAIGN_BENCH_AGENTS (200), CAMPAIGN_BENCH_RATE
-# (evidence/s, 100), CAMPAIGN_DISK=0 (skip the disk fault), CAMPAIGN_KEEP=1
+# CAMPAIGN_INTERVAL (s, 3), CAMPAIGN_BENCH_AGENTS (100), CAMPAIGN_BENCH_RATE
+# (evidence/s, 50), CAMPAIGN_BENCH_DURATION (s, 180), CAMPAIGN_DISK=0 (skip the disk fault), CAMPAIGN_KEEP=1
 # (leave the lab running), CAMPAIGN_BROKER_DOWN (s, 5), CAMPAIGN_DISK_FULL
 # (s, 15), CAMPAIGN_RECOVERY_MAX (s, 60), CAMPAIGN_IMA_PERIOD (s between simulated
 # IMA measurements, 20: see docs/faults.md on the lab's IMA race).

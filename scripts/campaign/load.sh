@@ -65,8 +65,8 @@ load_summary() {
 # background. An agent attests at most once per interval: agents / interval
 # is the offered rate, capped by --rate.
 bench_start() {
-  local n=${CAMPAIGN_BENCH_AGENTS:-200} interval=${CAMPAIGN_BENCH_INTERVAL:-2}
-  local rate=${CAMPAIGN_BENCH_RATE:-100} duration=${CAMPAIGN_BENCH_DURATION:-150}
+  local n=${CAMPAIGN_BENCH_AGENTS:-100} interval=${CAMPAIGN_BENCH_INTERVAL:-2}
+  local rate=${CAMPAIGN_BENCH_RATE:-50} duration=${CAMPAIGN_BENCH_DURATION:-180}
   "$BENCH" enrol --agents "$n" --registrar "https://127.0.0.1:$REGISTRAR_PORT" \
     --admin-token-file "$RUN/pki/admin.token" --ca-file "$RUN/pki/ca.pem" \
     --state-file "$RUN/bench.state" --ak ecc --interval "$interval" --grace-factor 100 \
