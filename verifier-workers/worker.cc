@@ -344,7 +344,9 @@ struct Worker::Batch {
   std::chrono::steady_clock::time_point t0;
   std::map<std::string, AgentRow> rows;
   std::vector<Outcome> outcomes;
-  std::vector<bool> has_outcome;
+  // One byte per record, not vector<bool>: verification threads set them
+  // concurrently, and packed bits would lose updates (a verdict lost).
+  std::vector<uint8_t> has_outcome;
   std::vector<int> skip_reason;  // 1: bad key
   std::map<int32_t, int64_t> next_offsets;
   std::map<int32_t, Claim> expected;  // per partition: the claim this batch advances from
@@ -389,7 +391,7 @@ Result<std::unique_ptr<Worker::Batch>> Worker::PrepareBatch(std::vector<kafka::M
     it->second.push_back(i);
   }
   b->outcomes.resize(pending.size());
-  b->has_outcome.assign(pending.size(), false);
+  b->has_outcome.assign(pending.size(), 0);
   for (const auto& m : pending) b->next_offsets[m.partition] = m.offset + 1;
   for (const auto& [p, next] : b->next_offsets) {
     const OwnedPartition& o = owned_[p];
@@ -463,7 +465,7 @@ Result<std::unique_ptr<Worker::Batch>> Worker::PrepareBatch(std::vector<kafka::M
         }
         bp->outcomes[i] =
             ProcessEvidence(ctx_, env, EvidenceRef{m.partition, m.offset}, *r, key, pol, now);
-        bp->has_outcome[i] = true;
+        bp->has_outcome[i] = 1;
       }
     });
   }
