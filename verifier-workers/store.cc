@@ -96,8 +96,11 @@ void PrepareStoreStatements(pqxx::connection_base& c) {
       "  e.ima_offset, e.ima_pcr10, e.ima_bank, e.quote_clock, e.quote_reset_count, "
       "  e.quote_restart_count, extract(epoch FROM e.boot_time)::bigint, e.boot_log_accepted, "
       "  e.boot_pcr_digest, extract(epoch FROM e.last_attestation_at)::bigint "
-      "FROM enrolments e JOIN registrations r ON r.agent_id = e.agent_id "
-      "WHERE e.agent_id = ANY($1::uuid[]) ";
+      // Driven by unnest so the planner looks agents up by primary key (it
+      // planned `agent_id = ANY($1)` as a full scan of enrolments + hash join).
+      "FROM unnest($1::uuid[]) AS k(agent_id) "
+      "JOIN enrolments e ON e.agent_id = k.agent_id "
+      "JOIN registrations r ON r.agent_id = e.agent_id ";
   c.prepare("w_agents", select);
   c.prepare("w_agents_lock", select + "FOR UPDATE OF e");
   c.prepare("w_policies",

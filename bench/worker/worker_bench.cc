@@ -1,5 +1,7 @@
 // Worker throughput: pre-built valid evidence for N simulated agents
-// (software P-256 AKs made here, quotes over PCR 10 signed like a TPM, no IMA
+// (software AKs made here: P-256, or with ATTEST_BENCH_AK=rsa RSA-2048, the
+// common TPM AK, 256 distinct keys shared round-robin since generating 100,000
+// RSA keys would take an hour; quotes over PCR 10 signed like a TPM, no IMA
 // list) is produced into the dev broker, then 1 or 2 attest-worker processes
 // consume it. Reported: evidence verified and committed per second (from the
 // first commit to the last, so the group join is excluded) and verdicts
@@ -43,6 +45,12 @@ size_t AgentCount() {
 }
 
 // database.pool_size of the workers (2: batches one after the other; 3: pipelined).
+// AK type: "ecc" (default, P-256) or "rsa" (RSA-2048).
+bool RsaAks() {
+  const char* v = std::getenv("ATTEST_BENCH_AK");
+  return v != nullptr && std::string(v) == "rsa";
+}
+
 int PoolSize() {
   const char* v = std::getenv("ATTEST_BENCH_POOL_SIZE");
   return v ? std::atoi(v) : 3;
@@ -79,10 +87,14 @@ struct Env {
     pc.linger = std::chrono::milliseconds(20);
     auto producer = kafka::Producer::Create(pc);
     if (!producer) throw std::runtime_error(producer.error().message);
+    std::vector<attest::testing::SoftAk> rsa_aks;
     // Two rounds of evidence per agent (the second checks clock monotonicity
     // against the first's stored state).
     for (size_t i = 0; i < n; ++i) {
-      auto ak = attest::testing::MakeEccAk();
+      if (RsaAks() && rsa_aks.size() < 256) rsa_aks.push_back(attest::testing::MakeRsaAk());
+      attest::testing::SoftAk ecc_ak;
+      if (!RsaAks()) ecc_ak = attest::testing::MakeEccAk();
+      const attest::testing::SoftAk& ak = RsaAks() ? rsa_aks[i % 256] : ecc_ak;
       uuids.push_back(RandomUuid());
       ak_publics.push_back(test::AkTpm2bPublic(ak.pub));
       attest::testing::SoftClock clock;
