@@ -17,8 +17,16 @@ using nlohmann::json;
 
 constexpr uint32_t kImaPcr = 10;
 
-bool HasId(const Failures& f, std::string_view id) {
-  return std::any_of(f.begin(), f.end(), [id](const Failure& x) { return x.event_id == id; });
+// Whether quote failures still prove the agent's TPM signed this quote for
+// this challenge: only a disallowed hash algorithm leaves the quote authentic
+// (the signature is checked regardless). Anything else (bad signature, other
+// nonce, PCR values that are not the quoted ones, unparseable, a replay) says
+// nothing about the agent, and the gateway gives tokens to whoever knows a
+// UUID, so such evidence must not change state or revoke: it is rejected. An
+// agent that only ever sends such evidence goes OFFLINE at its deadline.
+bool QuoteAuthentic(const Failures& f) {
+  return std::all_of(f.begin(), f.end(),
+                     [](const Failure& x) { return x.event_id == "quote.hash_alg_not_allowed"; });
 }
 
 // ---- Measured boot ----
@@ -358,7 +366,7 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
   if (!q.ok()) {
     v.new_state = stored;
     v.failures = std::move(q.failures);
-    v.result = HasId(v.failures, "quote.replay") ? Outcome::kRejected : Outcome::kFail;
+    v.result = QuoteAuthentic(v.failures) ? Outcome::kFail : Outcome::kRejected;
     return v;
   }
   const tpm::PcrValues& quoted = ev.pcrs;  // authenticated by the quote from here on

@@ -9,9 +9,11 @@
 // in place), the caller persists Verdict::new_state.
 //
 // Results, most to least severe:
-//   kRejected      the quote is a replay or older than the accepted one
-//                  (quote.replay): drop it, new_state == stored state.
-//   kFail          failures (quote not authentic, measured boot, IMA, PCR policy).
+//   kRejected      the quote does not prove the agent's TPM signed it for this
+//                  challenge (bad signature, nonce, PCR digest, unparseable) or
+//                  is a replay / older than the accepted one (quote.replay):
+//                  drop it, new_state == stored state.
+//   kFail          failures (disallowed quote hash, measured boot, IMA, PCR policy).
 //   kLogRequested  no failure, but the verifier needs a log: the UEFI log
 //                  (uefi_log_requested) after a reboot / without a boot
 //                  baseline, or the IMA list from requested_ima_offset.

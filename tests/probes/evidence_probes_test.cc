@@ -97,13 +97,16 @@ TEST_F(EvidenceProbes, ReplayForeignTokenForgedQuoteDowngradedHash) {
     auto fv = VerdictFor(forged.uuid(), IdOf(r));
     ASSERT_TRUE(fv.has_value());
     const std::string after = AgentState(forged.uuid());
-    // ima_offset and quote clock must not have moved (fields 3 and 4).
+    // Not authentic: it must not fail (or revoke) the honest agent. State,
+    // IMA offset and quote clock stay (all fields but the sequence).
     auto tail = [](const std::string& s) { return s.substr(s.find('/', s.find('/') + 1)); };
+    auto head = [](const std::string& s) { return s.substr(0, s.find('/')); };
     Record("forged quote (signed by a wrong AK)",
-           "gateway 202 (shape ok) then worker FAIL quote.invalid_signature, IMA/clock unchanged",
+           "gateway 202 (shape ok) then worker REJECTED quote.invalid_signature, state unchanged",
            fmt::format("202; {}; state {} -> {}", ResultName(*fv), forged_before, after),
-           fv->result() == v1::VERDICT_RESULT_FAIL &&
-               HasFailureId(*fv, "quote.invalid_signature") && tail(forged_before) == tail(after));
+           fv->result() == v1::VERDICT_RESULT_REJECTED &&
+               HasFailureId(*fv, "quote.invalid_signature") &&
+               head(forged_before) == head(after) && tail(forged_before) == tail(after));
   } else {
     Record("forged quote (signed by a wrong AK)", "refused or worker FAIL",
            fmt::format("{}", r.status), r.status >= 400 && r.status < 500);

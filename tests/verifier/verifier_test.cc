@@ -64,30 +64,30 @@ TEST_F(VerifierTest, AkFromTpm2bPublicBytesWorksToo) {
   agent_.ak_public = bytes;
   auto q = tpm_.Quote(kNonce, {0, 10});
   EXPECT_EQ(Run(q.MakeEvidence(), {}).result, Outcome::kPass);
-  agent_.ak_public = {};  // no AK at all: fails, never crashes
+  agent_.ak_public = {};  // no AK at all: rejected, never crashes
   auto v = Run(q.MakeEvidence(), {});
-  EXPECT_EQ(v.result, Outcome::kFail);
+  EXPECT_EQ(v.result, Outcome::kRejected);
   EXPECT_NE(Find(v, "quote.invalid_signature"), nullptr);
 }
 
-TEST_F(VerifierTest, WrongNonceFailsWithoutStateChange) {
+TEST_F(VerifierTest, WrongNonceIsRejectedWithoutStateChange) {
   AgentState st;
   st.ima_next_offset = 7;
   st.ima_pcr = tpm::Bytes(32, 1);
   auto q = tpm_.Quote(kNonce, {0, 10});
   auto v = Run(q.MakeEvidence(), st, tpm::Bytes{1, 2, 3});
-  EXPECT_EQ(v.result, Outcome::kFail);
+  EXPECT_EQ(v.result, Outcome::kRejected);
   EXPECT_NE(Find(v, "quote.nonce_mismatch"), nullptr) << Describe(v);
   EXPECT_FALSE(v.new_state.clock);
   EXPECT_EQ(v.new_state.ima_next_offset, 7u);
   EXPECT_EQ(v.new_state.ima_pcr, st.ima_pcr);
 }
 
-TEST_F(VerifierTest, TamperedPcrValueFails) {
+TEST_F(VerifierTest, TamperedPcrValueIsRejected) {
   auto q = tpm_.Quote(kNonce, {0, 10});
   q.pcrs[TPM2_ALG_SHA256][0][0] ^= 1;
   auto v = Run(q.MakeEvidence(), {});
-  EXPECT_EQ(v.result, Outcome::kFail);
+  EXPECT_EQ(v.result, Outcome::kRejected);
   EXPECT_NE(Find(v, "quote.pcr_digest_mismatch"), nullptr) << Describe(v);
 }
 
