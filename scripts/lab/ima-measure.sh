@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # ima-measure.sh LIST TCTI [PATH SHA256_HEX]
 # Measures files as the kernel's IMA would with the ima-ng template: for each
-# "PATH SHA256_HEX" (the arguments, or lines on stdin) extends PCR 10's
-# sha256 bank of the TPM at TCTI with sha256(template data) and then appends
+# "PATH SHA256_HEX" (the arguments, or lines on stdin) appends
 #   10 <sha1(template data)> ima-ng sha256:<digest> <PATH>
-# to the ascii list LIST (scripts/lab/ima-entries.pl computes both). The
+# to the ascii list LIST, then extends PCR 10's sha256 bank of the TPM at
+# TCTI with sha256(template data) (scripts/lab/ima-entries.pl computes both). The
 # lab's swtpms have only the sha256 bank. TCTI "none" only appends to LIST.
 # Calls on one LIST are serialised (flock on LIST.lock).
 set -euo pipefail
@@ -20,10 +20,13 @@ exec 9>>"$list.lock"
 flock 9
 while IFS=$'\t' read -r entry sha256; do
   [ -n "$entry" ] || continue
-  # The kernel extends the PCR before the entry becomes visible in the list:
-  # a reader that sees the entry finds it in a later quote.
+  # As the kernel does (ima_add_template_entry): the entry joins the list
+  # first, then PCR 10 is extended. The agent quotes and then reads the list,
+  # so its list always covers the quoted PCR (the verifier accepts a list that
+  # runs ahead of the quote); the other order could send a list shorter than
+  # the PCR, a false ima.pcr_mismatch.
+  printf '%s\n' "$entry" >>"$list"
   if [ "$tcti" != none ]; then
     TPM2TOOLS_TCTI=$tcti tpm2_pcrextend "10:sha256=$sha256" >/dev/null
   fi
-  printf '%s\n' "$entry" >>"$list"
 done <<<"$entries"
