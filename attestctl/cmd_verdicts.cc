@@ -71,6 +71,15 @@ struct TailArgs {
 };
 
 // Every partition starts at the beginning or the end: no committed offsets.
+// Whether every assigned partition has answered a fetch, i.e. its start
+// offset is resolved.
+bool Positioned(const kafka::Consumer& c) {
+  for (const auto& p : c.Assignment()) {
+    if (!c.CachedWatermarks(p.topic, p.partition)) return false;
+  }
+  return true;
+}
+
 class StartAt : public kafka::RebalanceListener {
  public:
   explicit StartAt(int64_t start) : start_(start) {}
@@ -178,6 +187,7 @@ int Tail(const TailArgs& a) {
   std::optional<Clock::time_point> last_match;  // idle clock: from assignment on
   uint64_t matched = 0;
   bool invalid_signature = false;
+  bool announced = false;
   int rc = kExitPass;
   while (!g_stop) {
     auto batch = (*consumer)->Poll(std::chrono::milliseconds(200));
@@ -196,8 +206,14 @@ int Tail(const TailArgs& a) {
       }
       continue;
     }
-    if (!last_match) {
-      last_match = now;
+    if (!last_match) last_match = now;
+    // With "new records only", kOffsetEnd is resolved when a partition's first
+    // fetch starts: announce once every partition has answered a fetch (its
+    // watermarks are cached), so nothing published after the announcement is
+    // skipped. Records polled before it are shown all the same.
+    if (!announced && (a.from_beginning || Positioned(**consumer) ||
+                       now - started > Seconds(a.connect_timeout_s))) {
+      announced = true;
       std::cerr << "attestctl: tailing " << cc.topics.front()
                 << (cc.topics.size() > 1 ? " and " + cc.topics.back() : "") << " ("
                 << start.partitions() << " partitions, "

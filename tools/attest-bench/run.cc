@@ -440,6 +440,23 @@ Result<RunReport> RunBench(const RunOptions& o) {
     auto m = consumer->Poll(std::chrono::milliseconds(100), 100);
     if (!m) return m.error();
   }
+  // kOffsetEnd is resolved only when the first fetch of a partition starts:
+  // verdicts published before that would be skipped (counted as missing).
+  // Once every partition has answered a fetch (its watermarks are cached),
+  // its position is fixed before any evidence of this run is sent.
+  for (;;) {
+    bool all_fetched = true;
+    for (const auto& p : consumer->Assignment()) {
+      if (!consumer->CachedWatermarks(p.topic, p.partition)) all_fetched = false;
+    }
+    if (all_fetched) break;
+    if (SteadyClock::now() > assign_deadline) {
+      return MakeError(errc::transport, "verdict consumer: partitions not positioned in 30 s (" +
+                                            o.bootstrap + ", " + o.verdict_topic + ")");
+    }
+    auto m = consumer->Poll(std::chrono::milliseconds(100), 100);
+    if (!m) return m.error();
+  }
 
   Tracker tracker(uuids);
   Scheduler sched(agents, o.flat_out ? 0 : o.rate, int64_t{state.interval_seconds} * kSecond,
