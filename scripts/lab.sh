@@ -233,12 +233,26 @@ start_postgres() {
   fi
   as_pg "$PGBIN/initdb" -D "$pg/data" -U attest -A trust -E UTF8 --no-locale --no-sync \
     --no-instructions >"$LOGS/initdb.log" 2>&1 || die "initdb failed: see $LOGS/initdb.log"
-  PG_PORT=$(free_port)
-  spawn postgres "$LOGS/postgres.log" "${AS_PG[@]}" "$PGBIN/postgres" -D "$pg/data" -p "$PG_PORT" -k "$pg" \
-    -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-    -c max_connections=100 >/dev/null
-  ADMIN_DB="host=127.0.0.1 port=$PG_PORT user=attest dbname=postgres"
-  wait_for 30 "PostgreSQL" psql -X -q "$ADMIN_DB" -c 'select 1'
+  # A port taken by someone else between free_port and postgres's bind makes
+  # postgres exit at once: then try another port (a busy machine may also
+  # need a while to start it).
+  local attempt end
+  for attempt in 1 2 3; do
+    PG_PORT=$(free_port)
+    spawn postgres "$LOGS/postgres.log" "${AS_PG[@]}" "$PGBIN/postgres" -D "$pg/data" -p "$PG_PORT" -k "$pg" \
+      -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+      -c max_connections=100 >/dev/null
+    ADMIN_DB="host=127.0.0.1 port=$PG_PORT user=attest dbname=postgres"
+    end=$((SECONDS + 90))
+    until psql -X -q "$ADMIN_DB" -c 'select 1' >/dev/null 2>&1; do
+      alive "$(pgid_of postgres)" || break
+      [ $SECONDS -lt $end ] || die "timed out after 90s waiting for PostgreSQL (see $LOGS/postgres.log)"
+      sleep 0.3
+    done
+    psql -X -q "$ADMIN_DB" -c 'select 1' >/dev/null 2>&1 && break
+    [ "$attempt" -lt 3 ] || die "PostgreSQL did not start (see $LOGS/postgres.log)"
+    echo "lab: PostgreSQL exited (port $PG_PORT taken?); trying another port" >&2
+  done
   psql_lab -c 'CREATE DATABASE attest' >/dev/null
   ADMIN_DB="host=127.0.0.1 port=$PG_PORT user=attest dbname=attest"
   # Migrations, then one login per component in the least-privilege roles.
