@@ -67,10 +67,15 @@ find_binaries() {
 free_port() {
   # A port (and port+1 when asked) nobody listens on; random to make races
   # between parallel labs unlikely.
-  local span=${1:-1} p i used
-  used=$(ss -Htln 2>/dev/null | awk '{print $4}' | sed 's/.*://' | sort -u)
+  # Below the kernel's ephemeral range: outgoing connections take their local
+  # ports from it, and binding a port one of them holds fails (seen: swtpm
+  # "Address already in use"). Ports of every TCP socket count as used.
+  local span=${1:-1} p i used lo=32768 hi
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  [ "$lo" -gt 12000 ] || lo=32768
+  used=$(ss -Htan 2>/dev/null | awk '{print $4}' | sed 's/.*://' | sort -u)
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % (lo - 10000 - span)))
     local ok=1
     for ((i = 0; i < span; i++)); do
       if grep -qx "$((p + i))" <<<"$used" || grep -q " $((p + i))\$" "$RUN/ports" 2>/dev/null; then
