@@ -37,17 +37,6 @@ Result<Bytes> FromHex(const std::string& hex, const std::string& field) {
   return out;
 }
 
-std::string ToHex(const Bytes& b) {
-  static const char* d = "0123456789abcdef";
-  std::string s;
-  s.reserve(b.size() * 2);
-  for (uint8_t x : b) {
-    s += d[x >> 4];
-    s += d[x & 15];
-  }
-  return s;
-}
-
 // The canonical hex of a checked EK TPM2B_PUBLIC.
 Result<std::string> CheckEk(const std::string& hex, const std::string& field) {
   Bytes ek;
@@ -57,14 +46,14 @@ Result<std::string> CheckEk(const std::string& hex, const std::string& field) {
   if (pub->publicArea.type != TPM2_ALG_RSA && pub->publicArea.type != TPM2_ALG_ECC) {
     return Bad(field + ": not an RSA or ECC key");
   }
-  return ToHex(ek);
+  return tpm::ToHex(ek);
 }
 
 std::string DefaultName(const BulkInput& in) {
   uint8_t d[32];
   std::string all = in.runtime_policy + '\0' + in.pcr_policy;
   SHA256(reinterpret_cast<const uint8_t*>(all.data()), all.size(), d);
-  return "bulk-" + ToHex(Bytes(d, d + 8));
+  return "bulk-" + tpm::ToHex(Bytes(d, d + 8));
 }
 
 // '{a,b,c}': elements are UUIDs, hex or integers (no quoting needed).
@@ -159,8 +148,8 @@ Result<BulkInput> ParseBulkRequest(std::string_view body, int evidence_partition
     }
     auto name = credential::ObjectName(ak);
     if (!name) return Bad(at + ".ak_public: " + name.error().message);
-    b.ak_hex = ToHex(ak);
-    b.name_hex = ToHex(*name);
+    b.ak_hex = tpm::ToHex(ak);
+    b.name_hex = tpm::ToHex(*name);
     b.partition = kafka::PartitionFor(b.uuid, evidence_partitions);
     in.agents.push_back(std::move(b));
   }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/tpm/marshal.h"
 #include "registrar/admin_client.h"
 #include "registrar/soft_identity.h"
 #include "tools/attest-bench/errors.h"
@@ -20,17 +21,6 @@ namespace attest::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string Hex(const std::vector<uint8_t>& b) {
-  static const char* d = "0123456789abcdef";
-  std::string s;
-  s.reserve(b.size() * 2);
-  for (uint8_t x : b) {
-    s += d[x >> 4];
-    s += d[x & 15];
-  }
-  return s;
-}
 
 double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -75,7 +65,7 @@ Result<void> MakeKeys(const EnrolOptions& o, BenchState& st, std::vector<std::st
         return;
       }
       st.keys[i] = {ecc ? KeyType::kEcc : KeyType::kRsa, std::move(*der)};
-      ak_hex[i] = Hex(*pub);
+      ak_hex[i] = tpm::ToHex(*pub);
     }
   };
   int threads = o.keygen_threads > 0 ? o.keygen_threads
@@ -130,7 +120,7 @@ Result<EnrolReport> RunEnrol(const EnrolOptions& o) {
   spdlog::info("enrol: {} keys for {} agents in {:.1f} s", st.keys.size(), o.agents,
                rep.keygen_seconds);
 
-  const std::string ek_hex = Hex(ek->ek_public());
+  const std::string ek_hex = tpm::ToHex(ek->ek_public());
   const size_t batches = (o.agents + o.batch - 1) / o.batch;
   std::atomic<size_t> next{0}, enrolled{0}, existing{0};
   std::atomic<bool> failed{false};
