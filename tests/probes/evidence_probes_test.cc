@@ -105,8 +105,8 @@ TEST_F(EvidenceProbes, ReplayForeignTokenForgedQuoteDowngradedHash) {
            "gateway 202 (shape ok) then worker REJECTED quote.invalid_signature, state unchanged",
            fmt::format("202; {}; state {} -> {}", ResultName(*fv), forged_before, after),
            fv->result() == v1::VERDICT_RESULT_REJECTED &&
-               HasFailureId(*fv, "quote.invalid_signature") &&
-               head(forged_before) == head(after) && tail(forged_before) == tail(after));
+               HasFailureId(*fv, "quote.invalid_signature") && head(forged_before) == head(after) &&
+               tail(forged_before) == tail(after));
   } else {
     Record("forged quote (signed by a wrong AK)", "refused or worker FAIL",
            fmt::format("{}", r.status), r.status >= 400 && r.status < 500);
