@@ -82,11 +82,7 @@ struct Env {
       admin = pg->conninfo();
     }
     const size_t n = AgentCount();
-    kafka::ProducerConfig pc;
-    pc.bootstrap_servers = broker.bootstrap();
-    pc.linger = std::chrono::milliseconds(20);
-    auto producer = kafka::Producer::Create(pc);
-    if (!producer) throw std::runtime_error(producer.error().message);
+    std::vector<std::pair<std::string, std::string>> records;  // key, value
     std::vector<attest::testing::SoftAk> rsa_aks;
     // Two rounds of evidence per agent (the second checks clock monotonicity
     // against the first's stored state).
@@ -106,7 +102,8 @@ struct Env {
         tpm::PcrValues values;
         values[TPM2_ALG_SHA256][10] = tpm::Bytes(32, 0);
         auto quote = attest::testing::MakeQuote(nonce, sel, values, TPM2_ALG_SHA256, clock);
-        auto sig = attest::testing::SignLikeTpm(ak, TPM2_ALG_ECDSA, TPM2_ALG_SHA256, quote);
+        auto sig = attest::testing::SignLikeTpm(ak, RsaAks() ? TPM2_ALG_RSASSA : TPM2_ALG_ECDSA,
+                                                TPM2_ALG_SHA256, quote);
         v1::EvidenceEnvelope env;
         env.set_evidence_id(RandomUuid());
         auto* e = env.mutable_evidence();
@@ -123,12 +120,30 @@ struct Env {
                 .count());
         std::string value;
         env.SerializeToString(&value);
-        while (true) {
-          auto r = (*producer)->Produce("attestation.evidence", uuids.back(), value, {}, {});
-          if (r) break;
-          std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        }
-        ++evidence;
+        records.emplace_back(uuids.back(), std::move(value));
+      }
+    }
+    Produce(records);
+    evidence = records.size();
+  }
+
+  // Produced in one burst with a long linger so that each partition's log
+  // holds a few large message sets, as a loaded gateway writes them. The dev
+  // broker (librdkafka's mock cluster) answers a fetch with one message set
+  // per partition and finds it by walking the partition's list, so thousands
+  // of one-record sets would make the broker, not the worker, the bottleneck.
+  void Produce(const std::vector<std::pair<std::string, std::string>>& records) {
+    kafka::ProducerConfig pc;
+    pc.bootstrap_servers = broker.bootstrap();
+    pc.linger = std::chrono::milliseconds(200);
+    pc.extra = {{"batch.num.messages", "100000"},
+                {"queue.buffering.max.messages", "1000000"},
+                {"queue.buffering.max.kbytes", "1048576"}};
+    auto producer = kafka::Producer::Create(pc);
+    if (!producer) throw std::runtime_error(producer.error().message);
+    for (const auto& [key, value] : records) {
+      while (!(*producer)->Produce("attestation.evidence", key, value, {}, {})) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
     }
     if (!(*producer)->Flush(std::chrono::seconds(120))) throw std::runtime_error("flush");
