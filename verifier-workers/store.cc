@@ -124,7 +124,16 @@ void PrepareStoreStatements(pqxx::connection_base& c) {
       "  boot_time = to_timestamp(r.boot_time::double precision), "
       "  boot_log_requested = r.boot_log_requested, boot_log_accepted = r.boot_log_accepted, "
       "  boot_pcr_digest = r.boot_pcr_digest, sequence = r.sequence, "
-      "  last_attestation_at = CASE WHEN r.attested THEN now() ELSE e.last_attestation_at END "
+      "  last_attestation_at = CASE WHEN r.attested THEN now() ELSE e.last_attestation_at END, "
+      // Setting liveness_deadline opts out of the row trigger (migration
+      // 014), so this keeps what it would: deadline, updated_at and
+      // state_changed_at.
+      "  liveness_deadline = CASE WHEN r.attested THEN now() "
+      "    ELSE coalesce(e.last_attestation_at, e.enrolled_at) END "
+      "    + make_interval(secs => e.interval_seconds * e.grace_factor), "
+      "  updated_at = now(), "
+      "  state_changed_at = CASE WHEN r.state::agent_state = e.state THEN e.state_changed_at "
+      "    ELSE now() END "
       "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::int[], "
       "  $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bool[], $12::bool[], "
       "  $13::bytea[], $14::bigint[], $15::bool[]) "

@@ -82,7 +82,10 @@ struct Env {
       admin = pg->conninfo();
     }
     const size_t n = AgentCount();
-    std::vector<std::pair<std::string, std::string>> records;  // key, value
+    // key, value per round: every agent's first evidence, then every agent's
+    // second, as agents attesting at an interval do (an agent's two records
+    // side by side would straddle batch boundaries and serialize them).
+    std::vector<std::pair<std::string, std::string>> rounds[2];
     std::vector<attest::testing::SoftAk> rsa_aks;
     // Two rounds of evidence per agent (the second checks clock monotonicity
     // against the first's stored state).
@@ -120,11 +123,13 @@ struct Env {
                 .count());
         std::string value;
         env.SerializeToString(&value);
-        records.emplace_back(uuids.back(), std::move(value));
+        rounds[round].emplace_back(uuids.back(), std::move(value));
       }
     }
-    Produce(records);
-    evidence = records.size();
+    for (auto& r : rounds) {
+      Produce(r);
+      evidence += r.size();
+    }
   }
 
   // Produced in one burst with a long linger so that each partition's log

@@ -93,6 +93,23 @@ TEST_F(SchemaTest, LivenessDeadlineFollowsLastAttestation) {
   EXPECT_THROW(Exec("UPDATE enrolments SET state = 'BOGUS'"), pqxx::data_exception);
 }
 
+// A writer that sets liveness_deadline itself (the worker's batch update)
+// skips the row trigger; any other update still gets it.
+TEST_F(SchemaTest, ExplicitDeadlineSkipsTheTrigger) {
+  Register();
+  Exec(std::string("INSERT INTO enrolments (agent_id, interval_seconds, grace_factor, partition) "
+                   "VALUES ('") +
+       kAgent + "', 60, 2, 3)");
+  Exec(
+      "UPDATE enrolments SET last_attestation_at = '2030-01-01', "
+      "liveness_deadline = '2030-01-01 00:07', updated_at = '2001-01-01'");
+  EXPECT_EQ(Value("SELECT liveness_deadline - last_attestation_at FROM enrolments"), "00:07:00");
+  EXPECT_EQ(Value("SELECT updated_at = '2001-01-01' FROM enrolments"), "t");
+  Exec("UPDATE enrolments SET interval_seconds = 30");
+  EXPECT_EQ(Value("SELECT liveness_deadline - last_attestation_at FROM enrolments"), "00:01:00");
+  EXPECT_EQ(Value("SELECT updated_at > '2001-01-01' FROM enrolments"), "t");
+}
+
 TEST_F(SchemaTest, EnrolmentNeedsARegistration) {
   EXPECT_THROW(Exec(std::string("INSERT INTO enrolments (agent_id, interval_seconds, partition) "
                                 "VALUES ('") +
