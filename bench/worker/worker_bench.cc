@@ -26,6 +26,7 @@
 #include "common/kafka/partitioner.h"
 #include "common/kafka/producer.h"
 #include "common/token/token.h"
+#include "common/tpm/marshal.h"
 #include "tests/harness/broker/dev_broker.h"
 #include "tests/harness/postgres/postgres_server.h"
 #include "tests/quote/soft_quote.h"
@@ -171,12 +172,9 @@ struct Env {
     pqxx::work tx(c);
     nlohmann::json rows = nlohmann::json::array();
     for (size_t i = 0; i < uuids.size(); ++i) {
-      static const char* d = "0123456789abcdef";
-      std::string hex;
-      for (unsigned char ch : ak_publics[i]) {
-        hex.push_back(d[ch >> 4]);
-        hex.push_back(d[ch & 15]);
-      }
+      const std::string& ak = ak_publics[i];
+      const std::string hex =
+          tpm::ToHex(tpm::ByteView(reinterpret_cast<const uint8_t*>(ak.data()), ak.size()));
       rows.push_back(
           {{"id", uuids[i]}, {"ak", hex}, {"p", kafka::PartitionFor(uuids[i], kPartitions)}});
     }
