@@ -459,12 +459,20 @@ EOF
   say "Ctrl-C stops the lab"
   tail -n +1 -F "$LOGS/verdicts.log" 2>/dev/null &
   HELPERS[0]=$!
+  local ticks=0
   while true; do
     # wait (not a foreground sleep) lets SIGTERM run the trap at once.
-    sleep 30 &
+    sleep 5 &
     HELPERS[1]=$!
     wait $! || true
-    cmd_status || true
+    # `scripts/lab.sh stop` from another shell removed the pid file: done.
+    if [ ! -f "$PIDS" ]; then
+      kill "${HELPERS[0]}" 2>/dev/null || true
+      say "the lab was stopped from another shell"
+      exit 0
+    fi
+    ticks=$((ticks + 1))
+    if [ $((ticks % 6)) = 0 ]; then cmd_status || true; fi
   done
 }
 

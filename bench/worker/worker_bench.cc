@@ -216,8 +216,10 @@ struct Env {
 };
 
 Env& Shared() {
-  static Env* env = new Env();  // benchmark process lifetime
-  return *env;
+  // Destroyed at exit, which stops the dev broker and the fallback PostgreSQL
+  // (a leaked Env left one attest-devbroker process behind per run).
+  static Env env;
+  return env;
 }
 
 void BM_Workers(benchmark::State& state) {
