@@ -71,15 +71,6 @@ struct TailArgs {
 };
 
 // Every partition starts at the beginning or the end: no committed offsets.
-// Whether every assigned partition has answered a fetch, i.e. its start
-// offset is resolved.
-bool Positioned(const kafka::Consumer& c) {
-  for (const auto& p : c.Assignment()) {
-    if (!c.CachedWatermarks(p.topic, p.partition)) return false;
-  }
-  return true;
-}
-
 class StartAt : public kafka::RebalanceListener {
  public:
   explicit StartAt(int64_t start) : start_(start) {}
@@ -211,7 +202,7 @@ int Tail(const TailArgs& a) {
     // fetch starts: announce once every partition has answered a fetch (its
     // watermarks are cached), so nothing published after the announcement is
     // skipped. Records polled before it are shown all the same.
-    if (!announced && (a.from_beginning || Positioned(**consumer) ||
+    if (!announced && (a.from_beginning || (*consumer)->AllPartitionsFetched() ||
                        now - started > Seconds(a.connect_timeout_s))) {
       announced = true;
       std::cerr << "attestctl: tailing " << cc.topics.front()

@@ -263,6 +263,13 @@ std::optional<Consumer::Watermarks> Consumer::CachedWatermarks(const std::string
   return Watermarks{low < 0 ? 0 : low, high};
 }
 
+bool Consumer::AllPartitionsFetched() const {
+  for (const auto& [topic, partition] : assignment_) {
+    if (!CachedWatermarks(topic, partition)) return false;
+  }
+  return true;
+}
+
 Result<void> Consumer::Close() {
   if (closed_) return Ok();
   closing_ = true;

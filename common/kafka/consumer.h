@@ -126,6 +126,10 @@ class Consumer {
     int64_t high = 0;  // the next offset the broker will assign
   };
   std::optional<Watermarks> CachedWatermarks(const std::string& topic, int32_t partition) const;
+  // Whether every assigned partition has answered a fetch (has cached
+  // watermarks). A start at kOffsetEnd is resolved only by that first fetch:
+  // before it, records published now may still be skipped.
+  bool AllPartitionsFetched() const;
 
   // True once the first assignment (possibly empty) has been applied.
   bool HasBeenAssigned() const { return assigned_once_; }

@@ -444,12 +444,7 @@ Result<RunReport> RunBench(const RunOptions& o) {
   // verdicts published before that would be skipped (counted as missing).
   // Once every partition has answered a fetch (its watermarks are cached),
   // its position is fixed before any evidence of this run is sent.
-  for (;;) {
-    bool all_fetched = true;
-    for (const auto& p : consumer->Assignment()) {
-      if (!consumer->CachedWatermarks(p.topic, p.partition)) all_fetched = false;
-    }
-    if (all_fetched) break;
+  while (!consumer->AllPartitionsFetched()) {
     if (SteadyClock::now() > assign_deadline) {
       return MakeError(errc::transport, "verdict consumer: partitions not positioned in 30 s (" +
                                             o.bootstrap + ", " + o.verdict_topic + ")");
