@@ -71,6 +71,11 @@ size_t OutboxRelay::InFlight() const {
   return inflight_.size();
 }
 
+size_t OutboxRelay::Depth() const {
+  std::lock_guard lock(mu_);
+  return inflight_.size() + failed_waiting_;
+}
+
 void OutboxRelay::Publish(std::vector<StoredOutbox> rows) {
   for (auto& row : rows) {
     {
@@ -98,8 +103,8 @@ void OutboxRelay::Delivered(int64_t id, bool ok) {
     std::lock_guard lock(mu_);
     if (ok) {
       to_delete_.push_back(id);
-    } else {
-      inflight_.erase(id);
+    } else if (inflight_.erase(id) > 0) {
+      ++failed_waiting_;
       failures_ = true;
     }
   }
@@ -115,6 +120,11 @@ void OutboxRelay::Rescan(db::Connection& conn) {
     owned = owned_;
   }
   std::vector<StoredOutbox> todo;
+  size_t failed_before = 0;
+  {
+    std::lock_guard lock(mu_);
+    failed_before = failed_waiting_;
+  }
   auto scanned = db::Guard("outbox rescan", [&] {
     for (int32_t p : owned) {
       pqxx::read_transaction tx(conn.raw());
@@ -130,6 +140,11 @@ void OutboxRelay::Rescan(db::Connection& conn) {
     spdlog::warn("outbox relay: {}", scanned.error().message);
     return;
   }
+  {
+    // What failed before the scan is in `todo` now (or was deleted).
+    std::lock_guard lock(mu_);
+    failed_waiting_ -= std::min(failed_waiting_, failed_before);
+  }
   if (!todo.empty()) {
     spdlog::info("outbox relay: republishing {} rows", todo.size());
     Publish(std::move(todo));
@@ -139,7 +154,6 @@ void OutboxRelay::Rescan(db::Connection& conn) {
 void OutboxRelay::Loop() {
   std::optional<db::Connection> conn;
   auto last_scan = std::chrono::steady_clock::now();
-  auto last_depth = last_scan;
   while (true) {
     std::vector<int64_t> batch;
     bool rescan = false;
@@ -193,20 +207,7 @@ void OutboxRelay::Loop() {
       last_scan = now;
       Rescan(*conn);
     }
-    if (depth_ && conn && now - last_depth > std::chrono::seconds(1)) {
-      last_depth = now;
-      std::vector<int32_t> parts;
-      {
-        std::lock_guard lock(mu_);
-        parts.assign(owned_.begin(), owned_.end());
-      }
-      auto d = db::Guard("outbox depth", [&] {
-        pqxx::read_transaction tx(conn->raw());
-        auto n = OutboxDepth(tx, parts);
-        return n ? *n : int64_t{-1};
-      });
-      if (d && *d >= 0) depth_->Set(static_cast<double>(*d));
-    }
+    if (depth_) depth_->Set(static_cast<double>(Depth()));
   }
 }
 

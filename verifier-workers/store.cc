@@ -173,7 +173,6 @@ void PrepareStoreStatements(pqxx::connection_base& c) {
             "SELECT id, topic, convert_from(key, 'UTF8'), headers->>'content-type', payload, "
             "  partition FROM outbox WHERE partition = $1 AND id > $2 ORDER BY id LIMIT $3");
   c.prepare("w_outbox_delete", "DELETE FROM outbox WHERE id = ANY($1::bigint[])");
-  c.prepare("w_outbox_depth", "SELECT count(*) FROM outbox WHERE partition = ANY($1::int[])");
 }
 
 Result<std::map<std::string, AgentRow>> LoadAgents(pqxx::transaction_base& tx,
@@ -364,14 +363,6 @@ Result<void> DeleteOutbox(pqxx::transaction_base& tx, const std::vector<int64_t>
   auto r = db::Guard("delete outbox", [&] { tx.exec_prepared0("w_outbox_delete", IntArray(ids)); });
   if (!r) return DbError(r.error());
   return Ok();
-}
-
-Result<int64_t> OutboxDepth(pqxx::transaction_base& tx, const std::vector<int32_t>& partitions) {
-  auto r = db::Guard("outbox depth", [&] {
-    return tx.exec_prepared1("w_outbox_depth", IntArray(partitions))[0].as<int64_t>();
-  });
-  if (!r) return DbError(r.error());
-  return r;
 }
 
 }  // namespace attest::worker

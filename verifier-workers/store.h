@@ -57,7 +57,6 @@ struct StoredOutbox {
 Result<std::vector<StoredOutbox>> LoadOutbox(pqxx::transaction_base& tx, int32_t partition,
                                              int64_t after_id, int limit);
 Result<void> DeleteOutbox(pqxx::transaction_base& tx, const std::vector<int64_t>& ids);
-Result<int64_t> OutboxDepth(pqxx::transaction_base& tx, const std::vector<int32_t>& partitions);
 
 // "{a,b}" array literals.
 std::string TextArray(const std::vector<std::string>& items);

@@ -550,6 +550,7 @@ void Worker::CompleteBatch(Batch& b) {
     SetLagGauges(p, o);
   }
   std::vector<StoredOutbox> publish;
+  publish.reserve(b.outbox_ids.size());
   size_t k = 0;
   for (size_t i = 0; i < b.outcomes.size(); ++i) {
     if (!b.has_outcome[i]) {

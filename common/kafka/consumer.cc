@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/kafka/client_conf.h"
@@ -222,6 +223,7 @@ Result<std::vector<Message>> Consumer::Poll(std::chrono::milliseconds timeout,
   if (closed_ || closing_) return MakeError(errc::closed, "consumer: poll after close");
   if (failure_) return *failure_;
   std::vector<Message> out;
+  out.reserve(std::min<size_t>(max_messages, 4096));
   int wait_ms = static_cast<int>(timeout.count());
   while (out.size() < max_messages) {
     MessagePtr msg(rd_kafka_consumer_poll(rk_.get(), wait_ms));

@@ -1,8 +1,8 @@
 #include "common/token/token.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -11,6 +11,11 @@
 #include <sstream>
 
 namespace attest::token {
+
+struct PreparedMac {
+  std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> ctx{nullptr, EVP_MAC_CTX_free};
+};
+
 namespace {
 
 constexpr std::string_view kMacLabel = "attest-token-v1";
@@ -52,18 +57,35 @@ std::array<uint8_t, 4> AgentTag(std::string_view uuid) {
 }
 
 // HMAC-SHA256(key, label | len(uuid) | uuid | signed bytes) into `out`.
-bool Mac(const Key& key, std::string_view uuid, const uint8_t* signed_bytes, uint8_t* out) {
-  std::string msg;
-  msg.reserve(kMacLabel.size() + 2 + uuid.size() + kSignedSize);
-  msg.append(kMacLabel);
-  msg.push_back(static_cast<char>((uuid.size() >> 8) & 0xff));
-  msg.push_back(static_cast<char>(uuid.size() & 0xff));
-  msg.append(uuid);
-  msg.append(reinterpret_cast<const char*>(signed_bytes), kSignedSize);
-  unsigned int len = 0;
-  return HMAC(EVP_sha256(), key.secret.data(), static_cast<int>(key.secret.size()),
-              reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), out, &len) &&
-         len == 32;
+bool Mac(const PreparedMac& key, std::string_view uuid, const uint8_t* signed_bytes, uint8_t* out) {
+  std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> ctx(EVP_MAC_CTX_dup(key.ctx.get()),
+                                                                EVP_MAC_CTX_free);
+  const uint8_t len_be[2] = {static_cast<uint8_t>((uuid.size() >> 8) & 0xff),
+                             static_cast<uint8_t>(uuid.size() & 0xff)};
+  auto update = [&](const void* p, size_t n) {
+    return EVP_MAC_update(ctx.get(), static_cast<const unsigned char*>(p), n) == 1;
+  };
+  size_t len = 0;
+  return ctx && update(kMacLabel.data(), kMacLabel.size()) && update(len_be, 2) &&
+         update(uuid.data(), uuid.size()) && update(signed_bytes, kSignedSize) &&
+         EVP_MAC_final(ctx.get(), out, &len, 32) == 1 && len == 32;
+}
+
+// A keyed HMAC-SHA256 context for `secret`, or null if OpenSSL refuses.
+std::shared_ptr<const PreparedMac> PrepareMac(const std::string& secret) {
+  std::unique_ptr<EVP_MAC, decltype(&EVP_MAC_free)> mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr),
+                                                        EVP_MAC_free);
+  if (!mac) return nullptr;
+  auto p = std::make_shared<PreparedMac>();
+  p->ctx.reset(EVP_MAC_CTX_new(mac.get()));
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_END};
+  if (!p->ctx || EVP_MAC_init(p->ctx.get(), reinterpret_cast<const unsigned char*>(secret.data()),
+                              secret.size(), params) != 1) {
+    return nullptr;
+  }
+  return p;
 }
 
 int HexValue(char c) {
@@ -95,7 +117,12 @@ Result<KeySet> KeySet::Create(std::vector<Key> keys) {
       }
     }
   }
-  return KeySet(std::move(keys));
+  std::vector<std::shared_ptr<const PreparedMac>> macs;
+  for (const auto& k : keys) {
+    macs.push_back(PrepareMac(k.secret));
+    if (!macs.back()) return MakeError(errc::invalid_key, "token keys: OpenSSL has no HMAC-SHA256");
+  }
+  return KeySet(std::move(keys), std::move(macs));
 }
 
 Result<KeySet> KeySet::FromSecrets(const std::vector<std::string>& secrets) {
@@ -195,7 +222,7 @@ Result<std::string> Issue(const KeySet& keys, std::string_view uuid, Clock::time
   auto tag = AgentTag(uuid);
   for (size_t i = 0; i < 4; ++i) t[kTagOffset + i] = tag[i];
   if (auto r = rng(t.data() + kRandomOffset, kSignedSize - kRandomOffset); !r) return r.error();
-  if (!Mac(key, uuid, t.data(), t.data() + kSignedSize)) {
+  if (!Mac(keys.mac(0), uuid, t.data(), t.data() + kSignedSize)) {
     return MakeError(errc::invalid_key, "token: HMAC-SHA256 failed");
   }
   return std::string(reinterpret_cast<const char*>(t.data()), t.size());
@@ -216,7 +243,8 @@ Result<Claims> Verify(const KeySet& keys, std::string_view token, std::string_vi
   }
   const auto* p = reinterpret_cast<const uint8_t*>(token.data());
   uint8_t expected[32];
-  if (!Mac(*key, uuid, p, expected)) return MakeError(errc::bad_mac, "token: HMAC-SHA256 failed");
+  if (!Mac(keys.mac(static_cast<size_t>(key - keys.keys().data())), uuid, p, expected))
+    return MakeError(errc::bad_mac, "token: HMAC-SHA256 failed");
   if (CRYPTO_memcmp(expected, p + kSignedSize, sizeof expected) != 0) {
     if (fields->agent_tag != AgentTag(uuid)) {
       return MakeError(errc::other_agent, "token: issued to another agent");

@@ -110,6 +110,31 @@ TEST_F(SchemaTest, ExplicitDeadlineSkipsTheTrigger) {
   EXPECT_EQ(Value("SELECT updated_at > '2001-01-01' FROM enrolments"), "t");
 }
 
+// Migration 015: the state index holds only agents that are not passing, so
+// the update a PASS agent's evidence makes adds nothing to it.
+TEST_F(SchemaTest, PassingUpdatesSkipTheStateIndex) {
+  Exec(
+      "INSERT INTO registrations (agent_id, ek_public, ak_public, ak_name, state, activated_at) "
+      "SELECT gen_random_uuid(), '\\x01', '\\x02', '\\x000b' || sha256('ak'), 'active', now() "
+      "FROM generate_series(1, 1000)");
+  Exec(
+      "INSERT INTO enrolments (agent_id, interval_seconds, partition, state) "
+      "SELECT agent_id, 60, 0, 'PASS' FROM registrations");
+  for (int i = 0; i < 3; ++i) {
+    Exec(
+        "UPDATE enrolments SET liveness_deadline = now() + interval '3 minutes', "
+        "last_attestation_at = now(), sequence = sequence + 1");
+  }
+  // 3,000 new row versions and not one index entry: the metapage and an empty root.
+  EXPECT_EQ(Value("SELECT pg_relation_size('enrolments_not_passing') <= 16384"), "t");
+  Exec(
+      "UPDATE enrolments SET state = 'OFFLINE' WHERE agent_id IN "
+      "(SELECT agent_id FROM enrolments LIMIT 10)");
+  EXPECT_EQ(Value("SET enable_seqscan = off; "
+                  "SELECT count(*) FROM enrolments WHERE state = 'OFFLINE'"),
+            "10");
+}
+
 TEST_F(SchemaTest, EnrolmentNeedsARegistration) {
   EXPECT_THROW(Exec(std::string("INSERT INTO enrolments (agent_id, interval_seconds, partition) "
                                 "VALUES ('") +

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <openssl/hmac.h>
+
 #include <fstream>
 
 #include "tests/harness/util/process.h"
@@ -44,6 +46,28 @@ TEST(TokenTest, IsSixtyFourBytesWithTheDocumentedLayout) {
   EXPECT_EQ(f->issued_at_ms, 1'700'000'000'123);
   EXPECT_EQ(f->ima_offset, 4242u);
   EXPECT_EQ(static_cast<uint8_t>((*t)[22]), 1);  // random starts at 22
+}
+
+// Bytes 32..64 are HMAC-SHA256(key, "attest-token-v1" | len(uuid) | uuid |
+// bytes 0..32), computed here with OpenSSL's one-shot HMAC(): the key set's
+// prepared context must give exactly that.
+TEST(TokenTest, MacIsTheDocumentedHmac) {
+  KeySet keys = Keys({Secret('a')});
+  auto t = Issue(keys, kAgent, At(1'700'000'000'123), 4242, Counting);
+  ASSERT_TRUE(t.ok()) << t.error().ToString();
+  std::string msg = "attest-token-v1";
+  msg.push_back(0);
+  msg.push_back(static_cast<char>(kAgent.size()));
+  msg += kAgent;
+  msg += t->substr(0, 32);
+  unsigned char mac[32];
+  unsigned int len = 0;
+  const std::string secret = Secret('a');
+  ASSERT_NE(HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+                 reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len),
+            nullptr);
+  ASSERT_EQ(len, 32u);
+  EXPECT_EQ(t->substr(32), std::string(reinterpret_cast<const char*>(mac), 32));
 }
 
 TEST(TokenTest, VerifiesAndReturnsClaims) {

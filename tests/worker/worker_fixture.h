@@ -34,7 +34,7 @@ inline const std::string kTokenKeyHex =
     "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 inline std::string RandomUuid() {
-  static std::mt19937_64 rng{std::random_device{}()};
+  thread_local std::mt19937_64 rng{std::random_device{}()};
   uint64_t a = rng(), b = rng();
   char buf[40];
   std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-a%03x-%012llx", static_cast<unsigned>(a >> 32),

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "tests/worker/worker_test_base.h"
+#include "verifier-workers/relay.h"
 #include "verifier-workers/revocation.h"
 #include "verifier-workers/worker.h"
 
@@ -305,6 +306,47 @@ TEST_F(WorkerTest, ConsumerLagPerPartitionInMetricsAndDatabase) {
   EXPECT_EQ(row[1].as<int64_t>(), row[0].as<int64_t>());  // lag 0
   EXPECT_GE(row[0].as<int64_t>(), 4);
   EXPECT_TRUE(row[2].as<bool>());
+}
+
+// worker_outbox_depth counts rows reserved or published and not yet deleted
+// (kept by the relay, not counted in the database).
+TEST_F(WorkerTest, OutboxDepthIsRowsNotYetDeleted) {
+  metrics::Registry registry;
+  OutboxRelay relay(producer_.get(), conninfo(), &registry);
+  relay.Start();
+  auto depth = [&] {
+    const std::string text = registry.Render();
+    const std::string series = "\nworker_outbox_depth ";
+    const size_t at = text.find(series);
+    return at == std::string::npos ? -1.0 : std::strtod(text.c_str() + at + series.size(), nullptr);
+  };
+  relay.Reserve({101, 102, 103});
+  EXPECT_TRUE(attest::testing::WaitFor([&] { return depth() == 3; }, std::chrono::seconds(10)))
+      << registry.Render();
+  relay.Release({101, 102, 103});
+  EXPECT_TRUE(attest::testing::WaitFor([&] { return depth() == 0; }, std::chrono::seconds(10)));
+
+  // Two committed rows: published, delivered, deleted, and the depth back to 0.
+  std::vector<StoredOutbox> rows;
+  {
+    pqxx::work tx(*db_);
+    for (int i = 0; i < 2; ++i) {
+      const int64_t id = tx.exec1(
+                               "INSERT INTO outbox (topic, key, payload, partition) VALUES "
+                               "('attestation.verdicts', 'k', '\\x01', 0) RETURNING id")[0]
+                             .as<int64_t>();
+      rows.push_back(StoredOutbox{id, OutboxRecord{"attestation.verdicts", "k", "", "\x01", 0}});
+    }
+    tx.commit();
+  }
+  relay.Reserve({rows[0].id, rows[1].id});
+  EXPECT_EQ(relay.Depth(), 2u);
+  relay.Publish(rows);
+  EXPECT_TRUE(attest::testing::WaitFor([&] { return relay.Deleted() == 2 && depth() == 0; },
+                                       std::chrono::seconds(30)))
+      << registry.Render();
+  pqxx::work tx(*db_);
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM outbox")[0].as<int>(), 0);
 }
 
 }  // namespace
