@@ -40,7 +40,8 @@ using Clock = std::chrono::system_clock;
 struct AgentRow {
   std::string agent_id;  // lower-case canonical UUID text
   bool registration_active = false;
-  std::string ak_public;                    // TPM2B_PUBLIC
+  std::string ak_name;                      // TPM name of the AK (nameAlg | digest)
+  std::string ak_public;                    // TPM2B_PUBLIC; empty unless loaded
   std::string state;                        // ENROLLED | PASS | FAILED | OFFLINE
   std::optional<std::string> state_reason;  // set on a transition
   int64_t pcr_policy_id = 0, runtime_policy_id = 0, mb_policy_id = 0;

@@ -98,19 +98,24 @@ void PrepareStoreStatements(pqxx::connection_base& c) {
     tx.exec0("SET plan_cache_mode = force_generic_plan");
   }
   const std::string select =
-      "SELECT e.agent_id::text, r.state::text, r.ak_public, e.state::text, "
+      "SELECT e.agent_id::text, r.state::text, CASE WHEN k.have_ak THEN NULL ELSE r.ak_public END, "
+      "  e.state::text, "
       "  coalesce(e.pcr_policy_id, 0), coalesce(e.runtime_policy_id, 0), "
       "  coalesce(e.mb_policy_id, 0), e.partition, e.sequence, e.boot_log_requested, "
       "  e.ima_offset, e.ima_pcr10, e.ima_bank, e.quote_clock, e.quote_reset_count, "
       "  e.quote_restart_count, extract(epoch FROM e.boot_time)::bigint, e.boot_log_accepted, "
-      "  e.boot_pcr_digest, extract(epoch FROM e.last_attestation_at)::bigint "
+      "  e.boot_pcr_digest, extract(epoch FROM e.last_attestation_at)::bigint, r.ak_name "
       // Driven by unnest so the planner looks agents up by primary key (it
       // planned `agent_id = ANY($1)` as a full scan of enrolments + hash join).
-      "FROM unnest($1::uuid[]) AS k(agent_id) "
+      "FROM unnest($1::uuid[], $2::bool[]) AS k(agent_id, have_ak) "
       "JOIN enrolments e ON e.agent_id = k.agent_id "
       "JOIN registrations r ON r.agent_id = e.agent_id ";
   c.prepare("w_agents", select);
   c.prepare("w_agents_lock", select + "FOR UPDATE OF e");
+  c.prepare(
+      "w_ak_publics",
+      "SELECT r.agent_id::text, r.ak_public, r.ak_name FROM unnest($1::uuid[]) AS k(agent_id) "
+      "JOIN registrations r ON r.agent_id = k.agent_id");
   c.prepare("w_policies",
             "SELECT policy_id, kind::text, version, body::text FROM policies "
             "WHERE policy_id = ANY($1::bigint[])");
@@ -176,11 +181,18 @@ void PrepareStoreStatements(pqxx::connection_base& c) {
 }
 
 Result<std::map<std::string, AgentRow>> LoadAgents(pqxx::transaction_base& tx,
-                                                   const std::vector<std::string>& ids, bool lock) {
+                                                   const std::vector<std::string>& ids,
+                                                   const std::vector<uint8_t>& have_ak, bool lock) {
   auto r = db::Guard("load agents", [&] {
     std::map<std::string, AgentRow> out;
     if (ids.empty()) return out;
-    auto rows = tx.exec_prepared(lock ? "w_agents_lock" : "w_agents", TextArray(ids));
+    std::string flags = "{";
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (i) flags += ',';
+      flags += have_ak.empty() || have_ak[i] ? 't' : 'f';
+    }
+    flags += '}';
+    auto rows = tx.exec_prepared(lock ? "w_agents_lock" : "w_agents", TextArray(ids), flags);
     for (const auto& f : rows) {
       AgentRow a;
       a.agent_id = f[0].as<std::string>();
@@ -210,12 +222,31 @@ Result<std::map<std::string, AgentRow>> LoadAgents(pqxx::transaction_base& tx,
       std::string digest = BytesOf(f[18]);
       s.boot_pcr_digest.assign(digest.begin(), digest.end());
       if (!f[19].is_null()) s.last_verified_at = f[19].as<int64_t>();
+      a.ak_name = BytesOf(f[20]);
       out.emplace(a.agent_id, std::move(a));
     }
     return out;
   });
   if (!r) return DbError(r.error());
   return r;
+}
+
+Result<void> LoadAkPublics(pqxx::transaction_base& tx, const std::vector<AgentRow*>& rows) {
+  auto r = db::Guard("load AKs", [&] {
+    if (rows.empty()) return;
+    std::vector<std::string> ids;
+    for (const AgentRow* a : rows) ids.push_back(a->agent_id);
+    std::map<std::string, AgentRow*> by_id;
+    for (AgentRow* a : rows) by_id[a->agent_id] = a;
+    for (const auto& f : tx.exec_prepared("w_ak_publics", TextArray(ids))) {
+      auto it = by_id.find(f[0].as<std::string>());
+      if (it == by_id.end()) continue;
+      it->second->ak_public = BytesOf(f[1]);
+      it->second->ak_name = BytesOf(f[2]);
+    }
+  });
+  if (!r) return DbError(r.error());
+  return Ok();
 }
 
 Result<std::vector<PolicyRow>> LoadPolicies(pqxx::transaction_base& tx,

@@ -21,10 +21,16 @@ namespace attest::worker {
 void PrepareStoreStatements(pqxx::connection_base& conn);
 
 // Rows of the enrolled agents among `agent_ids` (lower-case UUIDs), keyed by
-// agent id; `lock` takes FOR UPDATE locks on the enrolments rows.
+// agent id; `lock` takes FOR UPDATE locks on the enrolments rows. The AK's
+// name always comes back; its public area only for agents whose
+// `have_ak[i]` is 0 (the worker holds the parsed key of the others, keyed
+// by name: the hex text of ~280 bytes per row was a third of the query).
+// `have_ak` empty: no public areas at all.
 Result<std::map<std::string, AgentRow>> LoadAgents(pqxx::transaction_base& tx,
                                                    const std::vector<std::string>& agent_ids,
-                                                   bool lock);
+                                                   const std::vector<uint8_t>& have_ak, bool lock);
+// Fills ak_public of the given rows (their AK changed under a cached name).
+Result<void> LoadAkPublics(pqxx::transaction_base& tx, const std::vector<AgentRow*>& rows);
 
 struct PolicyRow {
   int64_t id = 0;

@@ -401,8 +401,20 @@ Result<std::unique_ptr<Worker::Batch>> Worker::PrepareBatch(std::vector<kafka::M
 
   auto loaded = db::Guard("batch load", [&]() -> Result<void> {
     b->tx = std::make_unique<pqxx::work>((*conn)->raw());
+    // The public areas of AKs held parsed (by name) are not fetched.
+    std::vector<uint8_t> have_ak(agent_ids.size());
+    for (size_t i = 0; i < agent_ids.size(); ++i) have_ak[i] = aks_.Get(agent_ids[i]) != nullptr;
     // FOR UPDATE: an agent of the batch still committing is read after it.
-    ATTEST_ASSIGN_OR_RETURN(b->rows, LoadAgents(*b->tx, agent_ids, true));
+    ATTEST_ASSIGN_OR_RETURN(b->rows, LoadAgents(*b->tx, agent_ids, have_ak, true));
+    // A cached AK whose name changed (the agent registered again): fetch it.
+    std::vector<AgentRow*> rotated;
+    for (auto& [id, row] : b->rows) {
+      const auto* cached = aks_.Get(id);
+      if (row.ak_public.empty() && (cached == nullptr || cached->first != row.ak_name)) {
+        rotated.push_back(&row);
+      }
+    }
+    if (auto r = LoadAkPublics(*b->tx, rotated); !r) return r.error();
     // Policy versions not cached yet (versions are immutable: cache by id).
     std::vector<int64_t> missing;
     for (const auto& [id, row] : b->rows) {
@@ -440,7 +452,7 @@ Result<std::unique_ptr<Worker::Batch>> Worker::PrepareBatch(std::vector<kafka::M
     AgentPolicyRefs pol{Policy(row.pcr_policy_id), Policy(row.runtime_policy_id),
                         Policy(row.mb_policy_id)};
     std::shared_ptr<const verifier::AttestationKey> ak;
-    if (auto* cached = aks_.Get(id); cached && cached->first == row.ak_public) {
+    if (auto* cached = aks_.Get(id); cached && cached->first == row.ak_name) {
       ak = cached->second;
     }
     AgentRow* r = &row;
@@ -537,7 +549,7 @@ Result<void> Worker::AwaitInflight() {
 void Worker::CompleteBatch(Batch& b) {
   for (auto& [id, key] : b.new_aks) {
     auto it = b.rows.find(id);
-    if (it != b.rows.end()) aks_.Put(id, {it->second.ak_public, key});
+    if (it != b.rows.end()) aks_.Put(id, {it->second.ak_name, key});
   }
   for (const auto& [p, next] : b.next_offsets) {
     auto it = owned_.find(p);
@@ -626,7 +638,7 @@ Result<void> Worker::Sweep() {
       pqxx::work tx(conn->raw());
       WORKER_LET(overdue, LockOverdueAgents(tx, parts, kSweepLimit));
       if (overdue.empty()) return Ok();
-      WORKER_LET(rows, LoadAgents(tx, overdue, false));
+      WORKER_LET(rows, LoadAgents(tx, overdue, {}, false));
       // Fenced like a batch: still the owner of each partition touched?
       std::set<int32_t> touched;
       for (const auto& [id, row] : rows) touched.insert(row.partition);

@@ -136,6 +136,8 @@ class Worker : public kafka::RebalanceListener {
   std::vector<kafka::Message> pending_;
   std::chrono::steady_clock::time_point batch_started_{};
 
+  // agent id -> (AK name, parsed key); loop thread only. The registrar writes
+  // an AK's name with its public area, so an unchanged name is an unchanged key.
   Lru<std::string, std::pair<std::string, std::shared_ptr<const verifier::AttestationKey>>> aks_;
   Lru<int64_t, std::shared_ptr<const CachedPolicy>> policies_;
 

@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "attest/v1/attestation.pb.h"
@@ -62,6 +63,20 @@ bool RsaAks() {
 int Rounds() {
   const char* v = std::getenv("ATTEST_BENCH_ROUNDS");
   return std::max(2, v ? std::atoi(v) : 3);
+}
+
+// Extra librdkafka properties of the workers, from ATTEST_BENCH_KAFKA_PROPS
+// ("name=value,name=value"), as a [kafka] properties line.
+std::string KafkaProperties() {
+  const char* v = std::getenv("ATTEST_BENCH_KAFKA_PROPS");
+  if (v == nullptr || *v == '\0') return "";
+  std::string out = "properties = [";
+  std::string item;
+  std::istringstream in(v);
+  for (bool first = true; std::getline(in, item, ','); first = false) {
+    out += (first ? "\"" : ", \"") + item + "\"";
+  }
+  return out + "]\n";
 }
 
 int PoolSize() {
@@ -212,7 +227,8 @@ struct Env {
     const std::string json = rows.dump();
     tx.exec_params(
         "INSERT INTO registrations (agent_id, ek_public, ak_public, ak_name, state, activated_at) "
-        "SELECT r.id, '\\x01', decode(r.ak, 'hex'), '\\x000b0102', 'active', now() "
+        "SELECT r.id, '\\x01', decode(r.ak, 'hex'), "
+        "  '\\x000b'::bytea || sha256(substring(decode(r.ak, 'hex') FROM 3)), 'active', now() "
         "FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, ak text, p int)",
         json);
     tx.exec_params(
@@ -231,7 +247,8 @@ struct Env {
     f << "worker_id = \"w" << i << "\"\n"
       << "[kafka]\nbootstrap_servers = \"" << broker.bootstrap() << "\"\n"
       << "group_id = \"" << group << "\"\nsession_timeout_ms = 6000\n"
-      << "[database]\nconninfo = \"" << conninfo << "\"\npool_size = " << PoolSize() << "\n"
+      << KafkaProperties() << "[database]\nconninfo = \"" << conninfo
+      << "\"\npool_size = " << PoolSize() << "\n"
       << "[batch]\nmax_count = 2000\nmax_time_ms = 50\n"
       << "[verification]\nthreads = 2\n"
       << "[token]\nkey_files = [\"" << keys.token.string() << "\"]\nttl_seconds = 86400\n"

@@ -106,7 +106,8 @@ void ProbeTest::EnrolThroughRegistrar(const ProbeAgent& a, size_t allowed_entrie
     const std::string ak = a.AkTpm2bPublic();
     tx.exec_params(
         "INSERT INTO registrations (agent_id, ek_public, ak_public, ak_name, state, "
-        "activated_at) VALUES ($1, '\\x01', $2, '\\x000b0102', 'active', now())",
+        "activated_at) VALUES ($1, '\\x01', $2, "
+        "  '\\x000b'::bytea || sha256(substring($2::bytea FROM 3)), 'active', now())",
         a.uuid(), pqxx::binarystring(ak.data(), ak.size()));
     tx.commit();
   }

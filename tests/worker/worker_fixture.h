@@ -155,7 +155,8 @@ inline void EnrolAgent(pqxx::connection& c, const std::string& uuid, const std::
   pqxx::work tx(c);
   tx.exec_params(
       "INSERT INTO registrations (agent_id, ek_public, ak_public, ak_name, state, activated_at) "
-      "VALUES ($1, '\\x01', $2, '\\x000b0102', 'active', now())",
+      "VALUES ($1, '\\x01', $2, '\\x000b'::bytea || sha256(substring($2::bytea FROM 3)), 'active', "
+      "  now())",
       uuid, pqxx::binarystring(ak_public.data(), ak_public.size()));
   auto pid = tx.exec_params1(
                    "INSERT INTO policies (kind, name, agent_id, version, body) "

@@ -308,6 +308,42 @@ TEST_F(WorkerTest, ConsumerLagPerPartitionInMetricsAndDatabase) {
   EXPECT_TRUE(row[2].as<bool>());
 }
 
+// The worker keeps each agent's parsed AK keyed by the AK's name and stops
+// fetching the public area. An agent that registers again with another TPM
+// (new AK, new name) is verified with the new key from its next evidence.
+TEST_F(WorkerTest, NewAkAfterRegisteringAgainIsUsed) {
+  StartWorker();
+  SimAgent a;
+  ASSERT_EQ(FirstPass(a).result(), v1::VERDICT_RESULT_PASS);  // a's AK is cached now
+  SimAgent b;
+  b.uuid = a.uuid;
+  b.ExtendTo(30);
+  {
+    // As the registrar writes a new registration, and a fresh verifier state.
+    pqxx::work tx(*db_);
+    const std::string ak = b.ak_public();
+    tx.exec_params(
+        "UPDATE registrations SET ak_public = $2, "
+        "  ak_name = '\\x000b'::bytea || sha256(substring($2::bytea FROM 3)) "
+        "WHERE agent_id = $1",
+        a.uuid, pqxx::binarystring(ak.data(), ak.size()));
+    tx.exec_params(
+        "UPDATE enrolments SET quote_clock = NULL, quote_reset_count = NULL, "
+        "  quote_restart_count = NULL, ima_offset = 0, ima_pcr10 = NULL WHERE agent_id = $1",
+        a.uuid);
+    tx.commit();
+  }
+  Send(b, b.Envelope(keys_set_, 0));
+  auto v2 = collector_->WaitVerdict(a.uuid, 2);
+  ASSERT_TRUE(v2.has_value());
+  EXPECT_EQ(v2->result(), v1::VERDICT_RESULT_PASS) << v2->DebugString();
+  // The old TPM's quotes no longer verify.
+  Send(a, a.Envelope(keys_set_, 30));
+  auto v3 = collector_->WaitVerdict(a.uuid, 3);
+  ASSERT_TRUE(v3.has_value());
+  EXPECT_EQ(v3->result(), v1::VERDICT_RESULT_REJECTED) << v3->DebugString();
+}
+
 // worker_outbox_depth counts rows reserved or published and not yet deleted
 // (kept by the relay, not counted in the database).
 TEST_F(WorkerTest, OutboxDepthIsRowsNotYetDeleted) {
