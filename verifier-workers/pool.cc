@@ -1,5 +1,7 @@
 #include "verifier-workers/pool.h"
 
+#include <algorithm>
+
 namespace attest::worker {
 
 ThreadPool::ThreadPool(int threads) {
@@ -18,11 +20,17 @@ ThreadPool::~ThreadPool() {
 
 bool ThreadPool::TakeAndRun(std::unique_lock<std::mutex>& lock) {
   if (jobs_ == nullptr || next_ >= jobs_->size()) return false;
-  auto& job = (*jobs_)[next_++];
+  // A few jobs per trip through the mutex: one at a time, the threads took
+  // and contended on it once per agent (2,000 times a batch).
+  const size_t first = next_;
+  const size_t n = std::min(chunk_, jobs_->size() - first);
+  next_ += n;
+  std::vector<std::function<void()>>& jobs = *jobs_;
   lock.unlock();
-  job();
+  for (size_t i = first; i < first + n; ++i) jobs[i]();
   lock.lock();
-  if (--remaining_ == 0) done_cv_.notify_all();
+  remaining_ -= n;
+  if (remaining_ == 0) done_cv_.notify_all();
   return true;
 }
 
@@ -40,6 +48,8 @@ void ThreadPool::RunAll(std::vector<std::function<void()>>& jobs) {
   std::unique_lock lock(mu_);
   jobs_ = &jobs;
   next_ = 0;
+  // About eight chunks per thread: few lock trips, still balanced.
+  chunk_ = std::max<size_t>(1, jobs.size() / ((threads_.size() + 1) * 8));
   remaining_ = jobs.size();
   work_cv_.notify_all();
   while (TakeAndRun(lock)) {

@@ -34,6 +34,7 @@ class ThreadPool {
   std::condition_variable done_cv_;
   std::vector<std::function<void()>>* jobs_ = nullptr;
   size_t next_ = 0;
+  size_t chunk_ = 1;
   size_t remaining_ = 0;
   bool stop_ = false;
   std::vector<std::thread> threads_;

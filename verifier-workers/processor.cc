@@ -54,6 +54,7 @@ struct Finding {
 };
 
 std::string FailuresJson(const std::vector<Finding>& fs) {
+  if (fs.empty()) return "[]";  // a pass: no JSON document to build
   json arr = json::array();
   for (const auto& f : fs) {
     json ctx = json::parse(f.context, nullptr, false);
@@ -186,6 +187,14 @@ bool IsUuid(std::string_view s) {
     } else if (!std::isxdigit(static_cast<unsigned char>(s[i]))) {
       return false;
     }
+  }
+  return true;
+}
+
+bool SameUuid(std::string_view a, std::string_view lower) {
+  if (a.size() != lower.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != lower[i]) return false;
   }
   return true;
 }

@@ -134,5 +134,7 @@ v1::AgentState StateEnum(const std::string& state);
 // True for a canonical 8-4-4-4-12 hex UUID (any case).
 bool IsUuid(std::string_view s);
 std::string LowerUuid(std::string_view s);
+// LowerUuid(a) == lower, without building the string.
+bool SameUuid(std::string_view a, std::string_view lower);
 
 }  // namespace attest::worker

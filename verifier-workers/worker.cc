@@ -471,8 +471,7 @@ Result<std::unique_ptr<Worker::Batch>> Worker::PrepareBatch(std::vector<kafka::M
       for (size_t i : idx) {
         const kafka::Message& m = bp->msgs[i];
         v1::EvidenceEnvelope env;
-        if (!env.ParseFromString(m.value) ||
-            LowerUuid(env.evidence().agent_uuid()) != r->agent_id) {
+        if (!env.ParseFromString(m.value) || !SameUuid(env.evidence().agent_uuid(), r->agent_id)) {
           continue;  // skipped (counted below)
         }
         bp->outcomes[i] =

@@ -18,7 +18,8 @@
 // Without ATTEST_BENCH_DATABASE the test harness server is used (fsync off;
 // the "durable" counter says 0). ATTEST_BENCH_AGENTS sets N (default 10000),
 // ATTEST_BENCH_POOL_SIZE the workers' database.pool_size (default 3 =
-// pipelined batches; 2 = one batch at a time).
+// pipelined batches; 2 = one batch at a time), ATTEST_BENCH_KAFKA_PROPS extra
+// librdkafka properties of the workers ("name=value,name=value").
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
