@@ -54,8 +54,8 @@ class OutboxRelay {
   // Rows published or reserved and not yet deleted.
   size_t InFlight() const;
   // worker_outbox_depth: InFlight() plus rows whose delivery failed and that
-  // wait for the next rescan. Kept in memory: a count(*) over the outbox
-  // every second cost more than the outbox inserts themselves at 19k rows/s.
+  // wait for the next rescan. Kept in memory: a count(*) over the outbox,
+  // full of just-deleted rows under load, took 53 ms every second.
   size_t Depth() const;
   // Delivered-and-deleted count (tests).
   uint64_t Deleted() const { return deleted_.load(); }
