@@ -399,6 +399,8 @@ Result<std::unique_ptr<Worker::Batch>> Worker::PrepareBatch(std::vector<kafka::M
     b->log_end[p] = o.log_end;
   }
 
+  // The parsed AK of each agent whose cached key still has its registered name.
+  std::unordered_map<std::string, std::shared_ptr<const verifier::AttestationKey>> held_aks;
   auto loaded = db::Guard("batch load", [&]() -> Result<void> {
     b->tx = std::make_unique<pqxx::work>((*conn)->raw());
     // The public areas of AKs held parsed (by name) are not fetched.
@@ -410,7 +412,9 @@ Result<std::unique_ptr<Worker::Batch>> Worker::PrepareBatch(std::vector<kafka::M
     std::vector<AgentRow*> rotated;
     for (auto& [id, row] : b->rows) {
       const auto* cached = aks_.Get(id);
-      if (row.ak_public.empty() && (cached == nullptr || cached->first != row.ak_name)) {
+      if (cached != nullptr && cached->first == row.ak_name) {
+        held_aks.emplace(id, cached->second);
+      } else if (row.ak_public.empty()) {
         rotated.push_back(&row);
       }
     }
@@ -452,9 +456,7 @@ Result<std::unique_ptr<Worker::Batch>> Worker::PrepareBatch(std::vector<kafka::M
     AgentPolicyRefs pol{Policy(row.pcr_policy_id), Policy(row.runtime_policy_id),
                         Policy(row.mb_policy_id)};
     std::shared_ptr<const verifier::AttestationKey> ak;
-    if (auto* cached = aks_.Get(id); cached && cached->first == row.ak_name) {
-      ak = cached->second;
-    }
+    if (auto it = held_aks.find(id); it != held_aks.end()) ak = it->second;
     AgentRow* r = &row;
     Batch* bp = b.get();
     jobs.push_back([this, bp, r, &idx, pol, ak, now, &aks_mu] {

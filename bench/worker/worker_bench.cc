@@ -222,15 +222,18 @@ struct Env {
       const std::string& ak = ak_publics[i];
       const std::string hex =
           tpm::ToHex(tpm::ByteView(reinterpret_cast<const uint8_t*>(ak.data()), ak.size()));
-      rows.push_back(
-          {{"id", uuids[i]}, {"ak", hex}, {"p", kafka::PartitionFor(uuids[i], kPartitions)}});
+      const std::string name = test::AkName(ak);
+      rows.push_back({{"id", uuids[i]},
+                      {"ak", hex},
+                      {"nm", tpm::ToHex(tpm::ByteView(reinterpret_cast<const uint8_t*>(name.data()),
+                                                      name.size()))},
+                      {"p", kafka::PartitionFor(uuids[i], kPartitions)}});
     }
     const std::string json = rows.dump();
     tx.exec_params(
         "INSERT INTO registrations (agent_id, ek_public, ak_public, ak_name, state, activated_at) "
-        "SELECT r.id, '\\x01', decode(r.ak, 'hex'), "
-        "  '\\x000b'::bytea || sha256(substring(decode(r.ak, 'hex') FROM 3)), 'active', now() "
-        "FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, ak text, p int)",
+        "SELECT r.id, '\\x01', decode(r.ak, 'hex'), decode(r.nm, 'hex'), 'active', now() "
+        "FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, ak text, nm text, p int)",
         json);
     tx.exec_params(
         "INSERT INTO enrolments (agent_id, interval_seconds, grace_factor, partition) "

@@ -106,9 +106,9 @@ void ProbeTest::EnrolThroughRegistrar(const ProbeAgent& a, size_t allowed_entrie
     const std::string ak = a.AkTpm2bPublic();
     tx.exec_params(
         "INSERT INTO registrations (agent_id, ek_public, ak_public, ak_name, state, "
-        "activated_at) VALUES ($1, '\\x01', $2, "
-        "  '\\x000b'::bytea || sha256(substring($2::bytea FROM 3)), 'active', now())",
-        a.uuid(), pqxx::binarystring(ak.data(), ak.size()));
+        "activated_at) VALUES ($1, '\\x01', $2, $3, 'active', now())",
+        a.uuid(), pqxx::binarystring(ak.data(), ak.size()),
+        pqxx::binarystring(worker::test::AkName(ak)));
     tx.commit();
   }
   auto admin = registrar_side_.Admin(registrar_port());

@@ -15,6 +15,7 @@
 
 #include "attest/v1/attestation.pb.h"
 #include "attest/v1/verdict.pb.h"
+#include "common/credential/credential.h"
 #include "common/ima/log.h"
 #include "common/ima/policy.h"
 #include "common/kafka/consumer.h"
@@ -148,6 +149,14 @@ struct SimAgent {
   }
 };
 
+// The TPM name of an AK (TPM2B_PUBLIC bytes), as the registrar stores it
+// beside the public area: the worker caches parsed AKs by this name.
+inline std::string AkName(const std::string& ak_public) {
+  auto name = credential::ObjectName(tpm::Bytes(ak_public.begin(), ak_public.end()));
+  if (!name) throw std::runtime_error("AK name: " + name.error().message);
+  return std::string(name->begin(), name->end());
+}
+
 // Registers agent `uuid` with AK `ak_public` (TPM2B_PUBLIC) and enrols it
 // with `runtime_policy` (version 1).
 inline void EnrolAgent(pqxx::connection& c, const std::string& uuid, const std::string& ak_public,
@@ -155,9 +164,9 @@ inline void EnrolAgent(pqxx::connection& c, const std::string& uuid, const std::
   pqxx::work tx(c);
   tx.exec_params(
       "INSERT INTO registrations (agent_id, ek_public, ak_public, ak_name, state, activated_at) "
-      "VALUES ($1, '\\x01', $2, '\\x000b'::bytea || sha256(substring($2::bytea FROM 3)), 'active', "
-      "  now())",
-      uuid, pqxx::binarystring(ak_public.data(), ak_public.size()));
+      "VALUES ($1, '\\x01', $2, $3, 'active', now())",
+      uuid, pqxx::binarystring(ak_public.data(), ak_public.size()),
+      pqxx::binarystring(AkName(ak_public)));
   auto pid = tx.exec_params1(
                    "INSERT INTO policies (kind, name, agent_id, version, body) "
                    "VALUES ('runtime', $1::text, $1::uuid, 1, $2::jsonb) RETURNING policy_id",

@@ -322,11 +322,9 @@ TEST_F(WorkerTest, NewAkAfterRegisteringAgainIsUsed) {
     // As the registrar writes a new registration, and a fresh verifier state.
     pqxx::work tx(*db_);
     const std::string ak = b.ak_public();
-    tx.exec_params(
-        "UPDATE registrations SET ak_public = $2, "
-        "  ak_name = '\\x000b'::bytea || sha256(substring($2::bytea FROM 3)) "
-        "WHERE agent_id = $1",
-        a.uuid, pqxx::binarystring(ak.data(), ak.size()));
+    tx.exec_params("UPDATE registrations SET ak_public = $2, ak_name = $3 WHERE agent_id = $1",
+                   a.uuid, pqxx::binarystring(ak.data(), ak.size()),
+                   pqxx::binarystring(AkName(ak)));
     tx.exec_params(
         "UPDATE enrolments SET quote_clock = NULL, quote_reset_count = NULL, "
         "  quote_restart_count = NULL, ima_offset = 0, ima_pcr10 = NULL WHERE agent_id = $1",
