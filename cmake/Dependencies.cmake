@@ -13,6 +13,15 @@ pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
 pkg_check_modules(TSS2 REQUIRED IMPORTED_TARGET tss2-esys tss2-mu tss2-tctildr tss2-rc)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
 pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
+# jemalloc under the worker (its allocation pattern: many threads, short-lived
+# strings and vectors per record). Not with the sanitizers, which bring
+# their own allocator.
+if(ATTEST_SANITIZE OR ATTEST_FUZZ)
+  set(ATTEST_JEMALLOC OFF)
+endif()
+if(ATTEST_JEMALLOC)
+  pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
+endif()
 if(NOT EXISTS /usr/include/CLI/CLI.hpp)
   message(FATAL_ERROR "CLI11 headers not found: run scripts/install-deps.sh")
 endif()

@@ -130,12 +130,18 @@ void PrepareStoreStatements(pqxx::connection_base& c) {
       "  boot_log_requested = r.boot_log_requested, boot_log_accepted = r.boot_log_accepted, "
       "  boot_pcr_digest = r.boot_pcr_digest, sequence = r.sequence, "
       "  last_attestation_at = CASE WHEN r.attested THEN now() ELSE e.last_attestation_at END, "
-      // Setting liveness_deadline opts out of the row trigger (migration
-      // 014), so this keeps what it would: deadline, updated_at and
-      // state_changed_at.
-      "  liveness_deadline = CASE WHEN r.attested THEN now() "
-      "    ELSE coalesce(e.last_attestation_at, e.enrolled_at) END "
-      "    + make_interval(secs => e.interval_seconds * e.grace_factor), "
+      // Setting updated_at opts out of the row trigger (migration 016), so
+      // this keeps what it would: deadline, updated_at and state_changed_at.
+      // The stored deadline is a lower bound of the real one; an attestation
+      // keeps it while it is at least half the grace window ahead (and not
+      // past the new real deadline), so the update can be HOT.
+      "  liveness_deadline = CASE "
+      "    WHEN NOT r.attested THEN enrolment_liveness_due(e) "
+      "    WHEN e.liveness_deadline >= now() + make_interval(secs => e.interval_seconds * "
+      "      e.grace_factor / 2) AND e.liveness_deadline <= now() + "
+      "      make_interval(secs => e.interval_seconds * e.grace_factor) "
+      "      THEN e.liveness_deadline "
+      "    ELSE now() + make_interval(secs => e.interval_seconds * e.grace_factor) END, "
       "  updated_at = now(), "
       "  state_changed_at = CASE WHEN r.state::agent_state = e.state THEN e.state_changed_at "
       "    ELSE now() END "
@@ -169,11 +175,17 @@ void PrepareStoreStatements(pqxx::connection_base& c) {
             "  jsonb_build_object('content-type', r.content_type), r.payload, r.partition "
             "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], "
             "  $6::int[]) AS r(id, topic, key, content_type, payload, partition)");
+  // Candidates by the stored deadline (a lower bound), then the real one.
   c.prepare("w_overdue",
-            "SELECT agent_id::text FROM enrolments "
+            "SELECT agent_id::text, enrolment_liveness_due(e) < now() FROM enrolments e "
             "WHERE partition = ANY($1::int[]) AND state IN ('ENROLLED', 'PASS') "
             "  AND liveness_deadline < now() "
             "ORDER BY liveness_deadline LIMIT $2 FOR UPDATE SKIP LOCKED");
+  // A candidate still alive: its stored deadline moves up to the real one
+  // (the row trigger computes it), so it stops coming back.
+  c.prepare("w_deadline_refresh",
+            "UPDATE enrolments SET liveness_deadline = liveness_deadline "
+            "WHERE agent_id = ANY($1::uuid[])");
   c.prepare("w_outbox_load",
             "SELECT id, topic, convert_from(key, 'UTF8'), headers->>'content-type', payload, "
             "  partition FROM outbox WHERE partition = $1 AND id > $2 ORDER BY id LIMIT $3");
@@ -360,11 +372,12 @@ Result<std::vector<std::string>> LockOverdueAgents(pqxx::transaction_base& tx,
                                                    const std::vector<int32_t>& partitions,
                                                    int limit) {
   auto r = db::Guard("overdue agents", [&] {
-    std::vector<std::string> out;
+    std::vector<std::string> overdue, alive;
     for (const auto& f : tx.exec_prepared("w_overdue", IntArray(partitions), limit)) {
-      out.push_back(f[0].as<std::string>());
+      (f[1].as<bool>() ? overdue : alive).push_back(f[0].as<std::string>());
     }
-    return out;
+    if (!alive.empty()) tx.exec_prepared0("w_deadline_refresh", TextArray(alive));
+    return overdue;
   });
   if (!r) return DbError(r.error());
   return r;

@@ -50,7 +50,9 @@ Result<std::vector<int64_t>> WriteResults(pqxx::transaction_base& tx,
                                           const std::string& worker_id);
 
 // Agents of `partitions` past their liveness deadline and not OFFLINE/FAILED,
-// locked (SKIP LOCKED), at most `limit`.
+// locked (SKIP LOCKED), at most `limit`. Candidates whose stored deadline
+// (a lower bound, migration 016) passed but whose real one did not get the
+// real one stored instead.
 Result<std::vector<std::string>> LockOverdueAgents(pqxx::transaction_base& tx,
                                                    const std::vector<int32_t>& partitions,
                                                    int limit);

@@ -93,8 +93,9 @@ TEST_F(SchemaTest, LivenessDeadlineFollowsLastAttestation) {
   EXPECT_THROW(Exec("UPDATE enrolments SET state = 'BOGUS'"), pqxx::data_exception);
 }
 
-// A writer that sets liveness_deadline itself (the worker's batch update)
-// skips the row trigger; any other update still gets it.
+// A writer that sets updated_at itself (the worker's batch update, which
+// also sets the deadline) skips the row trigger; any other update still gets
+// it (migration 016).
 TEST_F(SchemaTest, ExplicitDeadlineSkipsTheTrigger) {
   Register();
   Exec(std::string("INSERT INTO enrolments (agent_id, interval_seconds, grace_factor, partition) "
