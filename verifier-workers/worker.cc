@@ -376,9 +376,17 @@ Result<std::unique_ptr<Worker::Batch>> Worker::PrepareBatch(std::vector<kafka::M
   const Clock::time_point now = Clock::now();
   const auto& pending = b->msgs;
 
-  // Group by agent, keeping each agent's evidence in partition order.
+  // Group by agent, keeping each agent's evidence in partition order, and
+  // look each agent up once in the AK cache (nothing is put into it before
+  // the batch completes, so the entries found stay valid).
+  struct AgentWork {
+    std::vector<size_t> records;
+    const AkCacheEntry* cached = nullptr;
+    std::shared_ptr<const verifier::AttestationKey> ak;  // the cached key, if still registered
+  };
   std::vector<std::string> agent_ids;
-  std::unordered_map<std::string, std::vector<size_t>> by_agent;
+  std::vector<uint8_t> have_ak;  // per agent_ids: its parsed AK is cached
+  std::unordered_map<std::string, AgentWork> by_agent;
   b->skip_reason.assign(pending.size(), 0);
   for (size_t i = 0; i < pending.size(); ++i) {
     if (!IsUuid(pending[i].key)) {
@@ -387,8 +395,12 @@ Result<std::unique_ptr<Worker::Batch>> Worker::PrepareBatch(std::vector<kafka::M
     }
     std::string id = LowerUuid(pending[i].key);
     auto [it, fresh] = by_agent.try_emplace(id);
-    if (fresh) agent_ids.push_back(id);
-    it->second.push_back(i);
+    if (fresh) {
+      it->second.cached = aks_.Get(id);
+      have_ak.push_back(it->second.cached != nullptr);
+      agent_ids.push_back(std::move(id));
+    }
+    it->second.records.push_back(i);
   }
   b->outcomes.resize(pending.size());
   b->has_outcome.assign(pending.size(), 0);
@@ -399,21 +411,17 @@ Result<std::unique_ptr<Worker::Batch>> Worker::PrepareBatch(std::vector<kafka::M
     b->log_end[p] = o.log_end;
   }
 
-  // The parsed AK of each agent whose cached key still has its registered name.
-  std::unordered_map<std::string, std::shared_ptr<const verifier::AttestationKey>> held_aks;
   auto loaded = db::Guard("batch load", [&]() -> Result<void> {
     b->tx = std::make_unique<pqxx::work>((*conn)->raw());
     // The public areas of AKs held parsed (by name) are not fetched.
-    std::vector<uint8_t> have_ak(agent_ids.size());
-    for (size_t i = 0; i < agent_ids.size(); ++i) have_ak[i] = aks_.Get(agent_ids[i]) != nullptr;
     // FOR UPDATE: an agent of the batch still committing is read after it.
     ATTEST_ASSIGN_OR_RETURN(b->rows, LoadAgents(*b->tx, agent_ids, have_ak, true));
     // A cached AK whose name changed (the agent registered again): fetch it.
     std::vector<AgentRow*> rotated;
     for (auto& [id, row] : b->rows) {
-      const auto* cached = aks_.Get(id);
-      if (cached != nullptr && cached->first == row.ak_name) {
-        held_aks.emplace(id, cached->second);
+      AgentWork& w = by_agent.find(id)->second;
+      if (w.cached != nullptr && w.cached->first == row.ak_name) {
+        w.ak = w.cached->second;
       } else if (row.ak_public.empty()) {
         rotated.push_back(&row);
       }
@@ -452,11 +460,11 @@ Result<std::unique_ptr<Worker::Batch>> Worker::PrepareBatch(std::vector<kafka::M
   std::vector<std::function<void()>> jobs;
   std::mutex aks_mu;
   for (auto& [id, row] : b->rows) {
-    const auto& idx = by_agent[id];
+    const AgentWork& w = by_agent.find(id)->second;
+    const auto& idx = w.records;
     AgentPolicyRefs pol{Policy(row.pcr_policy_id), Policy(row.runtime_policy_id),
                         Policy(row.mb_policy_id)};
-    std::shared_ptr<const verifier::AttestationKey> ak;
-    if (auto it = held_aks.find(id); it != held_aks.end()) ak = it->second;
+    std::shared_ptr<const verifier::AttestationKey> ak = w.ak;
     AgentRow* r = &row;
     Batch* bp = b.get();
     jobs.push_back([this, bp, r, &idx, pol, ak, now, &aks_mu] {

@@ -138,7 +138,8 @@ class Worker : public kafka::RebalanceListener {
 
   // agent id -> (AK name, parsed key); loop thread only. The registrar writes
   // an AK's name with its public area, so an unchanged name is an unchanged key.
-  Lru<std::string, std::pair<std::string, std::shared_ptr<const verifier::AttestationKey>>> aks_;
+  using AkCacheEntry = std::pair<std::string, std::shared_ptr<const verifier::AttestationKey>>;
+  Lru<std::string, AkCacheEntry> aks_;
   Lru<int64_t, std::shared_ptr<const CachedPolicy>> policies_;
 
   std::atomic<bool> stop_{false};
