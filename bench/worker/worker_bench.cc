@@ -345,6 +345,10 @@ void BM_Workers(benchmark::State& state) {
         std::max(steady_s, 1e-3);
     state.counters["verdicts_per_s"] =
         static_cast<double>(env.evidence - static_cast<size_t>(base)) / std::max(publish_s, 1e-3);
+    // Verdicts published (outbox drained) from the same point as steady_per_s.
+    state.counters["steady_verdicts_per_s"] =
+        static_cast<double>(static_cast<int64_t>(env.evidence) - at_first) /
+        std::max(std::chrono::duration<double>(t2 - t_first).count(), 1e-3);
     state.counters["durable"] = env.durable ? 1 : 0;
     state.counters["agents"] = static_cast<double>(env.uuids.size());
     state.counters["pool_size"] = PoolSize();
