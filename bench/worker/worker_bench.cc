@@ -218,15 +218,15 @@ struct Env {
     if (!m) throw std::runtime_error(m.error().message);
     pqxx::work tx(c);
     nlohmann::json rows = nlohmann::json::array();
+    auto hex = [](const std::string& bytes) {
+      return tpm::ToHex(
+          tpm::ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+    };
     for (size_t i = 0; i < uuids.size(); ++i) {
       const std::string& ak = ak_publics[i];
-      const std::string hex =
-          tpm::ToHex(tpm::ByteView(reinterpret_cast<const uint8_t*>(ak.data()), ak.size()));
-      const std::string name = test::AkName(ak);
       rows.push_back({{"id", uuids[i]},
-                      {"ak", hex},
-                      {"nm", tpm::ToHex(tpm::ByteView(reinterpret_cast<const uint8_t*>(name.data()),
-                                                      name.size()))},
+                      {"ak", hex(ak)},
+                      {"nm", hex(test::AkName(ak))},
                       {"p", kafka::PartitionFor(uuids[i], kPartitions)}});
     }
     const std::string json = rows.dump();
