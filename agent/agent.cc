@@ -119,7 +119,9 @@ struct Agent::Impl {
       : config(std::move(c)),
         state(std::move(s)),
         uuid(std::move(u)),
-        ima(config.ima_log, static_cast<size_t>(config.ima_max_batch_bytes)) {}
+        ima(config.ima_log,
+            config.ima_log_format == "ascii" ? v1::IMA_LOG_FORMAT_ASCII : v1::IMA_LOG_FORMAT_BINARY,
+            static_cast<size_t>(config.ima_max_batch_bytes)) {}
 
   bool Registered(const Block& b) const {
     if (b.registrars->empty()) return true;  // this backend registers agents elsewhere

@@ -30,6 +30,35 @@ Result<std::string> OneOf(const ConfigFile& f, const char* key, std::string fall
   return f.Invalid(key, "must be one of " + list + ", got \"" + v + "\"");
 }
 
+constexpr const char* kImaDir = "/sys/kernel/security/ima/";
+
+// A file named like one of the kernel's lists says its format: "ascii",
+// "binary" or "" (some other name).
+std::string_view FormatOfName(std::string_view path) {
+  path.remove_prefix(path.rfind('/') + 1);  // npos + 1 == 0: no directory
+  if (path.starts_with("ascii_runtime_measurements")) return "ascii";
+  if (path.starts_with("binary_runtime_measurements")) return "binary";
+  return "";
+}
+
+// Reading a list in the other format would send garbage and earn a FAIL
+// every round, so a contradiction is refused at start-up. Before
+// ima_log_format existed, ima_log named the ascii list: such a configuration
+// (ima_log set, no format) keeps reading ascii unless the file is named like
+// the binary list.
+Result<void> ResolveImaFormat(const ConfigFile& f, AgentConfig& c) {
+  const std::string_view named = FormatOfName(c.ima_log);
+  if (!f.Has("ima_log_format")) {
+    if (f.Has("ima_log")) c.ima_log_format = named == "binary" ? "binary" : "ascii";
+    return Ok();
+  }
+  if (!named.empty() && named != c.ima_log_format) {
+    return f.Invalid("ima_log", "names the kernel's " + std::string(named) +
+                                    " list but ima_log_format is \"" + c.ima_log_format + "\"");
+  }
+  return Ok();
+}
+
 }  // namespace
 
 Result<AgentConfig> ParseAgentConfig(const ConfigFile& f) {
@@ -39,7 +68,11 @@ Result<AgentConfig> ParseAgentConfig(const ConfigFile& f) {
   ATTEST_ASSIGN_OR_RETURN(c.tcti, f.String("tcti", c.tcti));
   ATTEST_ASSIGN_OR_RETURN(c.ek_type, OneOf(f, "ek_type", c.ek_type, {"rsa", "ecc"}));
   ATTEST_ASSIGN_OR_RETURN(c.ak_type, OneOf(f, "ak_type", c.ak_type, {"rsa", "ecc"}));
-  ATTEST_ASSIGN_OR_RETURN(c.ima_log, f.String("ima_log", c.ima_log));
+  ATTEST_ASSIGN_OR_RETURN(c.ima_log_format,
+                          OneOf(f, "ima_log_format", c.ima_log_format, {"binary", "ascii"}));
+  ATTEST_ASSIGN_OR_RETURN(c.ima_log, f.String("ima_log", std::string(kImaDir) + c.ima_log_format +
+                                                             "_runtime_measurements"));
+  if (auto r = ResolveImaFormat(f, c); !r) return r.error();
   ATTEST_ASSIGN_OR_RETURN(c.uefi_log, f.String("uefi_log", c.uefi_log));
   ATTEST_ASSIGN_OR_RETURN(c.tls.ca_file, f.String("tls.ca_file", ""));
   ATTEST_ASSIGN_OR_RETURN(c.tls.client_cert, f.String("tls.client_cert", ""));

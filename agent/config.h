@@ -40,7 +40,11 @@ struct AgentConfig {
   std::string tcti = "device:/dev/tpmrm0";
   std::string ek_type = "rsa";  // rsa | ecc
   std::string ak_type = "rsa";  // rsa | ecc
-  std::string ima_log = "/sys/kernel/security/ima/ascii_runtime_measurements";
+  // The IMA list and its format: "binary" (binary_runtime_measurements, the
+  // default: it carries file names of any bytes) or "ascii" (a name with a
+  // newline splits an entry there). The default ima_log follows the format.
+  std::string ima_log_format = "binary";
+  std::string ima_log = "/sys/kernel/security/ima/binary_runtime_measurements";
   std::string uefi_log = "/sys/kernel/security/tpm0/binary_bios_measurements";
   int verification_duplication = 1;
   std::vector<ServerBlock> servers;

@@ -1,6 +1,10 @@
 // Where the evidence besides the quote comes from: the boot time
-// (/proc/stat btime), the IMA measurement list (ascii format, read from an
-// entry offset) and the UEFI event log (binary_bios_measurements).
+// (/proc/stat btime), the IMA measurement list (binary or ascii format, read
+// from an entry offset) and the UEFI event log (binary_bios_measurements).
+//
+// The binary list is the default because the kernel writes a file name into
+// the ascii list as is: a name with a newline splits an entry there, while
+// binary records are length-prefixed and carry any bytes.
 //
 // Securityfs files have no meaningful size, so everything is read in chunks
 // with a byte bound. The IMA list is append-only within a boot: ImaReader
@@ -12,6 +16,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "attest/v1/attestation.pb.h"
@@ -28,10 +33,19 @@ Result<std::string> ReadBounded(const std::string& path, size_t max_bytes);
 
 class ImaReader {
  public:
-  // `max_batch_bytes`: at most this much list text goes into one evidence;
-  // the gateway's next offset continues where it stopped.
-  ImaReader(std::string path, size_t max_batch_bytes)
-      : path_(std::move(path)), max_batch_bytes_(max_batch_bytes) {}
+  // `format`: IMA_LOG_FORMAT_ASCII (ascii_runtime_measurements lines) or
+  // IMA_LOG_FORMAT_BINARY (binary_runtime_measurements records: u32 pcr |
+  // template hash | u32 name length | name | u32 data length | data; the
+  // "ima" template: 20-byte digest | u32 length | name). Binary u32 fields
+  // are read little-endian, the layout the verifier parses (big-endian
+  // machines boot with ima_canonical_fmt). The template hash is sha1 unless
+  // the file name ends in _sha256, _sha384 or _sha512 (the per-bank lists of
+  // newer kernels).
+  // `max_batch_bytes`: at most this much of the list goes into one
+  // evidence, in whole entries (the first one always goes); the gateway's
+  // next offset continues where it stopped. An entry over 256 KiB is an
+  // error.
+  ImaReader(std::string path, v1::ImaLogFormat format, size_t max_batch_bytes);
 
   struct Snapshot {
     uint64_t total_entries = 0;  // entries in the list now
@@ -49,7 +63,15 @@ class ImaReader {
   static constexpr uint64_t kCheckpoint = 1024;
 
  private:
+  // Length of the entry at the start of `buf`; 0 when `buf` holds only part
+  // of it (the kernel is still writing, or the chunk ended). `index` names
+  // the entry in errors.
+  Result<size_t> EntryLength(std::string_view buf, uint64_t index) const;
+
   std::string path_;
+  v1::ImaLogFormat format_;
+  v1::HashAlgorithm binary_hash_;  // template hash of binary records
+  size_t binary_hash_size_;
   size_t max_batch_bytes_;
   std::vector<uint64_t> checkpoints_;  // [k]: byte where entry k * kCheckpoint starts
 };

@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "agent/config.h"
 #include "agent/endpoints.h"
 #include "agent/errors.h"
 #include "agent/sources.h"
@@ -98,7 +99,7 @@ TEST(Sources, ImaReaderFromOffsetBoundedAndIncremental) {
     for (int i = 0; i < 5; ++i) f << line << i << "\n";
     f << "10 partial-line-being-written";
   }
-  ImaReader r(path.string(), 2 * (line.size() + 2));
+  ImaReader r(path.string(), v1::IMA_LOG_FORMAT_ASCII, 2 * (line.size() + 2));
   auto s = r.Read(1);
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_TRUE(s->available);
@@ -107,6 +108,7 @@ TEST(Sources, ImaReaderFromOffsetBoundedAndIncremental) {
   EXPECT_EQ(s->entries.entry_count(), 2u) << "bounded by max_batch_bytes";
   EXPECT_EQ(s->entries.data(), line + "1\n" + line + "2\n");
   EXPECT_EQ(s->entries.template_hash_algorithm(), v1::HASH_ALGORITHM_SHA256);
+  EXPECT_EQ(s->entries.format(), v1::IMA_LOG_FORMAT_ASCII);
   // The list grows: the cached position is used and the count follows.
   std::ofstream(path, std::ios::app) << "\n";
   auto t = r.Read(4);
@@ -119,7 +121,7 @@ TEST(Sources, ImaReaderFromOffsetBoundedAndIncremental) {
   ASSERT_TRUE(u.ok());
   EXPECT_EQ(u->entries.data(), line + "0\n" + line + "1\n");
   // No IMA on the machine: empty, not an error.
-  ImaReader none((dir.path() / "missing").string(), 1024);
+  ImaReader none((dir.path() / "missing").string(), v1::IMA_LOG_FORMAT_ASCII, 1024);
   auto n = none.Read(0);
   ASSERT_TRUE(n.ok());
   EXPECT_FALSE(n->available);
@@ -137,7 +139,7 @@ TEST(Sources, ImaReaderCheckpointsAcrossALongList) {
     std::ofstream f(path);
     for (int i = 0; i < 3000; ++i) f << line(i);
   }
-  ImaReader r(path.string(), 1 << 20);
+  ImaReader r(path.string(), v1::IMA_LOG_FORMAT_ASCII, 1 << 20);
   auto all = r.Read(UINT64_MAX);
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->total_entries, 3000u);
@@ -157,6 +159,214 @@ TEST(Sources, ImaReaderCheckpointsAcrossALongList) {
   ASSERT_TRUE(more.ok());
   EXPECT_EQ(more->total_entries, 3001u);
   EXPECT_EQ(more->entries.data(), line(3000));
+}
+
+TEST(Sources, ImaReaderAsciiLineLimit) {
+  TempDir dir;
+  fs::path path = dir.path() / "ima";
+  std::ofstream(path) << "10 " << std::string(300 * 1024, 'x') << "\n";
+  ImaReader r(path.string(), v1::IMA_LOG_FORMAT_ASCII, 1 << 20);
+  auto s = r.Read(0);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("line 1 is longer than 256 KiB"), std::string::npos)
+      << s.error().message;
+}
+
+// The kernel's binary list (binary_runtime_measurements), written here byte
+// by byte rather than with common/ima, so the reader is checked against the
+// layout itself: pcr u32 | template hash | u32 name length | name | u32 data
+// length | template data (u32 little-endian, as the verifier parses it).
+std::string U32(uint32_t v) {
+  std::string out(4, '\0');
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(v >> (8 * i));
+  return out;
+}
+
+std::string ImaNgRecord(const std::string& path, char fill, size_t hash_size = 20) {
+  std::string dng = std::string("sha256:") + '\0' + std::string(32, fill);
+  std::string nng = path + '\0';
+  std::string data =
+      U32(static_cast<uint32_t>(dng.size())) + dng + U32(static_cast<uint32_t>(nng.size())) + nng;
+  return U32(10) + std::string(hash_size, fill) + U32(6) + "ima-ng" +
+         U32(static_cast<uint32_t>(data.size())) + data;
+}
+
+// Names the ascii list cannot carry (issue 16): a newline, a space, a byte
+// that is not UTF-8, a path of 4000 bytes.
+std::vector<std::string> HardPathRecords() {
+  return {ImaNgRecord("boot_aggregate", 'a'),
+          ImaNgRecord("/tmp/two\nlines", 'b'),
+          ImaNgRecord("/usr/bin/with space", 'c'),
+          ImaNgRecord(std::string("/opt/\xff") + "bin", 'd'),
+          ImaNgRecord("/" + std::string(3999, 'p'), 'e'),
+          ImaNgRecord("/usr/bin/last", 'f')};
+}
+
+TEST(Sources, ImaReaderBinaryCarriesAnyPathBytes) {
+  TempDir dir;
+  fs::path path = dir.path() / "binary_runtime_measurements";
+  const std::vector<std::string> rec = HardPathRecords();
+  ASSERT_GT(rec[4].size(), 4000u);
+  const std::string next = ImaNgRecord("/usr/bin/next", 'g');
+  {
+    std::ofstream f(path, std::ios::binary);
+    for (const auto& r : rec) f << r;
+    f << next.substr(0, 40);  // the kernel is still writing this record
+  }
+  // Room for two short records but not for the 4000-byte path beside one.
+  ImaReader r(path.string(), v1::IMA_LOG_FORMAT_BINARY, rec[1].size() + rec[2].size() + 1);
+  auto s = r.Read(1);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_TRUE(s->available);
+  EXPECT_EQ(s->total_entries, 6u) << "a partial record is not an entry yet";
+  EXPECT_EQ(s->entries.format(), v1::IMA_LOG_FORMAT_BINARY);
+  EXPECT_EQ(s->entries.template_hash_algorithm(), v1::HASH_ALGORITHM_SHA1);
+  EXPECT_EQ(s->entries.start_offset(), 1u);
+  ASSERT_EQ(s->entries.entry_count(), 2u) << "bounded by max_batch_bytes, whole records";
+  EXPECT_EQ(s->entries.data(), rec[1] + rec[2]);
+  auto t = r.Read(3);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(t->entries.entry_count(), 1u);
+  EXPECT_EQ(t->entries.data(), rec[3]);
+  // A record larger than the batch bound still goes, alone.
+  auto u = r.Read(4);
+  ASSERT_TRUE(u.ok()) << u.error().message;
+  EXPECT_EQ(u->entries.entry_count(), 1u);
+  EXPECT_EQ(u->entries.data(), rec[4]);
+  // The record is complete: it counts and is sent.
+  std::ofstream(path, std::ios::binary | std::ios::app) << next.substr(40);
+  auto v = r.Read(5);
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_EQ(v->total_entries, 7u);
+  EXPECT_EQ(v->entries.entry_count(), 2u);
+  EXPECT_EQ(v->entries.data(), rec[5] + next);
+  auto end = r.Read(7);
+  ASSERT_TRUE(end.ok());
+  EXPECT_EQ(end->entries.entry_count(), 0u);
+  EXPECT_TRUE(end->entries.data().empty());
+  // A big bound: everything from 0 in one evidence.
+  ImaReader all(path.string(), v1::IMA_LOG_FORMAT_BINARY, 1 << 20);
+  auto w = all.Read(0);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->entries.entry_count(), 7u);
+  std::string whole;
+  for (const auto& x : rec) whole += x;
+  EXPECT_EQ(w->entries.data(), whole + next);
+}
+
+TEST(Sources, ImaReaderBinaryCheckpointsAndTemplates) {
+  TempDir dir;
+  fs::path path = dir.path() / "binary_runtime_measurements";
+  auto rec = [](int i) { return ImaNgRecord("/f\n" + std::to_string(i), static_cast<char>(i)); };
+  // The legacy "ima" template has no data length: 20-byte digest, u32
+  // name length, name.
+  const std::string legacy =
+      U32(10) + std::string(20, 'h') + U32(3) + "ima" + std::string(20, 'i') + U32(9) + "/bin/bash";
+  {
+    std::ofstream f(path, std::ios::binary);
+    for (int i = 0; i < 3000; ++i) f << (i == 1500 ? legacy : rec(i));
+  }
+  ImaReader r(path.string(), v1::IMA_LOG_FORMAT_BINARY, 1 << 20);
+  auto count = r.Read(UINT64_MAX);
+  ASSERT_TRUE(count.ok()) << count.error().message;
+  EXPECT_EQ(count->total_entries, 3000u);
+  EXPECT_EQ(count->entries.entry_count(), 0u);
+  auto tail = r.Read(2500);
+  ASSERT_TRUE(tail.ok());
+  ASSERT_EQ(tail->entries.entry_count(), 500u);
+  EXPECT_TRUE(tail->entries.data().starts_with(rec(2500)));
+  EXPECT_TRUE(tail->entries.data().ends_with(rec(2999)));
+  auto mid = r.Read(1500);
+  ASSERT_TRUE(mid.ok());
+  EXPECT_TRUE(mid->entries.data().starts_with(legacy + rec(1501)));
+  auto head = r.Read(10);
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->entries.entry_count(), 2990u);
+  EXPECT_TRUE(head->entries.data().starts_with(rec(10)));
+  std::ofstream(path, std::ios::binary | std::ios::app) << rec(3000);
+  auto more = r.Read(3000);
+  ASSERT_TRUE(more.ok());
+  EXPECT_EQ(more->total_entries, 3001u);
+  EXPECT_EQ(more->entries.data(), rec(3000));
+  // Newer kernels' per-bank lists: the file name gives the template hash size.
+  fs::path sha256 = dir.path() / "binary_runtime_measurements_sha256";
+  std::ofstream(sha256, std::ios::binary)
+      << ImaNgRecord("/a", 'a', 32) << ImaNgRecord("/b", 'b', 32);
+  ImaReader r256(sha256.string(), v1::IMA_LOG_FORMAT_BINARY, 1 << 20);
+  auto s = r256.Read(0);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(s->entries.entry_count(), 2u);
+  EXPECT_EQ(s->entries.template_hash_algorithm(), v1::HASH_ALGORITHM_SHA256);
+}
+
+TEST(Sources, ImaReaderBinaryRejectsAbsurdLengths) {
+  TempDir dir;
+  const std::string good = ImaNgRecord("/x", 'x');
+  auto read = [&](const std::string& bytes) {
+    fs::path path = dir.path() / "binary_runtime_measurements";
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+    ImaReader r(path.string(), v1::IMA_LOG_FORMAT_BINARY, 1 << 20);
+    return r.Read(0);
+  };
+  // Template data of 2 GiB announced: an error, not an allocation (and not
+  // "partial, wait for more").
+  std::string huge = good + U32(10) + std::string(20, 'y') + U32(6) + "ima-ng" + U32(0x7fffffff);
+  auto a = read(huge);
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.error().message.find("entry 1"), std::string::npos) << a.error().message;
+  EXPECT_NE(a.error().message.find("256 KiB"), std::string::npos) << a.error().message;
+  // A record over 256 KiB that is really there is refused the same way.
+  auto b = read(ImaNgRecord("/" + std::string(300 * 1024, 'z'), 'z'));
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.error().message.find("entry 0"), std::string::npos) << b.error().message;
+  // A template name of 1 MiB, and a legacy name past the kernel's 255 bytes.
+  auto c = read(good + U32(10) + std::string(20, 'y') + U32(1 << 20));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("template name"), std::string::npos) << c.error().message;
+  auto d = read(U32(10) + std::string(20, 'h') + U32(3) + "ima" + std::string(20, 'i') + U32(4096));
+  ASSERT_FALSE(d.ok());
+  // An ascii list read as binary fails at once instead of being sent.
+  auto e = read("10 " + std::string(40, '0') + " ima-ng sha1:" + std::string(40, '0') + " /x\n");
+  ASSERT_FALSE(e.ok());
+  // A header cut short at the end is a record still being written.
+  auto f = read(good + good.substr(0, 10));
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_EQ(f->total_entries, 1u);
+}
+
+TEST(Sources, ImaLogFormatFromConfig) {
+  auto parse = [](const std::string& text) {
+    auto file = ConfigFile::Parse(text + "\n[[servers]]\nverifiers = [\"g\"]\n", "agent.toml");
+    if (!file.ok()) return Result<AgentConfig>(file.error());
+    return ParseAgentConfig(*file);
+  };
+  auto d = parse("");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->ima_log_format, "binary");
+  EXPECT_EQ(d->ima_log, "/sys/kernel/security/ima/binary_runtime_measurements");
+  auto a = parse("ima_log_format = \"ascii\"");
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(a->ima_log, "/sys/kernel/security/ima/ascii_runtime_measurements");
+  auto b = parse("ima_log_format = \"binary\"\nima_log = \"/lab/binary_runtime_measurements\"");
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_EQ(b->ima_log, "/lab/binary_runtime_measurements");
+  // Configurations from before ima_log_format: ima_log named the ascii list.
+  auto old = parse("ima_log = \"/tmp/ima.txt\"");
+  ASSERT_TRUE(old.ok()) << old.error().message;
+  EXPECT_EQ(old->ima_log_format, "ascii");
+  auto bin = parse("ima_log = \"/sys/kernel/security/ima/binary_runtime_measurements_sha256\"");
+  ASSERT_TRUE(bin.ok()) << bin.error().message;
+  EXPECT_EQ(bin->ima_log_format, "binary");
+  // Strict: unknown formats, and a format that contradicts the kernel's file name.
+  for (const char* bad :
+       {"ima_log_format = \"Binary\"", "ima_log_format = \"\"", "ima_log_format = 1",
+        "ima_log_format = \"binary\"\nima_log = "
+        "\"/sys/kernel/security/ima/ascii_runtime_measurements\"",
+        "ima_log_format = \"ascii\"\nima_log = \"/x/binary_runtime_measurements\""}) {
+    auto e = parse(bad);
+    ASSERT_FALSE(e.ok()) << bad;
+    EXPECT_NE(e.error().message.find("ima_log"), std::string::npos) << e.error().message;
+  }
 }
 
 TEST(Endpoints, ConnectionFailuresFailOverWithinTheBlock) {

@@ -164,6 +164,90 @@ TEST(ImaLog, BinaryRoundTrip) {
   }
 }
 
+// File names the ascii list cannot carry (issue 16): the kernel writes a
+// path into the ascii list as is, so a newline splits the entry. The binary
+// list carries any bytes; these paths must round-trip and be judged by
+// their digest alone.
+std::vector<std::string> HardPaths() {
+  return {"/tmp/two\nlines", "/usr/bin/with space", std::string("/opt/\xff") + "bin",
+          "/" + std::string(3999, 'p')};
+}
+
+Log HardPathLog() {
+  Log log;
+  Hasher h;
+  uint8_t fill = 1;
+  for (const std::string& path : HardPaths()) {
+    auto e = MakeEntry(Template::kImaNg, "sha256", std::vector<uint8_t>(32, fill++), path);
+    if (!e) throw std::runtime_error(e.error().message);
+    e->template_hash = ComputeTemplateHash(h, HashAlg::kSha1, *e);
+    log.entries.push_back(std::move(*e));
+  }
+  return log;
+}
+
+TEST(ImaLog, BinaryListCarriesAnyPathBytes) {
+  Log log = HardPathLog();
+  ASSERT_EQ(log.entries[3].path().size(), 4000u);
+  std::string bin = WriteBinary(log);
+  auto back = ParseBinary(bin);
+  ASSERT_TRUE(back) << back.error().message;
+  ASSERT_EQ(back->entries.size(), HardPaths().size());
+  for (size_t i = 0; i < back->entries.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(back->entries[i].path(), HardPaths()[i]);
+    EXPECT_EQ(back->entries[i].algo(), "sha256");
+    EXPECT_EQ(ToHex(back->entries[i].file_digest()), ToHex(log.entries[i].file_digest()));
+    EXPECT_EQ(back->entries[i].template_hash, log.entries[i].template_hash);
+    EXPECT_EQ(back->entries[i].data, log.entries[i].data);
+  }
+  EXPECT_TRUE(ReplayAll(*back, {}).ok());
+  // The same entries in the ascii format: the newline splits an entry, so
+  // the ascii list cannot be what the agent sends by default.
+  EXPECT_FALSE(ParseAscii(WriteAscii(log)));
+}
+
+TEST(ImaLog, HardPathsAreJudgedByTheirDigest) {
+  auto parsed = ParseBinary(WriteBinary(HardPathLog()));
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  const Log& log = *parsed;
+  // Listed: every entry passes, also through the policy's JSON (a path that
+  // is not UTF-8 cannot be a JSON string, so that one is checked unserialised).
+  RuntimePolicy all = GeneratePolicy(log);
+  ReplayOptions opt;
+  opt.policy = &all;
+  ReplayOutcome out = ReplayAll(log, opt);
+  for (const auto& f : out.failures) ADD_FAILURE() << f.id << " @" << f.entry;
+  Log utf8 = log;
+  utf8.entries.erase(utf8.entries.begin() + 2);
+  auto json = RuntimePolicy::Parse(GeneratePolicy(utf8).ToJson());
+  ASSERT_TRUE(json) << json.error().message;
+  ASSERT_NE(json->FindDigests("/tmp/two\nlines"), nullptr);
+  opt.policy = &*json;
+  out = ReplayAll(utf8, opt);
+  for (const auto& f : out.failures) ADD_FAILURE() << f.id << " @" << f.entry;
+  // Not listed: exactly that entry fails, with its path.
+  for (size_t victim = 0; victim < log.entries.size(); ++victim) {
+    SCOPED_TRACE(victim);
+    Log others = log;
+    others.entries.erase(others.entries.begin() + static_cast<long>(victim));
+    RuntimePolicy policy = GeneratePolicy(others);
+    opt.policy = &policy;
+    out = ReplayAll(log, opt);
+    ASSERT_EQ(out.failures.size(), 1u);
+    EXPECT_EQ(out.failures[0].id, "ima.validation.ima-ng.not_in_allowlist");
+    EXPECT_EQ(out.failures[0].entry, victim);
+    EXPECT_EQ(out.failures[0].path, HardPaths()[victim]);
+  }
+  // Listed under another digest: the digest decides, not the name.
+  RuntimePolicy wrong;
+  for (const Entry& e : log.entries) wrong.AddDigest(e.path(), std::vector<uint8_t>(32, 0xee));
+  opt.policy = &wrong;
+  out = ReplayAll(log, opt);
+  ASSERT_EQ(out.failures.size(), log.entries.size());
+  for (const auto& f : out.failures) EXPECT_EQ(f.id, "ima.validation.ima-ng.runtime_policy_hash");
+}
+
 TEST(ImaLog, LegacyImaTemplateRoundTrip) {
   std::vector<uint8_t> digest(20, 0xab);
   auto e = MakeEntry(Template::kIma, "", digest, "/bin/bash");

@@ -64,5 +64,47 @@ TEST(ImaSwtpm, ReplayEqualsTpmPcr10) {
   EXPECT_EQ(*out.pcr_matched_at, entries.size());
 }
 
+TEST(ImaSwtpm, BinaryListWithANewlineInANameReplaysToTpmPcr10) {
+  // Names the ascii list cannot carry (issue 16), in a binary list: parsed
+  // back from its bytes, the entries replay to what the TPM holds.
+  Log made;
+  Hasher h;
+  uint8_t fill = 1;
+  for (std::string path : {std::string("boot_aggregate"), std::string("/tmp/two\nlines"),
+                           std::string("/usr/bin/with space"), std::string("/opt/\xff") + "bin",
+                           "/" + std::string(3999, 'p')}) {
+    auto e = MakeEntry(Template::kImaNg, "sha256", std::vector<uint8_t>(32, fill++), path);
+    ASSERT_TRUE(e) << e.error().message;
+    e->template_hash = ComputeTemplateHash(h, HashAlg::kSha1, *e);
+    made.entries.push_back(std::move(*e));
+  }
+  attest::testing::Swtpm tpm;
+  for (const Entry& e : made.entries) {
+    std::string out;
+    ASSERT_EQ(tpm.RunTool({"tpm2_pcrextend",
+                           "10:sha256=" + ToHex(h.Hash(HashAlg::kSha256, AsBytes(e.data)))},
+                          &out),
+              0)
+        << out;
+  }
+  auto log = ParseBinary(WriteBinary(made));
+  ASSERT_TRUE(log) << log.error().message;
+  ASSERT_EQ(log->entries.size(), made.entries.size());
+  EXPECT_EQ(log->entries[1].path(), "/tmp/two\nlines");
+  std::string raw;
+  ASSERT_TRUE(FromHex(ReadPcr10(tpm, "sha256"), raw));
+  RuntimePolicy policy = GeneratePolicy(*log);
+  ReplayOptions opt;
+  opt.policy = &policy;
+  opt.expected_pcr = Digest::From(AsBytes(raw));
+  opt.expected_bank = HashAlg::kSha256;
+  const HashAlg banks[] = {HashAlg::kSha256};
+  ReplayState st = ReplayState::Initial(banks);
+  auto out = Replay(st, log->entries, opt);
+  for (const auto& f : out.failures) ADD_FAILURE() << f.id << " @" << f.entry;
+  ASSERT_TRUE(out.pcr_matched_at);
+  EXPECT_EQ(*out.pcr_matched_at, made.entries.size());
+}
+
 }  // namespace
 }  // namespace attest::ima
