@@ -315,6 +315,7 @@ start_agent() { # start_agent N: swtpm, IMA list, config, agent, IMA grower
   local tcti="swtpm:host=127.0.0.1,port=$port"
   uuid=$(cat /proc/sys/kernel/random/uuid)
   : >"$dir/ascii_runtime_measurements"
+  : >"$dir/binary_runtime_measurements"
   : >"$dir/binary_bios_measurements"
   # The boot: the first LAB_BOOT_ENTRIES files of the known-good image.
   head -n "${LAB_BOOT_ENTRIES:-8}" "$RUN/known-good.paths" |
