@@ -21,6 +21,7 @@
 #include <string>
 
 #include "attestctl/command_registry.h"
+#include "common/base/escape.h"
 #include "registrar/admin_client.h"
 #include "registrar/errors.h"
 
@@ -121,7 +122,8 @@ void PrintStatus(const AgentsOptions& o, const v1::AgentStatus& s) {
   }
   PrintTable({&s});
   for (const auto& f : s.last_failures()) {
-    std::printf("  failure %s %s\n", f.event_id().c_str(), f.context().c_str());
+    std::printf("  failure %s %s\n", TerminalSafe(f.event_id()).c_str(),
+                TerminalSafe(f.context()).c_str());
   }
 }
 

@@ -39,6 +39,7 @@
 #include "attestctl/command_registry.h"
 #include "attestctl/record_codec.h"
 #include "attestctl/tail_format.h"
+#include "common/base/escape.h"
 #include "common/kafka/consumer.h"
 #include "verifier-workers/revocation.h"
 
@@ -239,7 +240,8 @@ int Tail(const TailArgs& a) {
         if (!filter.MatchesVerdict(*v)) continue;
         line = a.json ? VerdictJson(*v) : VerdictText(*v, m.timestamp_ms);
       }
-      std::cout << *line << std::endl;
+      // Records on the topic are not trusted to be terminal-safe.
+      std::cout << TerminalSafe(*line) << std::endl;
       last_match = now;
       if (a.count > 0 && ++matched >= a.count) break;
     }

@@ -73,8 +73,7 @@ int RunVerifyQuote(const QuoteArgs& a) {
   // A file that does not parse is an input error, not a failed verification.
   for (const auto& f : r.failures) {
     if (f.event_id == "quote.malformed") {
-      auto ctx = nlohmann::json::parse(f.context, nullptr, false);
-      std::string err = ctx.is_object() ? ctx.value("error", f.context) : f.context;
+      std::string err(f.Text("error"));
       bool sig = err.find("TPMT_SIGNATURE") != std::string::npos;
       BadInput(sig ? a.signature : a.message, err);
     }
@@ -90,7 +89,7 @@ int RunVerifyQuote(const QuoteArgs& a) {
     for (const auto& f : r.failures) {
       failures.push_back({{"event_id", f.event_id},
                           {"severity", verify::SeverityName(f.severity)},
-                          {"context", nlohmann::json::parse(f.context, nullptr, false)}});
+                          {"context", nlohmann::json::parse(verify::ContextJson(f.context))}});
     }
     nlohmann::json out = {
         {"result", r.ok() ? "pass" : "fail"},
@@ -120,7 +119,7 @@ int RunVerifyQuote(const QuoteArgs& a) {
               << " safe: " << (r.clock.safe ? "yes" : "no") << "\n";
     for (const auto& f : r.failures) {
       std::cout << "FAIL " << f.event_id << " (" << verify::SeverityName(f.severity)
-                << "): " << f.context << "\n";
+                << "): " << verify::ContextJson(f.context) << "\n";
     }
     std::cout << "result: " << (r.ok() ? "pass" : "fail") << "\n";
   }

@@ -63,7 +63,7 @@ std::string FailuresJson(const std::vector<Finding>& fs) {
                    {"event_id", f.event_id},
                    {"context", std::move(ctx)}});
   }
-  return arr.dump();
+  return arr.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string ResultText(v1::VerdictResult r) {
@@ -173,8 +173,26 @@ Outcome Finish(const Context& ctx, AgentRow& row, v1::VerdictResult result,
   return out;
 }
 
-Finding MakeFinding(std::string id, std::string message) {
-  return Finding{std::move(id), v1::SEVERITY_CRITICAL, json{{"message", message}}.dump()};
+Finding MakeFinding(std::string id, std::string_view message) {
+  return Finding{std::move(id), v1::SEVERITY_CRITICAL, verify::ContextJson({{"message", message}})};
+}
+
+Finding ToFinding(const verify::Failure& f) {
+  return Finding{f.event_id, SeverityOf(f.severity), verify::ContextJson(f.context)};
+}
+
+// The gateway's receive time; a timestamp out of range (a record that decodes
+// but makes no sense) counts as `now`.
+Clock::time_point ReceivedAt(const v1::EvidenceEnvelope& env, Clock::time_point now) {
+  if (!env.has_received_at()) return now;
+  const auto& t = env.received_at();
+  // 0001-01-01 .. 9999-12-31, the range protobuf's Timestamp allows.
+  if (t.seconds() < -62135596800 || t.seconds() > 253402300799 || t.nanos() < 0 ||
+      t.nanos() > 999999999) {
+    return now;
+  }
+  return Clock::time_point(
+      std::chrono::microseconds(google::protobuf::util::TimeUtil::TimestampToMicroseconds(t)));
 }
 
 }  // namespace
@@ -268,11 +286,7 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   const auto started = std::chrono::steady_clock::now();
   const v1::Evidence& e = env.evidence();
   const std::string prev = row.state;
-  Clock::time_point received = now;
-  if (env.has_received_at()) {
-    received = Clock::time_point(std::chrono::microseconds(
-        google::protobuf::util::TimeUtil::TimestampToMicroseconds(env.received_at())));
-  }
+  const Clock::time_point received = ReceivedAt(env, now);
   auto elapsed = [&] {
     return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
                                                                  started)
@@ -344,11 +358,9 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   const int64_t micros = elapsed();
 
   std::vector<Finding> findings;
-  for (const auto& f : vr.failures)
-    findings.push_back({f.event_id, SeverityOf(f.severity), f.context});
+  for (const auto& f : vr.failures) findings.push_back(ToFinding(f));
   auto with_notices = [&] {
-    for (const auto& f : vr.notices)
-      findings.push_back({f.event_id, SeverityOf(f.severity), f.context});
+    for (const auto& f : vr.notices) findings.push_back(ToFinding(f));
   };
 
   if (vr.result == verifier::Outcome::kRejected) {
@@ -363,6 +375,7 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   // The evidence was authentic enough to advance the stored state.
   row.vstate = std::move(vr.new_state);
   row.attested = true;
+  row.attested_at = std::max(row.attested_at, std::min(received, now));
   const bool had_uefi = ev.uefi_log.has_value();
   row.boot_log_requested = vr.uefi_log_requested || (vr.reboot && !had_uefi);
   if (vr.requested_ima_offset) row.vstate.ima_next_offset = *vr.requested_ima_offset;
@@ -395,12 +408,53 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
                 received, now, micros, static_cast<int64_t>(vr.stats.ima_entries_checked));
 }
 
+Outcome ProcessRecord(const Context& ctx, std::string_view value, const EvidenceRef& ref,
+                      AgentRow& row, std::shared_ptr<const verifier::AttestationKey> ak,
+                      const AgentPolicyRefs& pol, Clock::time_point now) noexcept {
+  auto reject = [&](const char* id, std::string_view message) {
+    return Finish(ctx, row, v1::VERDICT_RESULT_REJECTED, row.state, {MakeFinding(id, message)},
+                  false, "", ref, pol, now, now, 0, std::nullopt);
+  };
+  std::string error;
+  AgentRow saved;
+  bool have_saved = false;
+  try {
+    saved = row;
+    have_saved = true;
+    try {
+      v1::EvidenceEnvelope env;
+      if (value.size() > static_cast<size_t>(std::numeric_limits<int>::max()) ||
+          !env.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+        return reject("evidence.malformed", "the record is not an evidence envelope");
+      }
+      if (!SameUuid(env.evidence().agent_uuid(), row.agent_id)) {
+        return reject("evidence.malformed", "the envelope names another agent than its record key");
+      }
+      return ProcessEvidence(ctx, env, ref, row, std::move(ak), pol, now);
+    } catch (const std::exception& e) {
+      error = e.what();
+    } catch (...) {
+      error = "unknown exception";
+    }
+    row = saved;
+    Outcome out = reject("worker.processing_error", "the evidence could not be processed");
+    out.error = std::move(error);
+    return out;
+  } catch (...) {
+    // Not even a REJECTED verdict could be built (memory): no outcome.
+    if (have_saved) row = std::move(saved);
+    Outcome out;
+    out.error = error.empty() ? "out of memory" : error;
+    return out;
+  }
+}
+
 Outcome MakeOffline(const Context& ctx, AgentRow& row, Clock::time_point now) {
   const std::string prev = row.state;
   row.state = "OFFLINE";
   row.state_reason = "no attestation within interval x grace factor";
   std::vector<Finding> findings = {Finding{"liveness.offline", v1::SEVERITY_WARNING,
-                                           json{{"message", *row.state_reason}}.dump()}};
+                                           verify::ContextJson({{"message", *row.state_reason}})}};
   return Finish(ctx, row, v1::VERDICT_RESULT_OFFLINE, prev, std::move(findings), false, "",
                 std::nullopt, AgentPolicyRefs{}, now, now, 0, std::nullopt);
 }

@@ -49,8 +49,11 @@ struct AgentRow {
   int64_t sequence = 0;
   bool boot_log_requested = true;
   verifier::AgentState vstate;
-  bool attested = false;  // set last_attestation_at = now()
-  bool dirty = false;     // needs an UPDATE
+  bool attested = false;  // authenticated evidence: the agent is alive
+  // When the gateway received the latest authenticated evidence (attested):
+  // liveness counts from here, not from when a worker got to it.
+  Clock::time_point attested_at{};
+  bool dirty = false;  // needs an UPDATE
 };
 
 // A policy version compiled once (cached by policy_id; versions are immutable).
@@ -104,7 +107,12 @@ struct HistoryRecord {
 };
 
 struct Outcome {
+  // UNSPECIFIED only when not even a REJECTED verdict could be built (see
+  // ProcessRecord): the record is then skipped and logged.
   v1::VerdictResult result = v1::VERDICT_RESULT_UNSPECIFIED;
+  // Non-empty when processing threw: what the caller logs with the record's
+  // partition, offset and agent.
+  std::string error;
   HistoryRecord history;
   std::vector<OutboxRecord> outbox;  // verdict, then the revocation (if any)
   int64_t verify_micros = 0;
@@ -121,6 +129,18 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& envelope
                         const EvidenceRef& ref, AgentRow& row,
                         std::shared_ptr<const verifier::AttestationKey> ak,
                         const AgentPolicyRefs& policies, Clock::time_point now);
+
+// The worker's unit of containment: one Kafka record of `row`'s agent, from
+// its bytes to its outcome. Decodes the envelope and runs ProcessEvidence.
+// Total: never throws, and every record gives exactly one verdict:
+//   - bytes that are not an envelope, or an envelope naming another agent
+//     than the record's key: REJECTED (evidence.malformed);
+//   - an exception while processing: `row` is restored to what it was and
+//     the verdict is REJECTED (worker.processing_error) with Outcome::error
+//     set, so one hostile record can never stop a worker or its partition.
+Outcome ProcessRecord(const Context& ctx, std::string_view value, const EvidenceRef& ref,
+                      AgentRow& row, std::shared_ptr<const verifier::AttestationKey> ak,
+                      const AgentPolicyRefs& policies, Clock::time_point now) noexcept;
 
 // The liveness sweep's verdict: `row` goes OFFLINE.
 Outcome MakeOffline(const Context& ctx, AgentRow& row, Clock::time_point now);

@@ -6,6 +6,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/base/escape.h"
 #include "common/http/server.h"
 #include "verifier-workers/errors.h"
 #include "verifier-workers/store.h"
@@ -38,6 +39,7 @@ struct Worker::Metrics {
   std::map<v1::VerdictResult, metrics::Counter*> by_result;
   metrics::CounterFamily* skipped;
   metrics::Counter* fenced;
+  metrics::Counter* processing_errors;
   metrics::Counter* db_errors;
   metrics::Histogram* batch_size;
   metrics::Histogram* verify_seconds;
@@ -61,6 +63,9 @@ struct Worker::Metrics {
         &r.AddCounter("worker_fenced_total", "Transactions rolled back because a partition moved.")
              .With({});
     db_errors = &r.AddCounter("worker_db_errors_total", "Failed database transactions.").With({});
+    processing_errors = &r.AddCounter("worker_processing_errors_total",
+                                      "Records whose processing threw (REJECTED, logged).")
+                             .With({});
     batch_size =
         &r.AddHistogram("worker_batch_size", "Evidence records per batch.", {}, SizeBuckets())
              .With({});
@@ -279,7 +284,7 @@ Result<void> Worker::OnAssigned(std::vector<kafka::TopicPartition>& partitions) 
           after = rows->back().id;
           for (auto& r : *rows) leftovers.push_back(std::move(r));
         }
-        owned_[tp.partition] = OwnedPartition{claim, claim.next_offset, std::nullopt};
+        owned_[tp.partition] = OwnedPartition{claim, claim.next_offset, std::nullopt, std::nullopt};
         tp.offset = claim.next_offset;
         if (!leftovers.empty()) {
           spdlog::info("worker: partition {}: publishing {} outbox leftovers", tp.partition,
@@ -349,6 +354,8 @@ struct Worker::Batch {
   std::vector<uint8_t> has_outcome;
   std::vector<int> skip_reason;  // 1: bad key
   std::map<int32_t, int64_t> next_offsets;
+  // Per partition: the Kafka timestamp of the batch's last record, if it has one.
+  std::map<int32_t, std::optional<Clock::time_point>> last_time;
   std::map<int32_t, Claim> expected;  // per partition: the claim this batch advances from
   std::map<int32_t, std::optional<int64_t>> log_end;
   std::vector<std::pair<std::string, std::shared_ptr<const verifier::AttestationKey>>> new_aks;
@@ -404,7 +411,13 @@ Result<std::unique_ptr<Worker::Batch>> Worker::PrepareBatch(std::vector<kafka::M
   }
   b->outcomes.resize(pending.size());
   b->has_outcome.assign(pending.size(), 0);
-  for (const auto& m : pending) b->next_offsets[m.partition] = m.offset + 1;
+  for (const auto& m : pending) {
+    b->next_offsets[m.partition] = m.offset + 1;
+    b->last_time[m.partition] =
+        m.timestamp_ms < 0
+            ? std::nullopt
+            : std::optional(Clock::time_point(std::chrono::milliseconds(m.timestamp_ms)));
+  }
   for (const auto& [p, next] : b->next_offsets) {
     const OwnedPartition& o = owned_[p];
     b->expected[p] = Claim{o.dispatched_next, o.claim.epoch};
@@ -480,13 +493,10 @@ Result<std::unique_ptr<Worker::Batch>> Worker::PrepareBatch(std::vector<kafka::M
       }
       for (size_t i : idx) {
         const kafka::Message& m = bp->msgs[i];
-        v1::EvidenceEnvelope env;
-        if (!env.ParseFromString(m.value) || !SameUuid(env.evidence().agent_uuid(), r->agent_id)) {
-          continue;  // skipped (counted below)
-        }
+        // Total: a hostile record gives a REJECTED verdict, never an exception.
         bp->outcomes[i] =
-            ProcessEvidence(ctx_, env, EvidenceRef{m.partition, m.offset}, *r, key, pol, now);
-        bp->has_outcome[i] = 1;
+            ProcessRecord(ctx_, m.value, EvidenceRef{m.partition, m.offset}, *r, key, pol, now);
+        bp->has_outcome[i] = bp->outcomes[i].result != v1::VERDICT_RESULT_UNSPECIFIED;
       }
     });
   }
@@ -566,6 +576,9 @@ void Worker::CompleteBatch(Batch& b) {
     OwnedPartition& o = it->second;
     o.claim.next_offset = next;
     o.dispatched_next = std::max(o.dispatched_next, next);
+    // A last record without a timestamp keeps the earlier time: an
+    // earlier seen-through time only delays OFFLINE verdicts.
+    if (const auto& t = b.last_time[p]) o.committed_time = *t;
     if (o.log_end) o.log_end = std::max(*o.log_end, next);
     m_->position->With({std::to_string(p)}).Set(static_cast<double>(next));
     SetLagGauges(p, o);
@@ -574,13 +587,20 @@ void Worker::CompleteBatch(Batch& b) {
   publish.reserve(b.outbox_ids.size());
   size_t k = 0;
   for (size_t i = 0; i < b.outcomes.size(); ++i) {
+    if (!b.outcomes[i].error.empty()) {
+      const kafka::Message& m = b.msgs[i];
+      spdlog::error("worker: evidence {}[{}]@{} of agent {} could not be processed: {}", m.topic,
+                    m.partition, m.offset, TerminalSafe(m.key.substr(0, 64)),
+                    TerminalSafe(b.outcomes[i].error));
+      m_->processing_errors->Inc();
+    }
     if (!b.has_outcome[i]) {
       const kafka::Message& m = b.msgs[i];
       const char* reason = b.skip_reason[i] == 1            ? "bad_key"
-                           : b.rows.count(LowerUuid(m.key)) ? "malformed"
+                           : b.rows.count(LowerUuid(m.key)) ? "no_verdict"
                                                             : "not_enrolled";
       spdlog::warn("worker: skipped evidence {}[{}]@{} (key '{}'): {}", m.topic, m.partition,
-                   m.offset, m.key.substr(0, 64), reason);
+                   m.offset, TerminalSafe(m.key.substr(0, 64)), reason);
       m_->skipped->With({reason}).Inc();
       continue;
     }
@@ -633,12 +653,25 @@ Result<void> Worker::ProcessBatch() {
   return Ok();
 }
 
+std::vector<SweepPartition> Worker::SweepPartitions() const {
+  std::vector<SweepPartition> out;
+  for (const auto& [p, o] : owned_) {
+    if (o.log_end && o.claim.next_offset >= *o.log_end) {
+      out.push_back({p, std::nullopt});
+    } else if (o.committed_time) {
+      out.push_back({p, o.committed_time});
+    }
+  }
+  return out;
+}
+
 Result<void> Worker::Sweep() {
+  // Committed first: the positions below are then everything read so far.
   if (auto r = AwaitInflight(); !r) return r;
   while (!owned_.empty()) {
+    const std::vector<SweepPartition> parts = SweepPartitions();
+    if (parts.empty()) return Ok();
     WORKER_LET(conn, Db());
-    std::vector<int32_t> parts;
-    for (const auto& [p, o] : owned_) parts.push_back(p);
     const Clock::time_point now = Clock::now();
     std::optional<int32_t> fenced_partition;
     std::vector<Outcome> outcomes;

@@ -1,7 +1,6 @@
 #include "common/verifier/verifier.h"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 #include <span>
 #include <utility>
 
@@ -12,8 +11,6 @@
 
 namespace attest::verifier {
 namespace {
-
-using nlohmann::json;
 
 constexpr uint32_t kImaPcr = 10;
 
@@ -68,13 +65,13 @@ bool AllBootPcrsQuoted(const tpm::PcrValues& boot) {
 }
 
 Failure FromEventlog(const eventlog::Failure& f, const eventlog::EventLog* log) {
-  json ctx = json::object();
-  ctx["message"] = f.message;
+  verify::Context ctx;
+  ctx.emplace_back("message", f.message);
   for (const auto& [k, v] : f.context) {
     if (k == "event" || k == "pcr") {
-      ctx[k] = std::strtoull(v.c_str(), nullptr, 10);
+      ctx.emplace_back(k, static_cast<uint64_t>(std::strtoull(v.c_str(), nullptr, 10)));
     } else {
-      ctx[k] = v;
+      ctx.emplace_back(k, v);
     }
   }
   // A PCR mismatch cannot say which event was altered: list the events that
@@ -83,16 +80,16 @@ Failure FromEventlog(const eventlog::Failure& f, const eventlog::EventLog* log) 
     auto it = f.context.find("pcr");
     if (it != f.context.end()) {
       const uint32_t pcr = static_cast<uint32_t>(std::strtoul(it->second.c_str(), nullptr, 10));
-      json events = json::array();
+      std::vector<uint64_t> events;
       for (const auto& e : log->events) {
         if (e.index != 0 && e.pcr == pcr && e.type != eventlog::ev::kNoAction) {
           events.push_back(e.index);
         }
       }
-      ctx["events"] = std::move(events);
+      ctx.emplace_back("events", std::move(events));
     }
   }
-  return Failure{f.id, Severity::kCritical, ctx.dump()};
+  return Failure{f.id, Severity::kCritical, std::move(ctx)};
 }
 
 // Verifies the UEFI log against the quoted PCRs and the reference state.
@@ -102,7 +99,7 @@ bool CheckMeasuredBoot(tpm::ByteView bytes, const tpm::PcrValues& boot_pcrs,
                        VerifyStats& stats) {
   stats.measured_boot_evaluated = true;
   auto add = [&failures](const char* id, std::string message) {
-    failures.push_back(Failure{id, Severity::kCritical, json{{"message", message}}.dump()});
+    failures.push_back(Failure{id, Severity::kCritical, {{"message", std::move(message)}}});
   };
   auto log = eventlog::ParseEventLog(bytes);
   if (!log) {
@@ -181,8 +178,8 @@ struct ImaCheck {
 ImaCheck CheckIma(const Evidence& ev, const CompiledRuntimePolicy* policy,
                   const tpm::PcrValues& quoted, AgentState& state, Verdict& v) {
   ImaCheck out;
-  auto add = [&v](const char* id, Severity sev, json ctx) {
-    v.failures.push_back(Failure{id, sev, ctx.dump()});
+  auto add = [&v](const char* id, Severity sev, verify::Context ctx) {
+    v.failures.push_back(Failure{id, sev, std::move(ctx)});
   };
   auto bank = ChooseImaBank(quoted, state.ima_bank);
   if (!bank) {
@@ -268,15 +265,15 @@ ImaCheck CheckIma(const Evidence& ev, const CompiledRuntimePolicy* policy,
   bool mismatch = false;
   for (const auto& f : outcome.failures) {
     mismatch = mismatch || f.id == ima::failure_id::kPcrMismatch;
-    json ctx = {{"message", f.message}, {"entry", f.entry}};
-    if (!f.path.empty()) ctx["path"] = f.path;
+    verify::Context ctx = {{"message", f.message}, {"entry", f.entry}};
+    if (!f.path.empty()) ctx.emplace_back("path", f.path);
     if (f.id == ima::failure_id::kPcrMismatch) {
-      ctx["bank"] = tpm::HashAlgName(*bank);
-      ctx["quoted"] = tpm::ToHex(quoted10);
-      ctx["replayed"] = ima::ToHex(rs.pcr[static_cast<size_t>(ibank)]);
-      ctx["start_offset"] = start;
+      ctx.emplace_back("bank", tpm::HashAlgName(*bank));
+      ctx.emplace_back("quoted", tpm::ToHex(quoted10));
+      ctx.emplace_back("replayed", ima::ToHex(rs.pcr[static_cast<size_t>(ibank)]));
+      ctx.emplace_back("start_offset", start);
     }
-    v.failures.push_back(Failure{f.id, Severity::kCritical, ctx.dump()});
+    v.failures.push_back(Failure{f.id, Severity::kCritical, std::move(ctx)});
   }
   if (mismatch || !outcome.pcr_matched_at) return out;  // the list is not authentic: keep state
   // The quote may lag the list: keep only what it covers (the running value
@@ -397,14 +394,14 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
     if (s.boot_pcr_digest.empty()) {
       // nothing recorded to compare with
     } else if (!AllBootPcrsQuoted(boot) && pol.measured_boot) {
-      v.failures.push_back(
-          Failure{"measured_boot.pcrs_not_quoted", Severity::kCritical,
-                  json{{"message", "the quote does not cover PCRs 0-7 of any bank"}}.dump()});
+      v.failures.push_back(Failure{"measured_boot.pcrs_not_quoted",
+                                   Severity::kCritical,
+                                   {{"message", "the quote does not cover PCRs 0-7 of any bank"}}});
     } else if (AllBootPcrsQuoted(boot) && BootPcrDigest(boot) != s.boot_pcr_digest) {
       v.failures.push_back(Failure{
-          "measured_boot.pcrs_changed", Severity::kCritical,
-          json{{"message", "PCRs 0-7 changed since the event log was verified, without a reboot"}}
-              .dump()});
+          "measured_boot.pcrs_changed",
+          Severity::kCritical,
+          {{"message", "PCRs 0-7 changed since the event log was verified, without a reboot"}}});
     }
   } else if (pol.measured_boot) {
     log_requested = true;

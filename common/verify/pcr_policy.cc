@@ -67,22 +67,20 @@ Failures CheckPcrPolicy(const PcrPolicy& policy, const tpm::PcrValues& values) {
       }
       if (v == nullptr) {
         out.push_back({"pcr_validation.missing_pcr_" + n, Severity::kCritical,
-                       nlohmann::json{{"message", "PCR in the policy is not in the quote"},
-                                      {"bank", tpm::HashAlgName(bank)},
-                                      {"pcr", pcr}}
-                           .dump()});
+                       Context{{"message", "PCR in the policy is not in the quote"},
+                               {"bank", tpm::HashAlgName(bank)},
+                               {"pcr", pcr}}});
         continue;
       }
       if (!allowed.contains(*v)) {
-        nlohmann::json expected = nlohmann::json::array();
+        std::vector<std::string> expected;
         for (const auto& a : allowed) expected.push_back(tpm::ToHex(a));
         out.push_back({"pcr_validation.invalid_pcr_" + n, Severity::kCritical,
-                       nlohmann::json{{"message", "PCR value not allowed by the policy"},
-                                      {"bank", tpm::HashAlgName(bank)},
-                                      {"pcr", pcr},
-                                      {"expected", expected},
-                                      {"actual", tpm::ToHex(*v)}}
-                           .dump()});
+                       Context{{"message", "PCR value not allowed by the policy"},
+                               {"bank", tpm::HashAlgName(bank)},
+                               {"pcr", pcr},
+                               {"expected", std::move(expected)},
+                               {"actual", tpm::ToHex(*v)}}});
       }
     }
   }

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,7 +11,6 @@
 namespace attest::verify {
 namespace {
 
-using nlohmann::json;
 using tpm::Bytes;
 using tpm::ByteView;
 using tpm::ToHex;
@@ -35,8 +33,8 @@ bool Selected(const TPML_PCR_SELECTION& sel, TPMI_ALG_HASH bank, uint32_t pcr) {
 
 QuoteResult VerifyQuote(const QuoteInputs& in) {
   QuoteResult r;
-  auto add = [&r](const char* id, Severity sev, json context) {
-    r.failures.push_back(Failure{id, sev, context.dump()});
+  auto add = [&r](const char* id, Severity sev, Context context) {
+    r.failures.push_back(Failure{id, sev, std::move(context)});
   };
 
   auto attest = tpm::ParseAttest(in.quote);
@@ -85,7 +83,7 @@ QuoteResult VerifyQuote(const QuoteInputs& in) {
     return std::find(allowed.begin(), allowed.end(), h) != allowed.end();
   };
   auto allowed_names = [&allowed] {  // only built when a failure needs it
-    json names = json::array();
+    std::vector<std::string> names;
     for (auto h : allowed) names.push_back(tpm::HashAlgName(h));
     return names;
   };
@@ -199,14 +197,12 @@ QuoteResult VerifyQuote(const QuoteInputs& in) {
     auto replay = [&](const char* message) {
       add("quote.replay", Severity::kCritical,
           {{"message", message},
-           {"previous",
-            {{"clock", p.clock},
-             {"reset_count", p.reset_count},
-             {"restart_count", p.restart_count}}},
-           {"current",
-            {{"clock", r.clock.clock},
-             {"reset_count", r.clock.reset_count},
-             {"restart_count", r.clock.restart_count}}}});
+           {"previous_clock", p.clock},
+           {"previous_reset_count", p.reset_count},
+           {"previous_restart_count", p.restart_count},
+           {"clock", r.clock.clock},
+           {"reset_count", r.clock.reset_count},
+           {"restart_count", r.clock.restart_count}});
     };
     if (r.clock.reset_count > p.reset_count ||
         (r.clock.reset_count == p.reset_count && r.clock.restart_count > p.restart_count)) {

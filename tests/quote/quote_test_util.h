@@ -28,7 +28,7 @@ inline bool HasEvent(const verify::QuoteResult& r, const std::string& id) {
 // All failures, one per line, for assertion messages.
 inline std::string Ids(const verify::QuoteResult& r) {
   std::string out;
-  for (const auto& f : r.failures) out += f.event_id + " " + f.context + "\n";
+  for (const auto& f : r.failures) out += f.event_id + " " + verify::ContextJson(f.context) + "\n";
   return out;
 }
 

@@ -49,11 +49,14 @@ inline const Failure* Find(const Verdict& v, std::string_view id) {
   return nullptr;
 }
 
-inline nlohmann::json Context(const Failure& f) { return nlohmann::json::parse(f.context); }
+inline nlohmann::json Context(const Failure& f) {
+  return nlohmann::json::parse(verify::ContextJson(f.context));
+}
 
 inline std::string Describe(const Verdict& v) {
   std::string out = std::string(OutcomeName(v.result)) + "\n";
-  for (const auto& f : v.failures) out += "  " + f.event_id + " " + f.context + "\n";
+  for (const auto& f : v.failures)
+    out += "  " + f.event_id + " " + verify::ContextJson(f.context) + "\n";
   return out;
 }
 

@@ -5,6 +5,9 @@
 
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
+#include "common/base/escape.h"
 #include "tests/worker/worker_test_base.h"
 #include "verifier-workers/relay.h"
 #include "verifier-workers/revocation.h"
@@ -119,6 +122,80 @@ TEST_F(WorkerTest, TamperFailsWithImaIdPathAndSignedRevocation) {
   Send(a, a.Envelope(keys_set_, 31));
   ASSERT_TRUE(collector_->WaitVerdict(a.uuid, 3));
   EXPECT_EQ(AgentRow(a)[0].as<std::string>(), "FAILED");
+}
+
+// Issue 16: an IMA path of hostile bytes (0xFF, ESC, a backslash) once made
+// json::dump throw in a verification thread and took every worker down. Now
+// it is a FAIL verdict naming the path, escaped once (docs/soc.md), in the
+// protobuf verdict, its JSON twin and the history row; records that are not
+// envelopes, or name another agent, are REJECTED; the worker keeps serving.
+TEST_F(WorkerTest, HostileRecordsGiveOneVerdictEachAndTheWorkerKeepsServing) {
+  StartWorker([](WorkerConfig& c) { c.encoding = Encoding::kJson; });
+  SimAgent a;
+  Enrol(*db_, a, 30);
+  a.ExtendTo(30);
+  const std::string path = "/tmp/\xff\x1b[2J\xc3(evil\\x41\x7f";
+  a.AddEvilEntry(path);
+  a.ExtendTo(31);
+  Send(a, a.Envelope(keys_set_, 0));
+
+  SimAgent b;  // enrolled; gets garbage and another agent's envelope
+  Enrol(*db_, b, 30);
+  b.ExtendTo(30);
+  Send(b.uuid, std::string("\xff\xff\xff\x0agarbage", 11));
+  Send(b.uuid, a.Envelope(keys_set_, 0));
+
+  SimAgent c;  // still served afterwards
+  Enrol(*db_, c, 30);
+  c.ExtendTo(30);
+  Send(c, c.Envelope(keys_set_, 0));
+
+  auto verdict = [&](const std::string& agent, uint64_t seq) -> std::optional<nlohmann::json> {
+    std::optional<nlohmann::json> found;
+    attest::testing::WaitFor(
+        [&] {
+          for (const auto& r : collector_->Records()) {
+            if (r.topic != "attestation.verdicts" || r.key != agent) continue;
+            auto j = nlohmann::json::parse(r.value, nullptr, false);
+            if (j.is_object() && j.value("sequence", "") == std::to_string(seq)) found = j;
+          }
+          return found.has_value();
+        },
+        std::chrono::seconds(60));
+    return found;
+  };
+  auto va = verdict(a.uuid, 1);
+  ASSERT_TRUE(va);
+  EXPECT_EQ(va->at("result"), "VERDICT_RESULT_FAIL") << va->dump();
+  std::string escaped;
+  for (const auto& f : va->at("failures")) {
+    auto ctx = nlohmann::json::parse(f.at("context").get<std::string>());
+    if (ctx.contains("path")) escaped = ctx.at("path").get<std::string>();
+  }
+  EXPECT_EQ(escaped, EscapeBytes(path));
+  EXPECT_EQ(UnescapeBytes(escaped), path);
+  EXPECT_EQ(escaped.find('\x1b'), std::string::npos);
+
+  auto vb1 = verdict(b.uuid, 1), vb2 = verdict(b.uuid, 2);
+  ASSERT_TRUE(vb1 && vb2);
+  for (const auto& v : {*vb1, *vb2}) {
+    EXPECT_EQ(v.at("result"), "VERDICT_RESULT_REJECTED") << v.dump();
+    EXPECT_EQ(v.at("failures").at(0).at("eventId"), "evidence.malformed") << v.dump();
+  }
+  auto vc = verdict(c.uuid, 1);
+  ASSERT_TRUE(vc);
+  EXPECT_EQ(vc->at("result"), "VERDICT_RESULT_PASS") << vc->dump();
+
+  // The history row holds the same escaped text (jsonb accepts it).
+  {
+    pqxx::work tx(*db_);
+    auto stored = tx.exec_params1(
+        "SELECT f->'context'->>'path' FROM attestation_history h, "
+        "jsonb_array_elements(h.failures) f WHERE h.agent_id = $1 AND f->'context' ? 'path'",
+        a.uuid);
+    EXPECT_EQ(stored[0].as<std::string>(), EscapeBytes(path));
+  }
+  EXPECT_EQ(AgentRow(b)[0].as<std::string>(), "ENROLLED");
 }
 
 TEST_F(WorkerTest, ReplayedEvidenceIsRejectedWithoutStateChange) {
