@@ -1,6 +1,7 @@
 #include "verifier-workers/store.h"
 
 #include <charconv>
+#include <chrono>
 
 #include "common/db/connection.h"
 #include "verifier-workers/errors.h"
@@ -91,6 +92,10 @@ class ArrayLiteral {
   bool first_ = true;
 };
 
+int64_t Micros(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
 std::string_view AsText(const tpm::Bytes& b) {
   return std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
 }
@@ -123,7 +128,8 @@ void PrepareStoreStatements(pqxx::connection_base& c) {
       "  coalesce(e.mb_policy_id, 0), e.partition, e.sequence, e.boot_log_requested, "
       "  e.ima_offset, e.ima_pcr10, e.ima_bank, e.quote_clock, e.quote_reset_count, "
       "  e.quote_restart_count, extract(epoch FROM e.boot_time)::bigint, e.boot_log_accepted, "
-      "  e.boot_pcr_digest, extract(epoch FROM e.last_attestation_at)::bigint, r.ak_name "
+      "  e.boot_pcr_digest, extract(epoch FROM e.last_attestation_at)::bigint, r.ak_name, "
+      "  (extract(epoch FROM e.last_attestation_at) * 1000000)::bigint "
       // Driven by unnest so the planner looks agents up by primary key (it
       // planned `agent_id = ANY($1)` as a full scan of enrolments + hash join).
       "FROM unnest($1::uuid[], $2::bool[]) AS k(agent_id, have_ak) "
@@ -148,28 +154,40 @@ void PrepareStoreStatements(pqxx::connection_base& c) {
       "  boot_time = to_timestamp(r.boot_time::double precision), "
       "  boot_log_requested = r.boot_log_requested, boot_log_accepted = r.boot_log_accepted, "
       "  boot_pcr_digest = r.boot_pcr_digest, sequence = r.sequence, "
-      "  last_attestation_at = CASE WHEN r.attested THEN now() ELSE e.last_attestation_at END, "
+      // Liveness counts from when the gateway received the evidence (r.at),
+      // not from now(): evidence that waited in a Kafka backlog must not
+      // leave its agent overdue. greatest() keeps it from moving backwards
+      // (evidence reordered between gateways).
+      "  last_attestation_at = CASE WHEN r.attested THEN greatest(e.last_attestation_at, r.at) "
+      "    ELSE e.last_attestation_at END, "
       // Setting updated_at opts out of the row trigger (migration 016), so
       // this keeps what it would: deadline, updated_at and state_changed_at.
-      // The stored deadline is a lower bound of the real one; an attestation
-      // keeps it while it is at least half the grace window ahead (and not
-      // past the new real deadline), so the update can be HOT.
+      // The stored deadline is a lower bound of the real one (the new last
+      // attestation + interval x grace); an attestation keeps it while it is
+      // at least half the grace window past the new last attestation and not
+      // past the new real deadline, so the update can be HOT.
       "  liveness_deadline = CASE "
       "    WHEN NOT r.attested THEN enrolment_liveness_due(e) "
-      "    WHEN e.liveness_deadline >= now() + make_interval(secs => e.interval_seconds * "
-      "      e.grace_factor / 2) AND e.liveness_deadline <= now() + "
+      "    WHEN e.liveness_deadline >= greatest(e.last_attestation_at, r.at) + "
+      "      make_interval(secs => e.interval_seconds * e.grace_factor / 2) "
+      "      AND e.liveness_deadline <= greatest(e.last_attestation_at, r.at) + "
       "      make_interval(secs => e.interval_seconds * e.grace_factor) "
       "      THEN e.liveness_deadline "
-      "    ELSE now() + make_interval(secs => e.interval_seconds * e.grace_factor) END, "
+      "    ELSE greatest(e.last_attestation_at, r.at) + "
+      "      make_interval(secs => e.interval_seconds * e.grace_factor) END, "
       "  updated_at = now(), "
       "  state_changed_at = CASE WHEN r.state::agent_state = e.state THEN e.state_changed_at "
       "    ELSE now() END "
-      "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::int[], "
+      // attested_us: microseconds since the epoch; NULL (no time given)
+      // falls back to now().
+      "FROM (SELECT u.*, coalesce(timestamptz 'epoch' + u.attested_us * interval '1 microsecond', "
+      "  now()) AS at "
+      "  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::int[], "
       "  $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bool[], $12::bool[], "
-      "  $13::bytea[], $14::bigint[], $15::bool[]) "
-      "  AS r(agent_id, state, state_reason, ima_offset, ima_pcr10, ima_bank, quote_clock, "
+      "  $13::bytea[], $14::bigint[], $15::bool[], $16::bigint[]) "
+      "  AS u(agent_id, state, state_reason, ima_offset, ima_pcr10, ima_bank, quote_clock, "
       "  quote_reset_count, quote_restart_count, boot_time, boot_log_requested, "
-      "  boot_log_accepted, boot_pcr_digest, sequence, attested) "
+      "  boot_log_accepted, boot_pcr_digest, sequence, attested, attested_us)) AS r "
       "WHERE e.agent_id = r.agent_id");
   c.prepare(
       "w_history",
@@ -194,12 +212,18 @@ void PrepareStoreStatements(pqxx::connection_base& c) {
             "  jsonb_build_object('content-type', r.content_type), r.payload, r.partition "
             "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], "
             "  $6::int[]) AS r(id, topic, key, content_type, payload, partition)");
-  // Candidates by the stored deadline (a lower bound), then the real one.
+  // Candidates by the stored deadline (a lower bound), then the real one,
+  // both against the partition's seen-through time (microseconds; NULL: all
+  // read, now()). Never past now(): a gateway clock ahead of the database's
+  // must not make the sweep stricter than it was.
   c.prepare("w_overdue",
-            "SELECT agent_id::text, enrolment_liveness_due(e) < now() FROM enrolments e "
-            "WHERE partition = ANY($1::int[]) AND state IN ('ENROLLED', 'PASS') "
-            "  AND liveness_deadline < now() "
-            "ORDER BY liveness_deadline LIMIT $2 FOR UPDATE SKIP LOCKED");
+            "SELECT e.agent_id::text, enrolment_liveness_due(e) < p.seen "
+            "FROM (SELECT u.partition, least(coalesce(timestamptz 'epoch' + "
+            "  u.seen_us * interval '1 microsecond', now()), now()) AS seen "
+            "  FROM unnest($1::int[], $2::bigint[]) AS u(partition, seen_us)) AS p "
+            "JOIN enrolments e ON e.partition = p.partition AND e.liveness_deadline < p.seen "
+            "WHERE e.state IN ('ENROLLED', 'PASS') "
+            "ORDER BY e.liveness_deadline LIMIT $3 FOR UPDATE OF e SKIP LOCKED");
   // A candidate still alive: its stored deadline moves up to the real one
   // (the row trigger computes it), so it stops coming back.
   c.prepare("w_deadline_refresh",
@@ -254,6 +278,8 @@ Result<std::map<std::string, AgentRow>> LoadAgents(pqxx::transaction_base& tx,
       s.boot_pcr_digest.assign(digest.begin(), digest.end());
       if (!f[19].is_null()) s.last_verified_at = f[19].as<int64_t>();
       a.ak_name = BytesOf(f[20]);
+      if (!f[21].is_null())
+        a.attested_at = Clock::time_point(std::chrono::microseconds(f[21].as<int64_t>()));
       out.emplace(a.agent_id, std::move(a));
     }
     return out;
@@ -305,7 +331,8 @@ Result<std::vector<int64_t>> WriteResults(pqxx::transaction_base& tx,
       const size_t n = rows.size();
       ArrayLiteral id(n, 38), state(n, 10), reason(n, 12), ima_offset(n), ima_pcr(n, 70),
           ima_bank(n, 2), clock(n, 12), resets(n, 2), restarts(n, 2), boot_time(n, 10),
-          log_requested(n, 1), log_accepted(n, 1), boot_digest(n, 70), sequence(n), attested(n, 1);
+          log_requested(n, 1), log_accepted(n, 1), boot_digest(n, 70), sequence(n), attested(n, 1),
+          attested_us(n, 16);
       for (const AgentRow* a : rows) {
         const auto& st = a->vstate;
         id.Text(a->agent_id);
@@ -333,11 +360,17 @@ Result<std::vector<int64_t>> WriteResults(pqxx::transaction_base& tx,
         boot_digest.BytesOrNull(AsText(st.boot_pcr_digest));
         sequence.Int(a->sequence);
         attested.Bool(a->attested);
+        if (a->attested && a->attested_at != Clock::time_point{}) {
+          attested_us.Int(Micros(a->attested_at));
+        } else {
+          attested_us.Null();
+        }
       }
       tx.exec_prepared0("w_update", id.Done(), state.Done(), reason.Done(), ima_offset.Done(),
                         ima_pcr.Done(), ima_bank.Done(), clock.Done(), resets.Done(),
                         restarts.Done(), boot_time.Done(), log_requested.Done(),
-                        log_accepted.Done(), boot_digest.Done(), sequence.Done(), attested.Done());
+                        log_accepted.Done(), boot_digest.Done(), sequence.Done(), attested.Done(),
+                        attested_us.Done());
     }
     if (!history.empty()) {
       const size_t n = history.size();
@@ -396,11 +429,21 @@ Result<std::vector<int64_t>> WriteResults(pqxx::transaction_base& tx,
 }
 
 Result<std::vector<std::string>> LockOverdueAgents(pqxx::transaction_base& tx,
-                                                   const std::vector<int32_t>& partitions,
+                                                   const std::vector<SweepPartition>& partitions,
                                                    int limit) {
   auto r = db::Guard("overdue agents", [&] {
     std::vector<std::string> overdue, alive;
-    for (const auto& f : tx.exec_prepared("w_overdue", IntArray(partitions), limit)) {
+    if (partitions.empty()) return overdue;
+    ArrayLiteral ids(partitions.size(), 3), seen(partitions.size(), 16);
+    for (const SweepPartition& p : partitions) {
+      ids.Int(p.partition);
+      if (p.seen_through) {
+        seen.Int(Micros(*p.seen_through));
+      } else {
+        seen.Null();
+      }
+    }
+    for (const auto& f : tx.exec_prepared("w_overdue", ids.Done(), seen.Done(), limit)) {
       (f[1].as<bool>() ? overdue : alive).push_back(f[0].as<std::string>());
     }
     if (!alive.empty()) tx.exec_prepared0("w_deadline_refresh", TextArray(alive));

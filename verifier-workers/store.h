@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,19 +43,31 @@ Result<std::vector<PolicyRow>> LoadPolicies(pqxx::transaction_base& tx,
                                             const std::vector<int64_t>& ids);
 
 // Writes the dirty rows, the history rows and the outbox rows; returns the
-// outbox ids in the order of `outbox`.
+// outbox ids in the order of `outbox`. An attested row's last attestation
+// becomes its `attested_at` (never earlier than the stored one) and its
+// liveness deadline counts from there.
 Result<std::vector<int64_t>> WriteResults(pqxx::transaction_base& tx,
                                           const std::vector<const AgentRow*>& rows,
                                           const std::vector<const HistoryRecord*>& history,
                                           const std::vector<const OutboxRecord*>& outbox,
                                           const std::string& worker_id);
 
-// Agents of `partitions` past their liveness deadline and not OFFLINE/FAILED,
-// locked (SKIP LOCKED), at most `limit`. Candidates whose stored deadline
-// (a lower bound, migration 016) passed but whose real one did not get the
-// real one stored instead.
+// A partition to sweep and the time through which its evidence has been
+// read: deadlines before it are missed, later ones may still be met by
+// evidence waiting in the partition. nullopt: all of it, so the database's
+// now(). A time past now() counts as now().
+struct SweepPartition {
+  int32_t partition = 0;
+  std::optional<Clock::time_point> seen_through;
+};
+
+// Agents of `partitions` whose liveness deadline is before their
+// partition's seen-through time and not OFFLINE/FAILED, locked (SKIP
+// LOCKED), at most `limit`. Candidates whose stored deadline (a lower bound,
+// migration 016) passed but whose real one did not get the real one stored
+// instead.
 Result<std::vector<std::string>> LockOverdueAgents(pqxx::transaction_base& tx,
-                                                   const std::vector<int32_t>& partitions,
+                                                   const std::vector<SweepPartition>& partitions,
                                                    int limit);
 
 struct StoredOutbox {

@@ -12,7 +12,10 @@
 //    are retried in order;
 //  - after commit the outbox relay publishes verdicts / revocations;
 //  - every sweep period the agents of the owned partitions past their
-//    liveness deadline go OFFLINE (fenced like a batch);
+//    liveness deadline go OFFLINE (fenced like a batch), where deadlines
+//    count from the gateway's received time and are compared with the time
+//    through which the partition has been read, not with now: evidence
+//    still waiting in a backlog never lets its agent go OFFLINE;
 //  - a revoked partition's pending evidence is finished before it is let go,
 //    a lost partition's is dropped without writing.
 //
@@ -43,6 +46,7 @@
 #include "verifier-workers/pool.h"
 #include "verifier-workers/processor.h"
 #include "verifier-workers/relay.h"
+#include "verifier-workers/store.h"
 
 namespace attest::http {
 class Server;
@@ -76,6 +80,10 @@ class Worker : public kafka::RebalanceListener {
     Claim claim;                     // next_offset = the committed position; epoch = our claim
     int64_t dispatched_next = 0;     // past the batch in flight (== claim.next_offset if none)
     std::optional<int64_t> log_end;  // high watermark last seen (consumer's cache)
+    // Kafka timestamp (the gateway's produce time) of the last record this
+    // worker committed; nullopt until one of its batches committed a record
+    // that has one. The partition is read through this time.
+    std::optional<Clock::time_point> committed_time;
   };
   struct Metrics;
   struct Batch;
@@ -106,6 +114,12 @@ class Worker : public kafka::RebalanceListener {
   Result<void> AwaitInflight();
   void CompleteBatch(Batch& b);
   Result<void> Sweep();
+  // The owned partitions the sweep may look at, each with the time through
+  // which it has been read (SweepPartition): now (nullopt) once the
+  // committed position reached the log end, else the committed_time. A
+  // partition behind its log end whose committed_time is unknown (just
+  // claimed) is left out until its first batch commits.
+  std::vector<SweepPartition> SweepPartitions() const;
   void DropPartition(int32_t partition, const char* why);
   void PublishOwnedSet();
   // Refreshes the log end offsets of the owned partitions from the
