@@ -215,14 +215,20 @@ void PrepareStoreStatements(pqxx::connection_base& c) {
   // Candidates by the stored deadline (a lower bound), then the real one,
   // both against the partition's seen-through time (microseconds; NULL: all
   // read, now()). Never past now(): a gateway clock ahead of the database's
-  // must not make the sweep stricter than it was.
+  // must not make the sweep stricter than it was. The partition list and the
+  // latest seen-through time are repeated as plain conditions so the
+  // generic plan reads enrolments_liveness per partition (a join on the
+  // unnest alone was planned as a full scan plus hash join: 47 ms instead of
+  // 5 ms at 100k agents).
   c.prepare("w_overdue",
-            "SELECT e.agent_id::text, enrolment_liveness_due(e) < p.seen "
-            "FROM (SELECT u.partition, least(coalesce(timestamptz 'epoch' + "
+            "WITH p AS (SELECT u.partition, least(coalesce(timestamptz 'epoch' + "
             "  u.seen_us * interval '1 microsecond', now()), now()) AS seen "
-            "  FROM unnest($1::int[], $2::bigint[]) AS u(partition, seen_us)) AS p "
-            "JOIN enrolments e ON e.partition = p.partition AND e.liveness_deadline < p.seen "
-            "WHERE e.state IN ('ENROLLED', 'PASS') "
+            "  FROM unnest($1::int[], $2::bigint[]) AS u(partition, seen_us)) "
+            "SELECT e.agent_id::text, enrolment_liveness_due(e) < p.seen "
+            "FROM enrolments e JOIN p ON p.partition = e.partition "
+            "WHERE e.partition = ANY($1::int[]) AND e.state IN ('ENROLLED', 'PASS') "
+            "  AND e.liveness_deadline < (SELECT max(seen) FROM p) "
+            "  AND e.liveness_deadline < p.seen "
             "ORDER BY e.liveness_deadline LIMIT $3 FOR UPDATE OF e SKIP LOCKED");
   // A candidate still alive: its stored deadline moves up to the real one
   // (the row trigger computes it), so it stops coming back.
