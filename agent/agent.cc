@@ -29,6 +29,9 @@ using std::chrono::seconds;
 constexpr char kProto[] = "application/x-protobuf";
 constexpr char kAgentVersion[] = "0.1.0";
 constexpr auto kMaxRetryAfter = std::chrono::hours(1);
+// Room kept in an evidence for what is added after the IMA entries are
+// sized (their framing, the capabilities).
+constexpr size_t kEvidenceReserveBytes = 4096;
 
 std::string Str(const Bytes& b) { return std::string(b.begin(), b.end()); }
 Bytes FromStr(const std::string& s) { return Bytes(s.begin(), s.end()); }
@@ -297,26 +300,40 @@ struct Agent::Impl {
       }
       return TpmFailure(std::move(e));
     }
-    auto ima_snap = ima.Read(ch.ima_offset());
-    if (!ima_snap) return Step::Fail(Step::kPermanent, ima_snap.error());
-
     v1::Evidence ev;
     ev.set_agent_uuid(uuid);
     ev.set_challenge_token(ch.token());
     *ev.mutable_quote() = std::move(quote).value();
-    *ev.mutable_ima() = std::move(ima_snap->entries);
     ev.mutable_boot_time()->set_seconds(*boot);
-    caps.set_ima_entry_count(ima_snap->total_entries);
-    *ev.mutable_capabilities() = caps;
     bool new_boot = *boot != b.record.last_boot_time;
     if (ch.uefi_log_requested() || new_boot) {
       auto log = ReadBounded(config.uefi_log, static_cast<size_t>(config.uefi_log_max_bytes));
-      if (log) {
+      if (log && ch.max_evidence_bytes() > 0 &&
+          log->size() + kEvidenceReserveBytes > ch.max_evidence_bytes()) {
+        spdlog::error(
+            "{}: UEFI event log not sent: {} bytes do not fit the gateway's evidence limit of {} "
+            "bytes (its server.max_body_bytes)",
+            b.name, log->size(), ch.max_evidence_bytes());
+      } else if (log) {
         ev.set_uefi_log(std::move(log).value());
       } else {
         spdlog::warn("{}: UEFI event log not sent: {}", b.name, log.error().message);
       }
     }
+    // The IMA entries get what the gateway's body limit leaves: a longer
+    // list goes in parts (the gateway asks for the next part soon).
+    size_t ima_budget = static_cast<size_t>(config.ima_max_batch_bytes);
+    if (ch.max_evidence_bytes() > 0) {
+      const size_t used = ev.ByteSizeLong() + kEvidenceReserveBytes;
+      ima_budget = ch.max_evidence_bytes() > used
+                       ? std::min<uint64_t>(ima_budget, ch.max_evidence_bytes() - used)
+                       : 1;  // still one entry: the verifier then says what is wrong
+    }
+    auto ima_snap = ima.Read(ch.ima_offset(), ima_budget);
+    if (!ima_snap) return Step::Fail(Step::kPermanent, ima_snap.error());
+    *ev.mutable_ima() = std::move(ima_snap->entries);
+    caps.set_ima_entry_count(ima_snap->total_entries);
+    *ev.mutable_capabilities() = caps;
     auto e = b.verifiers->Post(base + "/evidence", kProto, ev.SerializeAsString());
     if (!e) return Unreachable(b, *b.verifiers, "evidence", e.error());
     if (e->status != 202 && e->status != 200) {

@@ -53,10 +53,12 @@ struct AgentConfig {
   int request_timeout_ms = 30000;
   int retry_initial_ms = 1000;  // exponential backoff with jitter
   int retry_max_ms = 60000;
-  int64_t boot_time = 0;                  // epoch seconds; 0: btime of /proc/stat
-  int default_interval_seconds = 60;      // when the server names no interval
-  int64_t ima_max_batch_bytes = 4 << 20;  // IMA list text per evidence
-  int64_t uefi_log_max_bytes = 16 << 20;  // a larger UEFI log is not sent
+  int64_t boot_time = 0;              // epoch seconds; 0: btime of /proc/stat
+  int default_interval_seconds = 60;  // when the server names no interval
+  // IMA list bytes per evidence; the gateway's limit (Challenge
+  // max_evidence_bytes) may make a part smaller. A longer list goes in parts.
+  int64_t ima_max_batch_bytes = 1 << 20;
+  int64_t uefi_log_max_bytes = 1 << 20;  // a larger UEFI log is not sent
 };
 
 // Reads and validates; errors name the file, the key and the line.

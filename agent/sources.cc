@@ -194,7 +194,8 @@ Result<size_t> ImaReader::EntryLength(std::string_view buf, uint64_t index) cons
   return static_cast<size_t>(total);
 }
 
-Result<ImaReader::Snapshot> ImaReader::Read(uint64_t offset) {
+Result<ImaReader::Snapshot> ImaReader::Read(uint64_t offset, size_t max_bytes) {
+  const size_t batch_bytes = std::min(max_bytes, max_batch_bytes_);
   const bool ascii = format_ == v1::IMA_LOG_FORMAT_ASCII;
   Snapshot snap;
   snap.entries.set_start_offset(offset);
@@ -236,7 +237,7 @@ Result<ImaReader::Snapshot> ImaReader::Read(uint64_t offset) {
       head += len;
       byte_pos += len;
       if (index >= offset && !batch_full) {
-        if (data.size() + len > max_batch_bytes_ && sent > 0) {
+        if (data.size() + len > batch_bytes && sent > 0) {
           batch_full = true;
         } else {
           if (sent == 0 && ascii) {

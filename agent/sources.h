@@ -55,7 +55,10 @@ class ImaReader {
 
   // Counts the list and collects the entries from `offset` on. A missing
   // file is not an error (no IMA on this machine): an empty snapshot.
-  Result<Snapshot> Read(uint64_t offset);
+  Result<Snapshot> Read(uint64_t offset) { return Read(offset, max_batch_bytes_); }
+  // Same with a tighter bound for this evidence (the gateway's body limit
+  // minus what else the evidence carries); never above max_batch_bytes.
+  Result<Snapshot> Read(uint64_t offset, size_t max_bytes);
   // Forgets the position cache (a new boot starts a new list).
   void Reset() { checkpoints_.clear(); }
 

@@ -35,7 +35,10 @@ ChallengeDecision Decide(std::string_view uuid, const std::optional<EnrolmentRow
     d.reboot = diff > std::chrono::duration_cast<milliseconds>(config.boot_time_tolerance).count();
   }
 
-  if (!d.reboot && row->last_attestation_ms) {
+  if (row->ima_catching_up && config.catch_up_interval.count() > 0) {
+    d.interval_seconds = static_cast<uint32_t>(config.catch_up_interval.count());
+  }
+  if (!d.reboot && !row->ima_catching_up && row->last_attestation_ms) {
     const double wait_ms =
         static_cast<double>(row->interval_seconds) * 1000.0 * config.min_interval_fraction;
     const double earliest = static_cast<double>(*row->last_attestation_ms) + wait_ms;

@@ -11,6 +11,9 @@
 //   -> 429, Retry-After = the rest of that wait. Except after a reboot: when
 //   the agent reports a boot time that differs from the stored one by more
 //   than the tolerance, it is let in at once ("I am back").
+// - Catching up (the worker marked the row: the IMA list arrives in parts):
+//   never too early, and the interval is challenge.catch_up_interval, so a
+//   long list is delivered in seconds, not one part per interval.
 // - IMA offset: the stored one; 0 after a reboot (the kernel's list starts
 //   again). UEFI log requested when the row asks for it or after a reboot.
 //
@@ -39,6 +42,7 @@ struct EnrolmentRow {
   uint64_t ima_offset = 0;
   bool boot_log_requested = true;
   std::optional<int64_t> boot_time_ms;  // Unix ms
+  bool ima_catching_up = false;         // state_reason is ima.catching_up
 };
 
 struct ChallengeDecision {

@@ -85,7 +85,7 @@ Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
   GatewayConfig c;
   c.server.name = "gateway";
   c.server.metrics_prefix = "gateway_http";
-  c.server.max_body_bytes = 8 << 20;
+  c.server.max_body_bytes = 2 << 20;
   c.server.port = 8881;
   c.server.bind_address = "0.0.0.0";
 
@@ -125,7 +125,7 @@ Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
   int64_t v = 0;
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.io_threads", 2, 1, 256));
   c.server.io_threads = static_cast<int>(v);
-  ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.max_body_bytes", 8 << 20, 1024, int64_t{1} << 30));
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.max_body_bytes", 2 << 20, 1024, int64_t{1} << 30));
   c.server.max_body_bytes = static_cast<size_t>(v);
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.max_connections", 10000, 1, 1'000'000));
   c.server.max_connections = static_cast<size_t>(v);
@@ -163,6 +163,25 @@ Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
   c.kafka_delivery_timeout = Ms(v);
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("kafka.linger_ms", 1, 0, 1000));
   c.kafka_linger = Ms(v);
+  ATTEST_ASSIGN_OR_RETURN(
+      v, f.Int("kafka.message_max_bytes", 2162688, 64 * 1024, int64_t{1'000'000'000}));
+  c.kafka_message_max_bytes = static_cast<size_t>(v);
+  // Each size limit is set in one place: a body the gateway accepts must fit
+  // one Kafka message, or that agent gets 503 for ever.
+  if (c.server.max_body_bytes + kEnvelopeOverheadBytes > c.kafka_message_max_bytes) {
+    return Invalid(f, "kafka.message_max_bytes",
+                   "must be at least server.max_body_bytes (" +
+                       std::to_string(c.server.max_body_bytes) + ") + " +
+                       std::to_string(kEnvelopeOverheadBytes) +
+                       " bytes of envelope, or large evidence could never be written; raise it "
+                       "(and the topic's max.message.bytes) or lower server.max_body_bytes");
+  }
+  ATTEST_ASSIGN_OR_RETURN(c.kafka_compression, f.String("kafka.compression", "lz4"));
+  if (c.kafka_compression != "none" && c.kafka_compression != "gzip" &&
+      c.kafka_compression != "snappy" && c.kafka_compression != "lz4" &&
+      c.kafka_compression != "zstd") {
+    return Invalid(f, "kafka.compression", "expected none, gzip, snappy, lz4 or zstd");
+  }
   std::vector<std::string> props;
   ATTEST_ASSIGN_OR_RETURN(props, f.StringList("kafka.properties", std::vector<std::string>{}));
   for (const auto& p : props) {
@@ -170,7 +189,12 @@ Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
     if (eq == std::string::npos || eq == 0) {
       return Invalid(f, "kafka.properties", "entry '" + p + "' is not name=value");
     }
-    c.kafka_properties[p.substr(0, eq)] = p.substr(eq + 1);
+    const std::string name = p.substr(0, eq);
+    if (name == "message.max.bytes" || name == "compression.type" || name == "compression.codec") {
+      return Invalid(f, "kafka.properties",
+                     "'" + name + "' is set by kafka.message_max_bytes / kafka.compression");
+    }
+    c.kafka_properties[name] = p.substr(eq + 1);
   }
 
   double fraction = 0;
@@ -194,6 +218,8 @@ Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
   c.challenge.quote_hash = *qh;
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("challenge.boot_time_tolerance_seconds", 2, 0, 3600));
   c.challenge.boot_time_tolerance = std::chrono::seconds(v);
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("challenge.catch_up_interval_seconds", 2, 1, 3600));
+  c.challenge.catch_up_interval = std::chrono::seconds(v);
 
   ATTEST_ASSIGN_OR_RETURN(c.log.level, f.String("log.level", "info"));
   ATTEST_ASSIGN_OR_RETURN(text, f.String("log.format", "human"));

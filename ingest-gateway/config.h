@@ -9,7 +9,7 @@
 //   client_ca_file = ""                      # needed when client_auth is not "off"
 //   client_auth = "off"                      # off | optional | required
 //   io_threads = 2
-//   max_body_bytes = 8388608
+//   max_body_bytes = 2097152                 # evidence body; + 64 KiB <= kafka.message_max_bytes
 //   header_timeout_ms = 10000                # TLS handshake + request headers
 //   request_timeout_ms = 30000               # request body, response write
 //   idle_timeout_ms = 60000                  # keep-alive wait
@@ -28,6 +28,9 @@
 //   topic = "attestation.evidence"
 //   delivery_timeout_ms = 10000               # no ack by then: 503
 //   linger_ms = 1                             # producer batching delay (latency vs. batch size)
+//   message_max_bytes = 2162688               # producer message.max.bytes; the topic's
+//                                             # max.message.bytes must be at least this
+//   compression = "lz4"                       # none | gzip | snappy | lz4 | zstd
 //   properties = ["security.protocol=ssl"]    # extra librdkafka properties
 //   [challenge]
 //   min_interval_fraction = 0.8               # earliest challenge: last + interval x this
@@ -35,6 +38,7 @@
 //   pcrs = "0-7,10"
 //   quote_hash = "sha256"
 //   boot_time_tolerance_seconds = 2           # boot times closer than this are the same boot
+//   catch_up_interval_seconds = 2             # next round while an IMA list arrives in parts
 //   [log]
 //   level = "info"
 //   format = "human"                          # human | json
@@ -62,7 +66,15 @@ struct ChallengeConfig {
   std::vector<uint32_t> pcrs = {0, 1, 2, 3, 4, 5, 6, 7, 10};
   v1::HashAlgorithm quote_hash = v1::HASH_ALGORITHM_SHA256;
   std::chrono::seconds boot_time_tolerance{2};
+  // While the worker reports an IMA list arriving in parts (catching up), the
+  // agent comes back after this instead of its interval.
+  std::chrono::seconds catch_up_interval{2};
 };
+
+// What the envelope adds to an evidence body at most (ids, timestamps, the
+// gateway id, framing): server.max_body_bytes + this must fit
+// kafka.message_max_bytes, or a large evidence could never be written.
+inline constexpr size_t kEnvelopeOverheadBytes = 64 * 1024;
 
 struct GatewayConfig {
   std::string gateway_id;
@@ -82,6 +94,8 @@ struct GatewayConfig {
   std::string kafka_topic = "attestation.evidence";
   std::chrono::milliseconds kafka_delivery_timeout{10'000};
   std::chrono::milliseconds kafka_linger{1};
+  size_t kafka_message_max_bytes = 2162688;  // librdkafka message.max.bytes
+  std::string kafka_compression = "lz4";     // librdkafka compression.type
   std::map<std::string, std::string> kafka_properties;
 
   ChallengeConfig challenge;

@@ -33,7 +33,8 @@ std::optional<int64_t> OptionalInt(const pqxx::field& f) {
 const char* const EnrolmentStore::kLookupSql =
     "SELECT r.state::text, e.agent_id IS NOT NULL, e.state::text, e.interval_seconds, "
     "(extract(epoch FROM e.last_attestation_at) * 1000)::bigint, e.ima_offset, "
-    "e.boot_log_requested, (extract(epoch FROM e.boot_time) * 1000)::bigint "
+    "e.boot_log_requested, (extract(epoch FROM e.boot_time) * 1000)::bigint, "
+    "coalesce(e.state_reason = 'ima.catching_up', false) "
     "FROM registrations r LEFT JOIN enrolments e ON e.agent_id = r.agent_id "
     "WHERE r.agent_id = $1::uuid";
 
@@ -104,6 +105,7 @@ void EnrolmentStore::Run() {
         row.ima_offset = f[5].as<uint64_t>();
         row.boot_log_requested = f[6].as<bool>();
         row.boot_time_ms = OptionalInt(f[7]);
+        row.ima_catching_up = f[8].as<bool>();
       }
       return row;
     });

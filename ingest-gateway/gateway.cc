@@ -88,7 +88,10 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayConfig config,
   // off up to 10 s). No Nagle: every request waits for its produce round
   // trip, and small produce requests held back by Nagle meet the broker's
   // delayed ACK (tens of ms). The operator's properties win.
-  pc.extra = {{"reconnect.backoff.max.ms", "1000"}, {"socket.nagle.disable", "true"}};
+  pc.extra = {{"reconnect.backoff.max.ms", "1000"},
+              {"socket.nagle.disable", "true"},
+              {"message.max.bytes", std::to_string(c.kafka_message_max_bytes)},
+              {"compression.type", c.kafka_compression}};
   for (const auto& [k, v] : c.kafka_properties) pc.extra[k] = v;
   auto producer = kafka::Producer::Create(pc);
   if (!producer) return MakeError(errc::invalid_config, producer.error().message);
@@ -218,6 +221,7 @@ void Gateway::OnChallenge(http::RequestPtr req, http::Responder res) {
     ch.set_ima_offset(d.ima_offset);
     ch.set_uefi_log_requested(d.uefi_log_requested);
     ch.set_interval_seconds(d.interval_seconds);
+    ch.set_max_evidence_bytes(config_.server.max_body_bytes);
     if (d.reboot) spdlog::info("gateway: agent {} reports a new boot; challenge at once", uuid);
     res.Send(Encoded(200, out, ch));
   };
@@ -238,6 +242,13 @@ void Gateway::OnEvidence(http::RequestPtr req, http::Responder res) {
   }
   const bool uuid_was_canonical = evidence->agent_uuid() == *uuid;
   if (auto r = CheckEvidence(*uuid, evidence); !r) return res.Send(FromError(r.error()));
+  // An IMA list arriving in parts: the next part soon, not after an interval
+  // (read here: `evidence` may be spliced away below).
+  const bool more_ima = evidence->has_ima() && evidence->has_capabilities() &&
+                        evidence->ima().start_offset() + evidence->ima().entry_count() <
+                            evidence->capabilities().ima_entry_count();
+  const uint32_t next_seconds =
+      more_ima ? static_cast<uint32_t>(config_.challenge.catch_up_interval.count()) : 0;
 
   const auto now = SysClock::now();
   auto claims = token::Verify(keys_, evidence->challenge_token(), *uuid, now,
@@ -274,7 +285,7 @@ void Gateway::OnEvidence(http::RequestPtr req, http::Responder res) {
   static const std::vector<kafka::Header> kHeaders = {{"content-type", std::string(kProtobufType)}};
   const BodyFormat out = ResponseFormat(req->header("Accept"), *format);
   const auto start = SteadyClock::now();
-  auto on_delivery = [this, res, out, start, id = *evidence_id,
+  auto on_delivery = [this, res, out, start, next_seconds, id = *evidence_id,
                       uuid = *uuid](const Result<kafka::Delivery>& d) {
     produce_latency_->Observe(std::chrono::duration<double>(SteadyClock::now() - start).count());
     if (!d) {
@@ -286,8 +297,8 @@ void Gateway::OnEvidence(http::RequestPtr req, http::Responder res) {
     v1::EvidenceAccepted accepted;
     accepted.set_evidence_id(id);
     // 0: the gateway does not read the database on this path; the agent
-    // uses the challenge's interval_seconds.
-    accepted.set_next_attestation_seconds(0);
+    // uses the challenge's interval_seconds (unless catching up).
+    accepted.set_next_attestation_seconds(next_seconds);
     res.Send(Encoded(202, out, accepted));
   };
   auto produced =

@@ -339,6 +339,9 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
     ima.start_offset = e.ima().start_offset();
     if (e.ima().entry_count() != 0 || e.ima().data().empty())
       ima.entry_count = e.ima().entry_count();
+    if (e.has_capabilities() && e.capabilities().ima_entry_count() != 0) {
+      ima.list_entries = e.capabilities().ima_entry_count();
+    }
     ev.ima = ima;
   }
   if (!e.uefi_log().empty()) ev.uefi_log = View(e.uefi_log());
@@ -391,6 +394,7 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
       break;
     case verifier::Outcome::kLogRequested:
       result = v1::VERDICT_RESULT_LOG_REQUESTED;
+      if (vr.ima_catching_up) row.state_reason = verifier::kImaCatchingUp;
       break;
     default:
       if (row.state == "OFFLINE") {
@@ -398,7 +402,10 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
         row.state = "PASS";
         row.state_reason = "resumed";
       } else if (row.state != "FAILED") {
-        if (row.state != "PASS") row.state_reason = "attesting";
+        // After new IMA entries too: a list that was catching up is anchored.
+        if (row.state != "PASS" || vr.stats.ima_entries_checked > 0) {
+          row.state_reason = "attesting";
+        }
         row.state = "PASS";
       }
       break;

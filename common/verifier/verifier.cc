@@ -262,6 +262,37 @@ ImaCheck CheckIma(const Evidence& ev, const CompiledRuntimePolicy* policy,
   auto outcome = ima::Replay(rs, fresh, opt);
   v.stats.ima_entries_checked = fresh.size();
 
+  // Sent in parts (the agent's list holds more than this evidence carries)
+  // and not anchored yet: the quoted PCR 10 covers entries still to come, so
+  // no match is expected. Every entry was still checked against the policy.
+  const uint64_t delivered = start + log.entries.size();
+  const bool more_follow = ev.ima && ev.ima->list_entries && delivered < *ev.ima->list_entries;
+  if (more_follow && !outcome.pcr_matched_at) {
+    std::erase_if(outcome.failures,
+                  [](const ima::Failure& f) { return f.id == ima::failure_id::kPcrMismatch; });
+    if (outcome.failures.empty()) {
+      // Catching up: keep the running value so the next part continues the
+      // chain; it proves nothing until a quoted PCR 10 equals it, and the
+      // verdict stays LOG_REQUESTED until then (never PASS, never FAIL).
+      state.ima_next_offset = rs.next_entry;
+      state.ima_pcr.assign(rs.pcr[static_cast<size_t>(ibank)].view().begin(),
+                           rs.pcr[static_cast<size_t>(ibank)].view().end());
+      state.ima_learned_keys = std::move(rs.learned_keys);
+      out.log_requested = true;
+      v.requested_ima_offset = rs.next_entry;
+      v.ima_catching_up = true;
+      v.notices.push_back(
+          Failure{kImaCatchingUp,
+                  Severity::kInfo,
+                  {{"message",
+                    "the IMA list arrives in parts: entries checked, not yet anchored by a quote"},
+                   {"verified_entries", rs.next_entry},
+                   {"list_entries", *ev.ima->list_entries}}});
+      return out;
+    }
+    // A violation in any part fails, anchored or not (state kept).
+  }
+
   bool mismatch = false;
   for (const auto& f : outcome.failures) {
     mismatch = mismatch || f.id == ima::failure_id::kPcrMismatch;

@@ -16,7 +16,9 @@
 //   kFail          failures (disallowed quote hash, measured boot, IMA, PCR policy).
 //   kLogRequested  no failure, but the verifier needs a log: the UEFI log
 //                  (uefi_log_requested) after a reboot / without a boot
-//                  baseline, or the IMA list from requested_ima_offset.
+//                  baseline, or the IMA list from requested_ima_offset
+//                  (also while a list sent in parts is catching up:
+//                  ima_catching_up, notice ima.catching_up).
 //   kPass
 //
 // Thread-safety: VerifyEvidence is reentrant; the cached AK and policies are
@@ -47,6 +49,9 @@
 #include "common/verify/quote.h"
 
 namespace attest::verifier {
+
+// Notice of a part of an IMA list checked but not yet anchored by a quote.
+inline constexpr const char* kImaCatchingUp = "ima.catching_up";
 
 using verify::ClockState;
 using verify::Failure;
@@ -106,6 +111,11 @@ struct ImaEvidence {
   ima::Format format = ima::Format::kAscii;
   uint64_t start_offset = 0;            // absolute index of the first entry
   std::optional<uint64_t> entry_count;  // entries the agent says it sent (checked)
+  // Entries in the agent's list when it read it. More than start_offset plus
+  // the entries sent: the list arrives in parts (bounded evidence size), and
+  // a part that the quote does not anchor yet is "catching up", not a
+  // mismatch.
+  std::optional<uint64_t> list_entries;
 };
 
 struct Evidence {
@@ -160,6 +170,9 @@ struct Verdict {
   bool reboot = false;
   bool uefi_log_requested = false;
   std::optional<uint64_t> requested_ima_offset;  // send the IMA list from here
+  // The IMA list arrives in parts and this part is checked but not anchored
+  // by the quote yet: kLogRequested with notice ima.catching_up.
+  bool ima_catching_up = false;
   AgentState new_state;
   VerifyStats stats;
 };

@@ -37,7 +37,10 @@ TEST(GatewayConfigTest, DefaultsAndOverrides) {
   ASSERT_TRUE(c.ok()) << c.error().ToString();
   EXPECT_EQ(c->server.port, 8881);
   EXPECT_EQ(c->server.bind_address, "0.0.0.0");
-  EXPECT_EQ(c->server.max_body_bytes, 8u << 20);
+  EXPECT_EQ(c->server.max_body_bytes, 2u << 20);
+  EXPECT_EQ(c->kafka_message_max_bytes, (2u << 20) + kEnvelopeOverheadBytes);
+  EXPECT_EQ(c->kafka_compression, "lz4");
+  EXPECT_EQ(c->challenge.catch_up_interval, 2s);
   EXPECT_EQ(c->token_key_files.size(), 2u);
   EXPECT_EQ(c->kafka_topic, "attestation.evidence");
   EXPECT_EQ(c->challenge.pcrs, (std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7, 10}));
@@ -67,6 +70,9 @@ listen = "0.0.0.0:99999")",
       {kMinimal + "[challenge]\npcrs = \"24\"\n", "challenge.pcrs"},
       {kMinimal + "[challenge]\nmin_interval_fraction = 1.5\n", "challenge.min_interval_fraction"},
       {kMinimal + "[challenge]\npcr_bank = \"md5\"\n", "challenge.pcr_bank"},
+      {kMinimal + "compression = \"brotli\"\n", "kafka.compression"},
+      {kMinimal + "properties = [\"message.max.bytes=99999999\"]\n", "kafka.message_max_bytes"},
+      {kMinimal + "properties = [\"compression.type=gzip\"]\n", "kafka.compression"},
   };
   for (const auto& c : cases) {
     auto r = Parse(c.text);
@@ -169,6 +175,63 @@ TEST(DecodeTest, DecodesBothFormats) {
 }
 
 SysClock::time_point At(int64_t s) { return SysClock::time_point(std::chrono::seconds(s)); }
+
+// Issue 16.3: a body the gateway accepts must fit one Kafka message, or an
+// agent with a long IMA list gets 503 for ever: contradicting limits refuse
+// to start, naming both keys.
+TEST(GatewayConfigTest, SizeLimitsThatContradictRefuseToStart) {
+  auto big_body = Parse(R"(
+[server]
+cert_file = "c.pem"
+key_file = "k.pem"
+max_body_bytes = 8388608
+[token]
+key_files = ["a.key"]
+[database]
+conninfo = "host=db"
+[kafka]
+bootstrap_servers = "k:9092"
+)");
+  ASSERT_FALSE(big_body.ok());
+  EXPECT_NE(big_body.error().message.find("kafka.message_max_bytes"), std::string::npos);
+  EXPECT_NE(big_body.error().message.find("server.max_body_bytes"), std::string::npos);
+  auto raised = Parse(kMinimal + "message_max_bytes = 1048576\n");
+  ASSERT_FALSE(raised.ok());  // below the default body + envelope
+  auto both = Parse(R"(
+[server]
+cert_file = "c.pem"
+key_file = "k.pem"
+max_body_bytes = 8388608
+[token]
+key_files = ["a.key"]
+[database]
+conninfo = "host=db"
+[kafka]
+bootstrap_servers = "k:9092"
+message_max_bytes = 8454144
+compression = "zstd"
+)");
+  ASSERT_TRUE(both.ok()) << both.error().ToString();
+  EXPECT_EQ(both->kafka_message_max_bytes, 8454144u);
+}
+
+TEST(ChallengeDecisionTest, CatchingUpIsNeverTooEarlyAndComesBackSoon) {
+  ChallengeConfig cfg;
+  v1::ChallengeRequest req;
+  EnrolmentRow row;
+  row.registration_state = "active";
+  row.enrolled = true;
+  row.state = "ENROLLED";
+  row.interval_seconds = 100;
+  row.ima_offset = 7000;
+  row.last_attestation_ms = 1'000'000;
+  EXPECT_EQ(Decide(kUuid, row, req, At(1001), cfg).kind, ChallengeDecision::Kind::kTooEarly);
+  row.ima_catching_up = true;
+  auto d = Decide(kUuid, row, req, At(1001), cfg);
+  EXPECT_EQ(d.kind, ChallengeDecision::Kind::kChallenge);
+  EXPECT_EQ(d.ima_offset, 7000u);
+  EXPECT_EQ(d.interval_seconds, 2u);
+}
 
 TEST(ChallengeDecisionTest, Rules) {
   ChallengeConfig cfg;

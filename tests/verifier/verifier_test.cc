@@ -205,7 +205,7 @@ TEST_F(VerifierTest, ImaOffsetAheadRequestsFullLog) {
   std::string full = AsciiSlice(log_, 0, 20);
   auto q2 = tpm_.Quote(kNonce, {10});
   auto ev2 = q2.MakeEvidence();
-  ev2.ima = ImaEvidence{full, ima::Format::kAscii, 0, 20};
+  ev2.ima = ImaEvidence{full, ima::Format::kAscii, 0, 20, {}};
   auto v2 = Run(ev2, v.new_state);
   EXPECT_EQ(v2.result, Outcome::kPass) << Describe(v2);
   EXPECT_EQ(v2.new_state.ima_next_offset, 20u);
@@ -242,7 +242,7 @@ TEST_F(VerifierTest, ImaIncrementalSkipsVerifiedPrefix) {
   std::string overlap = AsciiSlice(log_, 30, 50);
   auto q3 = tpm_.Quote(kNonce, {10});
   auto ev3 = q3.MakeEvidence();
-  ev3.ima = ImaEvidence{overlap, ima::Format::kAscii, 30, std::nullopt};
+  ev3.ima = ImaEvidence{overlap, ima::Format::kAscii, 30, std::nullopt, {}};
   auto v3 = Run(ev3, v2.new_state);
   ASSERT_EQ(v3.result, Outcome::kPass) << Describe(v3);
   EXPECT_EQ(v3.stats.ima_entries_skipped, 10u);
@@ -260,7 +260,7 @@ TEST_F(VerifierTest, ImaBinaryFormatAndEntryCount) {
   (void)ExtendIma(0, 12, &unused);
   auto q = tpm_.Quote(kNonce, {10});
   auto ev = q.MakeEvidence();
-  ev.ima = ImaEvidence{bin, ima::Format::kBinary, 0, 12};
+  ev.ima = ImaEvidence{bin, ima::Format::kBinary, 0, 12, {}};
   auto v = Run(ev, {});
   EXPECT_EQ(v.result, Outcome::kPass) << Describe(v);
   EXPECT_EQ(v.new_state.ima_next_offset, 12u);
@@ -270,7 +270,7 @@ TEST_F(VerifierTest, ImaBinaryFormatAndEntryCount) {
   EXPECT_NE(Find(bad, "ima.entry_count_mismatch"), nullptr) << Describe(bad);
 
   ev.ima =
-      ImaEvidence{std::string_view(bin).substr(0, bin.size() - 3), ima::Format::kBinary, 0, {}};
+      ImaEvidence{std::string_view(bin).substr(0, bin.size() - 3), ima::Format::kBinary, 0, {}, {}};
   auto trunc = Run(ev, {});
   EXPECT_EQ(trunc.result, Outcome::kFail);
   EXPECT_NE(Find(trunc, "ima.log_malformed"), nullptr) << Describe(trunc);
@@ -338,11 +338,89 @@ TEST_F(VerifierTest, QuoteLaggingTheListKeepsOnlyTheQuotedPrefix) {
   (void)ExtendIma(10, 15, &more);
   std::string sent = AsciiSlice(log_, 0, 15);  // list read after the quote
   auto ev = q.MakeEvidence();
-  ev.ima = ImaEvidence{sent, ima::Format::kAscii, 0, 15};
+  ev.ima = ImaEvidence{sent, ima::Format::kAscii, 0, 15, {}};
   auto v = Run(ev, {});
   EXPECT_EQ(v.result, Outcome::kPass) << Describe(v);
   EXPECT_EQ(v.new_state.ima_next_offset, 10u);
   EXPECT_EQ(v.new_state.ima_pcr, ImaPcr(log_, 10));
+}
+
+// Issue 16.3: a list longer than one evidence may carry arrives in parts.
+// Each part is checked entry by entry as it arrives; until a quoted PCR 10
+// anchors the chain the verdict is LOG_REQUESTED with ima.catching_up (never
+// PASS, never FAIL); a violation in any part is FAIL.
+TEST_F(VerifierTest, ImaListInPartsCatchesUpThenPasses) {
+  const size_t n = log_.entries.size();
+  ASSERT_GE(n, 45u);
+  auto c = std::make_shared<CompiledRuntimePolicy>();
+  c->policy = ima::GeneratePolicy(log_);
+  agent_.policies.runtime = c;
+  std::string all;
+  (void)ExtendIma(0, n, &all);  // the TPM has measured the whole list
+  auto part = [&](size_t from, size_t to, std::optional<uint64_t> list, const AgentState& st) {
+    std::string text = AsciiSlice(log_, from, to);
+    auto q = tpm_.Quote(kNonce, {10});
+    auto ev = q.MakeEvidence();
+    ev.ima = ImaEvidence{text, ima::Format::kAscii, from, to - from, list};
+    return Run(ev, st);
+  };
+  auto v1 = part(0, 20, n, {});
+  ASSERT_EQ(v1.result, Outcome::kLogRequested) << Describe(v1);
+  EXPECT_TRUE(v1.ima_catching_up);
+  ASSERT_EQ(v1.notices.size(), 1u);
+  EXPECT_EQ(v1.notices[0].event_id, kImaCatchingUp);
+  EXPECT_EQ(v1.requested_ima_offset, 20u);
+  EXPECT_EQ(v1.new_state.ima_next_offset, 20u);
+  EXPECT_EQ(v1.new_state.ima_pcr, ImaPcr(log_, 20));
+
+  auto v2 = part(20, 40, n, v1.new_state);
+  ASSERT_EQ(v2.result, Outcome::kLogRequested) << Describe(v2);
+  EXPECT_EQ(v2.new_state.ima_next_offset, 40u);
+
+  auto v3 = part(40, n, n, v2.new_state);
+  ASSERT_EQ(v3.result, Outcome::kPass) << Describe(v3);
+  EXPECT_FALSE(v3.ima_catching_up);
+  EXPECT_EQ(v3.new_state.ima_next_offset, n);
+  EXPECT_EQ(v3.new_state.ima_pcr, ImaPcr(log_, n));
+
+  // The last part claimed as complete but not matching the quote: mismatch.
+  auto short_last = part(40, n - 1, std::nullopt, v2.new_state);
+  EXPECT_EQ(short_last.result, Outcome::kFail);
+  EXPECT_NE(Find(short_last, "ima.pcr_mismatch"), nullptr) << Describe(short_last);
+  EXPECT_EQ(short_last.new_state.ima_next_offset, 40u);
+}
+
+TEST_F(VerifierTest, ImaViolationInAPartNotYetAnchoredFails) {
+  const size_t n = log_.entries.size();
+  ima::Log known;
+  known.template_hash_alg = log_.template_hash_alg;
+  for (size_t i = 0; i < n; ++i) {
+    if (i != 25) known.entries.push_back(log_.entries[i]);
+  }
+  auto c = std::make_shared<CompiledRuntimePolicy>();
+  c->policy = ima::GeneratePolicy(known);
+  agent_.policies.runtime = c;
+  std::string all;
+  (void)ExtendIma(0, n, &all);
+  AgentState st;
+  std::string first = AsciiSlice(log_, 0, 20);
+  auto q1 = tpm_.Quote(kNonce, {10});
+  auto ev1 = q1.MakeEvidence();
+  ev1.ima = ImaEvidence{first, ima::Format::kAscii, 0, 20, n};
+  auto v1 = Run(ev1, st);
+  ASSERT_EQ(v1.result, Outcome::kLogRequested) << Describe(v1);
+  std::string second = AsciiSlice(log_, 20, 40);
+  auto q2 = tpm_.Quote(kNonce, {10});
+  auto ev2 = q2.MakeEvidence();
+  ev2.ima = ImaEvidence{second, ima::Format::kAscii, 20, 20, n};
+  auto v2 = Run(ev2, v1.new_state);
+  if (Find(v2, "ima.validation.ima-ng.not_in_allowlist") == nullptr &&
+      Find(v2, "ima.validation.ima-ng.runtime_policy_hash") == nullptr) {
+    ADD_FAILURE() << Describe(v2);
+  }
+  EXPECT_EQ(v2.result, Outcome::kFail);
+  EXPECT_FALSE(v2.ima_catching_up);
+  EXPECT_EQ(v2.new_state.ima_next_offset, 20u);  // not advanced past the violation
 }
 
 TEST_F(VerifierTest, RuntimePolicyWithoutPcr10Fails) {

@@ -198,6 +198,134 @@ TEST_F(WorkerTest, HostileRecordsGiveOneVerdictEachAndTheWorkerKeepsServing) {
   EXPECT_EQ(AgentRow(b)[0].as<std::string>(), "ENROLLED");
 }
 
+// A list of `n` entries of template `t` over 1,000 distinct files (a host
+// that has run for months).
+ima::Log LongImaList(ima::Template t, size_t n) {
+  ima::Log log;
+  log.entries.reserve(n);
+  ima::Hasher h;
+  tpm::Bytes sig(9 + 256, 0x5a);  // a well-formed ima-sig header, RSA-2048 size
+  sig[0] = 3, sig[1] = 2, sig[2] = 4, sig[7] = 1, sig[8] = 0;
+  for (size_t i = 0; i < n; ++i) {
+    tpm::Bytes digest(32, static_cast<uint8_t>(i % 1000));
+    digest[1] = static_cast<uint8_t>((i % 1000) >> 8);
+    auto e = ima::MakeEntry(t, "sha256", digest,
+                            "/usr/lib/x86_64-linux-gnu/lib" + std::to_string(i % 1000) + ".so.1",
+                            t == ima::Template::kImaSig ? sig : tpm::Bytes{});
+    if (!e) throw std::runtime_error("MakeEntry");
+    e->template_hash = h.Hash(ima::HashAlg::kSha1, ima::AsBytes(e->data));
+    log.entries.push_back(std::move(*e));
+  }
+  return log;
+}
+
+struct LongList {
+  const char* name;
+  ima::Template tmpl;
+  size_t entries;
+  friend void PrintTo(const LongList& l, std::ostream* os) { *os << l.name; }
+};
+
+class LongImaListTest : public WorkerTest, public ::testing::WithParamInterface<LongList> {};
+
+// Issue 16.3: a node whose list at enrolment holds 200,000 ima-ng (or
+// 50,000 ima-sig) entries sends it in parts that each fit the gateway's
+// evidence limit (2 MiB by default, so one Kafka message); every part is
+// checked as it arrives (LOG_REQUESTED, ima.catching_up, never PASS or FAIL),
+// and the part that reaches the quoted PCR 10 gives PASS. A violation in a
+// later part is FAIL.
+TEST_P(LongImaListTest, ArrivesInPartsAndPassesThenAViolationFails) {
+  StartWorker();
+  const LongList& p = GetParam();
+  SimAgent a;
+  a.log = LongImaList(p.tmpl, p.entries);
+  Enrol(*db_, a, p.entries);
+  a.ExtendTo(p.entries);
+  constexpr size_t kPartBytes = 1 << 20;  // the agent's default ima_max_batch_bytes
+  constexpr size_t kGatewayBody = 2 << 20;
+  auto part = [&](uint64_t from, size_t* end) {
+    size_t bytes = 0, to = from;
+    ima::Log slice;
+    while (to < a.log.entries.size()) {
+      const size_t len = 4 + 20 + 4 + ima::TemplateName(a.log.entries[to].tmpl).size() + 4 +
+                         a.log.entries[to].data.size();
+      if (bytes + len > kPartBytes && to > from) break;
+      bytes += len;
+      slice.entries.push_back(a.log.entries[to++]);
+    }
+    *end = to;
+    v1::EvidenceEnvelope env;
+    if (!env.ParseFromString(a.Envelope(keys_set_, from))) throw std::runtime_error("envelope");
+    auto* e = env.mutable_evidence();
+    e->mutable_ima()->set_format(v1::IMA_LOG_FORMAT_BINARY);
+    e->mutable_ima()->set_entry_count(to - from);
+    e->mutable_ima()->set_data(ima::WriteBinary(slice));
+    e->mutable_capabilities()->set_ima_entry_count(a.extended);
+    EXPECT_LE(e->ByteSizeLong(), kGatewayBody);
+    return env.SerializeAsString();
+  };
+  uint64_t offset = 0;
+  uint64_t seq = 0;
+  size_t parts = 0;
+  std::optional<v1::Verdict> v;
+  while (true) {
+    size_t end = 0;
+    Send(a, part(offset, &end));
+    ++parts;
+    v = collector_->WaitVerdict(a.uuid, ++seq, std::chrono::seconds(120));
+    ASSERT_TRUE(v) << "part " << parts;
+    if (v->result() != v1::VERDICT_RESULT_LOG_REQUESTED) break;
+    ASSERT_EQ(v->failures_size(), 1) << v->DebugString();
+    EXPECT_EQ(v->failures(0).event_id(), "ima.catching_up");
+    EXPECT_EQ(v->state(), v1::AGENT_STATE_ENROLLED);
+    offset = end;
+    ASSERT_LT(parts, 100u);
+  }
+  EXPECT_EQ(v->result(), v1::VERDICT_RESULT_PASS) << v->DebugString();
+  EXPECT_GT(parts, 5u);
+  {
+    pqxx::work tx(*db_);
+    auto r = tx.exec_params1("SELECT ima_offset, state_reason FROM enrolments WHERE agent_id = $1",
+                             a.uuid);
+    EXPECT_EQ(r[0].as<uint64_t>(), p.entries);
+    EXPECT_EQ(r[1].as<std::string>(), "attesting");
+  }
+
+  // 20,000 more entries, the 15,000th outside the policy: FAIL in its part.
+  const size_t before = a.log.entries.size();
+  auto more = LongImaList(p.tmpl, 20'000);
+  a.log.entries.insert(a.log.entries.end(), more.entries.begin(), more.entries.end());
+  tpm::Bytes digest(32, 0x42);
+  auto evil = ima::MakeEntry(ima::Template::kImaNg, "sha256", digest, "/tmp/evil");
+  ASSERT_TRUE(evil.ok());
+  ima::Hasher h;
+  evil->template_hash = h.Hash(ima::HashAlg::kSha1, ima::AsBytes(evil->data));
+  a.log.entries[before + 15'000] = *evil;
+  a.ExtendTo(a.log.entries.size());
+  offset = before;
+  while (true) {
+    size_t end = 0;
+    Send(a, part(offset, &end));
+    v = collector_->WaitVerdict(a.uuid, ++seq, std::chrono::seconds(120));
+    ASSERT_TRUE(v);
+    if (v->result() != v1::VERDICT_RESULT_LOG_REQUESTED) break;
+    EXPECT_LT(end, before + 15'000);  // the violating part is never accepted
+    offset = end;
+  }
+  EXPECT_EQ(v->result(), v1::VERDICT_RESULT_FAIL) << v->DebugString();
+  EXPECT_EQ(v->state(), v1::AGENT_STATE_FAILED);
+  bool found = false;
+  for (const auto& f : v->failures()) {
+    found = found || f.context().find("/tmp/evil") != std::string::npos;
+  }
+  EXPECT_TRUE(found) << v->DebugString();
+}
+
+INSTANTIATE_TEST_SUITE_P(Lists, LongImaListTest,
+                         ::testing::Values(LongList{"ima_ng_200k", ima::Template::kImaNg, 200'000},
+                                           LongList{"ima_sig_50k", ima::Template::kImaSig, 50'000}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
 TEST_F(WorkerTest, ReplayedEvidenceIsRejectedWithoutStateChange) {
   StartWorker();
   SimAgent a;

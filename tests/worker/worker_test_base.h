@@ -33,6 +33,9 @@ class WorkerTest : public attest::testing::MigratedPostgresTest {
     db_ = Connect();
     kafka::ProducerConfig pc;
     pc.bootstrap_servers = broker_->bootstrap();
+    // As the gateway produces by default (its kafka.message_max_bytes and
+    // kafka.compression): evidence up to the 2 MiB body limit fits.
+    pc.extra = {{"message.max.bytes", "2162688"}, {"compression.type", "lz4"}};
     auto p = kafka::Producer::Create(pc);
     ASSERT_TRUE(p.ok()) << p.error().message;
     producer_ = std::move(*p);
