@@ -18,6 +18,7 @@
 #include <string>
 
 #include "attestctl/command_registry.h"
+#include "common/base/escape.h"
 #include "common/eventlog/event_log.h"
 #include "common/eventlog/policy.h"
 #include "common/eventlog/render.h"
@@ -98,7 +99,8 @@ void AddShow(CLI::App& group) {
     std::cout << "banks:";
     for (const auto& a : log.spec.algorithms) std::cout << " " << el::HashAlgName(a.alg_id);
     std::cout << "\nevents: " << log.events.size() << "\n";
-    for (const auto& e : log.events) std::cout << el::EventSummary(e) << "\n";
+    // Event data is the host's bytes: never raw on a terminal.
+    for (const auto& e : log.events) std::cout << TerminalSafe(el::EventSummary(e)) << "\n";
   });
 }
 
@@ -160,9 +162,9 @@ void AddCheck(CLI::App& group) {
     }
     std::cout << "FAIL: " << failures.size() << " failure(s)\n";
     for (const auto& f : failures) {
-      std::cout << "  " << f.id << ": " << f.message;
+      std::cout << "  " << f.id << ": " << EscapeBytes(f.message);
       for (const auto& [k, v] : f.context) {
-        if (k != "event") std::cout << " " << k << "=" << v;
+        if (k != "event") std::cout << " " << k << "=" << EscapeBytes(v);
       }
       std::cout << "\n";
     }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "attestctl/command_registry.h"
+#include "common/base/escape.h"
 #include "common/ima/log.h"
 #include "common/ima/policy.h"
 #include "common/ima/replay.h"
@@ -103,16 +104,19 @@ void RunCheck(const CheckArgs& args, bool keys_given) {
     j["entries"] = log.entries.size();
     j["failures"] = nlohmann::json::array();
     for (const auto& f : out.failures) {
-      j["failures"].push_back(
-          {{"id", f.id}, {"entry", f.entry}, {"path", f.path}, {"message", f.message}});
+      j["failures"].push_back({{"id", f.id},
+                               {"entry", f.entry},
+                               {"path", EscapeBytes(f.path)},
+                               {"message", EscapeBytes(f.message)}});
     }
     j["pcr10"] = {{"bank", std::string(ima::HashName(bank))}, {"value", pcr}};
     if (out.pcr_matched_at) j["pcr10"]["matched_at_entry"] = *out.pcr_matched_at;
     std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     for (const auto& f : out.failures) {
-      std::cout << "entry " << f.entry << ": " << f.id << ": " << f.path << ": " << f.message
-                << "\n";
+      // The path is the host's bytes: escaped as in verdicts (docs/soc.md).
+      std::cout << "entry " << f.entry << ": " << f.id << ": " << EscapeBytes(f.path) << ": "
+                << EscapeBytes(f.message) << "\n";
     }
     std::cout << "entries: " << log.entries.size() << "\n";
     std::cout << "pcr10 " << ima::HashName(bank) << ": " << pcr << "\n";

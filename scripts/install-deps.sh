@@ -12,7 +12,7 @@ PACKAGES=(
   librdkafka-dev libprotobuf-dev protobuf-compiler libtss2-dev libssl-dev
   libpqxx-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev libboost-system-dev libcurl4-openssl-dev libtomlplusplus-dev
-  libcli11-dev nlohmann-json3-dev libjemalloc-dev
+  libcli11-dev nlohmann-json3-dev libjemalloc-dev liblz4-dev
   # runtime parts for tests and the lab
   postgresql postgresql-client swtpm swtpm-tools tpm2-tools openssl
   tinyproxy kcat procps iproute2 xxd docker-compose wrk curl perl

@@ -5,7 +5,10 @@
 #                                       show verdicts + status until Ctrl-C
 #   scripts/lab.sh stop                 stop a detached lab (everything it started)
 #   scripts/lab.sh status               processes, agents' states, last verdicts
-#   scripts/lab.sh tamper N             measure a binary outside agent N's policy
+#   scripts/lab.sh tamper N [PATH]      measure a binary outside agent N's policy
+#                                       (PATH: any bytes but whitespace, e.g. 0xFF)
+#   scripts/lab.sh burst N BYTES        grow agent N's IMA list by BYTES of entries
+#                                       its policy allows (a list sent in parts)
 #   scripts/lab.sh kill-worker          SIGKILL one running worker
 #   scripts/lab.sh restart-agent N      stop agent N's process and start it again
 #
@@ -504,11 +507,27 @@ cmd_tamper() {
   load_state
   local var=AGENT${n}_TCTI
   [ -n "${!var:-}" ] || die "no agent $n"
-  local path
-  path=/tmp/evil-$(date +%s)-$RANDOM
+  local path=${2:-}
+  [ -n "$path" ] || path=/tmp/evil-$(date +%s)-$RANDOM
   "$LABLIB/ima-measure.sh" "$RUN/agents/$n/ascii_runtime_measurements" "${!var}" "$path" \
     "$(printf 'evil %s' "$path" | sha256sum | cut -d' ' -f1)"
-  say "agent $n measured $path (not in its policy): expect FAIL and a revocation"
+  say "agent $n measured $(printf '%q' "$path") (not in its policy): expect FAIL and a revocation"
+}
+
+cmd_burst() {
+  local n=${1:?usage: lab.sh burst N BYTES} bytes=${2:?usage: lab.sh burst N BYTES}
+  load_state
+  local var=AGENT${n}_TCTI
+  [ -n "${!var:-}" ] || die "no agent $n"
+  local list=$RUN/agents/$n/ascii_runtime_measurements
+  local before
+  before=$(stat -c %s "$list")
+  # The known-good files again and again (allowed by the policy) until the
+  # ascii list grew by BYTES: a host that just ran a large job.
+  perl -e 'my @l = <STDIN>; my ($want, $sum) = @ARGV; my $i = 0;
+    while ($sum < $want) { print $l[$i++ % @l]; $sum += 140 }' "$bytes" 0 \
+    <"$RUN/known-good.paths" | "$LABLIB/ima-measure.sh" "$list" "${!var}"
+  say "agent $n: IMA list grew by $(($(stat -c %s "$list") - before)) bytes of allowed entries"
 }
 
 cmd_kill_worker() {
@@ -553,10 +572,11 @@ main() {
     --detach) cmd_start "$@" ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
-    tamper) cmd_tamper "${2:-}" ;;
+    tamper) cmd_tamper "${2:-}" "${3:-}" ;;
+    burst) cmd_burst "${2:-}" "${3:-}" ;;
     kill-worker) cmd_kill_worker ;;
     restart-agent) cmd_restart_agent "${2:-}" ;;
-    -h | --help | help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' ;;
+    -h | --help | help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' ;;
     *) die "unknown command $sub (see scripts/lab.sh --help)" ;;
   esac
 }

@@ -29,6 +29,23 @@ flock 9
 # Whoever truncated LIST for a new boot (lab.sh, compose-node.sh) may not
 # know the binary list: keep the two the same entries.
 [ -s "$list" ] || : >"$bin"
+# Entries go in batches: one append per list and one tpm2_pcrextend (which
+# extends its arguments in order) per 256 entries, so a burst of thousands of
+# measurements takes seconds, not a process per entry.
+ascii=""
+records=""
+extends=()
+flush() {
+  [ ${#extends[@]} -gt 0 ] || return 0
+  printf '%s' "$ascii" >>"$list"
+  printf '%s' "$records" | perl -ne 'chomp; binmode STDOUT; print pack("H*", $_)' >>"$bin"
+  if [ "$tcti" != none ]; then
+    TPM2TOOLS_TCTI=$tcti tpm2_pcrextend "${extends[@]}" >/dev/null
+  fi
+  ascii=""
+  records=""
+  extends=()
+}
 while IFS=$'\t' read -r entry sha256 record; do
   [ -n "$entry" ] || continue
   # As the kernel does (ima_add_template_entry): the entry joins the list
@@ -36,9 +53,9 @@ while IFS=$'\t' read -r entry sha256 record; do
   # so its list always covers the quoted PCR (the verifier accepts a list that
   # runs ahead of the quote); the other order could send a list shorter than
   # the PCR, a false ima.pcr_mismatch.
-  printf '%s\n' "$entry" >>"$list"
-  perl -e 'binmode STDOUT; print pack("H*", $ARGV[0])' "$record" >>"$bin"
-  if [ "$tcti" != none ]; then
-    TPM2TOOLS_TCTI=$tcti tpm2_pcrextend "10:sha256=$sha256" >/dev/null
-  fi
+  ascii+="$entry"$'\n'
+  records+="$record"$'\n'
+  extends+=("10:sha256=$sha256")
+  [ ${#extends[@]} -lt 256 ] || flush
 done <<<"$entries"
+flush

@@ -149,6 +149,54 @@ struct SimAgent {
   }
 };
 
+// A list of `n` entries of template `t` over 1,000 distinct files (a host
+// that has run for months).
+inline ima::Log LongImaList(ima::Template t, size_t n) {
+  ima::Log log;
+  log.entries.reserve(n);
+  ima::Hasher h;
+  tpm::Bytes sig(9 + 256, 0x5a);  // a well-formed ima-sig header, RSA-2048 size
+  sig[0] = 3, sig[1] = 2, sig[2] = 4, sig[7] = 1, sig[8] = 0;
+  for (size_t i = 0; i < n; ++i) {
+    tpm::Bytes digest(32, static_cast<uint8_t>(i % 1000));
+    digest[1] = static_cast<uint8_t>((i % 1000) >> 8);
+    auto e = ima::MakeEntry(t, "sha256", digest,
+                            "/usr/lib/x86_64-linux-gnu/lib" + std::to_string(i % 1000) + ".so.1",
+                            t == ima::Template::kImaSig ? sig : tpm::Bytes{});
+    if (!e) throw std::runtime_error("MakeEntry");
+    e->template_hash = h.Hash(ima::HashAlg::kSha1, ima::AsBytes(e->data));
+    log.entries.push_back(std::move(*e));
+  }
+  return log;
+}
+
+// Evidence of `a` carrying the part of its list that starts at `from`, as
+// the agent cuts it: whole entries of the binary list up to `max_bytes`
+// (at least one), with the list's length in capabilities so a part that the
+// quote does not reach is "catching up". `*end` gets the entry after it.
+inline std::string ImaPartEnvelope(SimAgent& a, const token::KeySet& keys, uint64_t from,
+                                   size_t max_bytes, size_t* end) {
+  size_t bytes = 0, to = from;
+  ima::Log slice;
+  while (to < a.log.entries.size()) {
+    const auto& e = a.log.entries[to];
+    const size_t len = 4 + 20 + 4 + ima::TemplateName(e.tmpl).size() + 4 + e.data.size();
+    if (bytes + len > max_bytes && to > from) break;
+    bytes += len;
+    slice.entries.push_back(e);
+    ++to;
+  }
+  *end = to;
+  v1::EvidenceEnvelope env;
+  if (!env.ParseFromString(a.Envelope(keys, from))) throw std::runtime_error("envelope");
+  auto* ev = env.mutable_evidence();
+  ev->mutable_ima()->set_format(v1::IMA_LOG_FORMAT_BINARY);
+  ev->mutable_ima()->set_entry_count(to - from);
+  ev->mutable_ima()->set_data(ima::WriteBinary(slice));
+  ev->mutable_capabilities()->set_ima_entry_count(a.extended);
+  return env.SerializeAsString();
+}
+
 // The TPM name of an AK (TPM2B_PUBLIC bytes), as the registrar stores it
 // beside the public area: the worker caches parsed AKs by this name.
 inline std::string AkName(const std::string& ak_public) {

@@ -198,27 +198,6 @@ TEST_F(WorkerTest, HostileRecordsGiveOneVerdictEachAndTheWorkerKeepsServing) {
   EXPECT_EQ(AgentRow(b)[0].as<std::string>(), "ENROLLED");
 }
 
-// A list of `n` entries of template `t` over 1,000 distinct files (a host
-// that has run for months).
-ima::Log LongImaList(ima::Template t, size_t n) {
-  ima::Log log;
-  log.entries.reserve(n);
-  ima::Hasher h;
-  tpm::Bytes sig(9 + 256, 0x5a);  // a well-formed ima-sig header, RSA-2048 size
-  sig[0] = 3, sig[1] = 2, sig[2] = 4, sig[7] = 1, sig[8] = 0;
-  for (size_t i = 0; i < n; ++i) {
-    tpm::Bytes digest(32, static_cast<uint8_t>(i % 1000));
-    digest[1] = static_cast<uint8_t>((i % 1000) >> 8);
-    auto e = ima::MakeEntry(t, "sha256", digest,
-                            "/usr/lib/x86_64-linux-gnu/lib" + std::to_string(i % 1000) + ".so.1",
-                            t == ima::Template::kImaSig ? sig : tpm::Bytes{});
-    if (!e) throw std::runtime_error("MakeEntry");
-    e->template_hash = h.Hash(ima::HashAlg::kSha1, ima::AsBytes(e->data));
-    log.entries.push_back(std::move(*e));
-  }
-  return log;
-}
-
 struct LongList {
   const char* name;
   ima::Template tmpl;
@@ -244,25 +223,9 @@ TEST_P(LongImaListTest, ArrivesInPartsAndPassesThenAViolationFails) {
   constexpr size_t kPartBytes = 1 << 20;  // the agent's default ima_max_batch_bytes
   constexpr size_t kGatewayBody = 2 << 20;
   auto part = [&](uint64_t from, size_t* end) {
-    size_t bytes = 0, to = from;
-    ima::Log slice;
-    while (to < a.log.entries.size()) {
-      const size_t len = 4 + 20 + 4 + ima::TemplateName(a.log.entries[to].tmpl).size() + 4 +
-                         a.log.entries[to].data.size();
-      if (bytes + len > kPartBytes && to > from) break;
-      bytes += len;
-      slice.entries.push_back(a.log.entries[to++]);
-    }
-    *end = to;
-    v1::EvidenceEnvelope env;
-    if (!env.ParseFromString(a.Envelope(keys_set_, from))) throw std::runtime_error("envelope");
-    auto* e = env.mutable_evidence();
-    e->mutable_ima()->set_format(v1::IMA_LOG_FORMAT_BINARY);
-    e->mutable_ima()->set_entry_count(to - from);
-    e->mutable_ima()->set_data(ima::WriteBinary(slice));
-    e->mutable_capabilities()->set_ima_entry_count(a.extended);
-    EXPECT_LE(e->ByteSizeLong(), kGatewayBody);
-    return env.SerializeAsString();
+    std::string env = ImaPartEnvelope(a, keys_set_, from, kPartBytes, end);
+    EXPECT_LE(env.size(), kGatewayBody);
+    return env;
   };
   uint64_t offset = 0;
   uint64_t seq = 0;
