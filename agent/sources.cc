@@ -12,15 +12,19 @@
 #include <vector>
 
 #include "agent/errors.h"
+#include "common/ima/log.h"
 
 namespace attest::agent {
 namespace {
 
-constexpr size_t kMaxLine = 256 * 1024;    // as ima::Limits::max_line
-constexpr size_t kMaxRecord = 256 * 1024;  // one binary record: the same bound
-constexpr size_t kMaxTemplateName = 255;   // the kernel's are up to 15 bytes
-constexpr size_t kLegacyDigest = 20;       // "ima" template: sha1 file digest
-constexpr size_t kMaxLegacyName = 255;     // IMA_EVENT_NAME_LEN_MAX
+// The verifier's own bounds (ima::Limits): an entry the agent sends is one
+// the verifier parses, never an ima.log_malformed FAIL of a healthy host.
+constexpr size_t kMaxLine = ima::Limits{}.max_line;
+// One binary record: header (pcr, template hash up to sha512, name) + data.
+constexpr size_t kMaxRecord = ima::Limits{}.max_template_data + 4 + 64 + 4 + 255 + 4;
+constexpr size_t kMaxTemplateName = 255;  // the kernel's are up to 15 bytes
+constexpr size_t kLegacyDigest = 20;      // "ima" template: sha1 file digest
+constexpr size_t kMaxLegacyName = 255;    // IMA_EVENT_NAME_LEN_MAX
 constexpr size_t kChunk = 64 * 1024;
 
 class Fd {
@@ -187,7 +191,8 @@ Result<size_t> ImaReader::EntryLength(std::string_view buf, uint64_t index) cons
     total = uint64_t{p} + 4 + len;
     if (total > kMaxRecord) {
       return bad("is " + std::to_string(total) + " bytes (template data length " +
-                 std::to_string(len) + "), larger than 256 KiB");
+                 std::to_string(len) + "), larger than the verifier takes (" +
+                 std::to_string(kMaxRecord) + ")");
     }
   }
   if (buf.size() < total) return 0;

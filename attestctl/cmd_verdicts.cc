@@ -218,7 +218,7 @@ int Tail(const TailArgs& a) {
         auto rev = DecodeRevocation(m.value, HeaderValue(m, "content-type"));
         if (!rev) {
           std::cerr << "attestctl: " << m.topic << "[" << m.partition << "]@" << m.offset << ": "
-                    << rev.error().message << "\n";
+                    << TerminalSafe(rev.error().message) << "\n";
           continue;
         }
         if (!filter.MatchesRevocation(rev->event)) continue;
@@ -234,7 +234,7 @@ int Tail(const TailArgs& a) {
         auto v = DecodeVerdict(m.value, HeaderValue(m, "content-type"));
         if (!v) {
           std::cerr << "attestctl: " << m.topic << "[" << m.partition << "]@" << m.offset << ": "
-                    << v.error().message << "\n";
+                    << TerminalSafe(v.error().message) << "\n";
           continue;
         }
         if (!filter.MatchesVerdict(*v)) continue;

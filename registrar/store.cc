@@ -181,7 +181,7 @@ void PrepareStatements(pqxx::connection& c) {
           "ON CONFLICT (agent_id) DO UPDATE SET pcr_policy_id = EXCLUDED.pcr_policy_id, "
           "  runtime_policy_id = EXCLUDED.runtime_policy_id, mb_policy_id = EXCLUDED.mb_policy_id, "
           "  interval_seconds = EXCLUDED.interval_seconds, grace_factor = EXCLUDED.grace_factor, "
-          "  partition = EXCLUDED.partition, boot_log_requested = true, "
+          "  partition = EXCLUDED.partition, boot_log_requested = true, ima_catch_up_since = 0, "
           "  state = CASE WHEN enrolments.state = 'FAILED' THEN 'ENROLLED'::agent_state "
           "    ELSE enrolments.state END, "
           "  state_reason = CASE WHEN enrolments.state = 'FAILED' THEN 're-enrolled' "

@@ -85,6 +85,29 @@ std::string ResultText(v1::VerdictResult r) {
   }
 }
 
+// A verdict and its revocation must each stay one Kafka message (the
+// worker's producer keeps librdkafka's 1 MB default) whatever an agent sends:
+// an authentic list of 28,000 unknown files would give 56,000 findings. The
+// first ones are kept (they name the first violations) and one more says how
+// many were left out.
+constexpr size_t kMaxFindings = 64;
+constexpr size_t kMaxFindingsBytes = 256 * 1024;
+
+void CapFindings(std::vector<Finding>& fs) {
+  size_t bytes = 0, keep = 0;
+  while (keep < fs.size() && keep < kMaxFindings &&
+         bytes + fs[keep].context.size() + fs[keep].event_id.size() <= kMaxFindingsBytes) {
+    bytes += fs[keep].context.size() + fs[keep].event_id.size();
+    ++keep;
+  }
+  if (keep == fs.size()) return;
+  const size_t omitted = fs.size() - keep;
+  fs.resize(keep);
+  fs.push_back(Finding{"verdict.findings_truncated", v1::SEVERITY_WARNING,
+                       verify::ContextJson({{"message", "more findings than a verdict carries"},
+                                            {"omitted", omitted}})});
+}
+
 // Builds verdict + history + outbox for a decided result and advances the
 // row's sequence.
 Outcome Finish(const Context& ctx, AgentRow& row, v1::VerdictResult result,
@@ -92,6 +115,7 @@ Outcome Finish(const Context& ctx, AgentRow& row, v1::VerdictResult result,
                const std::string& evidence_id, std::optional<EvidenceRef> ref,
                const AgentPolicyRefs& pol, Clock::time_point received, Clock::time_point now,
                int64_t verify_micros, std::optional<int64_t> ima_entries) {
+  CapFindings(findings);
   Outcome out;
   out.result = result;
   out.verify_micros = verify_micros;
@@ -131,7 +155,11 @@ Outcome Finish(const Context& ctx, AgentRow& row, v1::VerdictResult result,
     ev.set_agent_uuid(row.agent_id);
     ev.set_sequence(static_cast<uint64_t>(row.sequence));
     ev.set_reason(findings.empty() ? "attestation failed" : findings.front().event_id);
-    for (const auto& f : findings) ev.add_event_ids(f.event_id);
+    std::vector<std::string_view> ids;  // each id once: the event stays small
+    for (const auto& f : findings) {
+      if (std::find(ids.begin(), ids.end(), f.event_id) == ids.end()) ids.push_back(f.event_id);
+    }
+    for (auto id : ids) ev.add_event_ids(std::string(id));
     SetTime(ev.mutable_time(), now);
     auto signed_ev = ctx.signer->Sign(ev);
     if (signed_ev) {
@@ -186,9 +214,12 @@ Finding ToFinding(const verify::Failure& f) {
 Clock::time_point ReceivedAt(const v1::EvidenceEnvelope& env, Clock::time_point now) {
   if (!env.has_received_at()) return now;
   const auto& t = env.received_at();
-  // 0001-01-01 .. 9999-12-31, the range protobuf's Timestamp allows.
-  if (t.seconds() < -62135596800 || t.seconds() > 253402300799 || t.nanos() < 0 ||
-      t.nanos() > 999999999) {
+  // From the epoch to a day past now: the gateway stamps it, so anything else
+  // is a record that makes no sense (and a year past 2262 would overflow the
+  // clock's nanoseconds).
+  const int64_t now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  if (t.seconds() < 0 || t.seconds() > now_s + 86400 || t.nanos() < 0 || t.nanos() > 999999999) {
     return now;
   }
   return Clock::time_point(
@@ -339,6 +370,22 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
     ima.start_offset = e.ima().start_offset();
     if (e.ima().entry_count() != 0 || e.ima().data().empty())
       ima.entry_count = e.ima().entry_count();
+    switch (e.ima().template_hash_algorithm()) {
+      case v1::HASH_ALGORITHM_SHA1:
+        ima.template_hash_alg = ima::HashAlg::kSha1;
+        break;
+      case v1::HASH_ALGORITHM_SHA256:
+        ima.template_hash_alg = ima::HashAlg::kSha256;
+        break;
+      case v1::HASH_ALGORITHM_SHA384:
+        ima.template_hash_alg = ima::HashAlg::kSha384;
+        break;
+      case v1::HASH_ALGORITHM_SHA512:
+        ima.template_hash_alg = ima::HashAlg::kSha512;
+        break;
+      default:  // unset or unknown: the policy's
+        break;
+    }
     if (e.has_capabilities() && e.capabilities().ima_entry_count() != 0) {
       ima.list_entries = e.capabilities().ima_entry_count();
     }
@@ -394,7 +441,8 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
       break;
     case verifier::Outcome::kLogRequested:
       result = v1::VERDICT_RESULT_LOG_REQUESTED;
-      if (vr.ima_catching_up) row.state_reason = verifier::kImaCatchingUp;
+      // A failed agent keeps its failure id as the reason.
+      if (vr.ima_catching_up && row.state != "FAILED") row.state_reason = verifier::kImaCatchingUp;
       break;
     default:
       if (row.state == "OFFLINE") {
@@ -451,7 +499,12 @@ Outcome ProcessRecord(const Context& ctx, std::string_view value, const Evidence
     // Not even a REJECTED verdict could be built (memory): no outcome.
     if (have_saved) row = std::move(saved);
     Outcome out;
-    out.error = error.empty() ? "out of memory" : error;
+    // No allocation here: a move, or a literal short enough for the SSO.
+    if (error.empty()) {
+      out.error = "out of memory";
+    } else {
+      out.error = std::move(error);
+    }
     return out;
   }
 }

@@ -413,10 +413,14 @@ Result<std::unique_ptr<Worker::Batch>> Worker::PrepareBatch(std::vector<kafka::M
   b->has_outcome.assign(pending.size(), 0);
   for (const auto& m : pending) {
     b->next_offsets[m.partition] = m.offset + 1;
-    b->last_time[m.partition] =
-        m.timestamp_ms < 0
-            ? std::nullopt
-            : std::optional(Clock::time_point(std::chrono::milliseconds(m.timestamp_ms)));
+    // A timestamp past now (nonsense, and past 2262 an overflow of the
+    // clock's nanoseconds) counts as now.
+    const int64_t now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    b->last_time[m.partition] = m.timestamp_ms < 0
+                                    ? std::nullopt
+                                    : std::optional(Clock::time_point(std::chrono::milliseconds(
+                                          std::min<int64_t>(m.timestamp_ms, now_ms))));
   }
   for (const auto& [p, next] : b->next_offsets) {
     const OwnedPartition& o = owned_[p];

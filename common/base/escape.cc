@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "common/base/hex.h"
+
 namespace attest {
 namespace {
 
@@ -68,13 +70,6 @@ void Append(std::string& out, std::string_view in, bool escape_backslash) {
   }
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 void AppendEscaped(std::string& out, std::string_view bytes) { Append(out, bytes, true); }
@@ -107,7 +102,7 @@ std::optional<std::string> UnescapeBytes(std::string_view text) {
       continue;
     }
     if (i + 3 < text.size() && text[i + 1] == 'x') {
-      const int hi = HexValue(text[i + 2]), lo = HexValue(text[i + 3]);
+      const int hi = HexDigitValue(text[i + 2]), lo = HexDigitValue(text[i + 3]);
       if (hi >= 0 && lo >= 0) {
         out += static_cast<char>((hi << 4) | lo);
         i += 3;

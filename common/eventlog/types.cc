@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "common/base/hex.h"
+
 namespace attest::eventlog {
 
 std::string HashAlgName(uint16_t alg_id) {
@@ -154,15 +156,6 @@ std::string ToHex(std::span<const uint8_t> bytes) {
   return out;
 }
 
-namespace {
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-}  // namespace
-
 std::optional<Bytes> FromHex(std::string_view text) {
   if (text.size() >= 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X'))
     text.remove_prefix(2);
@@ -170,7 +163,7 @@ std::optional<Bytes> FromHex(std::string_view text) {
   Bytes out;
   out.reserve(text.size() / 2);
   for (size_t i = 0; i < text.size(); i += 2) {
-    int hi = HexValue(text[i]), lo = HexValue(text[i + 1]);
+    int hi = HexDigitValue(text[i]), lo = HexDigitValue(text[i + 1]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out.push_back(static_cast<uint8_t>(hi << 4 | lo));
   }

@@ -26,6 +26,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/base/escape.h"
 #include "common/http/errors.h"
 #include "common/http/tls.h"
 #include "common/metrics/metrics.h"
@@ -524,9 +525,12 @@ void Server::Impl::Finish(RouteStats& s, const Response& r, Clock::time_point st
   if (in_flight.fetch_sub(1) == 1 && draining.load()) sessions_cv.notify_all();
   if (r.status >= 400) {
     auto level = r.status >= 500 ? spdlog::level::err : spdlog::level::warn;
+    // The target and a reason that quotes the body are the client's bytes:
+    // never raw in a log line (docs/soc.md, escaping).
     spdlog::log(level, "{}: {} {} -> {} (route {}): {}", options.name,
-                method.empty() ? "-" : method, target.empty() ? "-" : target, r.status, s.label,
-                r.reason.empty() ? "-" : r.reason);
+                method.empty() ? "-" : TerminalSafe(method),
+                target.empty() ? "-" : TerminalSafe(target), r.status, s.label,
+                r.reason.empty() ? "-" : TerminalSafe(r.reason));
   }
 }
 

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/base/hex.h"
+
 namespace attest::token {
 
 struct PreparedMac {
@@ -88,13 +90,6 @@ std::shared_ptr<const PreparedMac> PrepareMac(const std::string& secret) {
   return p;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 uint8_t DeriveKeyId(std::string_view secret) { return LabeledSha256(kKeyIdLabel, secret)[0]; }
@@ -146,7 +141,7 @@ Result<KeySet> KeySet::LoadFiles(const std::vector<std::string>& paths) {
     int high = -1;
     for (char c : text) {
       if (std::isspace(static_cast<unsigned char>(c))) continue;
-      int v = HexValue(c);
+      int v = HexDigitValue(c);
       if (v < 0) {
         return MakeError(errc::invalid_key, "token key file '" + path +
                                                 "': not hex (write it with openssl rand -hex 32)");

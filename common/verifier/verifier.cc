@@ -169,6 +169,7 @@ void ResetIma(AgentState& s) {
   s.ima_next_offset = 0;
   s.ima_pcr.clear();
   s.ima_learned_keys = ima::Keyring();
+  s.ima_catch_up_since = 0;
 }
 
 struct ImaCheck {
@@ -176,7 +177,7 @@ struct ImaCheck {
 };
 
 ImaCheck CheckIma(const Evidence& ev, const CompiledRuntimePolicy* policy,
-                  const tpm::PcrValues& quoted, AgentState& state, Verdict& v) {
+                  const tpm::PcrValues& quoted, AgentState& state, Verdict& v, int64_t now) {
   ImaCheck out;
   auto add = [&v](const char* id, Severity sev, verify::Context ctx) {
     v.failures.push_back(Failure{id, sev, std::move(ctx)});
@@ -214,7 +215,9 @@ ImaCheck CheckIma(const Evidence& ev, const CompiledRuntimePolicy* policy,
 
   ima::Log log;
   if (ev.ima && !ev.ima->entries.empty()) {
-    const auto tmpl_alg = policy ? policy->policy.log_hash_alg() : ima::HashAlg::kSha1;
+    const auto tmpl_alg = ev.ima->template_hash_alg ? *ev.ima->template_hash_alg
+                          : policy                  ? policy->policy.log_hash_alg()
+                                                    : ima::HashAlg::kSha1;
     auto parsed = ev.ima->format == ima::Format::kBinary
                       ? ima::ParseBinary(ev.ima->entries, tmpl_alg)
                       : ima::ParseAscii(ev.ima->entries);
@@ -265,12 +268,28 @@ ImaCheck CheckIma(const Evidence& ev, const CompiledRuntimePolicy* policy,
   // Sent in parts (the agent's list holds more than this evidence carries)
   // and not anchored yet: the quoted PCR 10 covers entries still to come, so
   // no match is expected. Every entry was still checked against the policy.
+  // An empty part is never a healthy agent's (it always sends at least one
+  // entry when there are more): no catching up without entries.
   const uint64_t delivered = start + log.entries.size();
-  const bool more_follow = ev.ima && ev.ima->list_entries && delivered < *ev.ima->list_entries;
+  const bool more_follow =
+      ev.ima && ev.ima->list_entries && !log.entries.empty() && delivered < *ev.ima->list_entries;
   if (more_follow && !outcome.pcr_matched_at) {
     std::erase_if(outcome.failures,
                   [](const ima::Failure& f) { return f.id == ima::failure_id::kPcrMismatch; });
+    const int64_t since = state.ima_catch_up_since != 0 ? state.ima_catch_up_since : now;
+    if (now - since > kImaCatchUpMaxSeconds) {
+      // Parts for longer than any healthy list takes: an agent that keeps
+      // claiming more entries without ever reaching its quote.
+      add(kImaNotAnchored, Severity::kCritical,
+          {{"message", "the IMA list sent in parts was not anchored by a quote in time"},
+           {"catching_up_since", since},
+           {"max_seconds", kImaCatchUpMaxSeconds},
+           {"verified_entries", state.ima_next_offset},
+           {"list_entries", *ev.ima->list_entries}});
+      return out;  // state kept: the unanchored entries prove nothing
+    }
     if (outcome.failures.empty()) {
+      state.ima_catch_up_since = since;
       // Catching up: keep the running value so the next part continues the
       // chain; it proves nothing until a quoted PCR 10 equals it, and the
       // verdict stays LOG_REQUESTED until then (never PASS, never FAIL).
@@ -311,6 +330,7 @@ ImaCheck CheckIma(const Evidence& ev, const CompiledRuntimePolicy* policy,
   // then equals the quoted PCR 10); later entries come again next time.
   state.ima_next_offset = *outcome.pcr_matched_at;
   state.ima_pcr.assign(quoted10.begin(), quoted10.end());
+  state.ima_catch_up_since = 0;
   state.ima_learned_keys = std::move(rs.learned_keys);
   return out;
 }
@@ -441,7 +461,7 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
 
   // 4. IMA (PCR 10), when a runtime policy is set or entries were sent.
   if (pol.runtime || ev.ima) {
-    if (CheckIma(ev, pol.runtime.get(), quoted, s, v).log_requested) log_requested = true;
+    if (CheckIma(ev, pol.runtime.get(), quoted, s, v, now).log_requested) log_requested = true;
   }
 
   // 5. PCR policy.

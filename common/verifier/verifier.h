@@ -52,6 +52,11 @@ namespace attest::verifier {
 
 // Notice of a part of an IMA list checked but not yet anchored by a quote.
 inline constexpr const char* kImaCatchingUp = "ima.catching_up";
+// A list sent in parts that no quote anchored within kImaCatchUpMaxSeconds
+// of its first part: an agent cannot stay "catching up" (neither PASS nor
+// FAIL) for ever. A healthy 200,000-entry list takes about a minute.
+inline constexpr const char* kImaNotAnchored = "ima.not_anchored";
+inline constexpr int64_t kImaCatchUpMaxSeconds = 900;
 
 using verify::ClockState;
 using verify::Failure;
@@ -116,6 +121,11 @@ struct ImaEvidence {
   // a part that the quote does not anchor yet is "catching up", not a
   // mismatch.
   std::optional<uint64_t> list_entries;
+  // The template-hash algorithm of a binary list as the agent read it (a
+  // per-bank list of newer kernels holds sha256 template hashes); unset: the
+  // runtime policy's log_hash_alg. It only decides how records are split:
+  // every template hash is still recomputed from its data.
+  std::optional<ima::HashAlg> template_hash_alg;
 };
 
 struct Evidence {
@@ -146,6 +156,9 @@ struct AgentState {
   // them for later ima-sig entries). Not persisted by the worker today: after
   // a reload, ima-sig entries signed by such keys need a digest in the policy.
   ima::Keyring ima_learned_keys;
+  // `now` of the first part of an IMA list still arriving in parts (0: none).
+  // Not anchored by a quote within kImaCatchUpMaxSeconds: ima.not_anchored.
+  int64_t ima_catch_up_since = 0;
   int64_t last_verified_at = 0;  // `now` of the last verdict that changed the state
 };
 

@@ -89,7 +89,10 @@ struct Failure {
 using Failures = std::vector<Failure>;
 
 // The context as one JSON object ({"message": ..., "path": ...}), text
-// escaped with EscapeBytes; valid UTF-8, never throws on any bytes.
+// escaped with EscapeBytes; valid UTF-8, never throws on any bytes. Bounded:
+// a text value keeps its first 4,096 bytes (PATH_MAX: a path is never cut)
+// and a list its first 64 items; `<key>_total` then gives the bytes or items
+// there were.
 std::string ContextJson(const Context& context);
 
 }  // namespace attest::verify

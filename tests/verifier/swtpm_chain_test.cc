@@ -226,7 +226,7 @@ TEST_F(SwtpmChainTest, ImaIncrementalAgainstRuntimePolicy) {
   std::string first = AsciiSlice(log, 0, 40);
   auto q1 = Quote({10});
   auto ev1 = q1.MakeEvidence();
-  ev1.ima = ImaEvidence{first, ima::Format::kAscii, 0, 40, {}};
+  ev1.ima = ImaEvidence{first, ima::Format::kAscii, 0, 40, {}, {}};
   auto v1 = Run(ev1, {});
   ASSERT_EQ(v1.result, Outcome::kPass) << Describe(v1);
   EXPECT_EQ(v1.new_state.ima_next_offset, 40u);
@@ -243,7 +243,7 @@ TEST_F(SwtpmChainTest, ImaIncrementalAgainstRuntimePolicy) {
   std::string second = AsciiSlice(known, 40, 41);
   auto q2 = Quote({10});
   auto ev2 = q2.MakeEvidence();
-  ev2.ima = ImaEvidence{second, ima::Format::kAscii, v1.new_state.ima_next_offset, 1, {}};
+  ev2.ima = ImaEvidence{second, ima::Format::kAscii, v1.new_state.ima_next_offset, 1, {}, {}};
   auto v2 = Run(ev2, v1.new_state);
   EXPECT_EQ(v2.result, Outcome::kFail);
   const Failure* f = Find(v2, "ima.validation.ima-ng.not_in_allowlist");

@@ -205,7 +205,7 @@ TEST_F(VerifierTest, ImaOffsetAheadRequestsFullLog) {
   std::string full = AsciiSlice(log_, 0, 20);
   auto q2 = tpm_.Quote(kNonce, {10});
   auto ev2 = q2.MakeEvidence();
-  ev2.ima = ImaEvidence{full, ima::Format::kAscii, 0, 20, {}};
+  ev2.ima = ImaEvidence{full, ima::Format::kAscii, 0, 20, {}, {}};
   auto v2 = Run(ev2, v.new_state);
   EXPECT_EQ(v2.result, Outcome::kPass) << Describe(v2);
   EXPECT_EQ(v2.new_state.ima_next_offset, 20u);
@@ -242,7 +242,7 @@ TEST_F(VerifierTest, ImaIncrementalSkipsVerifiedPrefix) {
   std::string overlap = AsciiSlice(log_, 30, 50);
   auto q3 = tpm_.Quote(kNonce, {10});
   auto ev3 = q3.MakeEvidence();
-  ev3.ima = ImaEvidence{overlap, ima::Format::kAscii, 30, std::nullopt, {}};
+  ev3.ima = ImaEvidence{overlap, ima::Format::kAscii, 30, std::nullopt, {}, {}};
   auto v3 = Run(ev3, v2.new_state);
   ASSERT_EQ(v3.result, Outcome::kPass) << Describe(v3);
   EXPECT_EQ(v3.stats.ima_entries_skipped, 10u);
@@ -260,7 +260,7 @@ TEST_F(VerifierTest, ImaBinaryFormatAndEntryCount) {
   (void)ExtendIma(0, 12, &unused);
   auto q = tpm_.Quote(kNonce, {10});
   auto ev = q.MakeEvidence();
-  ev.ima = ImaEvidence{bin, ima::Format::kBinary, 0, 12, {}};
+  ev.ima = ImaEvidence{bin, ima::Format::kBinary, 0, 12, {}, {}};
   auto v = Run(ev, {});
   EXPECT_EQ(v.result, Outcome::kPass) << Describe(v);
   EXPECT_EQ(v.new_state.ima_next_offset, 12u);
@@ -269,8 +269,8 @@ TEST_F(VerifierTest, ImaBinaryFormatAndEntryCount) {
   auto bad = Run(ev, {});
   EXPECT_NE(Find(bad, "ima.entry_count_mismatch"), nullptr) << Describe(bad);
 
-  ev.ima =
-      ImaEvidence{std::string_view(bin).substr(0, bin.size() - 3), ima::Format::kBinary, 0, {}, {}};
+  ev.ima = ImaEvidence{
+      std::string_view(bin).substr(0, bin.size() - 3), ima::Format::kBinary, 0, {}, {}, {}};
   auto trunc = Run(ev, {});
   EXPECT_EQ(trunc.result, Outcome::kFail);
   EXPECT_NE(Find(trunc, "ima.log_malformed"), nullptr) << Describe(trunc);
@@ -338,7 +338,7 @@ TEST_F(VerifierTest, QuoteLaggingTheListKeepsOnlyTheQuotedPrefix) {
   (void)ExtendIma(10, 15, &more);
   std::string sent = AsciiSlice(log_, 0, 15);  // list read after the quote
   auto ev = q.MakeEvidence();
-  ev.ima = ImaEvidence{sent, ima::Format::kAscii, 0, 15, {}};
+  ev.ima = ImaEvidence{sent, ima::Format::kAscii, 0, 15, {}, {}};
   auto v = Run(ev, {});
   EXPECT_EQ(v.result, Outcome::kPass) << Describe(v);
   EXPECT_EQ(v.new_state.ima_next_offset, 10u);
@@ -361,7 +361,7 @@ TEST_F(VerifierTest, ImaListInPartsCatchesUpThenPasses) {
     std::string text = AsciiSlice(log_, from, to);
     auto q = tpm_.Quote(kNonce, {10});
     auto ev = q.MakeEvidence();
-    ev.ima = ImaEvidence{text, ima::Format::kAscii, from, to - from, list};
+    ev.ima = ImaEvidence{text, ima::Format::kAscii, from, to - from, list, {}};
     return Run(ev, st);
   };
   auto v1 = part(0, 20, n, {});
@@ -390,6 +390,43 @@ TEST_F(VerifierTest, ImaListInPartsCatchesUpThenPasses) {
   EXPECT_EQ(short_last.new_state.ima_next_offset, 40u);
 }
 
+// A compromised agent cannot stay "catching up" for ever: parts that never
+// reach the quote fail with ima.not_anchored once the first part is older
+// than kImaCatchUpMaxSeconds; an empty part never counts as catching up.
+TEST_F(VerifierTest, ImaPartsNeverAnchoredFailInTime) {
+  const size_t n = log_.entries.size();
+  auto c = std::make_shared<CompiledRuntimePolicy>();
+  c->policy = ima::GeneratePolicy(log_);
+  agent_.policies.runtime = c;
+  std::string all;
+  (void)ExtendIma(0, n, &all);
+  auto part = [&](size_t from, size_t to, uint64_t list, const AgentState& st, int64_t now) {
+    std::string text = AsciiSlice(log_, from, to);
+    auto q = tpm_.Quote(kNonce, {10});
+    auto ev = q.MakeEvidence();
+    ev.ima = ImaEvidence{text, ima::Format::kAscii, from, to - from, list, {}};
+    return VerifyEvidence(ev, kNonce, agent_, st, now);
+  };
+  auto v1 = part(0, 10, n + 1000, {}, kNow);
+  ASSERT_EQ(v1.result, Outcome::kLogRequested) << Describe(v1);
+  EXPECT_EQ(v1.new_state.ima_catch_up_since, kNow);
+  auto v2 = part(10, 20, n + 1000, v1.new_state, kNow + 600);
+  ASSERT_EQ(v2.result, Outcome::kLogRequested) << Describe(v2);
+  EXPECT_EQ(v2.new_state.ima_catch_up_since, kNow);
+  auto v3 = part(20, 30, n + 1000, v2.new_state, kNow + kImaCatchUpMaxSeconds + 1);
+  EXPECT_EQ(v3.result, Outcome::kFail);
+  EXPECT_NE(Find(v3, kImaNotAnchored), nullptr) << Describe(v3);
+  EXPECT_EQ(v3.new_state.ima_next_offset, 20u);
+  // The honest end of the list anchors it and clears the clock.
+  auto done = part(20, n, n, v2.new_state, kNow + 700);
+  ASSERT_EQ(done.result, Outcome::kPass) << Describe(done);
+  EXPECT_EQ(done.new_state.ima_catch_up_since, 0);
+  // No entries but "more follow": a mismatch, not catching up.
+  auto empty = part(20, 20, n, v2.new_state, kNow + 700);
+  EXPECT_EQ(empty.result, Outcome::kFail);
+  EXPECT_NE(Find(empty, "ima.pcr_mismatch"), nullptr) << Describe(empty);
+}
+
 TEST_F(VerifierTest, ImaViolationInAPartNotYetAnchoredFails) {
   const size_t n = log_.entries.size();
   ima::Log known;
@@ -406,13 +443,13 @@ TEST_F(VerifierTest, ImaViolationInAPartNotYetAnchoredFails) {
   std::string first = AsciiSlice(log_, 0, 20);
   auto q1 = tpm_.Quote(kNonce, {10});
   auto ev1 = q1.MakeEvidence();
-  ev1.ima = ImaEvidence{first, ima::Format::kAscii, 0, 20, n};
+  ev1.ima = ImaEvidence{first, ima::Format::kAscii, 0, 20, n, {}};
   auto v1 = Run(ev1, st);
   ASSERT_EQ(v1.result, Outcome::kLogRequested) << Describe(v1);
   std::string second = AsciiSlice(log_, 20, 40);
   auto q2 = tpm_.Quote(kNonce, {10});
   auto ev2 = q2.MakeEvidence();
-  ev2.ima = ImaEvidence{second, ima::Format::kAscii, 20, 20, n};
+  ev2.ima = ImaEvidence{second, ima::Format::kAscii, 20, 20, n, {}};
   auto v2 = Run(ev2, v1.new_state);
   if (Find(v2, "ima.validation.ima-ng.not_in_allowlist") == nullptr &&
       Find(v2, "ima.validation.ima-ng.runtime_policy_hash") == nullptr) {

@@ -143,6 +143,40 @@ INSTANTIATE_TEST_SUITE_P(
       return n;
     });
 
+// One authentic part full of unknown files must still give a verdict and a
+// revocation that fit one Kafka message (the relay's producer keeps the 1 MB
+// default): findings are capped and say how many were left out.
+TEST(RecordTest, ThousandsOfViolationsGiveABoundedVerdict) {
+  ima::Log log;
+  ima::Hasher h;
+  for (int i = 0; i < 3000; ++i) {
+    auto e = ima::MakeEntry(ima::Template::kImaNg, "sha256", tpm::Bytes(32, 0x42),
+                            "/opt/new/" + std::string(200, 'x') + std::to_string(i));
+    ASSERT_TRUE(e.ok());
+    e->template_hash = h.Hash(ima::HashAlg::kSha1, ima::AsBytes(e->data));
+    log.entries.push_back(*e);
+  }
+  std::string value = EnvelopeFor(log, true);
+  ASSERT_TRUE(fuzz::Authenticate(value, 0));
+  Processed p = Process(value, false);
+  ASSERT_EQ(p.verdict.result(), v1::VERDICT_RESULT_FAIL);
+  ASSERT_EQ(p.verdict.failures_size(), 65);
+  EXPECT_EQ(p.verdict.failures(64).event_id(), "verdict.findings_truncated");
+  // 3,000 unknown files plus the PCR policy's missing PCR 0: 64 kept.
+  EXPECT_EQ(nlohmann::json::parse(p.verdict.failures(64).context()).at("omitted"), 3001 - 64);
+  ASSERT_EQ(p.out.outbox.size(), 2u);
+  EXPECT_LT(p.out.outbox[0].payload.size(), 1'000'000u);
+  EXPECT_LT(p.out.outbox[1].payload.size(), 10'000u);  // each event id once
+}
+
+TEST(RecordTest, TextBeyondPathMaxIsCutAndSaysSo) {
+  const std::string path = "/" + std::string(5000, 'a');
+  verify::Context ctx = {{"path", path}};
+  auto j = nlohmann::json::parse(verify::ContextJson(ctx));
+  EXPECT_EQ(j.at("path").get<std::string>().size(), 4096u);
+  EXPECT_EQ(j.at("path_total"), 5001);
+}
+
 TEST(RecordTest, BytesThatAreNotAnEnvelopeAreRejected) {
   const std::string garbage("\xff\xff\xff\x0agarbage", 11);
   MaybeWriteSeed("hostile-garbage", 0, 0, garbage);
