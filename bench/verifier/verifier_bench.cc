@@ -65,7 +65,7 @@ struct Fixture {
 
   Evidence MakeEvidence() const {
     Evidence ev = quoted.MakeEvidence();
-    ev.ima = ImaEvidence{ima_text, ima::Format::kAscii, kStoredOffset, kNewEntries, {}};
+    ev.ima = ImaEvidence{ima_text, ima::Format::kAscii, kStoredOffset, kNewEntries, {}, {}};
     return ev;
   }
 };
