@@ -24,7 +24,7 @@ while read -r name corpus; do
   for d in $corpus; do cp -r "$d"/. "$work"/ 2>/dev/null || cp "$d" "$work"/ 2>/dev/null || true; done
   echo "fuzz: $name for ${SECONDS_EACH}s (seeds: $(ls "$work" | wc -l))"
   if ! "$BUILD_DIR/$(find "$BUILD_DIR" -name "$name" -type f -perm -u+x -printf '%P\n' | head -1)" \
-      -max_total_time="$SECONDS_EACH" -max_len=1048576 -rss_limit_mb=4096 "$work" \
+      -max_total_time="$SECONDS_EACH" -max_len=2162688 -rss_limit_mb=4096 "$work" \
       > "$BUILD_DIR/$name.log" 2>&1; then
     echo "fuzz: $name FAILED, see $BUILD_DIR/$name.log"; tail -40 "$BUILD_DIR/$name.log"; status=1
   else

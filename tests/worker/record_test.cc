@@ -6,7 +6,10 @@
 // so the corpus runs in every test pass and under the sanitizers.
 //
 // ATTEST_WRITE_RECORD_SEEDS=dir writes the hostile records built here as
-// seeds into dir (how fuzz/worker/corpus/hostile-* were made).
+// seeds into dir (how fuzz/worker/corpus/hostile-* and real-* were made).
+// The lab-* seeds are records of the lab's evidence topic (kcat), taken
+// after `lab.sh tamper 1 $'/tmp/\xff\e[31mlab-evil'` and `lab.sh burst 2
+// 1500000`: a steady round, the tampered round, a 1 MiB part of the burst.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
