@@ -423,6 +423,7 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   }
 
   // The evidence was authentic enough to advance the stored state.
+  const bool was_catching_up = row.vstate.ima_catch_up_since != 0;
   row.vstate = std::move(vr.new_state);
   row.attested = true;
   row.attested_at = std::max(row.attested_at, std::min(received, now));
@@ -450,8 +451,9 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
         row.state = "PASS";
         row.state_reason = "resumed";
       } else if (row.state != "FAILED") {
-        // After new IMA entries too: a list that was catching up is anchored.
-        if (row.state != "PASS" || vr.stats.ima_entries_checked > 0) {
+        // Also when a list that was catching up is anchored now (the
+        // gateway paces agents by that reason).
+        if (row.state != "PASS" || was_catching_up) {
           row.state_reason = "attesting";
         }
         row.state = "PASS";
