@@ -252,6 +252,15 @@ TEST(Sources, ImaReaderBinaryCarriesAnyPathBytes) {
   std::string whole;
   for (const auto& x : rec) whole += x;
   EXPECT_EQ(w->entries.data(), whole + next);
+  // The gateway's limit for one evidence (its challenge's max_evidence_bytes)
+  // bounds a part further, never beyond the configured bound.
+  auto x = all.Read(0, rec[0].size() + rec[1].size());
+  ASSERT_TRUE(x.ok());
+  EXPECT_EQ(x->entries.entry_count(), 2u);
+  EXPECT_EQ(x->total_entries, 7u);
+  auto y = r.Read(1, 1 << 20);
+  ASSERT_TRUE(y.ok());
+  EXPECT_EQ(y->entries.entry_count(), 2u) << "the reader's own bound still holds";
 }
 
 TEST(Sources, ImaReaderBinaryCheckpointsAndTemplates) {
