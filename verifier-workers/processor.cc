@@ -370,22 +370,9 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
     ima.start_offset = e.ima().start_offset();
     if (e.ima().entry_count() != 0 || e.ima().data().empty())
       ima.entry_count = e.ima().entry_count();
-    switch (e.ima().template_hash_algorithm()) {
-      case v1::HASH_ALGORITHM_SHA1:
-        ima.template_hash_alg = ima::HashAlg::kSha1;
-        break;
-      case v1::HASH_ALGORITHM_SHA256:
-        ima.template_hash_alg = ima::HashAlg::kSha256;
-        break;
-      case v1::HASH_ALGORITHM_SHA384:
-        ima.template_hash_alg = ima::HashAlg::kSha384;
-        break;
-      case v1::HASH_ALGORITHM_SHA512:
-        ima.template_hash_alg = ima::HashAlg::kSha512;
-        break;
-      default:  // unset or unknown: the policy's
-        break;
-    }
+    // Unset or unknown: the runtime policy's log_hash_alg.
+    ima.template_hash_alg =
+        verifier::ImaHashAlg(protoconv::TpmHashAlg(e.ima().template_hash_algorithm()));
     if (e.has_capabilities() && e.capabilities().ima_entry_count() != 0) {
       ima.list_entries = e.capabilities().ima_entry_count();
     }

@@ -411,12 +411,12 @@ Result<std::unique_ptr<Worker::Batch>> Worker::PrepareBatch(std::vector<kafka::M
   }
   b->outcomes.resize(pending.size());
   b->has_outcome.assign(pending.size(), 0);
+  // A timestamp past now (nonsense, and past 2262 an overflow of the
+  // clock's nanoseconds) counts as now.
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   for (const auto& m : pending) {
     b->next_offsets[m.partition] = m.offset + 1;
-    // A timestamp past now (nonsense, and past 2262 an overflow of the
-    // clock's nanoseconds) counts as now.
-    const int64_t now_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
     b->last_time[m.partition] = m.timestamp_ms < 0
                                     ? std::nullopt
                                     : std::optional(Clock::time_point(std::chrono::milliseconds(

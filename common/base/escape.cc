@@ -72,8 +72,6 @@ void Append(std::string& out, std::string_view in, bool escape_backslash) {
 
 }  // namespace
 
-void AppendEscaped(std::string& out, std::string_view bytes) { Append(out, bytes, true); }
-
 std::string EscapeBytes(std::string_view bytes) {
   std::string out;
   out.reserve(bytes.size());

@@ -30,8 +30,6 @@
 namespace attest {
 
 std::string EscapeBytes(std::string_view bytes);
-// Appends EscapeBytes(bytes) to `out`.
-void AppendEscaped(std::string& out, std::string_view bytes);
 // The original bytes of EscapeBytes' output; nullopt for text it cannot have
 // written (a lone backslash, a bad \x sequence).
 std::optional<std::string> UnescapeBytes(std::string_view text);

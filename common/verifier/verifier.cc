@@ -129,21 +129,6 @@ bool CheckMeasuredBoot(tpm::ByteView bytes, const tpm::PcrValues& boot_pcrs,
 
 // ---- IMA ----
 
-std::optional<ima::HashAlg> ImaBank(TPMI_ALG_HASH alg) {
-  switch (alg) {
-    case TPM2_ALG_SHA1:
-      return ima::HashAlg::kSha1;
-    case TPM2_ALG_SHA256:
-      return ima::HashAlg::kSha256;
-    case TPM2_ALG_SHA384:
-      return ima::HashAlg::kSha384;
-    case TPM2_ALG_SHA512:
-      return ima::HashAlg::kSha512;
-    default:
-      return std::nullopt;
-  }
-}
-
 const tpm::Bytes* QuotedPcr(const tpm::PcrValues& pcrs, TPMI_ALG_HASH bank, uint32_t index) {
   auto b = pcrs.find(bank);
   if (b == pcrs.end()) return nullptr;
@@ -155,7 +140,7 @@ const tpm::Bytes* QuotedPcr(const tpm::PcrValues& pcrs, TPMI_ALG_HASH bank, uint
 // while it is quoted (continuity), else sha256, else the first quoted one.
 std::optional<TPMI_ALG_HASH> ChooseImaBank(const tpm::PcrValues& pcrs, TPMI_ALG_HASH stored) {
   auto usable = [&pcrs](TPMI_ALG_HASH b) {
-    return ImaBank(b).has_value() && QuotedPcr(pcrs, b, kImaPcr) != nullptr;
+    return ImaHashAlg(b).has_value() && QuotedPcr(pcrs, b, kImaPcr) != nullptr;
   };
   if (usable(stored)) return stored;
   if (usable(TPM2_ALG_SHA256)) return TPM2_ALG_SHA256;
@@ -200,7 +185,7 @@ ImaCheck CheckIma(const Evidence& ev, const CompiledRuntimePolicy* policy,
     state.ima_bank = *bank;
     state.ima_pcr.clear();
   }
-  const ima::HashAlg ibank = *ImaBank(*bank);
+  const ima::HashAlg ibank = *ImaHashAlg(*bank);
   const tpm::Bytes& quoted10 = *QuotedPcr(quoted, *bank, kImaPcr);
 
   const uint64_t start = ev.ima ? ev.ima->start_offset : state.ima_next_offset;
@@ -336,6 +321,21 @@ ImaCheck CheckIma(const Evidence& ev, const CompiledRuntimePolicy* policy,
 }
 
 }  // namespace
+
+std::optional<ima::HashAlg> ImaHashAlg(TPMI_ALG_HASH alg) {
+  switch (alg) {
+    case TPM2_ALG_SHA1:
+      return ima::HashAlg::kSha1;
+    case TPM2_ALG_SHA256:
+      return ima::HashAlg::kSha256;
+    case TPM2_ALG_SHA384:
+      return ima::HashAlg::kSha384;
+    case TPM2_ALG_SHA512:
+      return ima::HashAlg::kSha512;
+    default:
+      return std::nullopt;
+  }
+}
 
 std::string_view OutcomeName(Outcome o) {
   switch (o) {

@@ -190,6 +190,10 @@ struct Verdict {
   VerifyStats stats;
 };
 
+// The IMA hash algorithm of a TPM hash algorithm (sha1/256/384/512), or
+// nullopt: PCR banks and template hashes name the same four.
+std::optional<ima::HashAlg> ImaHashAlg(TPMI_ALG_HASH alg);
+
 // Verifies one evidence of `agent` against the challenge's `nonce` and the
 // stored state. Never throws on bad input.
 Verdict VerifyEvidence(const Evidence& evidence, tpm::ByteView nonce, const Agent& agent,
