@@ -11,13 +11,19 @@
 #                                       its policy allows (a list sent in parts)
 #   scripts/lab.sh kill-worker          SIGKILL one running worker
 #   scripts/lab.sh restart-agent N      stop agent N's process and start it again
+#   scripts/lab.sh stop-agent N         stop agent N's process (its node keeps running)
+#   scripts/lab.sh start-agent N        start agent N's process again
+#   scripts/lab.sh reboot N             reboot node N: agent stopped, TPM power-cycled,
+#                                       a new boot (UEFI log, fresh IMA list), agent started
 #
 # What runs (all state under the run dir, ports chosen free at run time):
 # PostgreSQL (initdb into the run dir, migrated with `attestctl db migrate`),
 # the dev broker (or Kafka at $KAFKA_BOOTSTRAP_SERVERS), a lab CA with TLS
 # certificates, a registrar, a gateway, two workers, and three agents, each on
-# its own swtpm with an EK certificate from the lab's EK CA and a simulated
-# IMA list that grows (appended and extended into PCR 10 as a kernel would).
+# its own swtpm with an EK certificate from the lab's EK CA, a simulated UEFI
+# log (scripts/lab/uefi-log.pl, extended into PCRs 0-7 at each boot) and a
+# simulated IMA list that grows (appended and extended into PCR 10 as a kernel
+# would).
 # The agents are enrolled with runtime policies generated from their
 # known-good list (`attestctl policy runtime-from-log`).
 #
@@ -308,7 +314,32 @@ start_agent_process() { # start_agent_process N (the agent only; its swtpm runs)
     >/dev/null
 }
 
-start_agent() { # start_agent N: swtpm, IMA list, config, agent, IMA grower
+# boot_node DIR TCTI: what a node's boot leaves on a freshly started TPM:
+# the firmware's UEFI log (extended into PCRs 0-7) and an IMA list that
+# starts over with the first LAB_BOOT_ENTRIES files of the known-good image.
+boot_node() {
+  local dir=$1 tcti=$2
+  : >"$dir/ascii_runtime_measurements"
+  : >"$dir/binary_runtime_measurements"
+  local extends
+  extends=$("$LABLIB/uefi-log.pl" "$dir/binary_bios_measurements")
+  # shellcheck disable=SC2086 # one argument per extend
+  TPM2TOOLS_TCTI=$tcti tpm2_pcrextend $extends >/dev/null
+  head -n "${LAB_BOOT_ENTRIES:-8}" "$RUN/known-good.paths" |
+    "$LABLIB/ima-measure.sh" "$dir/ascii_runtime_measurements" "$tcti"
+}
+
+# start_ima_grower N TCTI: the rest of the image is "executed" over time:
+# the list grows.
+start_ima_grower() {
+  spawn "ima$1" "$LOGS/ima$1.log" bash -c '
+    tail -n +$(( ${LAB_BOOT_ENTRIES:-8} + 1 )) "$1" | while read -r p d; do
+      sleep "$2"; "$3/ima-measure.sh" "$4" "$5" "$p" "$d"
+    done; sleep infinity' grower "$RUN/known-good.paths" "$IMA_PERIOD" "$LABLIB" \
+    "$RUN/agents/$1/ascii_runtime_measurements" "$2" >/dev/null
+}
+
+start_agent() { # start_agent N: swtpm, boot, config, agent, IMA grower
   local n=$1 port uuid
   local dir=$RUN/agents/$n
   mkdir -p "$dir/state"
@@ -317,12 +348,7 @@ start_agent() { # start_agent N: swtpm, IMA list, config, agent, IMA grower
   wait_for 20 "swtpm of agent $n" port_open $((port + 1))
   local tcti="swtpm:host=127.0.0.1,port=$port"
   uuid=$(cat /proc/sys/kernel/random/uuid)
-  : >"$dir/ascii_runtime_measurements"
-  : >"$dir/binary_runtime_measurements"
-  : >"$dir/binary_bios_measurements"
-  # The boot: the first LAB_BOOT_ENTRIES files of the known-good image.
-  head -n "${LAB_BOOT_ENTRIES:-8}" "$RUN/known-good.paths" |
-    "$LABLIB/ima-measure.sh" "$dir/ascii_runtime_measurements" "$tcti"
+  boot_node "$dir" "$tcti"
   AGENT_DIR=$dir AGENT_TCTI=$tcti AGENT_UUID=$uuid AGENT_BOOT_TIME=$(date +%s) \
     "$LABLIB/render.sh" "$LABLIB/config/agent.toml" "$RUN/config/agent$n.toml"
   {
@@ -330,12 +356,7 @@ start_agent() { # start_agent N: swtpm, IMA list, config, agent, IMA grower
     echo "AGENT${n}_TCTI='$tcti'"
   } >>"$STATE"
   start_agent_process "$n"
-  # The rest of the image is "executed" over time: the list grows.
-  spawn "ima$n" "$LOGS/ima$n.log" bash -c '
-    tail -n +$(( ${LAB_BOOT_ENTRIES:-8} + 1 )) "$1" | while read -r p d; do
-      sleep "$2"; "$3/ima-measure.sh" "$4" "$5" "$p" "$d"
-    done; sleep infinity' grower "$RUN/known-good.paths" "$IMA_PERIOD" "$LABLIB" \
-    "$dir/ascii_runtime_measurements" "$tcti" >/dev/null
+  start_ima_grower "$n" "$tcti"
 }
 
 known_good_image() {
@@ -554,6 +575,52 @@ cmd_restart_agent() {
   say "restarted agent $n"
 }
 
+cmd_stop_agent() {
+  local n=${1:?usage: lab.sh stop-agent N}
+  load_state
+  [ -f "$RUN/config/agent$n.toml" ] || die "no agent $n"
+  stop_group "$(pgid_of "agent$n")"
+  say "stopped agent $n (its node runs on: IMA measures, the TPM extends)"
+}
+
+cmd_start_agent() {
+  local n=${1:?usage: lab.sh start-agent N}
+  load_state
+  find_binaries || die "binaries missing in $BUILD"
+  [ -f "$RUN/config/agent$n.toml" ] || die "no agent $n"
+  alive "$(pgid_of "agent$n")" && die "agent $n is running"
+  start_agent_process "$n"
+  say "started agent $n"
+}
+
+# A reboot of node N as its TPM sees it: power off (agent and IMA stopped),
+# TPM2_Init (swtpm_ioctl -i: PCRs reset, resetCount advances) and
+# TPM2_Startup(CLEAR), the firmware and the kernel measure again (boot_node),
+# the agent starts with the new boot time.
+cmd_reboot() {
+  local n=${1:?usage: lab.sh reboot N}
+  load_state
+  find_binaries || die "binaries missing in $BUILD"
+  local var=AGENT${n}_TCTI config=$RUN/config/agent$n.toml
+  [ -n "${!var:-}" ] && [ -f "$config" ] || die "no agent $n"
+  local tcti=${!var} port
+  port=${tcti##*port=}
+  stop_groups TERM "$(pgid_of "agent$n")" "$(pgid_of "ima$n")"
+  swtpm_ioctl --tcp "127.0.0.1:$((port + 1))" -i >/dev/null || die "swtpm_ioctl -i failed for agent $n"
+  local out
+  out=$(TPM2TOOLS_TCTI=$tcti tpm2_startup -c 2>&1) || die "TPM2_Startup(CLEAR) failed: $out"
+  boot_node "$RUN/agents/$n" "$tcti"
+  # The agent tells a new boot by its boot time: a later second than the last.
+  local boot last
+  last=$(sed -n 's/^boot_time = //p' "$config")
+  boot=$(date +%s)
+  [ "$boot" -gt "${last:-0}" ] || boot=$((last + 1))
+  sed -i "s/^boot_time = .*/boot_time = $boot/" "$config"
+  start_agent_process "$n"
+  start_ima_grower "$n" "$tcti"
+  say "rebooted node $n (boot time $boot)"
+}
+
 cmd_stop() {
   [ -f "$PIDS" ] || {
     say "no lab running in $RUN"
@@ -576,7 +643,10 @@ main() {
     burst) cmd_burst "${2:-}" "${3:-}" ;;
     kill-worker) cmd_kill_worker ;;
     restart-agent) cmd_restart_agent "${2:-}" ;;
-    -h | --help | help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' ;;
+    stop-agent) cmd_stop_agent "${2:-}" ;;
+    start-agent) cmd_start_agent "${2:-}" ;;
+    reboot) cmd_reboot "${2:-}" ;;
+    -h | --help | help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//' ;;
     *) die "unknown command $sub (see scripts/lab.sh --help)" ;;
   esac
 }

@@ -22,7 +22,9 @@ done
 tcti="swtpm:host=127.0.0.1,port=$port"
 list=$dir/ascii_runtime_measurements
 : >"$list"
-: >"$dir/binary_bios_measurements"
+# The firmware's measurements (PCRs 0-7) and its UEFI log, as lab.sh boots.
+# shellcheck disable=SC2046 # one argument per extend
+TPM2TOOLS_TCTI=$tcti tpm2_pcrextend $("$here/uefi-log.pl" "$dir/binary_bios_measurements") >/dev/null
 head -n "${LAB_BOOT_ENTRIES:-8}" "$dir/image/known-good.paths" | "$here/ima-measure.sh" "$list" "$tcti"
 tail -n "+$((${LAB_BOOT_ENTRIES:-8} + 1))" "$dir/image/known-good.paths" |
   while read -r p d; do
