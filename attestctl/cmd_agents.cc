@@ -2,7 +2,7 @@
 //   attestctl agents list   [--state S] [--page-size N]
 //   attestctl agents show   UUID
 //   attestctl agents enrol  UUID --interval S [--pcr-policy F] [--runtime-policy F]
-//                           [--mb-policy F] [--grace G]
+//                           [--mb-policy F] [--grace G] [--ek-sha256 HEX]
 //   attestctl agents update UUID [--pcr-policy F] [--runtime-policy F] [--mb-policy F]
 //                           [--interval S]
 //   attestctl agents remove UUID
@@ -42,6 +42,7 @@ struct AgentsOptions {
   std::string pcr_policy, runtime_policy, mb_policy;
   uint32_t interval = 0;
   double grace = 0;
+  std::string ek_sha256;
 };
 
 std::string ReadText(const std::string& path, const char* what) {
@@ -121,6 +122,9 @@ void PrintStatus(const AgentsOptions& o, const v1::AgentStatus& s) {
     return;
   }
   PrintTable({&s});
+  // The operator compares this with the hash taken from the TPM out of band
+  // and pins it with `agents enrol --ek-sha256`.
+  if (!s.ek_sha256().empty()) std::printf("  ek_sha256 %s\n", TerminalSafe(s.ek_sha256()).c_str());
   for (const auto& f : s.last_failures()) {
     std::printf("  failure %s %s\n", TerminalSafe(f.event_id()).c_str(),
                 TerminalSafe(f.context()).c_str());
@@ -172,6 +176,13 @@ void RunEnrol(const AgentsOptions& o) {
     req.set_measured_boot_policy(ReadText(o.mb_policy, "measured-boot policy"));
   req.set_interval_seconds(o.interval);
   req.set_grace_factor(o.grace);
+  if (!o.ek_sha256.empty()) {
+    if (o.ek_sha256.size() != 64 ||
+        o.ek_sha256.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+      throw CommandError{kExitUsage, "--ek-sha256: expected 64 hex digits"};
+    }
+    req.set_ek_sha256(o.ek_sha256);
+  }
   auto client = Connect(o);
   auto s = client.Enrol(o.uuid, req);
   if (!s) Fail(s.error());
@@ -254,6 +265,9 @@ const CommandRegistration kRegistration([](CLI::App& root) {
       ->required()
       ->check(CLI::Range(1, 86400));
   e->add_option("--grace", enrol->grace, "offline after interval x grace (default 3)");
+  e->add_option("--ek-sha256", enrol->ek_sha256,
+                "refuse unless the agent registered the EK with this SHA-256 (hex of its "
+                "TPM2B_PUBLIC, as `agents show` prints it)");
   e->callback([enrol] { RunEnrol(*enrol); });
 
   auto update = std::make_shared<AgentsOptions>();

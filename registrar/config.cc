@@ -44,6 +44,8 @@ Result<RegistrarConfig> ParseRegistrarConfig(const ConfigFile& f, const std::str
                      "must be authenticated)");
   }
 
+  ATTEST_ASSIGN_OR_RETURN(c.bulk_enrolment, f.Bool("admin.bulk_enrolment", false));
+
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("kafka.evidence_partitions", c.evidence_partitions, 1, 100000));
   c.evidence_partitions = static_cast<int>(v);
 

@@ -4,7 +4,8 @@
 //                   max_body_bytes = 1048576
 //   [database]      conninfo (or $ATTEST_DATABASE), pool_size = 4, queue_limit = 1024
 //   [ek]            trust_store = DIR of PEM files, require_cert = true
-//   [admin]         token_file and/or client_ca (PEM; enables optional mTLS)
+//   [admin]         token_file and/or client_ca (PEM; enables optional mTLS),
+//                   bulk_enrolment = false (POST /v1/admin/agents:bulk)
 //   [kafka]         evidence_partitions = 12 (fills enrolments.partition)
 //   [registration]  pending_ttl_seconds = 600, cleanup_interval_seconds = 60
 //   [log]           format = "human" | "json", level = "info"
@@ -38,6 +39,10 @@ struct RegistrarConfig {
 
   std::string admin_token_file;
   std::string admin_client_ca;
+  // Bulk enrolment takes software identities on the admin's word (no EK
+  // certificate, no credential activation): off unless a deployment that
+  // needs it (attest-bench, trusted provisioning) turns it on.
+  bool bulk_enrolment = false;
 
   int evidence_partitions = 12;
 

@@ -195,7 +195,13 @@ struct Registrar::Impl {
     OPENSSL_cleanse(tag, sizeof tag);
     reg.ttl_seconds = config.pending_ttl.count();
     auto stored = StoreRegistration(conn, reg);
-    if (!stored) return ProblemFor(stored.error());
+    if (!stored) {
+      if (stored.error().code == errc::conflict) {
+        spdlog::warn("registrar: registration of agent {} refused: {}", *uuid,
+                     stored.error().message);
+      }
+      return ProblemFor(stored.error());
+    }
 
     v1::RegisterResponse out;
     out.set_credential_blob(ToStr(made->credential_blob));
@@ -306,6 +312,15 @@ struct Registrar::Impl {
     e.grace_factor = in.grace_factor();
     e.partition = kafka::PartitionFor(*uuid, config.evidence_partitions);
     e.actor = actor;
+    if (!in.ek_sha256().empty()) {
+      for (char ch : in.ek_sha256()) {
+        e.ek_sha256 += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      }
+      if (e.ek_sha256.size() != 64 ||
+          e.ek_sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
+        return ProblemFor(MakeError(errc::bad_request, "ek_sha256: expected 64 hex digits"));
+      }
+    }
     const std::pair<v1::PolicyKind, const std::string*> given[] = {
         {v1::POLICY_KIND_PCR, &in.pcr_policy()},
         {v1::POLICY_KIND_RUNTIME, &in.runtime_policy()},
@@ -316,8 +331,15 @@ struct Registrar::Impl {
       }
       e.policies.push_back({kind, *body});
     }
-    if (auto r = Enrol(conn, e); !r) return ProblemFor(r.error());
-    spdlog::info("registrar: agent {} enrolled by {}", *uuid, actor);
+    if (auto r = Enrol(conn, e); !r) {
+      if (r.error().code == errc::conflict) {
+        spdlog::warn("registrar: enrolment of agent {} by {} refused: {}", *uuid, actor,
+                     r.error().message);
+      }
+      return ProblemFor(r.error());
+    }
+    spdlog::info("registrar: agent {} enrolled by {}{}", *uuid, actor,
+                 e.ek_sha256.empty() ? "" : " (EK pinned)");
     return StatusAfterChange(conn, req, *uuid);
   }
 
@@ -413,6 +435,15 @@ struct Registrar::Impl {
           });
         }));
     ATTEST_RETURN_IF_ERROR(add("POST", "/v1/admin/agents:bulk", [this](RequestPtr q, Responder r) {
+      // Off unless configured: bulk identities skip the EK check, so a
+      // leaked admin token must not be enough to plant agents.
+      if (!config.bulk_enrolment) {
+        spdlog::warn("registrar: bulk enrolment refused: admin.bulk_enrolment is off");
+        r.Send(ProblemFor(MakeError(errc::not_found,
+                                    "bulk enrolment is disabled on this registrar "
+                                    "(admin.bulk_enrolment = false)")));
+        return;
+      }
       Admin(q, r, [this](db::Connection& c, const http::Request& req, const std::string& a) {
         return DoBulk(c, req, a);
       });
@@ -487,6 +518,11 @@ Result<std::unique_ptr<Registrar>> Registrar::Create(RegistrarConfig config) {
     if (impl->trust.roots() == 0) {
       spdlog::warn("registrar: EK trust store {} has no root certificate", c.ek_trust_store);
     }
+  }
+  if (c.bulk_enrolment) {
+    spdlog::warn(
+        "registrar: bulk enrolment is on: admins can enrol identities without an EK "
+        "check (POST /v1/admin/agents:bulk)");
   }
   auto auth = AdminAuth::Load(c.admin_token_file, !c.admin_client_ca.empty());
   if (!auth) return auth.error();

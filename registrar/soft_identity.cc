@@ -125,6 +125,19 @@ Result<SoftIdentity> SoftIdentity::Generate(bool ak_restricted) {
   return id;
 }
 
+Result<SoftIdentity> SoftIdentity::WithNewAk() const {
+  SoftIdentity id = *this;
+  std::shared_ptr<EVP_PKEY> ak;
+  ATTEST_ASSIGN_OR_RETURN(ak, NewRsa());
+  TPM2B_PUBLIC ak_pub;
+  ATTEST_ASSIGN_OR_RETURN(ak_pub, RsaPublic(ak.get(), false, true));
+  ATTEST_ASSIGN_OR_RETURN(id.ak_public_, MarshalPublic(ak_pub));
+  auto name = credential::ObjectName(id.ak_public_);
+  if (!name) return Crypto("AK name");
+  id.ak_name_ = *name;
+  return id;
+}
+
 Result<Bytes> SoftIdentity::Activate(const Bytes& blob, const Bytes& encrypted_secret) const {
   // TPM2B_ENCRYPTED_SECRET: size || RSA-OAEP(seed).
   if (encrypted_secret.size() < 2) return Crypto("short encrypted secret");

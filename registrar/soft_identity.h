@@ -24,6 +24,8 @@ class SoftIdentity {
   using Bytes = std::vector<uint8_t>;
   // `ak_restricted` false makes an AK the registrar must refuse (tests).
   static Result<SoftIdentity> Generate(bool ak_restricted = true);
+  // The same EK with a new AK (tests: a re-sent registration with another AK).
+  Result<SoftIdentity> WithNewAk() const;
 
   const Bytes& ek_public() const { return ek_public_; }  // marshalled TPM2B_PUBLIC
   const Bytes& ak_public() const { return ak_public_; }

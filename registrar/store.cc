@@ -20,7 +20,8 @@ namespace pb = google::protobuf;
 constexpr char kStatusSelect[] =
     "SELECT r.agent_id::text, r.state::text, extract(epoch FROM r.created_at)::float8, "
     "  e.state::text, extract(epoch FROM e.last_attestation_at)::float8, e.interval_seconds, "
-    "  e.partition, e.ima_offset, e.sequence, pp.version, rp.version, mp.version "
+    "  e.partition, e.ima_offset, e.sequence, pp.version, rp.version, mp.version, "
+    "  encode(sha256(r.ek_public), 'hex') "
     "FROM registrations r LEFT JOIN enrolments e USING (agent_id) "
     "LEFT JOIN policies pp ON pp.policy_id = e.pcr_policy_id "
     "LEFT JOIN policies rp ON rp.policy_id = e.runtime_policy_id "
@@ -98,6 +99,7 @@ v1::AgentStatus StatusFromRow(const pqxx::row& row) {
   s.set_agent_uuid(row[0].as<std::string>());
   s.set_registered(true);
   s.set_active(row[1].as<std::string>() == "active");
+  s.set_ek_sha256(row[12].as<std::string>());
   *s.mutable_registered_at() = Ts(row[2].as<double>());
   if (row[3].is_null()) {
     s.set_state(v1::AGENT_STATE_REGISTERED);
@@ -152,7 +154,8 @@ void PrepareStatements(pqxx::connection& c) {
           "RETURNING extract(epoch FROM activation_expires_at)::float8");
   Prepare(c, "reg_act_lock",
           "SELECT state::text, activation_secret_sha256, "
-          "  (activation_expires_at IS NOT NULL AND activation_expires_at <= now()) "
+          "  (activation_expires_at IS NOT NULL AND activation_expires_at <= now()), "
+          "  encode(sha256(ek_public), 'hex') "
           "FROM registrations WHERE agent_id = $1::uuid FOR UPDATE");
   Prepare(c, "reg_activate",
           "UPDATE registrations SET state = 'active', activated_at = coalesce(activated_at, now()) "
@@ -182,6 +185,9 @@ void PrepareStatements(pqxx::connection& c) {
           "  runtime_policy_id = EXCLUDED.runtime_policy_id, mb_policy_id = EXCLUDED.mb_policy_id, "
           "  interval_seconds = EXCLUDED.interval_seconds, grace_factor = EXCLUDED.grace_factor, "
           "  partition = EXCLUDED.partition, boot_log_requested = true, ima_catch_up_since = 0, "
+          // The operator vouches for the TPM as it is now: a restored or
+          // cleared TPM (quote.tpm_rollback) is judged from its next quote on.
+          "  quote_clock = NULL, quote_reset_count = NULL, quote_restart_count = NULL, "
           "  state = CASE WHEN enrolments.state = 'FAILED' THEN 'ENROLLED'::agent_state "
           "    ELSE enrolments.state END, "
           "  state_reason = CASE WHEN enrolments.state = 'FAILED' THEN 're-enrolled' "
@@ -224,9 +230,19 @@ Result<RegisterOutcome> StoreRegistration(db::Connection& conn, const NewRegistr
     const bool expired = row[3].as<bool>();
     const bool same_ek = FromBin(row[0]) == r.ek_public;
     const bool same_ak = FromBin(row[1]) == r.ak_public;
+    if (!active && !expired && same_ek && !same_ak) {
+      // The EK is public: anyone can re-send it with their own AK. Replacing
+      // the pending AK would void the real agent's offer, so whoever knows an
+      // EK could keep its agent from ever activating. The offer holds until
+      // it expires.
+      return MakeError(errc::conflict,
+                       "agent " + r.uuid +
+                           " has a pending registration with a different AK; it can be replaced "
+                           "once its activation offer expires or an operator removes it");
+    }
     if (!active && (expired || same_ek)) {
-      // An unproven (pending) registration: a new offer replaces it; once
-      // expired it does not hold the UUID any more.
+      // An unproven (pending) registration: the same identity re-sent gets a
+      // fresh offer; once expired it does not hold the UUID any more.
       auto up =
           tx.exec_prepared("reg_replace_pending", r.uuid, Bin(r.ek_public), Bin(r.ek_cert),
                            Bin(r.ak_public), Bin(r.ak_name), Bin(r.tag_sha256), r.ttl_seconds);
@@ -334,6 +350,11 @@ Result<void> Enrol(db::Connection& conn, const EnrolInput& in) {
       return MakeError(errc::conflict, "agent " + in.uuid +
                                            " has not activated its registration; only agents "
                                            "that proved their TPM can be enrolled");
+    }
+    if (!in.ek_sha256.empty() && reg[0][3].as<std::string>() != in.ek_sha256) {
+      return MakeError(errc::conflict, "agent " + in.uuid + " registered the EK with SHA-256 " +
+                                           reg[0][3].as<std::string>() + ", not the pinned " +
+                                           in.ek_sha256);
     }
     int64_t ids[3] = {0, 0, 0};  // pcr, runtime, mb
     for (const auto& p : in.policies) {

@@ -69,11 +69,13 @@ struct EnrolInput {
   uint32_t interval_seconds = 0;     // PATCH: 0 = unchanged
   double grace_factor = 0;           // 0 = default (3) / unchanged
   int32_t partition = 0;
-  std::string actor;  // created_by of the policy rows
+  std::string actor;      // created_by of the policy rows
+  std::string ek_sha256;  // PUT: lower-case hex pin of the registered EK; empty: none
 };
 
 // PUT enrolment: creates or replaces the enrolment; a FAILED agent goes back
-// to ENROLLED. conflict when the registration is not active.
+// to ENROLLED. conflict when the registration is not active or its EK's
+// SHA-256 is not the pinned one.
 Result<void> Enrol(db::Connection& conn, const EnrolInput& in);
 // PATCH policies: new versions of the given kinds; not_found when the agent
 // is not enrolled.

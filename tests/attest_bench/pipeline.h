@@ -69,7 +69,8 @@ class Pipeline {
           "[server]\nlisten = \"127.0.0.1\"\nport = " + std::to_string(registrar_port_) +
               "\ncert = \"" + server.cert.string() + "\"\nkey = \"" + server.key.string() +
               "\"\nio_threads = 1\n[database]\nconninfo = \"" + conninfo_ +
-              "\"\npool_size = 2\n[ek]\nrequire_cert = false\n[admin]\ntoken_file = \"" +
+              "\"\npool_size = 2\n[ek]\nrequire_cert = false\n[admin]\nbulk_enrolment = true\n"
+              "token_file = \"" +
               (d / "admin.token").string() + "\"\n[kafka]\nevidence_partitions = 12\n");
     registrar_ = std::make_unique<Subprocess>(
         std::vector<std::string>{ATTEST_REGISTRAR_BINARY, "--config",

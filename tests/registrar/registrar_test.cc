@@ -2,9 +2,12 @@
 // that must leave the database unchanged, two replicas, expiry, the admin
 // API and its authentication.
 #include <google/protobuf/util/json_util.h>
+#include <openssl/sha.h>
+
 #include <pqxx/pqxx>
 
 #include "attest/v1/admin.pb.h"
+#include "common/tpm/marshal.h"
 #include "registrar/errors.h"
 #include "tests/registrar/fixture.h"
 
@@ -370,6 +373,133 @@ TEST_F(RegistrarSoftTest, HealthReadinessMetrics) {
   EXPECT_NE(m->body.find("registrar_registrations_total{result=\"ok\"} 1"), std::string::npos)
       << m->body;
   EXPECT_NE(m->body.find("registrar_activations_total{result=\"ok\"} 1"), std::string::npos);
+}
+
+// Attack (issue 17.7): a pending registration's AK replaced by a re-send.
+// The EK is public, so anyone could void the real agent's activation offer.
+TEST_F(RegistrarSoftTest, PendingAkIsNotReplacedByAResend) {
+  auto c = Agent(port());
+  v1::RegisterResponse first;
+  ASSERT_EQ(Register(c, *id_, kUuid, &first).status, 200);
+  const std::string before = Snapshot();
+
+  auto attacker = id_->WithNewAk();  // same (public) EK, the attacker's AK
+  ASSERT_TRUE(attacker.ok()) << attacker.error().ToString();
+  auto r = Register(c, *attacker, kUuid);
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(r.header("Content-Type"), "application/problem+json");
+  EXPECT_NE(r.body.find("pending registration with a different AK"), std::string::npos) << r.body;
+  EXPECT_EQ(Snapshot(), before);
+
+  // The same AK re-sent is idempotent: a fresh offer for the same keys.
+  v1::RegisterResponse again;
+  ASSERT_EQ(Register(c, *id_, kUuid, &again).status, 200);
+  EXPECT_FALSE(again.already_active());
+  EXPECT_EQ(Scalar("SELECT encode(ak_public, 'hex') FROM registrations"),
+            tpm::ToHex(id_->ak_public()));
+  auto secret = id_->Activate(Bytes(again.credential_blob()), Bytes(again.encrypted_secret()));
+  ASSERT_TRUE(secret.ok());
+  EXPECT_EQ(Activate(c, kUuid, Str(SoftIdentity::AuthTag(*secret, kUuid))).status, 200);
+
+  // Once expired, a pending registration no longer holds the UUID: another
+  // AK may take it (the TPM still has to prove it holds both).
+  const std::string uuid2 = "d432fbb3-d2f1-4a97-9ef7-75bd81c00002";
+  ASSERT_EQ(Register(c, *id_, uuid2).status, 200);
+  {
+    auto conn = Connect();
+    pqxx::work tx(*conn);
+    tx.exec(
+        "UPDATE registrations SET activation_expires_at = now() - interval '1 second' "
+        "WHERE agent_id = '" +
+        uuid2 + "'");
+    tx.commit();
+  }
+  EXPECT_EQ(Register(c, *attacker, uuid2).status, 200);
+}
+
+// The status carries SHA-256 of the registered EK's TPM2B_PUBLIC, and an
+// enrolment pinned to another EK is refused without writing anything.
+TEST_F(RegistrarSoftTest, StatusShowsEkHashAndEnrolmentPinsIt) {
+  Enrolable(port(), *id_, kUuid);
+  uint8_t d[32];
+  SHA256(id_->ek_public().data(), id_->ek_public().size(), d);
+  const std::string ek_hash = tpm::ToHex(std::vector<uint8_t>(d, d + 32));
+  auto admin = Admin(port());
+  auto shown = admin.Show(kUuid);
+  ASSERT_TRUE(shown.ok()) << shown.error().ToString();
+  EXPECT_EQ(shown->ek_sha256(), ek_hash);
+  auto list = admin.List();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->agents_size(), 1);
+  EXPECT_EQ(list->agents(0).ek_sha256(), ek_hash);
+
+  const std::string before = Snapshot();
+  v1::EnrolRequest enrol;
+  enrol.set_interval_seconds(30);
+  enrol.set_ek_sha256(std::string(64, 'a'));  // the EK the operator expected
+  auto refused = admin.Enrol(kUuid, enrol);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, errc::conflict);
+  EXPECT_NE(refused.error().message.find(ek_hash), std::string::npos) << refused.error().message;
+  enrol.set_ek_sha256("not-hex");
+  EXPECT_EQ(admin.Enrol(kUuid, enrol).error().code, errc::bad_request);
+  EXPECT_EQ(Snapshot(), before);
+
+  std::string upper;
+  for (char ch : ek_hash) upper += static_cast<char>(std::toupper(ch));
+  enrol.set_ek_sha256(upper);  // hex in either case
+  auto ok = admin.Enrol(kUuid, enrol);
+  ASSERT_TRUE(ok.ok()) << ok.error().ToString();
+  EXPECT_EQ(ok->state(), v1::AGENT_STATE_ENROLLED);
+}
+
+// Attack (issue 17.7): bulk enrolment takes identities without an EK check;
+// with only the admin token it planted agents on any registrar. Off by default.
+TEST_F(RegistrarSoftTest, BulkEnrolmentIsOffUnlessConfigured) {
+  const std::string body = std::string(R"({"ek_public": ")") + tpm::ToHex(id_->ek_public()) +
+                           R"(", "agents": [{"uuid": ")" + kUuid + R"(", "ak_public": ")" +
+                           tpm::ToHex(id_->ak_public()) + R"("}]})";
+  const std::string before = Snapshot();
+  auto off = Admin(port()).Call("POST", "/v1/admin/agents:bulk", body);
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->status, 404) << off->body;
+  EXPECT_NE(off->body.find("admin.bulk_enrolment"), std::string::npos) << off->body;
+  EXPECT_EQ(Snapshot(), before);
+
+  auto config = Config();
+  config.bulk_enrolment = true;
+  auto on = Start(config);
+  ASSERT_NE(on, nullptr);
+  auto r = Admin(on->port()).Call("POST", "/v1/admin/agents:bulk", body);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(Scalar("SELECT state FROM registrations"), "active");
+  // Still behind the admin credentials when on.
+  auto anon = Admin(on->port(), "").Call("POST", "/v1/admin/agents:bulk", body);
+  ASSERT_TRUE(anon.ok());
+  EXPECT_EQ(anon->status, 401);
+  on->Stop(std::chrono::seconds(2));
+}
+
+TEST(RegistrarConfigTest, BulkEnrolmentDefaultsOff) {
+  const std::string base =
+      "[server]\ncert='c'\nkey='k'\n[database]\nconninfo='x'\n[ek]\nrequire_cert=false\n"
+      "[admin]\ntoken_file='t'\n";
+  auto f = ConfigFile::Parse(base, "<test>");
+  ASSERT_TRUE(f.ok());
+  auto c = ParseRegistrarConfig(*f);
+  ASSERT_TRUE(c.ok()) << c.error().ToString();
+  EXPECT_FALSE(c->bulk_enrolment);
+  auto on = ConfigFile::Parse(base + "bulk_enrolment = true\n", "<test>");
+  ASSERT_TRUE(on.ok());
+  ASSERT_TRUE(ParseRegistrarConfig(*on).ok());
+  EXPECT_TRUE(ParseRegistrarConfig(*on)->bulk_enrolment);
+  auto wrong = ConfigFile::Parse(base + "bulk_enrolment = \"yes\"\n", "<test>");
+  ASSERT_TRUE(wrong.ok());
+  auto bad = ParseRegistrarConfig(*wrong);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("admin.bulk_enrolment"), std::string::npos)
+      << bad.error().message;
 }
 
 TEST(RegistrarConfigTest, ParsesAndValidates) {
