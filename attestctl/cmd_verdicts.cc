@@ -4,15 +4,22 @@
 //   attestctl verdicts tail [--bootstrap HOST:PORT] [--from-beginning]
 //       [--agent UUID]... [--result pass|fail|...]... [--count N]
 //       [--timeout SECONDS] [--json] [--revocations | --only-revocations]
-//       [--revocation-key PEM]
+//       [--revocation-key PEM] [--verdict-key PEM]
+//   attestctl verdicts verify --key PEM --signature BASE64 --key-id ID
+//       [--algorithm ALG] [--content-type TYPE] [--json] FILE|-
 //
 // It joins a consumer group of its own (unique per run, nothing committed),
 // so it never takes partitions from the workers. Records are Protobuf or
 // JSON, by their content-type header (record_codec.h). One line per record:
 // text, or with --json one JSON object per line (Protobuf's JSON mapping).
 //
+// --verdict-key checks each verdict's signature (record headers attest-sig,
+// attest-sig-alg, attest-key-id; docs/soc.md): an unsigned verdict counts as
+// invalid. `verdicts verify` checks one record value saved to a file.
+//
 // Exit codes: 0 stopped normally (--count reached, idle --timeout, Ctrl-C);
-// 1 a revocation's signature was invalid (--revocation-key); 2 usage error or
+// 1 a revocation's (--revocation-key) or verdict's (--verdict-key) signature
+// was invalid; 2 usage error or
 // unreadable key; 3 Kafka unreachable (no assignment within
 // --connect-timeout) or a Kafka error; 4 --timeout passed before --count
 // records matched.
@@ -28,6 +35,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -62,6 +70,7 @@ struct TailArgs {
   bool revocations = false;
   bool only_revocations = false;
   std::string revocation_key;
+  std::string verdict_key;
   std::vector<std::string> agents;
   std::vector<std::string> results;
   uint64_t count = 0;    // 0: no limit
@@ -118,6 +127,31 @@ std::string HeaderValue(const kafka::Message& m, const std::string& name) {
   return "";
 }
 
+// A published public key (PEM) for `flag`; CommandError when unreadable.
+worker::PkeyPtr LoadKeyFlag(const std::string& flag, const std::string& path) {
+  std::string pem;
+  try {
+    pem = ReadFileLimited(path);
+  } catch (const std::exception& e) {
+    throw CommandError{kExitUsage, flag + " " + path + ": " + e.what()};
+  }
+  auto k = worker::LoadPublicKeyPem(pem);
+  if (!k) throw CommandError{kExitUsage, flag + " " + path + ": " + k.error().message};
+  return std::move(*k);
+}
+
+// The signature headers of a verdict record, checked with `key`.
+SignatureCheck CheckVerdict(const kafka::Message& m, EVP_PKEY* key) {
+  const std::string sig_b64 = HeaderValue(m, std::string(worker::kHeaderSignature));
+  auto sig = worker::Base64Decode(sig_b64);
+  if (!sig) return SignatureCheck::kInvalid;
+  const std::string content_type = HeaderValue(m, "content-type");
+  const std::string alg = HeaderValue(m, std::string(worker::kHeaderSignatureAlgorithm));
+  const std::string key_id = HeaderValue(m, std::string(worker::kHeaderKeyId));
+  worker::SignedVerdictRecord r{m.value, content_type, alg, key_id, *sig};
+  return worker::VerifyVerdict(r, key) ? SignatureCheck::kValid : SignatureCheck::kInvalid;
+}
+
 using Clock = std::chrono::steady_clock;
 
 Clock::duration Seconds(double s) {
@@ -128,21 +162,9 @@ int Tail(const TailArgs& a) {
   for (const auto& agent : a.agents) {
     if (!ValidUuid(agent)) throw CommandError{kExitUsage, "--agent " + agent + ": not a UUID"};
   }
-  std::optional<worker::PkeyPtr> key;
-  if (!a.revocation_key.empty()) {
-    std::string pem;
-    try {
-      pem = ReadFileLimited(a.revocation_key);
-    } catch (const std::exception& e) {
-      throw CommandError{kExitUsage, "--revocation-key " + a.revocation_key + ": " + e.what()};
-    }
-    auto k = worker::LoadPublicKeyPem(pem);
-    if (!k) {
-      throw CommandError{kExitUsage,
-                         "--revocation-key " + a.revocation_key + ": " + k.error().message};
-    }
-    key = std::move(*k);
-  }
+  std::optional<worker::PkeyPtr> key, verdict_key;
+  if (!a.revocation_key.empty()) key = LoadKeyFlag("--revocation-key", a.revocation_key);
+  if (!a.verdict_key.empty()) verdict_key = LoadKeyFlag("--verdict-key", a.verdict_key);
   TailFilter filter;
   for (const auto& agent : a.agents) filter.agents.insert(Lower(agent));
   for (const auto& r : a.results) filter.results.insert(r);
@@ -238,7 +260,12 @@ int Tail(const TailArgs& a) {
           continue;
         }
         if (!filter.MatchesVerdict(*v)) continue;
-        line = a.json ? VerdictJson(*v) : VerdictText(*v, m.timestamp_ms);
+        SignatureCheck check = SignatureCheck::kUnchecked;
+        if (verdict_key) {
+          check = CheckVerdict(m, verdict_key->get());
+          if (check == SignatureCheck::kInvalid) invalid_signature = true;
+        }
+        line = a.json ? VerdictJson(*v, check) : VerdictText(*v, m.timestamp_ms, check);
       }
       // Records on the topic are not trusted to be terminal-safe.
       std::cout << TerminalSafe(*line) << std::endl;
@@ -260,6 +287,48 @@ int Tail(const TailArgs& a) {
   }
   if (rc == kExitPass && invalid_signature) rc = kExitFail;
   return rc;
+}
+
+struct VerifyArgs {
+  std::string key;
+  std::string signature;  // base64, the attest-sig header
+  std::string algorithm;  // the attest-sig-alg header; default: the key's
+  std::string key_id;     // the attest-key-id header
+  std::string content_type;
+  std::string input;
+  bool json = false;
+};
+
+// One verdict record value (as kcat -f '%s' writes it) and its headers.
+int VerifyOne(const VerifyArgs& a) {
+  worker::PkeyPtr key = LoadKeyFlag("--key", a.key);
+  std::string value;
+  try {
+    value = a.input == "-" ? std::string(std::istreambuf_iterator<char>(std::cin), {})
+                           : ReadFileLimited(a.input);
+  } catch (const std::exception& e) {
+    throw CommandError{kExitUsage, a.input + ": " + e.what()};
+  }
+  auto sig = worker::Base64Decode(a.signature);
+  if (!sig) throw CommandError{kExitUsage, "--signature: " + sig.error().message};
+  std::string alg = a.algorithm;
+  if (alg.empty()) alg = EVP_PKEY_is_a(key.get(), "ED25519") ? "ed25519" : "ecdsa-p256-sha256";
+  worker::SignedVerdictRecord r{value, a.content_type, alg, a.key_id, *sig};
+  auto v = worker::VerifyVerdict(r, key.get());
+  if (a.json) {
+    nlohmann::json out;
+    out["valid"] = v.ok();
+    if (!v) out["error"] = v.error().message;
+    out["key_id"] = a.key_id;
+    if (v) out["verdict"] = nlohmann::json::parse(VerdictJson(*v), nullptr, false);
+    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  } else if (v) {
+    std::cout << TerminalSafe(VerdictText(*v, -1)) << "\nsignature: valid (key "
+              << TerminalSafe(a.key_id) << ")\n";
+  } else {
+    std::cout << "signature: INVALID: " << TerminalSafe(v.error().message) << "\n";
+  }
+  return v ? kExitPass : kExitFail;
 }
 
 const CommandRegistration kRegistration([](CLI::App& root) {
@@ -289,11 +358,26 @@ const CommandRegistration kRegistration([](CLI::App& root) {
   cmd->add_option("--revocation-key", a->revocation_key,
                   "published revocation public key (PEM): verify each revocation's signature "
                   "(implies --revocations)");
+  cmd->add_option("--verdict-key", a->verdict_key,
+                  "published verdict signing key (PEM, the revocation key): verify each "
+                  "verdict's signature headers; unsigned counts as invalid");
   cmd->add_option("--verdict-topic", a->verdict_topic)->capture_default_str();
   cmd->add_option("--revocation-topic", a->revocation_topic)->capture_default_str();
   cmd->add_option("--group", a->group, "consumer group id (default: unique per run)");
   cmd->add_flag("-v,--verbose", a->verbose, "log Kafka client messages to stderr");
   cmd->callback([a] { SetExitCode(Tail(*a)); });
+
+  auto v = std::make_shared<VerifyArgs>();
+  CLI::App* ver = group.add_subcommand("verify", "Verify one signed verdict record value");
+  ver->add_option("--key", v->key, "published public key (PEM)")->required();
+  ver->add_option("--signature", v->signature, "the attest-sig header (base64)")->required();
+  ver->add_option("--key-id", v->key_id, "the attest-key-id header")->required();
+  ver->add_option("--algorithm", v->algorithm, "the attest-sig-alg header (default: the key's)");
+  ver->add_option("--content-type", v->content_type,
+                  "the content-type header (default: JSON when the value starts with '{')");
+  ver->add_flag("--json", v->json, "JSON output");
+  ver->add_option("input", v->input, "the record value (file, or - for stdin)")->required();
+  ver->callback([v] { SetExitCode(VerifyOne(*v)); });
 });
 
 }  // namespace

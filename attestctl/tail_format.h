@@ -3,8 +3,10 @@
 //
 // Text:
 //   <time> <agent> seq=<n> <result> state=<STATE> [reboot] [failures: id (path), ...]
+//       [signature=<check>]   (with --verdict-key)
 //   <time> <agent> seq=<n> revoked reason=<r> events=<id,...> key=<id> signature=<check>
-// JSON: a verdict is its Protobuf JSON mapping; a revocation is
+// JSON: a verdict is its Protobuf JSON mapping (plus "signatureCheck" with
+//   --verdict-key); a revocation is
 //   {"revocation": <RevocationEvent>, "keyId", "signatureAlgorithm",
 //    "signatureCheck": "valid"|"invalid"|"unchecked"}.
 //
@@ -84,7 +86,10 @@ inline std::string FailureText(const v1::Failure& f) {
   return out;
 }
 
-inline std::string VerdictText(const v1::Verdict& v, int64_t kafka_ms) {
+inline std::string CheckName(SignatureCheck c);
+
+inline std::string VerdictText(const v1::Verdict& v, int64_t kafka_ms,
+                               SignatureCheck check = SignatureCheck::kUnchecked) {
   std::string line = TimeText(v.time(), kafka_ms) + " " + v.agent_uuid() +
                      " seq=" + std::to_string(v.sequence()) + " " + ResultName(v.result()) +
                      " state=" + StateName(v.state());
@@ -92,6 +97,7 @@ inline std::string VerdictText(const v1::Verdict& v, int64_t kafka_ms) {
   for (int i = 0; i < v.failures_size(); ++i) {
     line += (i == 0 ? " failures: " : ", ") + FailureText(v.failures(i));
   }
+  if (check != SignatureCheck::kUnchecked) line += " signature=" + CheckName(check);
   return line;
 }
 
@@ -117,10 +123,15 @@ inline std::string RevocationText(const DecodedRevocation& r, SignatureCheck che
          " signature=" + CheckName(check);
 }
 
-inline std::string VerdictJson(const v1::Verdict& v) {
+inline std::string VerdictJson(const v1::Verdict& v,
+                               SignatureCheck check = SignatureCheck::kUnchecked) {
   std::string out;
   (void)google::protobuf::util::MessageToJsonString(v, &out);
-  return out;
+  if (check == SignatureCheck::kUnchecked) return out;
+  nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
+  if (!j.is_object()) j = nlohmann::json::object();
+  j["signatureCheck"] = CheckName(check);
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 inline std::string RevocationJson(const DecodedRevocation& r, SignatureCheck check) {

@@ -94,6 +94,11 @@ Result<WorkerConfig> ParseWorkerConfig(const ConfigFile& f) {
   if (c.revocation_key_id.empty() || c.revocation_key_id.size() > 200) {
     return Invalid(f, "revocation.key_id", "must be 1..200 characters");
   }
+  CFG_GET(c.sign_verdicts, f.Bool("revocation.sign_verdicts", true));
+  CFG_GET(c.backend_id, f.String("backend_id", c.group_id));
+  if (c.backend_id.empty() || c.backend_id.size() > 200) {
+    return Invalid(f, "backend_id", "must be 1..200 characters");
+  }
 
   std::string enc;
   CFG_GET(enc, f.String("output.encoding", "protobuf"));
@@ -106,6 +111,10 @@ Result<WorkerConfig> ParseWorkerConfig(const ConfigFile& f) {
   }
   CFG_GET(v, f.Int("liveness.sweep_period_ms", 1'000, 50, 3'600'000));
   c.sweep_period = std::chrono::milliseconds(v);
+  // The gateway's key, range and default (ingest-gateway/config.cc).
+  CFG_GET(v, f.Int("challenge.boot_time_tolerance_seconds", kDefaultBootTimeTolerance.count(), 0,
+                   3600));
+  c.boot_time_tolerance = std::chrono::seconds(v);
 
   CFG_GET(c.metrics_address, f.String("metrics.listen", "127.0.0.1:9464"));
   if (!c.metrics_address.empty() && c.metrics_address.rfind(':') == std::string::npos) {

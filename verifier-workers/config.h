@@ -2,6 +2,8 @@
 // immutable WorkerConfig. Example (defaults shown where there is one):
 //
 //   worker_id = "w1"                          # default: the host name + pid
+//   backend_id = "attest-workers"             # the deployment, in verdicts and revocations;
+//                                             # default: kafka.group_id
 //   [kafka]
 //   bootstrap_servers = "kafka1:9092"         # required
 //   group_id = "attest-workers"
@@ -26,10 +28,13 @@
 //   [revocation]
 //   signing_key_file = "/etc/attest/revocation.key"  # PEM, ECDSA P-256 or Ed25519
 //   key_id = "rev-2024-1"
+//   sign_verdicts = true                      # verdicts signed with the same key (headers)
 //   [output]
 //   encoding = "protobuf"                     # protobuf | json (verdicts and revocations)
 //   [liveness]
 //   sweep_period_ms = 1000
+//   [challenge]                               # the gateway's key, the same value
+//   boot_time_tolerance_seconds = 2           # boot times closer than this are the same boot
 //   [metrics]
 //   listen = "127.0.0.1:9464"                 # /healthz and /metrics (plain HTTP); "" = off
 //   [log]
@@ -44,6 +49,7 @@
 #include <string>
 #include <vector>
 
+#include "common/base/boot_time.h"
 #include "common/base/config.h"
 #include "common/base/logging.h"
 #include "common/base/result.h"
@@ -81,9 +87,17 @@ struct WorkerConfig {
 
   std::string revocation_key_file;
   std::string revocation_key_id;
+  // Verdicts signed with the revocation key (signature in record headers).
+  bool sign_verdicts = true;
+  // Names the deployment in signed verdicts and revocations, so a consumer
+  // of several backends keeps replay state per backend.
+  std::string backend_id;
 
   Encoding encoding = Encoding::kProtobuf;
   std::chrono::milliseconds sweep_period{1'000};
+  // Boot times closer than this are the same boot; the gateway's key and
+  // default (common/base/boot_time.h): both must agree on what a reboot is.
+  std::chrono::seconds boot_time_tolerance = kDefaultBootTimeTolerance;
 
   std::string metrics_address;  // host:port, empty = no HTTP listener
   LogOptions log;

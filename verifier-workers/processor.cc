@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
@@ -11,6 +12,7 @@
 #include "common/eventlog/policy.h"
 #include "common/protoconv/hash_alg.h"
 #include "common/verify/pcr_policy.h"
+#include "common/verify/selection.h"
 
 namespace attest::worker {
 namespace {
@@ -146,6 +148,8 @@ Outcome Finish(const Context& ctx, AgentRow& row, v1::VerdictResult result,
   v.set_reboot(reboot);
   v.set_worker_id(ctx.worker_id);
   SetTime(v.mutable_time(), now);
+  v.set_backend_id(ctx.backend_id);
+  if (ctx.sign_verdicts && ctx.signer != nullptr) v.set_signer_key_id(ctx.signer->key_id());
   out.outbox.push_back(EncodeVerdict(ctx, v, row.partition));
 
   // A transition to FAILED is revoked (once: a failed agent stays failed).
@@ -161,6 +165,8 @@ Outcome Finish(const Context& ctx, AgentRow& row, v1::VerdictResult result,
     }
     for (auto id : ids) ev.add_event_ids(std::string(id));
     SetTime(ev.mutable_time(), now);
+    ev.set_worker_id(ctx.worker_id);
+    ev.set_backend_id(ctx.backend_id);
     auto signed_ev = ctx.signer->Sign(ev);
     if (signed_ev) {
       OutboxRecord rec;
@@ -308,6 +314,16 @@ OutboxRecord EncodeVerdict(const Context& ctx, const v1::Verdict& verdict, int32
     rec.content_type = "application/x-protobuf";
     verdict.SerializeToString(&rec.payload);
   }
+  // Signed over the exact value consumers decode; the relay moves the
+  // signature into headers. Should signing fail (no memory), the verdict
+  // goes out without headers: verifying consumers see it as unsigned.
+  if (ctx.sign_verdicts && ctx.signer != nullptr) {
+    auto sv = ctx.signer->SignVerdict(rec.payload, rec.content_type);
+    if (sv) {
+      rec.content_type = std::string(kSignedVerdictContentType);
+      sv->SerializeToString(&rec.payload);
+    }
+  }
   return rec;
 }
 
@@ -380,13 +396,42 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   }
   if (!e.uefi_log().empty()) ev.uefi_log = View(e.uefi_log());
   if (e.has_boot_time()) ev.boot_time = e.boot_time().seconds();
+  // The stored quote reached a gateway by row.attested_at; a challenge issued
+  // later (beyond the replicas' clock skew) was answered by a quote made after
+  // it, so lower TPM counters are a rollback, not a delayed old evidence.
+  ev.nonce_after_stored_quote = row.vstate.clock.has_value() &&
+                                row.attested_at != Clock::time_point{} &&
+                                claims->issued_at > row.attested_at + ctx.token_options.max_skew;
 
   verifier::Agent agent;
   agent.ak = std::move(ak);
   agent.ak_public = View(row.ak_public);
+  agent.boot_time_tolerance = ctx.boot_time_tolerance;
   if (pol.pcr) agent.policies.pcr = pol.pcr->pcr;
   if (pol.runtime) agent.policies.runtime = pol.runtime->runtime;
   if (pol.mb) agent.policies.measured_boot = pol.mb->mb;
+
+  // 3b. The PCR selection (issue 17): a challenge that asked for less than
+  // the policies need is the gateway's fault, never the agent's: REJECTED
+  // before anything can FAIL. The quote's own selection is judged once it is
+  // authenticated (after VerifyEvidence).
+  verify::PolicyInputs need_inputs;
+  need_inputs.allowed_banks = agent.policies.allowed_hash_algs;
+  if (agent.policies.measured_boot) {
+    need_inputs.measured_boot_bank = agent.policies.measured_boot->digest_alg;
+  }
+  need_inputs.ima = agent.policies.runtime != nullptr || ev.ima.has_value();
+  need_inputs.pcr_policy = agent.policies.pcr.get();
+  const verify::SelectionNeeds needs = verify::NeedsOf(need_inputs);
+  std::optional<verify::RequestedSelection> requested;
+  if (claims->binding) {
+    requested = verify::RequestedSelection{claims->binding->pcr_bank, claims->binding->pcr_mask};
+    if (auto f = verify::CheckRequested(needs, *requested)) {
+      spdlog::warn("worker: evidence {} of agent {} rejected: {} {}", env.evidence_id(),
+                   row.agent_id, f->event_id, verify::ContextJson(f->context));
+      return reject({ToFinding(*f)});
+    }
+  }
 
   const int64_t now_s =
       std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
@@ -403,6 +448,16 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   if (vr.result == verifier::Outcome::kRejected) {
     return Finish(ctx, row, v1::VERDICT_RESULT_REJECTED, prev, std::move(findings), false,
                   env.evidence_id(), ref, pol, received, now, micros, std::nullopt);
+  }
+  // The quote is authentic from here: whatever it failed for, a selection
+  // other than the token asked (or, for a version-1 token, short of what the
+  // policies need) is REJECTED, so a withheld PCR never gives PASS or FAIL.
+  if (auto attest = tpm::ParseAttest(ev.quote); attest) {
+    if (auto f = verify::CheckQuoted(needs, requested, attest->attested.quote.pcrSelect)) {
+      spdlog::warn("worker: evidence {} of agent {} rejected: {} {}", env.evidence_id(),
+                   row.agent_id, f->event_id, verify::ContextJson(f->context));
+      return reject({ToFinding(*f)});
+    }
   }
   if (vr.new_state.clock &&
       vr.new_state.clock->clock > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {

@@ -26,6 +26,7 @@
 
 #include "attest/v1/attestation.pb.h"
 #include "attest/v1/verdict.pb.h"
+#include "common/base/boot_time.h"
 #include "common/token/token.h"
 #include "common/verifier/verifier.h"
 #include "verifier-workers/config.h"
@@ -79,9 +80,14 @@ struct Context {
   token::VerifyOptions token_options;
   const RevocationSigner* signer = nullptr;
   std::string worker_id;
+  std::string backend_id;  // in verdicts and revocations (docs/soc.md)
+  // Verdicts signed by `signer` (outbox rows in the SignedVerdict form).
+  bool sign_verdicts = false;
   std::string verdict_topic;
   std::string revocation_topic;
   Encoding encoding = Encoding::kProtobuf;
+  // Boot times closer than this are the same boot (challenge.boot_time_tolerance_seconds).
+  std::chrono::seconds boot_time_tolerance = kDefaultBootTimeTolerance;
 };
 
 struct OutboxRecord {

@@ -3,8 +3,29 @@
 #include <spdlog/spdlog.h>
 
 #include "common/db/connection.h"
+#include "verifier-workers/errors.h"
+#include "verifier-workers/revocation.h"
 
 namespace attest::worker {
+
+Result<std::vector<kafka::Header>> ToKafkaRecord(OutboxRecord& record) {
+  std::vector<kafka::Header> headers;
+  if (record.content_type == kSignedVerdictContentType) {
+    v1::SignedVerdict sv;
+    if (!sv.ParseFromString(record.payload)) {
+      return MakeError(errc::bad_input, "signed verdict row does not parse");
+    }
+    record.payload = std::move(*sv.mutable_verdict());
+    record.content_type = sv.content_type();
+    headers.push_back({std::string(kHeaderSignature), Base64Encode(sv.signature())});
+    headers.push_back({std::string(kHeaderSignatureAlgorithm), sv.signature_algorithm()});
+    headers.push_back({std::string(kHeaderKeyId), sv.key_id()});
+  }
+  if (!record.content_type.empty()) {
+    headers.insert(headers.begin(), {"content-type", record.content_type});
+  }
+  return headers;
+}
 
 OutboxRelay::OutboxRelay(kafka::Producer* producer, std::string conninfo,
                          metrics::Registry* registry)
@@ -82,13 +103,22 @@ void OutboxRelay::Publish(std::vector<StoredOutbox> rows) {
       std::lock_guard lock(mu_);
       if (reserved_.erase(row.id) == 0 && !inflight_.insert(row.id).second) continue;
     }
-    std::vector<kafka::Header> headers;
-    if (!row.record.content_type.empty()) {
-      headers.push_back({"content-type", row.record.content_type});
-    }
     const int64_t id = row.id;
+    auto headers = ToKafkaRecord(row.record);
+    if (!headers) {
+      // Only a tampered or corrupt row: it can never be published as a
+      // verified verdict, so it is dropped (deleted) loudly.
+      spdlog::error("outbox relay: row {} dropped: {}", id, headers.error().ToString());
+      if (failed_) failed_->Inc();
+      {
+        std::lock_guard lock(mu_);
+        to_delete_.push_back(id);
+      }
+      cv_.notify_all();
+      continue;
+    }
     auto r =
-        producer_->Produce(row.record.topic, row.record.key, row.record.payload, headers,
+        producer_->Produce(row.record.topic, row.record.key, row.record.payload, *headers,
                            [this, id](const Result<kafka::Delivery>& d) { Delivered(id, d.ok()); });
     if (!r) {
       // Queue full or producer failure: the rescan publishes it later.

@@ -10,6 +10,10 @@
 // Its thread deletes delivered rows in batches (own connection) and rescans
 // the owned partitions for rows whose delivery failed, to publish them again.
 //
+// A signed verdict is stored as a SignedVerdict row (signed in the
+// verification transaction, so the database is never a signing oracle) and
+// published as the verdict value plus signature headers (ToKafkaRecord).
+//
 // Thread-safety: all public methods may be called from any thread.
 #pragma once
 
@@ -30,6 +34,13 @@
 #include "verifier-workers/store.h"
 
 namespace attest::worker {
+
+// What goes to Kafka for an outbox row: `record` is rewritten in place when
+// it is a SignedVerdict row (payload = the verdict value, content type =
+// the value's) and the headers are returned: content-type, plus
+// attest-sig (base64), attest-sig-alg and attest-key-id for a signed
+// verdict. errc::bad_input for a SignedVerdict row that does not parse.
+Result<std::vector<kafka::Header>> ToKafkaRecord(OutboxRecord& record);
 
 class OutboxRelay {
  public:

@@ -101,9 +101,12 @@ Worker::Worker(WorkerConfig config, metrics::Registry* registry, token::KeySet k
   ctx_.token_options = {.ttl = config_.token_ttl, .max_skew = config_.token_max_skew};
   ctx_.signer = signer_.get();
   ctx_.worker_id = config_.worker_id;
+  ctx_.backend_id = config_.backend_id.empty() ? config_.group_id : config_.backend_id;
+  ctx_.sign_verdicts = config_.sign_verdicts;
   ctx_.verdict_topic = config_.verdict_topic;
   ctx_.revocation_topic = config_.revocation_topic;
   ctx_.encoding = config_.encoding;
+  ctx_.boot_time_tolerance = config_.boot_time_tolerance;
 }
 
 Worker::~Worker() {
