@@ -33,7 +33,15 @@
 # (2), LAB_INTERVAL (attestation interval, seconds, 5), LAB_IMA_PERIOD (seconds
 # between simulated IMA measurements, 4), LAB_PARTITIONS (evidence partitions,
 # 6), KAFKA_BOOTSTRAP_SERVERS (use this Kafka instead of the dev broker; its
-# topics must exist with LAB_PARTITIONS evidence partitions).
+# topics must exist with LAB_PARTITIONS evidence partitions),
+# LAB_KAFKA_PROPERTIES (librdkafka properties for that Kafka, TOML strings:
+# '"security.protocol=SASL_SSL", "sasl.mechanism=SCRAM-SHA-512", ...'),
+# LAB_BULK_ENROLMENT=true (the registrar's bulk path, for attest-bench).
+# Secrets: pki/ has one 0700 directory per component (scripts/lab/mkpki.sh);
+# each service's config names only its own, and each database login has its
+# own password. The lab's processes share one Unix user, so this keeps
+# configurations honest rather than isolating them: ops/docker-compose.yml
+# gives each container only its own volume.
 # BIN_* are assigned by find_binaries (printf -v); state.env is generated.
 # shellcheck disable=SC2154,SC1090
 set -euo pipefail
@@ -245,8 +253,14 @@ start_postgres() {
       echo "$pg" >"$RUN/pg.external"
     fi
   fi
-  as_pg "$PGBIN/initdb" -D "$pg/data" -U attest -A trust -E UTF8 --no-locale --no-sync \
+  # Passwords over TCP (each component its own login and password, from its
+  # own passfile); trust only on the cluster's private Unix socket.
+  install -m 0600 "$RUN/pki/db/admin.password" "$pg/pwfile"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$pg/pwfile"
+  as_pg "$PGBIN/initdb" -D "$pg/data" -U attest --auth-local=trust --auth-host=scram-sha-256 \
+    --pwfile="$pg/pwfile" -E UTF8 --no-locale --no-sync \
     --no-instructions >"$LOGS/initdb.log" 2>&1 || die "initdb failed: see $LOGS/initdb.log"
+  rm -f "$pg/pwfile"
   # A port taken by someone else between free_port and postgres's bind makes
   # postgres exit at once: then try another port (a busy machine may also
   # need a while to start it).
@@ -256,7 +270,7 @@ start_postgres() {
     spawn postgres "$LOGS/postgres.log" "${AS_PG[@]}" "$PGBIN/postgres" -D "$pg/data" -p "$PG_PORT" -k "$pg" \
       -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
       -c max_connections=100 >/dev/null
-    ADMIN_DB="host=127.0.0.1 port=$PG_PORT user=attest dbname=postgres"
+    ADMIN_DB="host=127.0.0.1 port=$PG_PORT user=attest dbname=postgres passfile=$RUN/pki/db/admin.pgpass"
     end=$((SECONDS + 90))
     until psql -X -q "$ADMIN_DB" -c 'select 1' >/dev/null 2>&1; do
       alive "$(pgid_of postgres)" || break
@@ -268,9 +282,10 @@ start_postgres() {
     echo "lab: PostgreSQL exited (port $PG_PORT taken?); trying another port" >&2
   done
   psql_lab -c 'CREATE DATABASE attest' >/dev/null
-  ADMIN_DB="host=127.0.0.1 port=$PG_PORT user=attest dbname=attest"
-  # Migrations, then one login per component in the least-privilege roles.
-  ATTESTCTL=$BIN_attestctl "$LABLIB/db-init.sh" "$ADMIN_DB" "$REPO/schemas/sql" \
+  ADMIN_DB="host=127.0.0.1 port=$PG_PORT user=attest dbname=attest passfile=$RUN/pki/db/admin.pgpass"
+  # Migrations, then one login per component in the least-privilege roles,
+  # each with its own password (pki/db/<component>.password).
+  ATTESTCTL=$BIN_attestctl "$LABLIB/db-init.sh" "$ADMIN_DB" "$REPO/schemas/sql" "$RUN/pki/db" \
     >"$LOGS/db-init.log" 2>&1 || die "database set-up failed: see $LOGS/db-init.log"
 }
 
@@ -290,9 +305,17 @@ start_kafka() {
 export_template_env() {
   export PKI_DIR=$RUN/pki EVIDENCE_PARTITIONS=$PARTITIONS KAFKA_BOOTSTRAP
   export REGISTRAR_LISTEN=127.0.0.1 REGISTRAR_PORT GATEWAY_LISTEN="127.0.0.1:$GATEWAY_PORT"
-  export REGISTRAR_DATABASE="host=127.0.0.1 port=$PG_PORT user=lab_registrar dbname=attest"
-  export GATEWAY_DATABASE="host=127.0.0.1 port=$PG_PORT user=lab_gateway dbname=attest"
-  export WORKER_DATABASE="host=127.0.0.1 port=$PG_PORT user=lab_worker dbname=attest"
+  # Each component logs in with its own password, from its own secrets
+  # directory (scripts/lab/mkpki.sh); templates get SECRETS_DIR per component.
+  local conn="host=127.0.0.1 port=$PG_PORT dbname=attest"
+  export REGISTRAR_DATABASE="$conn user=lab_registrar passfile=$RUN/pki/registrar/db.pgpass"
+  export GATEWAY_DATABASE="$conn user=lab_gateway passfile=$RUN/pki/gateway/db.pgpass"
+  export WORKER_DATABASE="$conn user=lab_worker passfile=$RUN/pki/worker/db.pgpass"
+  # Bulk enrolment (no EK check) only when asked for (attest-bench, the
+  # fault campaign's load); extra librdkafka properties for an external Kafka
+  # with authentication, e.g. '"security.protocol=SASL_SSL", ...'.
+  export REGISTRAR_BULK_ENROLMENT=${LAB_BULK_ENROLMENT:-false}
+  export KAFKA_PROPERTIES=${LAB_KAFKA_PROPERTIES:-}
   export CHALLENGE_PCRS=${LAB_CHALLENGE_PCRS:-10} VERDICT_ENCODING=json ATTEST_INTERVAL=$INTERVAL
   export AGENT_REGISTRARS="\"https://127.0.0.1:$REGISTRAR_PORT\""
   export AGENT_VERIFIERS="\"https://127.0.0.1:$GATEWAY_PORT\""
@@ -301,7 +324,7 @@ export_template_env() {
 start_worker() { # start_worker I
   local i=$1 port
   port=$(free_port)
-  WORKER_ID=lab-w$i METRICS_LISTEN=127.0.0.1:$port \
+  WORKER_ID=lab-w$i METRICS_LISTEN=127.0.0.1:$port SECRETS_DIR=$RUN/pki/worker \
     "$LABLIB/render.sh" "$LABLIB/config/worker.toml" "$RUN/config/worker$i.toml"
   spawn "worker$i" "$LOGS/worker$i.log" "$BIN_attest_worker" --config "$RUN/config/worker$i.toml" \
     >/dev/null
@@ -448,8 +471,10 @@ EOF
   for n in $(seq 1 "$AGENTS"); do
     mkdir -p "$RUN/agents/$n"
   done
-  "$LABLIB/render.sh" "$LABLIB/config/registrar.toml" "$RUN/config/registrar.toml"
-  GATEWAY_ID=lab-gw1 "$LABLIB/render.sh" "$LABLIB/config/gateway.toml" "$RUN/config/gateway.toml"
+  SECRETS_DIR=$RUN/pki/registrar \
+    "$LABLIB/render.sh" "$LABLIB/config/registrar.toml" "$RUN/config/registrar.toml"
+  GATEWAY_ID=lab-gw1 SECRETS_DIR=$RUN/pki/gateway \
+    "$LABLIB/render.sh" "$LABLIB/config/gateway.toml" "$RUN/config/gateway.toml"
   for i in $(seq 1 "$WORKERS"); do start_worker "$i"; done
   for i in $(seq 1 "$WORKERS"); do
     local var=WORKER${i}_METRICS
