@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "common/base/boot_time.h"
+
 namespace attest::gateway {
 
 ChallengeDecision Decide(std::string_view uuid, const std::optional<EnrolmentRow>& row,
@@ -30,9 +32,9 @@ ChallengeDecision Decide(std::string_view uuid, const std::optional<EnrolmentRow
     const auto& bt = request.capabilities().boot_time();
     // Bounded by the shape checks (year 1..9999), so this cannot overflow.
     const int64_t reported_ms = bt.seconds() * 1000 + bt.nanos() / 1'000'000;
-    const int64_t diff = reported_ms > *row->boot_time_ms ? reported_ms - *row->boot_time_ms
-                                                          : *row->boot_time_ms - reported_ms;
-    d.reboot = diff > std::chrono::duration_cast<milliseconds>(config.boot_time_tolerance).count();
+    // The worker's rule too (VerifyEvidence step 2), with the same tolerance key.
+    d.reboot = IsNewBoot(milliseconds(*row->boot_time_ms), milliseconds(reported_ms),
+                         std::chrono::duration_cast<milliseconds>(config.boot_time_tolerance));
   }
 
   if (row->ima_catching_up && config.catch_up_interval.count() > 0) {

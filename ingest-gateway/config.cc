@@ -216,7 +216,9 @@ Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
   auto qh = ParseHashAlgorithm(text);
   if (!qh) return Invalid(f, "challenge.quote_hash", qh.error().message);
   c.challenge.quote_hash = *qh;
-  ATTEST_ASSIGN_OR_RETURN(v, f.Int("challenge.boot_time_tolerance_seconds", 2, 0, 3600));
+  // The worker reads the same key, range and default (verifier-workers/config.cc).
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("challenge.boot_time_tolerance_seconds",
+                                   kDefaultBootTimeTolerance.count(), 0, 3600));
   c.challenge.boot_time_tolerance = std::chrono::seconds(v);
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("challenge.catch_up_interval_seconds", 2, 1, 3600));
   c.challenge.catch_up_interval = std::chrono::seconds(v);

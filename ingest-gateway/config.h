@@ -53,6 +53,7 @@
 #include <vector>
 
 #include "attest/v1/common.pb.h"
+#include "common/base/boot_time.h"
 #include "common/base/config.h"
 #include "common/base/logging.h"
 #include "common/base/result.h"
@@ -65,7 +66,8 @@ struct ChallengeConfig {
   v1::HashAlgorithm pcr_bank = v1::HASH_ALGORITHM_SHA256;
   std::vector<uint32_t> pcrs = {0, 1, 2, 3, 4, 5, 6, 7, 10};
   v1::HashAlgorithm quote_hash = v1::HASH_ALGORITHM_SHA256;
-  std::chrono::seconds boot_time_tolerance{2};
+  // Same key and default in the worker: one rule for "a new boot" (IsNewBoot).
+  std::chrono::seconds boot_time_tolerance = kDefaultBootTimeTolerance;
   // While the worker reports an IMA list arriving in parts (catching up), the
   // agent comes back after this instead of its interval.
   std::chrono::seconds catch_up_interval{2};

@@ -16,14 +16,19 @@ constexpr uint32_t kImaPcr = 10;
 
 // Whether quote failures still prove the agent's TPM signed this quote for
 // this challenge: only a disallowed hash algorithm leaves the quote authentic
-// (the signature is checked regardless). Anything else (bad signature, other
+// (the signature is checked regardless), and a TPM rollback is only reported
+// for an otherwise authentic quote (verify::VerifyQuote): the TPM signed it for
+// a fresh nonce with counters that went back. Anything else (bad signature, other
 // nonce, PCR values that are not the quoted ones, unparseable, a replay) says
 // nothing about the agent, and the gateway gives tokens to whoever knows a
 // UUID, so such evidence must not change state or revoke: it is rejected. An
 // agent that only ever sends such evidence goes OFFLINE at its deadline.
 bool QuoteAuthentic(const Failures& f) {
   return std::all_of(f.begin(), f.end(),
-                     [](const Failure& x) { return x.event_id == "quote.hash_alg_not_allowed"; });
+                     [](const Failure& x) {
+                       return x.event_id == "quote.hash_alg_not_allowed" ||
+                              x.event_id == "quote.tpm_rollback";
+                     });
 }
 
 // ---- Measured boot ----
@@ -391,6 +396,7 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
   qi.pcrs = ev.pcrs;
   qi.allowed_hash_algs = pol.allowed_hash_algs;
   qi.previous = stored.clock;
+  qi.nonce_after_previous = ev.nonce_after_stored_quote;
   if (agent.ak) {
     qi.ak_verifier = &agent.ak->verifier();
   } else {
@@ -412,6 +418,8 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
     }
   }
   if (!q.ok()) {
+    // Also on quote.tpm_rollback: the stored counters stay, so every later
+    // quote of the rolled-back TPM fails as well until a re-enrolment.
     v.new_state = stored;
     v.failures = std::move(q.failures);
     v.result = QuoteAuthentic(v.failures) ? Outcome::kFail : Outcome::kRejected;
@@ -419,9 +427,12 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
   }
   const tpm::PcrValues& quoted = ev.pcrs;  // authenticated by the quote from here on
 
-  // 2. Reboot: TPM counters advanced, or the agent's boot time changed.
+  // 2. Reboot: TPM counters advanced, or the agent's boot time changed by
+  // more than the tolerance (the gateway's rule: IsNewBoot).
   AgentState s = stored;
-  v.reboot = q.reboot || (stored.boot_time && ev.boot_time && *stored.boot_time != *ev.boot_time);
+  v.reboot = q.reboot || (stored.boot_time && ev.boot_time &&
+                          IsNewBoot(std::chrono::seconds(*stored.boot_time),
+                                    std::chrono::seconds(*ev.boot_time), agent.boot_time_tolerance));
   if (v.reboot) {
     ResetIma(s);
     s.boot_log_accepted = false;

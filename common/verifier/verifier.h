@@ -13,7 +13,10 @@
 //                  challenge (bad signature, nonce, PCR digest, unparseable) or
 //                  is a replay / older than the accepted one (quote.replay):
 //                  drop it, new_state == stored state.
-//   kFail          failures (disallowed quote hash, measured boot, IMA, PCR policy).
+//   kFail          failures (disallowed quote hash, measured boot, IMA, PCR policy);
+//                  a TPM rollback (quote.tpm_rollback) fails with new_state ==
+//                  stored state, so every later quote of the restored TPM fails too
+//                  until an operator re-enrols the agent (which clears the counters).
 //   kLogRequested  no failure, but the verifier needs a log: the UEFI log
 //                  (uefi_log_requested) after a reboot / without a boot
 //                  baseline, or the IMA list from requested_ima_offset
@@ -28,6 +31,7 @@
 #include <openssl/evp.h>
 #include <tss2/tss2_tpm2_types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -36,6 +40,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/base/boot_time.h"
 #include "common/base/result.h"
 #include "common/eventlog/policy.h"
 #include "common/ima/keyring.h"
@@ -107,6 +112,9 @@ struct Agent {
   std::shared_ptr<const AttestationKey> ak;
   tpm::ByteView ak_public;
   AgentPolicies policies;
+  // Boot times closer than this are the same boot (IsNewBoot,
+  // common/base/boot_time.h): the gateway's challenge.boot_time_tolerance_seconds.
+  std::chrono::seconds boot_time_tolerance = kDefaultBootTimeTolerance;
 };
 
 // ---- Evidence (borrowed views) ----
@@ -135,6 +143,12 @@ struct Evidence {
   std::optional<ImaEvidence> ima;
   std::optional<tpm::ByteView> uefi_log;  // binary_bios_measurements
   std::optional<int64_t> boot_time;       // agent-reported boot time (unix seconds)
+  // The challenge (nonce) was issued after the stored quote was made, so a
+  // quote for it with lower TPM counters is a TPM rollback (FAIL,
+  // quote.tpm_rollback), not an old quote delayed on its way (REJECTED,
+  // quote.replay). The caller decides it from the token's issue time and when
+  // the stored quote was received (verify::QuoteInputs::nonce_after_previous).
+  bool nonce_after_stored_quote = false;
 };
 
 // ---- State (per agent, persisted by the worker) ----

@@ -194,8 +194,13 @@ QuoteResult VerifyQuote(const QuoteInputs& in) {
 
   if (in.previous) {
     const ClockState& p = *in.previous;
-    auto replay = [&](const char* message) {
-      add("quote.replay", Severity::kCritical,
+    // Whether the TPM signed this quote for this nonce (a disallowed hash or
+    // an unsafe clock do not change that).
+    const bool authentic = std::all_of(r.failures.begin(), r.failures.end(), [](const Failure& f) {
+      return f.event_id == "quote.hash_alg_not_allowed" || f.event_id == "quote.clock_unsafe";
+    });
+    auto replay = [&](const char* id, const char* message) {
+      add(id, Severity::kCritical,
           {{"message", message},
            {"previous_clock", p.clock},
            {"previous_reset_count", p.reset_count},
@@ -204,13 +209,22 @@ QuoteResult VerifyQuote(const QuoteInputs& in) {
            {"reset_count", r.clock.reset_count},
            {"restart_count", r.clock.restart_count}});
     };
+    const bool same = r.clock.reset_count == p.reset_count &&
+                      r.clock.restart_count == p.restart_count && r.clock.clock == p.clock;
     if (r.clock.reset_count > p.reset_count ||
         (r.clock.reset_count == p.reset_count && r.clock.restart_count > p.restart_count)) {
       r.reboot = true;
-    } else if (r.clock.reset_count < p.reset_count || r.clock.restart_count < p.restart_count) {
-      replay("resetCount/restartCount lower than in the accepted quote: an old quote");
-    } else if (r.clock.clock <= p.clock) {
-      replay("TPM clock did not advance since the accepted quote: a replayed quote");
+    } else if (same) {
+      replay("quote.replay", "the same clockInfo as the accepted quote: the same quote again");
+    } else if (r.clock.reset_count < p.reset_count || r.clock.restart_count < p.restart_count ||
+               r.clock.clock < p.clock) {
+      if (authentic && in.nonce_after_previous) {
+        replay("quote.tpm_rollback",
+               "TPM resetCount/restartCount/clock went back in a quote made for a fresh nonce: "
+               "the TPM's state was restored or cleared (VM snapshot, cloned vTPM)");
+      } else {
+        replay("quote.replay", "TPM counters lower than in the accepted quote: an old quote");
+      }
     }
   }
   return r;

@@ -19,8 +19,16 @@
 //   quote.pcr_digest_mismatch   pcrDigest != H(supplied values in selection order), H
 //                               being the hash of the signing scheme
 //   quote.clock_unsafe          clockInfo.safe is NO (the clock may have gone back)
-//   quote.replay                same resetCount/restartCount as the previous quote but
-//                               clock not greater, or lower counts: an old quote
+//   quote.replay                the same clockInfo as the previous quote (the same quote
+//                               again), or lower counters in a quote that does not prove
+//                               it was made after the previous one (see tpm_rollback)
+//   quote.tpm_rollback          lower counters (resetCount, then restartCount, then clock,
+//                               the TPM's order) than the previous quote, in a quote that
+//                               is otherwise authentic (signature, nonce, PCR digest) for a
+//                               nonce the caller says was issued after the previous quote
+//                               was made (nonce_after_previous): the TPM signed it now,
+//                               so its state went back (a restored VM snapshot, a cloned
+//                               vTPM, a cleared TPM). Never a replay.
 // A higher resetCount or restartCount than the previous quote is a reboot
 // (TPM reset/restart): reported in `reboot`, not a failure. Note that after
 // an orderly shutdown (TPM2_Shutdown(CLEAR)) a TPM keeps resetCount and its
@@ -73,6 +81,11 @@ struct QuoteInputs {
   // means the default set sha256, sha384, sha512.
   std::vector<TPMI_ALG_HASH> allowed_hash_algs;
   std::optional<ClockState> previous;  // clock info of the last accepted quote
+  // The nonce was issued after `previous`'s quote was made (the caller knows
+  // both times: the challenge's issue time and when the previous quote was
+  // received). Then lower counters are a TPM rollback, not an old quote that
+  // was delayed or reordered on its way (which stays quote.replay).
+  bool nonce_after_previous = false;
 };
 
 struct QuoteResult {

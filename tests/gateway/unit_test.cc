@@ -260,5 +260,45 @@ TEST(ChallengeDecisionTest, Rules) {
   EXPECT_TRUE(reboot.uefi_log_requested);
 }
 
+// Issue 17.4: the gateway and the worker judge "a new boot" by one rule
+// (IsNewBoot, common/base/boot_time.h) and one key/default
+// (challenge.boot_time_tolerance_seconds = 2; tests/verifier/rollback_test.cc
+// checks the worker's side).
+TEST(ChallengeDecisionTest, BootTimeJitterIsNotARebootALargeChangeIs) {
+  ChallengeConfig cfg;
+  EXPECT_EQ(cfg.boot_time_tolerance, kDefaultBootTimeTolerance);
+  EnrolmentRow row;
+  row.registration_state = "active";
+  row.enrolled = true;
+  row.state = "PASS";
+  row.interval_seconds = 100;
+  row.last_attestation_ms = 1'000'000;
+  row.boot_time_ms = 500'000;
+  auto decide = [&](int64_t seconds, int32_t nanos) {
+    v1::ChallengeRequest req;
+    req.mutable_capabilities()->mutable_boot_time()->set_seconds(seconds);
+    req.mutable_capabilities()->mutable_boot_time()->set_nanos(nanos);
+    return Decide(kUuid, row, req, At(1050), cfg);
+  };
+  for (auto [s, n] : {std::pair{499, 0}, std::pair{501, 0}, std::pair{501, 999'999'999},
+                      std::pair{502, 0}, std::pair{498, 0}}) {
+    auto d = decide(s, n);
+    EXPECT_FALSE(d.reboot) << s << "." << n;
+    EXPECT_EQ(d.kind, ChallengeDecision::Kind::kTooEarly) << s;
+    EXPECT_EQ(d.reboot, IsNewBoot(std::chrono::seconds(500), std::chrono::seconds(s),
+                                  kDefaultBootTimeTolerance));
+  }
+  for (int64_t s : {497, 503, 560, 10'000}) {
+    auto d = decide(s, 0);
+    EXPECT_TRUE(d.reboot) << s;
+    EXPECT_EQ(d.kind, ChallengeDecision::Kind::kChallenge) << s;
+  }
+  auto zero = Parse(kMinimal + "[challenge]\nboot_time_tolerance_seconds = 0\n");
+  ASSERT_TRUE(zero.ok()) << zero.error().ToString();
+  cfg = zero->challenge;
+  EXPECT_TRUE(decide(501, 0).reboot);
+  EXPECT_FALSE(decide(500, 0).reboot);
+}
+
 }  // namespace
 }  // namespace attest::gateway

@@ -105,6 +105,76 @@ TEST_F(SoftQuote, RebootIsReportedNotFailed) {
   EXPECT_TRUE(HasEvent(verify::VerifyQuote(in), "quote.replay"));
 }
 
+// Issue 17.4: lower counters in a quote the TPM signed for a nonce issued
+// after the stored quote was made is a TPM rollback (a restored snapshot, a
+// cloned vTPM), in the TPM's order: resetCount, restartCount, clock.
+TEST_F(SoftQuote, CountersBackwardsForAFreshNonceAreARollback) {
+  const ClockState stored{800, 2, 5, true};
+  for (const testing::SoftClock& c : {testing::SoftClock{900, 1, 9, true},     // reset lower
+                                      testing::SoftClock{900, 2, 4, true},     // restart lower
+                                      testing::SoftClock{799, 2, 5, true},     // clock lower
+                                      testing::SoftClock{10, 0, 0, false}}) {  // a cleared TPM
+    SCOPED_TRACE(std::to_string(c.clock) + "/" + std::to_string(c.reset_count) + "/" +
+                 std::to_string(c.restart_count));
+    auto in = Make(c);
+    in.previous = stored;
+    in.nonce_after_previous = true;
+    auto r = verify::VerifyQuote(in);
+    ASSERT_TRUE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
+    EXPECT_FALSE(HasEvent(r, "quote.replay")) << Ids(r);
+    EXPECT_FALSE(r.reboot);
+    const verify::Failure* f = nullptr;
+    for (const auto& x : r.failures) {
+      if (x.event_id == "quote.tpm_rollback") f = &x;
+    }
+    EXPECT_EQ(f->severity, verify::Severity::kCritical);
+    auto json = verify::ContextJson(f->context);
+    EXPECT_NE(json.find("\"previous_clock\":800"), std::string::npos) << json;
+    EXPECT_NE(json.find("\"reset_count\":" + std::to_string(c.reset_count)), std::string::npos)
+        << json;
+
+    // A nonce that may predate the stored quote: an old quote delayed on its
+    // way (reordered), not provably a rollback.
+    in.nonce_after_previous = false;
+    r = verify::VerifyQuote(in);
+    EXPECT_TRUE(HasEvent(r, "quote.replay")) << Ids(r);
+    EXPECT_FALSE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
+  }
+}
+
+TEST_F(SoftQuote, RollbackNeedsAnOtherwiseAuthenticQuote) {
+  auto in = Make({700, 2, 5, true});
+  in.previous = ClockState{800, 2, 5, true};
+  in.nonce_after_previous = true;
+  auto wrong_nonce = in;
+  wrong_nonce.nonce = tpm::Bytes(20, 0x11);
+  auto r = verify::VerifyQuote(wrong_nonce);
+  EXPECT_TRUE(HasEvent(r, "quote.replay")) << Ids(r);
+  EXPECT_FALSE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
+  auto bad_sig = in;
+  bad_sig.signature =
+      testing::SignLikeTpm(testing::MakeEccAk(), TPM2_ALG_ECDSA, TPM2_ALG_SHA256, in.quote);
+  r = verify::VerifyQuote(bad_sig);
+  EXPECT_TRUE(HasEvent(r, "quote.replay")) << Ids(r);
+  EXPECT_FALSE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
+  auto bad_pcr = in;
+  bad_pcr.pcrs[TPM2_ALG_SHA256][7][0] ^= 1;
+  r = verify::VerifyQuote(bad_pcr);
+  EXPECT_FALSE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
+}
+
+// The same clockInfo again is the same quote re-sent (a retry), never a
+// rollback, whatever the nonce's age.
+TEST_F(SoftQuote, EqualClockInfoStaysAReplay) {
+  auto in = Make({800, 2, 5, true});
+  in.previous = ClockState{800, 2, 5, true};
+  in.nonce_after_previous = true;
+  auto r = verify::VerifyQuote(in);
+  EXPECT_TRUE(HasEvent(r, "quote.replay")) << Ids(r);
+  EXPECT_FALSE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
+  EXPECT_EQ(r.failures.size(), 1u) << Ids(r);
+}
+
 TEST_F(SoftQuote, UnsafeClockFails) {
   auto in = Make({900, 0, 0, false});
   auto r = verify::VerifyQuote(in);
