@@ -305,7 +305,9 @@ TEST(RelayFormTest, CorruptSignedVerdictRowIsAnError) {
 }
 
 TEST(Base64Test, RoundTripAndStrictness) {
-  for (std::string s : {"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+  const std::vector<std::string> inputs = {"",    "a",    "ab",
+                                           "abc", "abcd", std::string("\0\xff\x10", 3)};
+  for (const std::string& s : inputs) {
     auto d = Base64Decode(Base64Encode(s));
     ASSERT_TRUE(d.ok());
     EXPECT_EQ(*d, s);
