@@ -35,6 +35,27 @@ Result<v1::HashAlgorithm> ParseHashAlgorithm(std::string_view text) {
                                              "': expected sha1, sha256, sha384, sha512 or sm3_256");
 }
 
+uint16_t TpmAlgOf(v1::HashAlgorithm alg) {
+  switch (alg) {
+    case v1::HASH_ALGORITHM_SHA256:
+      return 0x000b;  // TPM2_ALG_SHA256
+    case v1::HASH_ALGORITHM_SHA384:
+      return 0x000c;
+    case v1::HASH_ALGORITHM_SHA512:
+      return 0x000d;
+    default:
+      return 0;
+  }
+}
+
+uint32_t PcrMask(const std::vector<uint32_t>& pcrs) {
+  uint32_t mask = 0;
+  for (uint32_t p : pcrs) {
+    if (p < 24) mask |= 1u << p;
+  }
+  return mask;
+}
+
 Result<std::vector<uint32_t>> ParsePcrList(std::string_view text) {
   std::vector<uint32_t> out;
   auto bad = [&](std::string_view why) {
@@ -204,17 +225,31 @@ Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
   }
   c.challenge.min_interval_fraction = fraction;
   std::string text;
+  // A bank the verifier does not accept would turn every quote into a
+  // REJECTED verdict (and, before tokens bound the selection, into FAIL and
+  // revocations): refuse to start instead (issue 17).
   ATTEST_ASSIGN_OR_RETURN(text, f.String("challenge.pcr_bank", "sha256"));
   auto bank = ParseHashAlgorithm(text);
   if (!bank) return Invalid(f, "challenge.pcr_bank", bank.error().message);
+  if (TpmAlgOf(*bank) == 0) {
+    return Invalid(f, "challenge.pcr_bank",
+                   "'" + text + "' is not a bank the verifier accepts (sha256, sha384 or sha512)");
+  }
   c.challenge.pcr_bank = *bank;
-  ATTEST_ASSIGN_OR_RETURN(text, f.String("challenge.pcrs", "0-7,10"));
+  // A smaller set is allowed (the lab quotes PCR 10 only): the token binds
+  // it, so an agent whose policies need more gets REJECTED
+  // (challenge.insufficient_selection), never FAIL; Gateway::Create warns.
+  ATTEST_ASSIGN_OR_RETURN(text, f.String("challenge.pcrs", "0-8,10"));
   auto pcrs = ParsePcrList(text);
   if (!pcrs) return Invalid(f, "challenge.pcrs", pcrs.error().message);
   c.challenge.pcrs = *pcrs;
   ATTEST_ASSIGN_OR_RETURN(text, f.String("challenge.quote_hash", "sha256"));
   auto qh = ParseHashAlgorithm(text);
   if (!qh) return Invalid(f, "challenge.quote_hash", qh.error().message);
+  if (TpmAlgOf(*qh) == 0) {
+    return Invalid(f, "challenge.quote_hash",
+                   "'" + text + "' is not a hash the verifier accepts (sha256, sha384 or sha512)");
+  }
   c.challenge.quote_hash = *qh;
   // The worker reads the same key, range and default (verifier-workers/config.cc).
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("challenge.boot_time_tolerance_seconds",

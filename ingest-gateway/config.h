@@ -34,9 +34,9 @@
 //   properties = ["security.protocol=ssl"]    # extra librdkafka properties
 //   [challenge]
 //   min_interval_fraction = 0.8               # earliest challenge: last + interval x this
-//   pcr_bank = "sha256"
-//   pcrs = "0-7,10"
-//   quote_hash = "sha256"
+//   pcr_bank = "sha256"                     # sha256 | sha384 | sha512 (sha1: refused)
+//   pcrs = "0-8,10"                         # fewer: a warning (see kPolicyPcrMask)
+//   quote_hash = "sha256"                   # sha256 | sha384 | sha512
 //   boot_time_tolerance_seconds = 2           # boot times closer than this are the same boot
 //   catch_up_interval_seconds = 2             # next round while an IMA list arrives in parts
 //   [log]
@@ -64,7 +64,7 @@ namespace attest::gateway {
 struct ChallengeConfig {
   double min_interval_fraction = 0.8;
   v1::HashAlgorithm pcr_bank = v1::HASH_ALGORITHM_SHA256;
-  std::vector<uint32_t> pcrs = {0, 1, 2, 3, 4, 5, 6, 7, 10};
+  std::vector<uint32_t> pcrs = {0, 1, 2, 3, 4, 5, 6, 7, 8, 10};
   v1::HashAlgorithm quote_hash = v1::HASH_ALGORITHM_SHA256;
   // Same key and default in the worker: one rule for "a new boot" (IsNewBoot).
   std::chrono::seconds boot_time_tolerance = kDefaultBootTimeTolerance;
@@ -112,5 +112,15 @@ Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& file);
 Result<std::vector<uint32_t>> ParsePcrList(std::string_view text);
 // "sha1" | "sha256" | "sha384" | "sha512" | "sm3_256".
 Result<v1::HashAlgorithm> ParseHashAlgorithm(std::string_view text);
+// The TPM_ALG_ID of a bank the verifier accepts by default (sha256, sha384,
+// sha512), or 0 (sha1, sm3_256, unknown): what challenge.pcr_bank may be.
+uint16_t TpmAlgOf(v1::HashAlgorithm alg);
+// PCR indexes -> the token's mask (bit i = PCR i; indexes above 23 ignored).
+uint32_t PcrMask(const std::vector<uint32_t>& pcrs);
+// PCRs the verifier reads for the standard policies: 0-7 (measured boot), 8
+// (GRUB's kernel command line, when the reference state judges it) and 10
+// (IMA). A challenge without them makes agents with such policies REJECTED
+// (challenge.insufficient_selection): the gateway warns at start.
+inline constexpr uint32_t kPolicyPcrMask = 0x0005ff;
 
 }  // namespace attest::gateway

@@ -75,6 +75,12 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayConfig config,
   if (!keys) return MakeError(errc::invalid_config, keys.error().message);
   std::unique_ptr<Gateway> gw(new Gateway(std::move(config), registry, std::move(keys).value()));
   const GatewayConfig& c = gw->config_;
+  if ((PcrMask(c.challenge.pcrs) & kPolicyPcrMask) != kPolicyPcrMask) {
+    spdlog::warn(
+        "gateway: challenge.pcrs leaves out some of PCRs 0-8 and 10: agents whose measured-boot, "
+        "kernel command line or runtime policies read them get REJECTED verdicts "
+        "(challenge.insufficient_selection)");
+  }
 
   kafka::ProducerConfig pc;
   pc.bootstrap_servers = c.kafka_bootstrap;
@@ -208,7 +214,13 @@ void Gateway::OnChallenge(http::RequestPtr req, http::Responder res) {
       r.RetryAfter(d.retry_after);
       return res.Send(std::move(r));
     }
-    auto token = token::Issue(keys_, uuid, now, d.ima_offset);
+    // The token binds what the challenge asks (bank, PCRs, UEFI log), so the
+    // worker can tell a challenge that asked too little from an agent that
+    // quoted less than asked.
+    const token::Binding binding{.pcr_bank = TpmAlgOf(config_.challenge.pcr_bank),
+                                 .pcr_mask = PcrMask(config_.challenge.pcrs),
+                                 .uefi_log_requested = d.uefi_log_requested};
+    auto token = token::Issue(keys_, uuid, now, d.ima_offset, binding);
     if (!token) return res.Send(http::Problem(500, token.error().message));
     v1::Challenge ch;
     ch.set_token(std::move(token).value());

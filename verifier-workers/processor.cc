@@ -424,6 +424,8 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   need_inputs.pcr_policy = agent.policies.pcr.get();
   const verify::SelectionNeeds needs = verify::NeedsOf(need_inputs);
   std::optional<verify::RequestedSelection> requested;
+    // GRUB's command line is judged in PCR 8 (eventlog::kGrubCommandPcr).
+    if (agent.policies.measured_boot->kernel_cmdlines) need_inputs.measured_boot_pcrs |= 1u << 8;
   if (claims->binding) {
     requested = verify::RequestedSelection{claims->binding->pcr_bank, claims->binding->pcr_mask};
     if (auto f = verify::CheckRequested(needs, *requested)) {

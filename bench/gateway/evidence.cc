@@ -5,7 +5,9 @@
 namespace attest::bench {
 
 Result<std::string> EvidenceBody(const token::KeySet& keys, const std::string& uuid) {
-  auto tok = token::Issue(keys, uuid, std::chrono::system_clock::now(), 0);
+  // What a default gateway binds: sha256, PCRs 0-7 and 10.
+  auto tok = token::Issue(keys, uuid, std::chrono::system_clock::now(), 0,
+                          token::Binding{.pcr_bank = 0x000b, .pcr_mask = 0x0004ff});
   if (!tok) return tok.error();
   v1::Evidence e;
   e.set_agent_uuid(uuid);

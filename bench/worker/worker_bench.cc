@@ -152,7 +152,10 @@ struct Env {
     attest::testing::SoftClock clock;
     for (auto& round : rounds) {
       clock.clock += 1000;
-      auto tok = token::Issue(keyset, uuid, token::Clock::now(), 0);
+      // Bound to what it quotes (sha256 PCR 10): the agents have a runtime
+      // policy only.
+      auto tok = token::Issue(keyset, uuid, token::Clock::now(), 0,
+                              token::Binding{.pcr_bank = TPM2_ALG_SHA256, .pcr_mask = 1u << 10});
       tpm::Bytes nonce(tok->begin(), tok->end());
       auto sel = attest::testing::Selection(TPM2_ALG_SHA256, {10});
       tpm::PcrValues values;

@@ -20,12 +20,17 @@ struct PreparedMac {
 
 namespace {
 
-constexpr std::string_view kMacLabel = "attest-token-v1";
+constexpr std::string_view kMacLabelV1 = "attest-token-v1";
+constexpr std::string_view kMacLabelV2 = "attest-token-v2";
 constexpr std::string_view kAgentLabel = "attest-token-agent";
 constexpr std::string_view kKeyIdLabel = "attest-token-key-id";
 constexpr size_t kSignedSize = 32;  // bytes covered by the MAC
 constexpr size_t kTagOffset = 18;
-constexpr size_t kRandomOffset = 22;
+constexpr size_t kRandomOffsetV1 = 22;
+constexpr size_t kFlagsOffset = 22;  // version 2
+constexpr size_t kBankOffset = 23;
+constexpr size_t kMaskOffset = 25;
+constexpr size_t kRandomOffsetV2 = 28;
 constexpr size_t kMaxUuidBytes = 0xffff;
 
 void PutU64(uint8_t* p, uint64_t v) {
@@ -58,8 +63,10 @@ std::array<uint8_t, 4> AgentTag(std::string_view uuid) {
   return {d[0], d[1], d[2], d[3]};
 }
 
-// HMAC-SHA256(key, label | len(uuid) | uuid | signed bytes) into `out`.
+// HMAC-SHA256(key, label | len(uuid) | uuid | signed bytes) into `out`; the
+// label follows the version byte (signed_bytes[0]).
 bool Mac(const PreparedMac& key, std::string_view uuid, const uint8_t* signed_bytes, uint8_t* out) {
+  const std::string_view label = signed_bytes[0] == kVersionV1 ? kMacLabelV1 : kMacLabelV2;
   std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> ctx(EVP_MAC_CTX_dup(key.ctx.get()),
                                                                 EVP_MAC_CTX_free);
   const uint8_t len_be[2] = {static_cast<uint8_t>((uuid.size() >> 8) & 0xff),
@@ -68,7 +75,7 @@ bool Mac(const PreparedMac& key, std::string_view uuid, const uint8_t* signed_by
     return EVP_MAC_update(ctx.get(), static_cast<const unsigned char*>(p), n) == 1;
   };
   size_t len = 0;
-  return ctx && update(kMacLabel.data(), kMacLabel.size()) && update(len_be, 2) &&
+  return ctx && update(label.data(), label.size()) && update(len_be, 2) &&
          update(uuid.data(), uuid.size()) && update(signed_bytes, kSignedSize) &&
          EVP_MAC_final(ctx.get(), out, &len, 32) == 1 && len == 32;
 }
@@ -189,9 +196,10 @@ Result<Fields> Parse(std::string_view token) {
                                           " bytes, expected " + std::to_string(kTokenSize));
   }
   const auto* p = reinterpret_cast<const uint8_t*>(token.data());
-  if (p[0] != kVersion) {
+  if (p[0] != kVersion && p[0] != kVersionV1) {
     return MakeError(errc::malformed, "token: version " + std::to_string(p[0]) + ", expected " +
-                                          std::to_string(kVersion));
+                                          std::to_string(kVersion) + " or " +
+                                          std::to_string(kVersionV1));
   }
   Fields f;
   f.version = p[0];
@@ -199,34 +207,78 @@ Result<Fields> Parse(std::string_view token) {
   f.issued_at_ms = static_cast<int64_t>(GetU64(p + 2));
   f.ima_offset = GetU64(p + 10);
   for (size_t i = 0; i < 4; ++i) f.agent_tag[i] = p[kTagOffset + i];
+  if (f.version == kVersion) {
+    const uint8_t flags = p[kFlagsOffset];
+    // Unknown flags are a newer format this code cannot honour.
+    if ((flags & ~kFlagUefiLogRequested) != 0) {
+      return MakeError(errc::malformed, "token: unknown flag bits " + std::to_string(flags));
+    }
+    Binding b;
+    b.uefi_log_requested = (flags & kFlagUefiLogRequested) != 0;
+    b.pcr_bank = static_cast<uint16_t>((p[kBankOffset] << 8) | p[kBankOffset + 1]);
+    b.pcr_mask = (static_cast<uint32_t>(p[kMaskOffset]) << 16) |
+                 (static_cast<uint32_t>(p[kMaskOffset + 1]) << 8) | p[kMaskOffset + 2];
+    f.binding = b;
+  }
   return f;
 }
 
-Result<std::string> Issue(const KeySet& keys, std::string_view uuid, Clock::time_point now,
-                          uint64_t ima_offset, const RandomFn& rng) {
+namespace {
+
+Result<std::string> IssueVersion(const KeySet& keys, std::string_view uuid, Clock::time_point now,
+                                 uint64_t ima_offset, const Binding* binding, const RandomFn& rng) {
   if (uuid.empty() || uuid.size() > kMaxUuidBytes) {
     return MakeError(errc::malformed, "token: agent uuid must be 1..65535 bytes");
   }
+  if (binding != nullptr && (binding->pcr_mask & ~kPcrMaskAll) != 0) {
+    return MakeError(errc::malformed, "token: PCR mask names PCRs above 23");
+  }
   const Key& key = keys.current();
   std::array<uint8_t, kTokenSize> t{};
-  t[0] = kVersion;
+  t[0] = binding != nullptr ? kVersion : kVersionV1;
   t[1] = key.id;
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   PutU64(t.data() + 2, static_cast<uint64_t>(ms));
   PutU64(t.data() + 10, ima_offset);
   auto tag = AgentTag(uuid);
   for (size_t i = 0; i < 4; ++i) t[kTagOffset + i] = tag[i];
-  if (auto r = rng(t.data() + kRandomOffset, kSignedSize - kRandomOffset); !r) return r.error();
+  size_t random_offset = kRandomOffsetV1;
+  if (binding != nullptr) {
+    t[kFlagsOffset] = binding->uefi_log_requested ? kFlagUefiLogRequested : 0;
+    t[kBankOffset] = static_cast<uint8_t>(binding->pcr_bank >> 8);
+    t[kBankOffset + 1] = static_cast<uint8_t>(binding->pcr_bank & 0xff);
+    t[kMaskOffset] = static_cast<uint8_t>((binding->pcr_mask >> 16) & 0xff);
+    t[kMaskOffset + 1] = static_cast<uint8_t>((binding->pcr_mask >> 8) & 0xff);
+    t[kMaskOffset + 2] = static_cast<uint8_t>(binding->pcr_mask & 0xff);
+    random_offset = kRandomOffsetV2;
+  }
+  if (auto r = rng(t.data() + random_offset, kSignedSize - random_offset); !r) return r.error();
   if (!Mac(keys.mac(0), uuid, t.data(), t.data() + kSignedSize)) {
     return MakeError(errc::invalid_key, "token: HMAC-SHA256 failed");
   }
   return std::string(reinterpret_cast<const char*>(t.data()), t.size());
 }
 
+}  // namespace
+
+Result<std::string> Issue(const KeySet& keys, std::string_view uuid, Clock::time_point now,
+                          uint64_t ima_offset, const Binding& binding, const RandomFn& rng) {
+  return IssueVersion(keys, uuid, now, ima_offset, &binding, rng);
+}
+
+Result<std::string> IssueV1(const KeySet& keys, std::string_view uuid, Clock::time_point now,
+                            uint64_t ima_offset, const RandomFn& rng) {
+  return IssueVersion(keys, uuid, now, ima_offset, nullptr, rng);
+}
+
 Result<Claims> Verify(const KeySet& keys, std::string_view token, std::string_view uuid,
                       Clock::time_point now, const VerifyOptions& options) {
   auto fields = Parse(token);
   if (!fields) return fields.error();
+  if (options.require_binding && !fields->binding) {
+    return MakeError(errc::malformed,
+                     "token: version 1 binds no PCR selection, and this verifier requires one");
+  }
   if (uuid.empty() || uuid.size() > kMaxUuidBytes) {
     return MakeError(errc::malformed, "token: agent uuid must be 1..65535 bytes");
   }
@@ -266,6 +318,8 @@ Result<Claims> Verify(const KeySet& keys, std::string_view token, std::string_vi
   c.issued_at = Clock::time_point(std::chrono::milliseconds(fields->issued_at_ms));
   c.ima_offset = fields->ima_offset;
   c.key_id = fields->key_id;
+  c.version = fields->version;
+  c.binding = fields->binding;
   return c;
 }
 

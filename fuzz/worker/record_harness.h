@@ -5,9 +5,10 @@
 //  - raw: the rest is the record value as is (decoding and the checks that
 //    run before authentication see hostile bytes);
 //  - signed: the rest, when it decodes as an envelope, gets a valid token for
-//    the fixed agent and a quote re-signed with its AK over the envelope's
-//    own sha256 PCR values, so the IMA list, the UEFI log, the policies and
-//    the state machine are reached past authentication.
+//    the fixed agent (bound to sha256 PCRs 0-7 and 10, as a default gateway
+//    asks) and a quote re-signed with its AK over the envelope's own sha256
+//    PCR values plus zeros for asked PCRs it lacks, so the IMA list, the UEFI
+//    log, the policies and the state machine are reached past authentication.
 // Invariants (abort otherwise): exactly one verdict, which decodes; the
 // history failures are a JSON array; every failure context is valid UTF-8
 // without control characters (EscapeBytes at the edge); a REJECTED record
@@ -110,7 +111,12 @@ inline bool Authenticate(std::string& value, uint64_t clock) {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(received.time_since_epoch());
   env.mutable_received_at()->set_seconds(us.count() / 1'000'000);
   env.mutable_received_at()->set_nanos(0);
+  // Bound and quoted as a default gateway asks (sha256, PCRs 0-7 and 10):
+  // a selection short of what the policies need is REJECTED before the
+  // checks this mode is for.
+  constexpr uint32_t kAsked = 0x0004ff;
   auto tok = token::Issue(setup.keys, kAgent, received, e->ima().start_offset(),
+                          token::Binding{.pcr_bank = TPM2_ALG_SHA256, .pcr_mask = kAsked},
                           [](uint8_t* out, size_t n) -> Result<void> {
                             std::fill(out, out + n, uint8_t{7});
                             return Ok();
@@ -122,13 +128,26 @@ inline bool Authenticate(std::string& value, uint64_t clock) {
   sel.pcrSelections[0].hash = TPM2_ALG_SHA256;
   sel.pcrSelections[0].sizeofSelect = 3;
   tpm::PcrValues quoted;
-  for (const auto& bank : e->quote().pcrs()) {
+  v1::PcrBank* sha256 = nullptr;
+  for (auto& bank : *e->mutable_quote()->mutable_pcrs()) {
     if (bank.hash_algorithm() != v1::HASH_ALGORITHM_SHA256) continue;
+    if (sha256 == nullptr) sha256 = &bank;
     for (const auto& [i, v] : bank.values()) {
       if (i >= 24 || v.size() != 32) continue;
       sel.pcrSelections[0].pcrSelect[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
       quoted[TPM2_ALG_SHA256][i] = tpm::Bytes(v.begin(), v.end());
     }
+  }
+  // The asked PCRs the envelope lacks: zero, as on a fresh TPM.
+  if (sha256 == nullptr) {
+    sha256 = e->mutable_quote()->add_pcrs();
+    sha256->set_hash_algorithm(v1::HASH_ALGORITHM_SHA256);
+  }
+  for (uint32_t i = 0; i < 24; ++i) {
+    if ((kAsked & (1u << i)) == 0 || quoted[TPM2_ALG_SHA256].contains(i)) continue;
+    sel.pcrSelections[0].pcrSelect[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+    quoted[TPM2_ALG_SHA256][i] = tpm::Bytes(32, 0);
+    (*sha256->mutable_values())[i] = std::string(32, '\0');
   }
   const tpm::Bytes nonce(tok->begin(), tok->end());
   testing::SoftClock tpm_clock{1000u + clock, 1, 0, true};

@@ -56,8 +56,29 @@ TEST_F(GatewayTest, ChallengeCarriesTokenSelectionOffsetAndInterval) {
   EXPECT_EQ(ch.quote_hash_algorithm(), v1::HASH_ALGORITHM_SHA256);
   ASSERT_EQ(ch.pcr_selection_size(), 1);
   EXPECT_EQ(ch.pcr_selection(0).hash_algorithm(), v1::HASH_ALGORITHM_SHA256);
-  EXPECT_EQ(ch.pcr_selection(0).pcrs_size(), 9);
+  EXPECT_EQ(ch.pcr_selection(0).pcrs_size(), 10);  // 0-8, 10
   EXPECT_EQ(ch.expires_at().seconds() - ch.issued_at().seconds(), 60);
+  // The token binds what the challenge says (issue 17): sha256, PCRs 0-8
+  // and 10, no UEFI log.
+  ASSERT_TRUE(claims->binding.has_value());
+  EXPECT_EQ(claims->version, token::kVersion);
+  EXPECT_EQ(claims->binding->pcr_bank, 0x000b);
+  uint32_t mask = 0;
+  for (uint32_t p : ch.pcr_selection(0).pcrs()) mask |= 1u << p;
+  EXPECT_EQ(claims->binding->pcr_mask, mask);
+  EXPECT_EQ(claims->binding->pcr_mask, 0x0005ffu);
+  EXPECT_FALSE(claims->binding->uefi_log_requested);
+
+  // A UEFI log requested by the row is bound too.
+  const std::string wants_log = NewUuid();
+  InsertAgent(wants_log, {.boot_log_requested = true});
+  auto ch2 = ChallengeOf(AskChallenge(wants_log));
+  auto claims2 =
+      token::Verify(TestKeys(), ch2.token(), wants_log, std::chrono::system_clock::now());
+  ASSERT_TRUE(claims2.ok()) << claims2.error().ToString();
+  EXPECT_TRUE(ch2.uefi_log_requested());
+  ASSERT_TRUE(claims2->binding.has_value());
+  EXPECT_TRUE(claims2->binding->uefi_log_requested);
 }
 
 TEST_F(GatewayTest, ChallengeBeforeTheIntervalIs429UnlessTheAgentRebooted) {
@@ -169,10 +190,12 @@ TEST_F(GatewayTest, BadEvidenceGetsItsStatusAndNothingReachesKafka) {
   auto other_ch = ChallengeOf(AskChallenge(other));
   const std::string good = MakeEvidence(uuid, ch.token(), 3).SerializeAsString();
 
-  auto expired_token = token::Issue(TestKeys(), uuid, std::chrono::system_clock::now() - 61s, 3);
+  const token::Binding bind{.pcr_bank = 0x000b, .pcr_mask = 0x0004ff};
+  auto expired_token =
+      token::Issue(TestKeys(), uuid, std::chrono::system_clock::now() - 61s, 3, bind);
   ASSERT_TRUE(expired_token.ok());
   auto unknown_key = token::KeySet::FromSecrets({std::string(32, 'z')});
-  auto foreign_token = token::Issue(*unknown_key, uuid, std::chrono::system_clock::now(), 3);
+  auto foreign_token = token::Issue(*unknown_key, uuid, std::chrono::system_clock::now(), 3, bind);
   std::string forged = ch.token();
   forged[40] = static_cast<char>(forged[40] ^ 1);
   v1::Evidence no_quote = MakeEvidence(uuid, ch.token(), 3);

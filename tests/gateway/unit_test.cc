@@ -43,7 +43,7 @@ TEST(GatewayConfigTest, DefaultsAndOverrides) {
   EXPECT_EQ(c->challenge.catch_up_interval, 2s);
   EXPECT_EQ(c->token_key_files.size(), 2u);
   EXPECT_EQ(c->kafka_topic, "attestation.evidence");
-  EXPECT_EQ(c->challenge.pcrs, (std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7, 10}));
+  EXPECT_EQ(c->challenge.pcrs, (std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 10}));
   EXPECT_DOUBLE_EQ(c->challenge.min_interval_fraction, 0.8);
 
   auto o = Parse(kMinimal + R"(
@@ -70,6 +70,11 @@ listen = "0.0.0.0:99999")",
       {kMinimal + "[challenge]\npcrs = \"24\"\n", "challenge.pcrs"},
       {kMinimal + "[challenge]\nmin_interval_fraction = 1.5\n", "challenge.min_interval_fraction"},
       {kMinimal + "[challenge]\npcr_bank = \"md5\"\n", "challenge.pcr_bank"},
+      // Issue 17: a gateway asking for a bank or PCRs the verifier cannot use
+      // refuses to start.
+      {kMinimal + "[challenge]\npcr_bank = \"sha1\"\n", "challenge.pcr_bank"},
+      {kMinimal + "[challenge]\npcr_bank = \"sm3_256\"\n", "challenge.pcr_bank"},
+      {kMinimal + "[challenge]\nquote_hash = \"sha1\"\n", "challenge.quote_hash"},
       {kMinimal + "compression = \"brotli\"\n", "kafka.compression"},
       {kMinimal + "properties = [\"message.max.bytes=99999999\"]\n", "kafka.message_max_bytes"},
       {kMinimal + "properties = [\"compression.type=gzip\"]\n", "kafka.compression"},
@@ -87,6 +92,27 @@ client_auth = "required"
 )");
   ASSERT_FALSE(no_ca.ok());
   EXPECT_NE(no_ca.error().message.find("server.client_ca_file"), std::string::npos);
+}
+
+TEST(GatewayConfigTest, WeakBankRefusalSaysWhy) {
+  auto r = Parse(kMinimal + "[challenge]\npcr_bank = \"sha1\"\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, errc::invalid_config);
+  EXPECT_NE(r.error().message.find("sha256, sha384 or sha512"), std::string::npos)
+      << r.error().message;
+  for (const char* bank : {"sha256", "sha384", "sha512"}) {
+    auto ok = Parse(kMinimal + "[challenge]\npcr_bank = \"" + bank + "\"\n");
+    EXPECT_TRUE(ok.ok()) << bank << ": " << ok.error().ToString();
+  }
+  EXPECT_EQ(PcrMask({0, 1, 2, 3, 4, 5, 6, 7, 8, 10}), kPolicyPcrMask);
+  // A smaller PCR set is allowed (the token binds it; the worker REJECTS
+  // agents whose policies need more).
+  auto lab = Parse(kMinimal + "[challenge]\npcrs = \"10\"\n");
+  ASSERT_TRUE(lab.ok()) << lab.error().ToString();
+  EXPECT_EQ(lab->challenge.pcrs, std::vector<uint32_t>{10});
+  EXPECT_EQ(PcrMask({23}), 1u << 23);
+  EXPECT_EQ(TpmAlgOf(v1::HASH_ALGORITHM_SHA256), 0x000b);
+  EXPECT_EQ(TpmAlgOf(v1::HASH_ALGORITHM_SHA1), 0);
 }
 
 TEST(DecodeTest, ContentTypesAndUuids) {

@@ -77,7 +77,9 @@ inline std::string MakeEnvelope(const token::KeySet& keys, const std::string& uu
                                 const std::function<void(const std::string&, v1::Quote*)>& quote,
                                 bool break_token = false) {
   auto now = token::Clock::now();
-  auto tok = token::Issue(keys, uuid, now, from);
+  // Bound to what the simulated agents quote (sha256 PCR 10, see SimAgent).
+  auto tok = token::Issue(keys, uuid, now, from,
+                          token::Binding{.pcr_bank = TPM2_ALG_SHA256, .pcr_mask = 1u << 10});
   if (!tok) throw std::runtime_error(tok.error().message);
   std::string nonce = *tok;
   if (break_token) nonce[40] ^= 1;
