@@ -275,7 +275,9 @@ TEST_F(RegistrarSoftTest, AdminEnrolUpdateRemove) {
   {
     auto conn = Connect();
     pqxx::work tx(*conn);
-    tx.exec("UPDATE enrolments SET state = 'FAILED', state_reason = 'test'");
+    // Failed by quote.tpm_rollback (issue 17.4): the TPM's stored counters.
+    tx.exec("UPDATE enrolments SET state = 'FAILED', state_reason = 'quote.tpm_rollback', "
+            "quote_clock = 90000, quote_reset_count = 5, quote_restart_count = 1");
     tx.commit();
   }
   ASSERT_EQ(admin.Show(kUuid)->state(), v1::AGENT_STATE_FAILED);
@@ -283,6 +285,10 @@ TEST_F(RegistrarSoftTest, AdminEnrolUpdateRemove) {
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->state(), v1::AGENT_STATE_ENROLLED);
   EXPECT_EQ(st->policy_versions().pcr(), 3u);
+  // The re-enrolment clears them: the restored TPM is judged from its next quote.
+  EXPECT_EQ(Scalar("SELECT (quote_clock IS NULL AND quote_reset_count IS NULL AND "
+                   "quote_restart_count IS NULL)::text FROM enrolments"),
+            "true");
 
   auto list = admin.List();
   ASSERT_TRUE(list.ok());
