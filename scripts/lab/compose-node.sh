@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # compose-node.sh: one simulated node of ops/docker-compose.yml: a swtpm
-# (manufactured once, EK certificate from the lab's EK CA), a fresh IMA list
+# (manufactured by the pki job, EK certificate from the lab's EK CA), a fresh IMA list
 # per container start (a new swtpm process is a new boot), the list growing
 # every LAB_IMA_PERIOD seconds, and attest-agent in the foreground.
 # Environment: AGENT_UUID, PKI_DIR, AGENT_REGISTRARS, AGENT_VERIFIERS,
@@ -11,8 +11,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 dir=${NODE_DIR:-/var/lib/attest-node}
 port=2321
 mkdir -p "$dir/state"
-[ -f "$dir/tpm/tpm2-00.permall" ] ||
-  "$here/swtpm-node.sh" manufacture "$dir" "$PKI_DIR/ek-ca-state" "$PKI_DIR/ek-ca"
+# Manufactured by the `pki` job, which alone holds the EK CA's key: a node
+# never sees it (nor any service's secret).
+if [ ! -f "$dir/tpm/tpm2-00.permall" ]; then
+  echo "compose-node.sh: no TPM in $dir/tpm (the pki job manufactures it)" >&2
+  exit 1
+fi
 "$here/known-good.sh" "$dir/image" >/dev/null
 "$here/swtpm-node.sh" run "$dir" "$port" &
 for _ in $(seq 1 100); do

@@ -96,10 +96,10 @@ TEST_F(HistoryRolesTest, MaintenanceRoleRunsRetentionFromTodayOnly) {
   }
   EXPECT_EQ(Partitions(), 3);
   {
-    // Retention of 2 days on 2024-01-04: 01-01 and 01-02 go, 01-03 stays.
+    // Retention of 1 day on 2024-01-04: 01-01 and 01-02 go, 01-03 stays.
     auto c = As(maint_);
     pqxx::work tx(*c);
-    EXPECT_EQ(tx.exec1("SELECT attestation_history_drop_partitions(2, '2024-01-04')")[0].as<int>(),
+    EXPECT_EQ(tx.exec1("SELECT attestation_history_drop_partitions(1, '2024-01-04')")[0].as<int>(),
               2);
     tx.commit();
   }

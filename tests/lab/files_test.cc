@@ -6,9 +6,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "tests/harness/util/process.h"
@@ -131,6 +133,221 @@ TEST(LabScripts, ImaEntriesMatchKeylimeTemplateHashes) {
       0)
       << out;
   EXPECT_EQ(out.substr(0, out.find('\t')), want);
+}
+
+// --- Issue 17.7: each component gets only its own secrets ---------------
+
+// The block of each top-level entry of `services:` (and of the x-* anchors),
+// by indentation: enough for this file's plain layout.
+std::map<std::string, std::string> ComposeBlocks() {
+  const std::string compose = ReadFile(kSource / "ops/docker-compose.yml");
+  std::map<std::string, std::string> blocks;
+  std::istringstream in(compose);
+  std::string line, name;
+  bool in_services = false;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] != ' ' && line[0] != '#') {
+      in_services = line == "services:";
+      name.clear();
+      if (line.starts_with("x-")) name = line.substr(0, line.find(':'));
+      continue;
+    }
+    std::smatch m;
+    if (in_services && std::regex_match(line, m, std::regex(R"(  ([a-z0-9-]+):\s*)"))) {
+      name = m[1].str();
+      continue;
+    }
+    if (!name.empty()) blocks[name] += line + "\n";
+  }
+  return blocks;
+}
+
+std::set<std::string> MountedVolumes(const std::string& block) {
+  std::set<std::string> v;
+  std::regex mount(R"(\n\s+- ([a-z0-9-]+):/)");
+  for (std::sregex_iterator it(block.begin(), block.end(), mount), end; it != end; ++it) {
+    v.insert((*it)[1].str());
+  }
+  return v;
+}
+
+TEST(ComposeSecrets, NodesMountNoServiceSecrets) {
+  auto blocks = ComposeBlocks();
+  ASSERT_TRUE(blocks.count("node1") && blocks.count("x-attest") && blocks.count("registrar"));
+  // Nothing is mounted for every service by the shared anchor.
+  EXPECT_EQ(blocks["x-attest"].find("volumes:"), std::string::npos) << blocks["x-attest"];
+  for (const char* node : {"node1", "node2", "node3"}) {
+    const auto v = MountedVolumes(blocks[node]);
+    EXPECT_EQ(v, (std::set<std::string>{"pki", std::string(node)})) << node;
+    EXPECT_NE(blocks[node].find("pki:/etc/attest/pki:ro"), std::string::npos) << node;
+  }
+  // Each secrets volume: its component and the pki job that fills it.
+  const std::map<std::string, std::set<std::string>> owners = {
+      {"pki-master", {"pki"}},
+      {"secrets-registrar", {"pki", "registrar"}},
+      {"secrets-gateway", {"pki", "gateway"}},
+      {"secrets-worker", {"pki", "x-worker"}},
+      {"secrets-admin", {"pki", "enrol", "attestctl"}},
+      {"secrets-db", {"pki", "postgres", "db-init"}},
+      {"secrets-kafka", {"pki", "kafka", "kafka-init"}},
+      {"secrets-grafana", {"pki", "grafana"}}};
+  for (const auto& [volume, allowed] : owners) {
+    std::set<std::string> users;
+    for (const auto& [service, block] : blocks) {
+      if (MountedVolumes(block).count(volume)) users.insert(service);
+    }
+    EXPECT_EQ(users, allowed) << volume;
+  }
+  for (const char* w : {"worker1", "worker2", "worker3"}) {
+    EXPECT_EQ(blocks[w].find("volumes:"), std::string::npos) << w << " mounts more than x-worker";
+  }
+}
+
+TEST(ComposeSecrets, EachDatabaseRoleHasItsOwnPassword) {
+  const std::string compose = ReadFile(kSource / "ops/docker-compose.yml");
+  // No password in a conninfo or the environment: passfiles from each
+  // component's own volume.
+  EXPECT_FALSE(std::regex_search(compose, std::regex(R"(dbname=\w+[^\n]* password=)")));
+  EXPECT_EQ(compose.find("ATTEST_DB_PASSWORD"), std::string::npos);
+  auto blocks = ComposeBlocks();
+  const std::map<std::string, std::string> logins = {
+      {"registrar", "lab_registrar"}, {"gateway", "lab_gateway"}, {"worker1", "lab_worker"}};
+  for (const auto& [service, user] : logins) {
+    EXPECT_NE(blocks[service].find("user=" + user +
+                                   " dbname=attest passfile=/etc/attest/"
+                                   "secrets/db.pgpass"),
+              std::string::npos)
+        << service;
+  }
+  EXPECT_NE(blocks["postgres"].find("POSTGRES_PASSWORD_FILE"), std::string::npos);
+  // mkpki.sh: one password per login, in its component's directory only.
+  TempDir dir("attest-lab-pki");
+  std::string out;
+  ASSERT_EQ(RunCommand({(kSource / "scripts/lab/mkpki.sh").string(), dir.path().string()}, &out), 0)
+      << out;
+  std::set<std::string> passwords;
+  for (const char* role : {"admin", "registrar", "gateway", "worker", "readonly", "maintenance"}) {
+    passwords.insert(ReadFile(dir.path() / "db" / (std::string(role) + ".password")));
+  }
+  EXPECT_EQ(passwords.size(), 6u);
+  for (const char* c : {"registrar", "gateway", "worker", "readonly", "maintenance"}) {
+    const std::string pgpass = ReadFile(dir.path() / c / "db.pgpass");
+    EXPECT_NE(pgpass.find(std::string(":lab_") + c + ":"), std::string::npos) << c;
+    EXPECT_EQ(pgpass.find('\n'), pgpass.size() - 1) << c << ": one login only";
+  }
+}
+
+TEST(LabSecrets, EachComponentDirectoryHoldsOnlyItsOwnSecrets) {
+  TempDir dir("attest-lab-pki");
+  std::string out;
+  ASSERT_EQ(RunCommand({(kSource / "scripts/lab/mkpki.sh").string(), dir.path().string()}, &out), 0)
+      << out;
+  auto files = [&](const char* sub) {
+    std::set<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir.path() / sub)) {
+      names.insert(e.path().filename().string());
+      EXPECT_EQ(fs::status(e.path()).permissions() & fs::perms::all,
+                fs::perms::owner_read | fs::perms::owner_write)
+          << e.path();
+    }
+    EXPECT_EQ(fs::status(dir.path() / sub).permissions() & fs::perms::all, fs::perms::owner_all)
+        << sub;
+    return names;
+  };
+  using S = std::set<std::string>;
+  EXPECT_EQ(files("registrar"), (S{"registrar.pem", "registrar.key", "admin.token", "db.pgpass"}));
+  EXPECT_EQ(files("gateway"),
+            (S{"gateway.pem", "gateway.key", "token.key", "db.pgpass", "kafka.password"}));
+  EXPECT_EQ(files("worker"), (S{"token.key", "revocation.key", "db.pgpass", "kafka.password"}));
+  EXPECT_EQ(files("ca"), (S{"ca.key", "ca.srl"}));
+  // Top level: public files and the operator's token only.
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    if (e.is_directory()) continue;
+    const std::string n = e.path().filename().string();
+    EXPECT_TRUE(n == "ca.pem" || n == "revocation.pub.pem" || n == "admin.token") << n;
+  }
+  EXPECT_EQ(fs::status(dir.path() / "admin.token").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  // The lab's templates read service keys from SECRETS_DIR, never PKI_DIR.
+  for (const char* t : {"registrar.toml", "gateway.toml", "worker.toml", "agent.toml"}) {
+    const std::string text = ReadFile(kSource / "scripts/lab/config" / t);
+    EXPECT_EQ(std::regex_search(text, std::regex(R"(\$\{PKI_DIR\}/[^"]*\.(key|token))")), false)
+        << t;
+  }
+  // Agents (nodes) are given no secrets directory at all.
+  EXPECT_EQ(ReadFile(kSource / "scripts/lab/config/agent.toml").find("SECRETS_DIR"),
+            std::string::npos);
+}
+
+TEST(ComposeSecrets, KafkaClientsAuthenticateWithScram) {
+  auto blocks = ComposeBlocks();
+  const std::string& kafka = blocks["kafka"];
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(kafka, m, std::regex(R"(\n\s*listeners=(\S+))")));
+  const std::string listeners = m[1].str();
+  ASSERT_TRUE(std::regex_search(kafka, m, std::regex(R"(listener.security.protocol.map=(\S+))")));
+  const std::string map = m[1].str();
+  // Every listener reachable from the network uses SASL; plaintext ones
+  // bind the container's loopback only.
+  std::regex item(R"(([A-Z]+)://([^:,]*):\d+)");
+  int sasl = 0;
+  for (std::sregex_iterator it(listeners.begin(), listeners.end(), item), end; it != end; ++it) {
+    const std::string name = (*it)[1].str(), host = (*it)[2].str();
+    const bool is_sasl = map.find(name + ":SASL_") != std::string::npos;
+    sasl += is_sasl;
+    if (!is_sasl) {
+      EXPECT_EQ(host, "localhost") << name << " is plaintext on " << host;
+    }
+  }
+  EXPECT_GE(sasl, 2);
+  EXPECT_NE(kafka.find("sasl.enabled.mechanisms=SCRAM-SHA-512"), std::string::npos);
+  for (const char* u : {"admin", "gateway", "worker"}) {
+    EXPECT_NE(kafka.find(std::string("name=") + u + ",password="), std::string::npos) << u;
+  }
+  EXPECT_NE(blocks["kafka-init"].find("--command-config"), std::string::npos);
+  EXPECT_NE(blocks["gateway"].find("KAFKA_SASL_USERNAME: gateway"), std::string::npos);
+  for (const char* w : {"worker1", "worker2", "worker3"}) {
+    EXPECT_NE(blocks[w].find("KAFKA_SASL_USERNAME: worker"), std::string::npos) << w;
+  }
+  for (const char* t : {"gateway.toml", "worker.toml"}) {
+    EXPECT_NE(
+        ReadFile(kSource / "scripts/lab/config" / t).find("properties = [${KAFKA_PROPERTIES}]"),
+        std::string::npos)
+        << t;
+  }
+  // compose-service.sh turns the user and its password file into the
+  // librdkafka properties of the rendered config.
+  TempDir dir("attest-lab-sasl");
+  fs::create_directories(dir.path() / "secrets");
+  std::ofstream(dir.path() / "secrets/kafka.password") << "0123abcd\n";
+  const fs::path out = dir.path() / "gateway.toml";
+  std::string log;
+  ASSERT_EQ(
+      RunCommand({(kSource / "scripts/lab/compose-service.sh").string(),
+                  (kSource / "scripts/lab/config/gateway.toml").string(), out.string()},
+                 &log,
+                 {"KAFKA_SASL_USERNAME=gateway", "SECRETS_DIR=" + (dir.path() / "secrets").string(),
+                  "GATEWAY_ID=g", "GATEWAY_LISTEN=0.0.0.0:1", "PKI_DIR=/p", "GATEWAY_DATABASE=x",
+                  "KAFKA_BOOTSTRAP=k:9092", "CHALLENGE_PCRS=10"}),
+      0)
+      << log;
+  const std::string rendered = ReadFile(out);
+  EXPECT_NE(rendered.find("properties = [\"security.protocol=SASL_PLAINTEXT\", "
+                          "\"sasl.mechanism=SCRAM-SHA-512\", \"sasl.username=gateway\", "
+                          "\"sasl.password=0123abcd\"]"),
+            std::string::npos)
+      << rendered;
+}
+
+TEST(LabSecrets, BulkEnrolmentIsOffUnlessAsked) {
+  EXPECT_NE(ReadFile(kSource / "scripts/lab/config/registrar.toml")
+                .find("bulk_enrolment = ${REGISTRAR_BULK_ENROLMENT}"),
+            std::string::npos);
+  EXPECT_NE(ReadFile(kSource / "scripts/lab.sh")
+                .find("REGISTRAR_BULK_ENROLMENT=${LAB_BULK_ENROLMENT:-false}"),
+            std::string::npos);
+  EXPECT_NE(ComposeBlocks()["registrar"].find("REGISTRAR_BULK_ENROLMENT: \"false\""),
+            std::string::npos);
 }
 
 }  // namespace
