@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <iostream>
 #include <thread>
 
 #include "common/esys/context.h"
@@ -179,6 +180,11 @@ TEST_F(RollbackSwtpm, RestoredStateFailsWithRollbackAndReenrolmentPasses) {
   auto q5 = Quote(Nonce());
   ASSERT_EQ(q5.clock.reset_count, q3.clock.reset_count) << "the restored TPM's reset";
   ASSERT_LT(q5.clock.clock, q3.clock.clock);
+  std::cout << "swtpm clockInfo (clock/resetCount/restartCount): accepted " << q3.clock.clock << "/"
+            << q3.clock.reset_count << "/" << q3.clock.restart_count << ", next boot "
+            << q4.clock.clock << "/" << q4.clock.reset_count << "/" << q4.clock.restart_count
+            << ", restored " << q5.clock.clock << "/" << q5.clock.reset_count << "/"
+            << q5.clock.restart_count << " safe=" << q5.clock.safe << "\n";
 
   for (const AgentState* stored : {&same_boot, &next_boot}) {
     SCOPED_TRACE(stored == &same_boot ? "clock went back" : "resetCount went back");
