@@ -419,13 +419,13 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   need_inputs.allowed_banks = agent.policies.allowed_hash_algs;
   if (agent.policies.measured_boot) {
     need_inputs.measured_boot_bank = agent.policies.measured_boot->digest_alg;
+    // GRUB's command line is judged in PCR 8 (eventlog::kGrubCommandPcr).
+    if (agent.policies.measured_boot->kernel_cmdlines) need_inputs.measured_boot_pcrs |= 1u << 8;
   }
   need_inputs.ima = agent.policies.runtime != nullptr || ev.ima.has_value();
   need_inputs.pcr_policy = agent.policies.pcr.get();
   const verify::SelectionNeeds needs = verify::NeedsOf(need_inputs);
   std::optional<verify::RequestedSelection> requested;
-    // GRUB's command line is judged in PCR 8 (eventlog::kGrubCommandPcr).
-    if (agent.policies.measured_boot->kernel_cmdlines) need_inputs.measured_boot_pcrs |= 1u << 8;
   if (claims->binding) {
     requested = verify::RequestedSelection{claims->binding->pcr_bank, claims->binding->pcr_mask};
     if (auto f = verify::CheckRequested(needs, *requested)) {
@@ -454,12 +454,10 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   // The quote is authentic from here: whatever it failed for, a selection
   // other than the token asked (or, for a version-1 token, short of what the
   // policies need) is REJECTED, so a withheld PCR never gives PASS or FAIL.
-  if (auto attest = tpm::ParseAttest(ev.quote); attest) {
-    if (auto f = verify::CheckQuoted(needs, requested, attest->attested.quote.pcrSelect)) {
-      spdlog::warn("worker: evidence {} of agent {} rejected: {} {}", env.evidence_id(),
-                   row.agent_id, f->event_id, verify::ContextJson(f->context));
-      return reject({ToFinding(*f)});
-    }
+  if (auto f = verify::CheckQuoted(needs, requested, ev.quote, ev.signature)) {
+    spdlog::warn("worker: evidence {} of agent {} rejected: {} {}", env.evidence_id(),
+                 row.agent_id, f->event_id, verify::ContextJson(f->context));
+    return reject({ToFinding(*f)});
   }
   if (vr.new_state.clock &&
       vr.new_state.clock->clock > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {

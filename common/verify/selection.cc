@@ -212,4 +212,28 @@ std::optional<Failure> CheckQuoted(const SelectionNeeds& needs,
                   {"allowed_banks", BankNames(needs.allowed)}}};
 }
 
+std::optional<Failure> CheckQuoted(const SelectionNeeds& needs,
+                                   const std::optional<RequestedSelection>& requested,
+                                   tpm::ByteView quote, tpm::ByteView signature) {
+  auto attest = tpm::ParseAttest(quote);
+  auto sig = tpm::ParseSignature(signature);
+  if (!attest || !sig || attest->type != TPM2_ST_ATTEST_QUOTE) return std::nullopt;
+  TPMI_ALG_HASH hash = TPM2_ALG_NULL;
+  switch (sig->sigAlg) {
+    case TPM2_ALG_RSASSA:
+      hash = sig->signature.rsassa.hash;
+      break;
+    case TPM2_ALG_RSAPSS:
+      hash = sig->signature.rsapss.hash;
+      break;
+    case TPM2_ALG_ECDSA:
+      hash = sig->signature.ecdsa.hash;
+      break;
+    default:
+      return std::nullopt;  // VerifyQuote has refused it already
+  }
+  if (!Contains(needs.allowed, hash)) return std::nullopt;
+  return CheckQuoted(needs, requested, attest->attested.quote.pcrSelect);
+}
+
 }  // namespace attest::verify

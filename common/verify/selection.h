@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "common/tpm/marshal.h"
 #include "common/verify/failure.h"
 #include "common/verify/pcr_policy.h"
 
@@ -104,5 +105,12 @@ std::optional<Failure> CheckRequested(const SelectionNeeds& needs,
 std::optional<Failure> CheckQuoted(const SelectionNeeds& needs,
                                    const std::optional<RequestedSelection>& requested,
                                    const TPML_PCR_SELECTION& quoted);
+// The same for a quote's bytes (TPMS_ATTEST, TPMT_SIGNATURE) that
+// VerifyQuote authenticated. nullopt too when they do not parse, or when the
+// signing hash is not an accepted one: the AK's scheme decides it, not the
+// challenge, so quote.hash_alg_not_allowed stays the agent's FAIL.
+std::optional<Failure> CheckQuoted(const SelectionNeeds& needs,
+                                   const std::optional<RequestedSelection>& requested,
+                                   tpm::ByteView quote, tpm::ByteView signature);
 
 }  // namespace attest::verify

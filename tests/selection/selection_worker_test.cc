@@ -104,7 +104,8 @@ class SelectionWorkerTest : public ::testing::Test {
   // them too).
   v1::EvidenceEnvelope Envelope(const std::string& token,
                                 const std::vector<std::pair<TPMI_ALG_HASH, uint32_t>>& banks,
-                                bool break_signature = false) {
+                                bool break_signature = false,
+                                TPMI_ALG_HASH sign_hash = TPM2_ALG_SHA256) {
     TPML_PCR_SELECTION sel{};
     tpm::PcrValues values;
     for (const auto& [bank, mask] : banks) {
@@ -121,10 +122,10 @@ class SelectionWorkerTest : public ::testing::Test {
     }
     tpm_.AdvanceClock(1000);
     const tpm::Bytes nonce(token.begin(), token.end());
-    auto attest = verifier::test::OrThrow(
-        simtpm::MakeQuote(nonce, sel, values, TPM2_ALG_SHA256, tpm_.clock()));
+    auto attest =
+        verifier::test::OrThrow(simtpm::MakeQuote(nonce, sel, values, sign_hash, tpm_.clock()));
     auto sig = verifier::test::OrThrow(
-        simtpm::SignLikeTpm(tpm_.ak(), tpm_.ak().scheme(), TPM2_ALG_SHA256, attest));
+        simtpm::SignLikeTpm(tpm_.ak(), tpm_.ak().scheme(), sign_hash, attest));
     if (break_signature) sig[sig.size() - 3] ^= 1;
 
     v1::EvidenceEnvelope env;
@@ -294,6 +295,16 @@ TEST_F(SelectionWorkerTest, AForgedQuoteIsReportedAsForged) {
                             {{TPM2_ALG_SHA256, 0xff}}, /*break_signature=*/true));
   EXPECT_EQ(p.verdict.result(), v1::VERDICT_RESULT_REJECTED) << p.Describe();
   EXPECT_EQ(p.FirstId(), "quote.invalid_signature") << p.Describe();
+}
+
+// The signing hash is the AK's (the agent quotes with its own scheme), not
+// the challenge's: a sha1 signature stays the agent's FAIL, even when the
+// quote's selection is off too.
+TEST_F(SelectionWorkerTest, ASha1SignatureStaysTheAgentsFail) {
+  auto p = Process(Envelope(Token({.pcr_bank = TPM2_ALG_SHA256, .pcr_mask = kAll}),
+                            {{TPM2_ALG_SHA1, 1u << 10}}, false, TPM2_ALG_SHA1));
+  EXPECT_EQ(p.verdict.result(), v1::VERDICT_RESULT_FAIL) << p.Describe();
+  EXPECT_EQ(p.FirstId(), "quote.hash_alg_not_allowed") << p.Describe();
 }
 
 // A PCR policy naming PCR 14, which the gateway does not ask for.
