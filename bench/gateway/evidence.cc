@@ -5,7 +5,7 @@
 namespace attest::bench {
 
 Result<std::string> EvidenceBody(const token::KeySet& keys, const std::string& uuid) {
-  // What a default gateway binds: sha256, PCRs 0-7 and 10.
+  // A gateway bound to sha256 PCRs 0-7 and 10 (the values below).
   auto tok = token::Issue(keys, uuid, std::chrono::system_clock::now(), 0,
                           token::Binding{.pcr_bank = 0x000b, .pcr_mask = 0x0004ff});
   if (!tok) return tok.error();
