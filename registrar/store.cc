@@ -185,6 +185,9 @@ void PrepareStatements(pqxx::connection& c) {
           "  runtime_policy_id = EXCLUDED.runtime_policy_id, mb_policy_id = EXCLUDED.mb_policy_id, "
           "  interval_seconds = EXCLUDED.interval_seconds, grace_factor = EXCLUDED.grace_factor, "
           "  partition = EXCLUDED.partition, boot_log_requested = true, ima_catch_up_since = 0, "
+          // Asks for the boot log afresh (issue 17.2): judged again, rounds
+          // without it counted from zero.
+          "  boot_log_accepted = false, uefi_log_withheld = 0, failed_reset_count = NULL, "
           // The operator vouches for the TPM as it is now: a restored or
           // cleared TPM (quote.tpm_rollback) is judged from its next quote on.
           "  quote_clock = NULL, quote_reset_count = NULL, quote_restart_count = NULL, "

@@ -80,6 +80,8 @@ Result<WorkerConfig> ParseWorkerConfig(const ConfigFile& f) {
   c.verification_threads = static_cast<int>(v);
   CFG_GET(v, f.Int("verification.policy_cache_size", 10'000, 1, 10'000'000));
   c.policy_cache_size = static_cast<size_t>(v);
+  CFG_GET(v, f.Int("verification.uefi_log_max_rounds", c.uefi_log_max_rounds, 1, 100));
+  c.uefi_log_max_rounds = static_cast<uint32_t>(v);
 
   CFG_GET(c.token_key_files, f.StringList("token.key_files"));
   if (c.token_key_files.empty())

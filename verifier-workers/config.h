@@ -21,6 +21,7 @@
 //   [verification]
 //   threads = 2
 //   policy_cache_size = 10000                 # compiled policy versions kept
+//   uefi_log_max_rounds = 3                   # evidence without an asked-for UEFI log, then FAIL
 //   [token]                                   # same keys and TTL as the gateways
 //   key_files = ["/etc/attest/token.key"]
 //   ttl_seconds = 120
@@ -80,6 +81,9 @@ struct WorkerConfig {
   std::chrono::milliseconds batch_max_time{20};
   int verification_threads = 2;
   size_t policy_cache_size = 10'000;
+  // Evidence in a row without the UEFI log it was asked for, then FAIL
+  // (measured_boot.log_withheld).
+  uint32_t uefi_log_max_rounds = 3;
 
   std::vector<std::string> token_key_files;
   std::chrono::milliseconds token_ttl{120'000};

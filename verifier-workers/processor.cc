@@ -409,7 +409,12 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   agent.boot_time_tolerance = ctx.boot_time_tolerance;
   if (pol.pcr) agent.policies.pcr = pol.pcr->pcr;
   if (pol.runtime) agent.policies.runtime = pol.runtime->runtime;
-  if (pol.mb) agent.policies.measured_boot = pol.mb->mb;
+  if (pol.mb) {
+    agent.policies.measured_boot = pol.mb->mb;
+    agent.policies.measured_boot_id = pol.mb->id;
+  }
+  agent.uefi_log_max_rounds = ctx.uefi_log_max_rounds;
+  if (claims->binding) ev.uefi_log_asked = claims->binding->uefi_log_requested;
 
   // 3b. The PCR selection (issue 17): a challenge that asked for less than
   // the policies need is the gateway's fault, never the agent's: REJECTED
@@ -467,8 +472,12 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   // The evidence was authentic enough to advance the stored state.
   const bool was_catching_up = row.vstate.ima_catch_up_since != 0;
   row.vstate = std::move(vr.new_state);
-  row.attested = true;
-  row.attested_at = std::max(row.attested_at, std::min(received, now));
+  // Evidence without the UEFI log it was asked for does not keep the agent
+  // alive: withholding it for ever must end in FAIL or OFFLINE, never PASS.
+  if (!vr.uefi_log_withheld) {
+    row.attested = true;
+    row.attested_at = std::max(row.attested_at, std::min(received, now));
+  }
   const bool had_uefi = ev.uefi_log.has_value();
   row.boot_log_requested = vr.uefi_log_requested || (vr.reboot && !had_uefi);
   if (vr.requested_ima_offset) row.vstate.ima_next_offset = *vr.requested_ima_offset;
@@ -477,6 +486,14 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   switch (vr.result) {
     case verifier::Outcome::kFail:
       result = v1::VERDICT_RESULT_FAIL;
+      // The boot this failure belongs to. A rolled-back TPM has no boot to
+      // wait out: its counters are what cannot be trusted.
+      row.failed_reset_count =
+          std::any_of(findings.begin(), findings.end(),
+                      [](const Finding& f) { return f.event_id == "quote.tpm_rollback"; }) ||
+                  !row.vstate.clock
+              ? AgentRow::kNoRecovery
+              : static_cast<int64_t>(row.vstate.clock->reset_count);
       if (row.state != "FAILED") {
         row.state = "FAILED";
         row.state_reason = findings.empty() ? "failed" : findings.front().event_id;
@@ -492,6 +509,16 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
         result = v1::VERDICT_RESULT_RESUMED;
         row.state = "PASS";
         row.state_reason = "resumed";
+      } else if (row.state == "FAILED" && row.vstate.clock &&
+                 static_cast<int64_t>(row.vstate.clock->reset_count) >
+                     row.failed_reset_count.value_or(AgentRow::kNoRecovery)) {
+        // Rebooted since it failed (a TPM reset, not a suspend: PCRs and the
+        // IMA list were measured again) and all of it verified: the machine
+        // runs what is allowed again. A suspend/resume or a reported boot
+        // time alone never clears a failure.
+        row.state = "PASS";
+        row.state_reason = "recovered_after_reboot";
+        row.failed_reset_count.reset();
       } else if (row.state != "FAILED") {
         // Also when a list that was catching up is anchored now (the
         // gateway paces agents by that reason).

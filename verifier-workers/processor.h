@@ -49,6 +49,12 @@ struct AgentRow {
   int32_t partition = 0;
   int64_t sequence = 0;
   bool boot_log_requested = true;
+  // FAILED in the boot with this TPM resetCount: a PASS in a later boot (a
+  // higher resetCount, so PCRs and the IMA list measured from scratch)
+  // brings the agent back without an operator. kNoRecovery: only a
+  // re-enrolment does (a TPM rollback). nullopt: not failed since enrolment.
+  std::optional<int64_t> failed_reset_count;
+  static constexpr int64_t kNoRecovery = int64_t{1} << 32;
   verifier::AgentState vstate;
   bool attested = false;  // authenticated evidence: the agent is alive
   // When the gateway received the latest authenticated evidence (attested):
@@ -88,6 +94,8 @@ struct Context {
   Encoding encoding = Encoding::kProtobuf;
   // Boot times closer than this are the same boot (challenge.boot_time_tolerance_seconds).
   std::chrono::seconds boot_time_tolerance = kDefaultBootTimeTolerance;
+  // Evidence in a row without an asked-for UEFI log, then FAIL.
+  uint32_t uefi_log_max_rounds = verifier::kDefaultUefiLogMaxRounds;
 };
 
 struct OutboxRecord {

@@ -107,6 +107,7 @@ Worker::Worker(WorkerConfig config, metrics::Registry* registry, token::KeySet k
   ctx_.revocation_topic = config_.revocation_topic;
   ctx_.encoding = config_.encoding;
   ctx_.boot_time_tolerance = config_.boot_time_tolerance;
+  ctx_.uefi_log_max_rounds = config_.uefi_log_max_rounds;
 }
 
 Worker::~Worker() {

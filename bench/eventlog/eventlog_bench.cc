@@ -46,7 +46,7 @@ void BM_Check(benchmark::State& state) {
   el::EventLog log = el::ParseEventLog(LoadLog()).value();
   el::ReferenceState ref = el::GenerateReferenceState(log);
   for (auto _ : state) {
-    auto failures = el::CheckReferenceState(log, ref);
+    auto failures = el::CheckReferenceState(log, ref, el::VerifiedPcrs::Offline());
     benchmark::DoNotOptimize(failures);
   }
   state.SetItemsProcessed(state.iterations());
@@ -63,7 +63,7 @@ void BM_ParseReplayCheck(benchmark::State& state) {
     auto log = el::ParseEventLog(bytes);
     auto pcrs = el::Replay(*log);
     auto mismatches = el::ComparePcrs(*pcrs, quoted);
-    auto failures = el::CheckReferenceState(*log, ref);
+    auto failures = el::CheckReferenceState(*log, ref, el::VerifiedPcrs::Offline());
     if (!mismatches.empty() || !failures.empty()) state.SkipWithError("known-good log failed");
     benchmark::DoNotOptimize(failures);
   }

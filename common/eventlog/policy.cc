@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "common/eventlog/errors.h"
+#include "common/eventlog/pcr_usage.h"
 
 namespace attest::eventlog {
 namespace {
@@ -126,19 +127,90 @@ void AddUnique(std::vector<RefEntry>& list, RefEntry e) {
   if (!Contains(list, e.value)) list.push_back(std::move(e));
 }
 
+// PCR 7: the Secure Boot policy (PFP 3.3.4.8). The same variable measured in
+// any other PCR says nothing about Secure Boot and is never read.
+constexpr uint32_t kSecureBootPcr = 7;
+constexpr uint32_t kFirmwarePcr = 0;
+constexpr uint32_t kOptionRomPcr = 2;
+constexpr uint32_t kBootManagerPcr = 4;
+
 bool IsSecureBootVariable(const Event& e) {
-  return e.type == ev::kEfiVariableDriverConfig && e.variable &&
+  return e.pcr == kSecureBootPcr && e.type == ev::kEfiVariableDriverConfig && e.variable &&
          e.variable->vendor == guid::kEfiGlobalVariable && e.variable->name == "SecureBoot";
 }
 
 // PCR 7 EV_EFI_VARIABLE_DRIVER_CONFIG event of PK/KEK/db/dbx.
 bool IsKeyVariable(const Event& e, const char* name) {
-  if (e.type != ev::kEfiVariableDriverConfig || !e.variable || e.variable->name != name)
+  if (e.pcr != kSecureBootPcr || e.type != ev::kEfiVariableDriverConfig || !e.variable ||
+      e.variable->name != name)
     return false;
   const Guid& want = (std::string_view(name) == "db" || std::string_view(name) == "dbx")
                          ? guid::kImageSecurityDatabase
                          : guid::kEfiGlobalVariable;
   return e.variable->vendor == want;
+}
+
+// Code measured by the firmware: every extended event of PCR 0 whose digest
+// is not the hash of its data (blobs, POST code, S-CRTM contents, ...), and
+// blobs of PCR 2. Read by type *and* PCR so that relabelling a blob (say as
+// EV_POST_CODE) does not take it out of the check.
+bool IsFirmwareCode(const Event& e) {
+  if (e.index == 0 || e.type == ev::kNoAction) return false;
+  if (e.pcr == kFirmwarePcr) return !DigestBoundToData(e.type);
+  return e.pcr == kOptionRomPcr &&
+         (e.type == ev::kEfiPlatformFirmwareBlob || e.type == ev::kEfiPlatformFirmwareBlob2);
+}
+
+// Every extended event of PCR 4 whose digest is not the hash of its data is
+// code the boot manager ran, whatever type the log gives it.
+bool IsBootApplication(const Event& e) {
+  return e.index != 0 && e.pcr == kBootManagerPcr && e.type != ev::kNoAction &&
+         !DigestBoundToData(e.type);
+}
+
+bool IsScrtmVersion(const Event& e) {
+  return e.pcr == kFirmwarePcr && e.type == ev::kSCrtmVersion;
+}
+
+// A GRUB command-line event in PCR 8 and the text GRUB hashed for it (the
+// event text after its "grub_cmd: " or "kernel_cmdline: " tag).
+struct CmdlineEvent {
+  const Event* event = nullptr;
+  std::string cmdline;
+  std::string hashed;
+};
+
+std::vector<CmdlineEvent> CmdlineEvents(const EventLog& log) {
+  std::vector<CmdlineEvent> primary, fallback;
+  for (const Event& e : log.events) {
+    if (e.pcr != kGrubCommandPcr || e.type != ev::kIpl || !e.text) continue;
+    const std::string& t = *e.text;
+    const std::string_view kernel(kKernelCmdlinePrefix);
+    if (t.rfind(kernel, 0) == 0) {
+      primary.push_back({&e, t.substr(kernel.size()), t.substr(kernel.size())});
+    }
+    for (const char* p : kGrubLinuxPrefixes) {
+      if (t.rfind(p, 0) == 0) {
+        fallback.push_back({&e, t.substr(std::string_view(p).size()),
+                            t.substr(std::string_view("grub_cmd: ").size())});
+      }
+    }
+  }
+  return primary.empty() ? fallback : primary;
+}
+
+// Every known-bank digest of `e` is the hash of `text`: the text is what was
+// measured, so a policy may read it.
+bool TextBoundToDigests(const Event& e, std::string_view text) {
+  const auto* data = reinterpret_cast<const uint8_t*>(text.data());
+  bool any = false;
+  for (const Digest& d : e.digests) {
+    auto h = HashBytes(d.alg_id, std::span<const uint8_t>(data, text.size()));
+    if (!h) continue;  // an algorithm we cannot compute is not replayed either
+    if (*h != d.value) return false;
+    any = true;
+  }
+  return any;
 }
 
 Failure MakeFailure(const std::string& component, const Event* e, std::string message,
@@ -150,9 +222,49 @@ Failure MakeFailure(const std::string& component, const Event* e, std::string me
   return {"measured_boot.policy." + component, std::move(message), std::move(ctx)};
 }
 
+// Which PCRs a decision may read, and one failure per (component, PCR) that it
+// could not read because the quote did not cover it or the replay differed.
+class Reads {
+ public:
+  explicit Reads(const VerifiedPcrs& verified) : verified_(verified) {}
+  // Contents of events in `pcr` (bound to every bank's digest).
+  bool Contents(const char* component, uint32_t pcr) {
+    return Note(component, pcr, std::nullopt, verified_.Covers(pcr));
+  }
+  // Digests of `bank` in `pcr`.
+  bool Digests(const char* component, uint32_t pcr, uint16_t bank) {
+    return Note(component, pcr, bank, verified_.Covers(bank, pcr));
+  }
+  void Report(std::vector<Failure>& out) const {
+    for (const auto& [key, bank] : missing_) {
+      const auto& [component, pcr] = key;
+      std::map<std::string, std::string> ctx{{"pcr", std::to_string(pcr)},
+                                             {"component", component}};
+      std::string what = "PCR " + std::to_string(pcr);
+      if (bank) {
+        ctx["bank"] = HashAlgName(*bank);
+        what += " (" + HashAlgName(*bank) + ")";
+      }
+      out.push_back({"measured_boot.pcr_not_verified",
+                     what + " was not quoted or does not match the replay: the " + component +
+                         " check cannot read it",
+                     std::move(ctx)});
+    }
+  }
+
+ private:
+  bool Note(const char* component, uint32_t pcr, std::optional<uint16_t> bank, bool ok) {
+    if (!ok) missing_.try_emplace({component, pcr}, bank);
+    return ok;
+  }
+  const VerifiedPcrs& verified_;
+  std::map<std::pair<std::string, uint32_t>, std::optional<uint16_t>> missing_;
+};
+
 void CheckKeys(const EventLog& log, const char* var, const char* component,
-               const std::optional<std::vector<RefEntry>>& allowed, std::vector<Failure>& out) {
-  if (!allowed) return;
+               const std::optional<std::vector<RefEntry>>& allowed, Reads& reads,
+               std::vector<Failure>& out) {
+  if (!allowed || !reads.Contents(component, kSecureBootPcr)) return;
   bool seen = false;
   for (const Event& e : log.events) {
     if (!IsKeyVariable(e, var)) continue;
@@ -189,18 +301,9 @@ std::string SignatureDigest(const SignatureList& list, const SignatureData& sig)
 }
 
 std::vector<std::pair<size_t, std::string>> KernelCmdlines(const EventLog& log) {
-  std::vector<std::pair<size_t, std::string>> primary, fallback;
-  for (const Event& e : log.events) {
-    if (e.type != ev::kIpl || !e.text) continue;
-    const std::string& t = *e.text;
-    if (t.rfind(kKernelCmdlinePrefix, 0) == 0) {
-      primary.emplace_back(e.index, t.substr(std::string_view(kKernelCmdlinePrefix).size()));
-    }
-    for (const char* p : kGrubLinuxPrefixes) {
-      if (t.rfind(p, 0) == 0) fallback.emplace_back(e.index, t.substr(std::string_view(p).size()));
-    }
-  }
-  return primary.empty() ? fallback : primary;
+  std::vector<std::pair<size_t, std::string>> out;
+  for (auto& c : CmdlineEvents(log)) out.emplace_back(c.event->index, std::move(c.cmdline));
+  return out;
 }
 
 Result<ReferenceState> ParseReferenceState(std::string_view text) {
@@ -330,11 +433,12 @@ ReferenceState GenerateReferenceState(const EventLog& log) {
       }
     }
     const Digest* d = e.DigestFor(ref.digest_alg);
-    if (e.type == ev::kSCrtmVersion && e.text) AddUnique(*ref.scrtm_versions, {*e.text, ""});
-    if ((e.type == ev::kEfiPlatformFirmwareBlob || e.type == ev::kEfiPlatformFirmwareBlob2) && d) {
-      AddUnique(*ref.firmware_blobs, {ToHex(d->value), e.blob ? e.blob->description : ""});
+    if (IsScrtmVersion(e) && e.text) AddUnique(*ref.scrtm_versions, {*e.text, ""});
+    if (IsFirmwareCode(e) && d) {
+      AddUnique(*ref.firmware_blobs,
+                {ToHex(d->value), e.blob ? e.blob->description : EventTypeName(e.type)});
     }
-    if (e.type == ev::kEfiBootServicesApplication && d) {
+    if (IsBootApplication(e) && d) {
       AddUnique(*ref.boot_applications,
                 {ToHex(d->value), e.image ? e.image->device_path_text : ""});
     }
@@ -343,27 +447,30 @@ ReferenceState GenerateReferenceState(const EventLog& log) {
   return ref;
 }
 
-std::vector<Failure> CheckReferenceState(const EventLog& log, const ReferenceState& ref) {
+std::vector<Failure> CheckReferenceState(const EventLog& log, const ReferenceState& ref,
+                                         const VerifiedPcrs& verified) {
   std::vector<Failure> out = VerifyEventDigests(log);
+  for (auto& f : CheckPcrUsage(log)) out.push_back(std::move(f));
+  Reads reads(verified);
 
-  if (ref.secureboot_required) {
+  if (ref.secureboot_required && reads.Contents("secureboot", kSecureBootPcr)) {
     const Event* sb = nullptr;
     for (const Event& e : log.events) {
       if (IsSecureBootVariable(e)) sb = &e;  // the last measurement is the state at boot
     }
     if (sb == nullptr) {
-      out.push_back(
-          MakeFailure("secureboot_disabled", nullptr, "no SecureBoot variable was measured"));
+      out.push_back(MakeFailure("secureboot_disabled", nullptr,
+                                "no SecureBoot variable was measured in PCR 7"));
     } else if (sb->variable->data != Bytes{1}) {
       out.push_back(MakeFailure("secureboot_disabled", sb, "SecureBoot is not enabled",
                                 {{"actual", ToHex(sb->variable->data)}, {"expected", "01"}}));
     }
   }
-  CheckKeys(log, "PK", "pk", ref.pk, out);
-  CheckKeys(log, "KEK", "kek", ref.kek, out);
-  CheckKeys(log, "db", "db", ref.db, out);
+  CheckKeys(log, "PK", "pk", ref.pk, reads, out);
+  CheckKeys(log, "KEK", "kek", ref.kek, reads, out);
+  CheckKeys(log, "db", "db", ref.db, reads, out);
 
-  if (ref.dbx_required) {
+  if (ref.dbx_required && reads.Contents("dbx", kSecureBootPcr)) {
     std::unordered_set<std::string> present;
     const Event* dbx = nullptr;
     for (const Event& e : log.events) {
@@ -386,55 +493,67 @@ std::vector<Failure> CheckReferenceState(const EventLog& log, const ReferenceSta
     }
   }
 
+  if (ref.firmware_blobs) reads.Digests("firmware_blob", kFirmwarePcr, ref.digest_alg);
+  if (ref.boot_applications) reads.Digests("boot_application", kBootManagerPcr, ref.digest_alg);
+  if (ref.scrtm_versions) reads.Contents("scrtm_version", kFirmwarePcr);
   for (const Event& e : log.events) {
-    if (e.type == ev::kEfiVariableDriverConfig && !e.variable) {
+    if (e.type == ev::kEfiVariableDriverConfig && !e.variable && verified.Covers(e.pcr)) {
       out.push_back(
           MakeFailure("malformed_event", &e, "undecodable UEFI variable: " + e.decode_error));
     }
-    if (e.type == ev::kSCrtmVersion && ref.scrtm_versions) {
+    if (IsScrtmVersion(e) && ref.scrtm_versions && verified.Covers(e.pcr)) {
       std::string v = e.text.value_or("");
       if (!Contains(*ref.scrtm_versions, v)) {
         out.push_back(MakeFailure("scrtm_version", &e,
                                   "S-CRTM version \"" + v + "\" is not allowed", {{"actual", v}}));
       }
     }
-    bool blob = e.type == ev::kEfiPlatformFirmwareBlob || e.type == ev::kEfiPlatformFirmwareBlob2;
-    bool app = e.type == ev::kEfiBootServicesApplication;
+    const bool blob = IsFirmwareCode(e);
+    const bool app = IsBootApplication(e);
     const std::optional<std::vector<RefEntry>>& list =
         blob ? ref.firmware_blobs : ref.boot_applications;
-    if ((blob || app) && list) {
-      const char* component = blob ? "firmware_blob" : "boot_application";
-      const Digest* d = e.DigestFor(ref.digest_alg);
-      if (d == nullptr) {
-        out.push_back(
-            MakeFailure(component, &e, "no " + HashAlgName(ref.digest_alg) + " digest in the log"));
-      } else if (!Contains(*list, ToHex(d->value))) {
-        std::map<std::string, std::string> ctx{{"actual", ToHex(d->value)},
-                                               {"bank", HashAlgName(ref.digest_alg)}};
-        std::string what = blob ? "firmware blob" : "boot application";
-        if (app && e.image) {
-          ctx["path"] = e.image->device_path_text;
-          what += " " + e.image->device_path_text;
-        }
-        out.push_back(MakeFailure(component, &e, what + " has a digest the policy does not allow",
-                                  std::move(ctx)));
+    if (!(blob || app) || !list) continue;
+    const char* component = blob ? "firmware_blob" : "boot_application";
+    if (!reads.Digests(component, e.pcr, ref.digest_alg)) continue;
+    const Digest* d = e.DigestFor(ref.digest_alg);
+    if (d == nullptr) {
+      out.push_back(
+          MakeFailure(component, &e, "no " + HashAlgName(ref.digest_alg) + " digest in the log"));
+    } else if (!Contains(*list, ToHex(d->value))) {
+      std::map<std::string, std::string> ctx{{"actual", ToHex(d->value)},
+                                             {"bank", HashAlgName(ref.digest_alg)},
+                                             {"pcr", std::to_string(e.pcr)},
+                                             {"type", EventTypeName(e.type)}};
+      std::string what = blob ? "firmware code" : "boot application";
+      if (app && e.image) {
+        ctx["path"] = e.image->device_path_text;
+        what += " " + e.image->device_path_text;
       }
+      out.push_back(MakeFailure(component, &e, what + " has a digest the policy does not allow",
+                                std::move(ctx)));
     }
   }
 
-  if (ref.kernel_cmdlines) {
-    auto cmdlines = KernelCmdlines(log);
-    for (const auto& [index, cmdline] : cmdlines) {
-      if (!Contains(*ref.kernel_cmdlines, cmdline)) {
+  if (ref.kernel_cmdlines && reads.Contents("kernel_cmdline", kGrubCommandPcr)) {
+    const auto cmdlines = CmdlineEvents(log);
+    for (const auto& c : cmdlines) {
+      const size_t index = c.event->index;
+      if (!TextBoundToDigests(*c.event, c.hashed)) {
+        out.push_back({"measured_boot.event_digest_mismatch",
+                       "event " + std::to_string(index) +
+                           ": the command line text is not what was measured",
+                       {{"event", std::to_string(index)}, {"pcr", std::to_string(kGrubCommandPcr)}}});
+      } else if (!Contains(*ref.kernel_cmdlines, c.cmdline)) {
         out.push_back({"measured_boot.policy.kernel_cmdline",
                        "event " + std::to_string(index) + ": kernel command line is not allowed",
-                       {{"event", std::to_string(index)}, {"actual", cmdline}}});
+                       {{"event", std::to_string(index)}, {"actual", c.cmdline}}});
       }
     }
     if (cmdlines.empty() && !ref.kernel_cmdlines->empty()) {
       out.push_back(MakeFailure("kernel_cmdline", nullptr, "no kernel command line was measured"));
     }
   }
+  reads.Report(out);
   return out;
 }
 

@@ -19,6 +19,7 @@
 
 #include "common/base/result.h"
 #include "common/eventlog/event_log.h"
+#include "common/eventlog/pcr_usage.h"
 #include "common/eventlog/replay.h"
 
 namespace attest::eventlog {
@@ -57,16 +58,29 @@ ReferenceState GenerateReferenceState(const EventLog& log);
 // Failures of `log` against `ref` (empty = pass). Ids:
 // measured_boot.policy.{secureboot_disabled, pk, kek, db, dbx_missing,
 // scrtm_version, firmware_blob, boot_application, kernel_cmdline,
-// malformed_event} and measured_boot.event_digest_mismatch; context "event"
-// is the event index.
-std::vector<Failure> CheckReferenceState(const EventLog& log, const ReferenceState& ref);
+// malformed_event}, measured_boot.event_digest_mismatch,
+// measured_boot.event_type_not_allowed (CheckPcrUsage) and
+// measured_boot.pcr_not_verified (a component's PCR, or its bank, is not in
+// `verified`); context "event" is the event index.
+//
+// Each component reads only its own (type, PCR) pairs, from PCRs in
+// `verified` (docs/verification.md lists them): Secure Boot state, PK, KEK,
+// db, dbx: EV_EFI_VARIABLE_DRIVER_CONFIG in PCR 7; S-CRTM version:
+// EV_S_CRTM_VERSION in PCR 0; firmware_blobs: every code digest of PCR 0
+// (any type whose digest is not the hash of its data) and blobs of PCR 2;
+// boot_applications: every code digest of PCR 4; kernel_cmdlines: GRUB's
+// EV_IPL events in PCR 8 whose text hashes to their digests. Digests are
+// judged in ref.digest_alg, which must be a verified bank.
+std::vector<Failure> CheckReferenceState(const EventLog& log, const ReferenceState& ref,
+                                         const VerifiedPcrs& verified);
 
 // The digest the policy uses for one signature: the hash itself for an
 // EFI_CERT_SHA256 list entry, else the SHA-256 of the data (the DER cert).
 std::string SignatureDigest(const SignatureList& list, const SignatureData& sig);
 
-// Kernel command lines measured by GRUB (EV_IPL "kernel_cmdline: ...", or
-// "grub_cmd: linux ..." when the former is absent), with event indexes.
+// Kernel command lines measured by GRUB into PCR 8 (EV_IPL "kernel_cmdline:
+// ...", or "grub_cmd: linux ..." when the former is absent), with event
+// indexes. Not checked against their digests: CheckReferenceState does that.
 std::vector<std::pair<size_t, std::string>> KernelCmdlines(const EventLog& log);
 
 }  // namespace attest::eventlog

@@ -7,8 +7,6 @@
 #include "common/eventlog/hasher.h"
 
 namespace attest::eventlog {
-namespace {
-
 bool DigestBoundToData(uint32_t type) {
   switch (type) {
     case ev::kSeparator:
@@ -21,8 +19,6 @@ bool DigestBoundToData(uint32_t type) {
   }
   return false;
 }
-
-}  // namespace
 
 Result<Bytes> HashBytes(uint16_t alg_id, std::span<const uint8_t> data) {
   internal::Hasher hasher;

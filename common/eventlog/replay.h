@@ -57,4 +57,9 @@ std::vector<Failure> ComparePcrs(const PcrValues& replayed, const PcrValues& quo
 // "measured_boot.event_digest_mismatch" with the event index.
 std::vector<Failure> VerifyEventDigests(const EventLog& log);
 
+// True for the types VerifyEventDigests binds to their data. The digest of
+// any other extended event measures something outside the log (code, a
+// table, a blob), so only a policy can judge it.
+bool DigestBoundToData(uint32_t type);
+
 }  // namespace attest::eventlog

@@ -1,6 +1,7 @@
 #include "common/verifier/verifier.h"
 
 #include <algorithm>
+#include <limits>
 #include <span>
 #include <utility>
 
@@ -33,15 +34,20 @@ bool QuoteAuthentic(const Failures& f) {
 
 // ---- Measured boot ----
 
-// The quoted PCRs 0-7 (only banks that quote any of them).
-tpm::PcrValues BootPcrs(const tpm::PcrValues& quoted) {
+// The quoted values of `pcrs` (only banks that quote any of them).
+tpm::PcrValues QuotedSubset(const tpm::PcrValues& quoted, const std::vector<uint32_t>& pcrs) {
   tpm::PcrValues out;
   for (const auto& [bank, values] : quoted) {
     for (const auto& [pcr, v] : values) {
-      if (pcr < 8) out[bank][pcr] = v;
+      if (std::find(pcrs.begin(), pcrs.end(), pcr) != pcrs.end()) out[bank][pcr] = v;
     }
   }
   return out;
+}
+
+// The quoted PCRs 0-7.
+tpm::PcrValues BootPcrs(const tpm::PcrValues& quoted) {
+  return QuotedSubset(quoted, eventlog::kBootPcrs);
 }
 
 // SHA-256 over the banks that quote all of PCRs 0-7, banks and indices
@@ -99,9 +105,10 @@ Failure FromEventlog(const eventlog::Failure& f, const eventlog::EventLog* log) 
 
 // Verifies the UEFI log against the quoted PCRs and the reference state.
 // Returns true when the log is accepted as the boot baseline.
-bool CheckMeasuredBoot(tpm::ByteView bytes, const tpm::PcrValues& boot_pcrs,
+bool CheckMeasuredBoot(tpm::ByteView bytes, const tpm::PcrValues& quoted,
                        const eventlog::ReferenceState* ref, Failures& failures,
                        VerifyStats& stats) {
+  const tpm::PcrValues boot_pcrs = BootPcrs(quoted);
   stats.measured_boot_evaluated = true;
   auto add = [&failures](const char* id, std::string message) {
     failures.push_back(Failure{id, Severity::kCritical, {{"message", std::move(message)}}});
@@ -117,16 +124,24 @@ bool CheckMeasuredBoot(tpm::ByteView bytes, const tpm::PcrValues& boot_pcrs,
     add("measured_boot.pcrs_not_quoted",
         "the quote does not cover PCRs 0-7 of any bank: the event log cannot be verified");
   }
+  // PCRs 0-7, and PCR 8 when the reference state judges GRUB's command line.
+  std::vector<uint32_t> compared = eventlog::kBootPcrs;
+  if (ref != nullptr && ref->kernel_cmdlines) compared.push_back(eventlog::kGrubCommandPcr);
+  // Only (bank, PCR) pairs whose replay matches the quote are read by the
+  // reference-state checks: none when the log does not replay.
+  eventlog::VerifiedPcrs verified;
   auto replayed = eventlog::Replay(*log);
   if (!replayed) {
     add("measured_boot.log_malformed", "UEFI event log replay: " + replayed.error().message);
   } else {
-    for (const auto& f : eventlog::ComparePcrs(*replayed, boot_pcrs)) {
+    const tpm::PcrValues judged = QuotedSubset(quoted, compared);
+    for (const auto& f : eventlog::ComparePcrs(*replayed, judged, compared)) {
       failures.push_back(FromEventlog(f, &*log));
     }
+    verified = eventlog::VerifiedPcrs::FromReplay(*replayed, judged, compared);
   }
   // CheckReferenceState includes the event-digest binding check.
-  const auto content = ref != nullptr ? eventlog::CheckReferenceState(*log, *ref)
+  const auto content = ref != nullptr ? eventlog::CheckReferenceState(*log, *ref, verified)
                                       : eventlog::VerifyEventDigests(*log);
   for (const auto& f : content) failures.push_back(FromEventlog(f, nullptr));
   return failures.size() == before;
@@ -442,13 +457,21 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
   if (ev.boot_time) s.boot_time = ev.boot_time;
   s.last_verified_at = now;
 
-  // 3. Measured boot (PCRs 0-7).
+  // 3. Measured boot (PCRs 0-7, and 8 for a kernel command line policy).
   bool log_requested = false;
   const tpm::PcrValues boot = BootPcrs(quoted);
+  if (s.boot_log_accepted && pol.measured_boot && s.boot_log_policy_id != pol.measured_boot_id) {
+    // A reference state changed since the log was accepted: the same boot
+    // is judged again, against the new one.
+    s.boot_log_accepted = false;
+    s.boot_pcr_digest.clear();
+  }
   if (ev.uefi_log) {
-    if (CheckMeasuredBoot(*ev.uefi_log, boot, pol.measured_boot.get(), v.failures, v.stats)) {
+    s.uefi_log_withheld = 0;
+    if (CheckMeasuredBoot(*ev.uefi_log, quoted, pol.measured_boot.get(), v.failures, v.stats)) {
       s.boot_log_accepted = true;
       s.boot_pcr_digest = BootPcrDigest(boot);
+      s.boot_log_policy_id = pol.measured_boot ? pol.measured_boot_id : 0;
     }
   } else if (s.boot_log_accepted) {
     // Same boot: PCRs 0-7 must still be what the log was verified against
@@ -468,6 +491,23 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
   } else if (pol.measured_boot) {
     log_requested = true;
     v.uefi_log_requested = true;
+    // Asked for and not sent. Never reset by a reboot (an agent could reboot
+    // to start over), only by a log or a re-enrolment.
+    if (ev.uefi_log_asked.value_or(true)) {
+      v.uefi_log_withheld = true;
+      if (s.uefi_log_withheld < static_cast<uint32_t>(std::numeric_limits<int32_t>::max())) {
+        ++s.uefi_log_withheld;
+      }
+      if (s.uefi_log_withheld >= std::max<uint32_t>(agent.uefi_log_max_rounds, 1)) {
+        v.failures.push_back(Failure{
+            kUefiLogWithheld,
+            Severity::kCritical,
+            {{"message", "the UEFI event log was asked for and not sent in " +
+                             std::to_string(s.uefi_log_withheld) + " evidence in a row"},
+             {"rounds", static_cast<uint64_t>(s.uefi_log_withheld)},
+             {"max_rounds", static_cast<uint64_t>(agent.uefi_log_max_rounds)}}});
+      }
+    }
   }
 
   // 4. IMA (PCR 10), when a runtime policy is set or entries were sent.

@@ -104,8 +104,18 @@ struct AgentPolicies {
   std::shared_ptr<const verify::PcrPolicy> pcr;                   // optional
   std::shared_ptr<const CompiledRuntimePolicy> runtime;           // optional (IMA)
   std::shared_ptr<const eventlog::ReferenceState> measured_boot;  // optional
-  std::vector<TPMI_ALG_HASH> allowed_hash_algs;                   // empty: sha256, sha384, sha512
+  // Names the version of measured_boot (the worker's policy id): a boot log
+  // accepted against another version is verified again (AgentState::
+  // boot_log_policy_id), so a changed reference state is enforced.
+  int64_t measured_boot_id = 0;
+  std::vector<TPMI_ALG_HASH> allowed_hash_algs;  // empty: sha256, sha384, sha512
 };
+
+// Evidence without the UEFI log it was asked for, in a row, before the agent
+// FAILs with kUefiLogWithheld. Asked for after a reboot, a new reference
+// state or a re-enrolment; an honest agent sends it the next round.
+inline constexpr uint32_t kDefaultUefiLogMaxRounds = 3;
+inline constexpr const char* kUefiLogWithheld = "measured_boot.log_withheld";
 
 struct Agent {
   // The cached AK; when null, ak_public (TPM2B_PUBLIC) is converted per call.
@@ -115,6 +125,8 @@ struct Agent {
   // Boot times closer than this are the same boot (IsNewBoot,
   // common/base/boot_time.h): the gateway's challenge.boot_time_tolerance_seconds.
   std::chrono::seconds boot_time_tolerance = kDefaultBootTimeTolerance;
+  // Rounds the agent may answer without the UEFI log it was asked for.
+  uint32_t uefi_log_max_rounds = kDefaultUefiLogMaxRounds;
 };
 
 // ---- Evidence (borrowed views) ----
@@ -143,6 +155,9 @@ struct Evidence {
   std::optional<ImaEvidence> ima;
   std::optional<tpm::ByteView> uefi_log;  // binary_bios_measurements
   std::optional<int64_t> boot_time;       // agent-reported boot time (unix seconds)
+  // Whether the challenge asked for the UEFI log (the token's binding);
+  // nullopt: unknown (a version-1 token), counted as asked.
+  std::optional<bool> uefi_log_asked;
   // The challenge (nonce) was issued after the stored quote was made, so a
   // quote for it with lower TPM counters is a TPM rollback (FAIL,
   // quote.tpm_rollback), not an old quote delayed on its way (REJECTED,
@@ -161,6 +176,10 @@ struct AgentState {
   // index order), so a later change of PCRs 0-7 without a reboot is caught.
   bool boot_log_accepted = false;
   tpm::Bytes boot_pcr_digest;
+  // Agent::policies.measured_boot_id the boot log was accepted against.
+  int64_t boot_log_policy_id = 0;
+  // Evidence in a row that came without the UEFI log it was asked for.
+  uint32_t uefi_log_withheld = 0;
   // IMA: entries [0, ima_next_offset) are verified; ima_pcr is the running
   // PCR-10 value of bank ima_bank after them (empty = all zero, fresh boot).
   uint64_t ima_next_offset = 0;
@@ -196,6 +215,10 @@ struct Verdict {
   Failures notices;
   bool reboot = false;
   bool uefi_log_requested = false;
+  // The UEFI log was asked for and not sent (counted in
+  // new_state.uefi_log_withheld): the evidence proves the agent runs but not
+  // what it booted, so it does not extend the agent's liveness.
+  bool uefi_log_withheld = false;
   std::optional<uint64_t> requested_ima_offset;  // send the IMA list from here
   // The IMA list arrives in parts and this part is checked but not anchored
   // by the quote yet: kLogRequested with notice ima.catching_up.

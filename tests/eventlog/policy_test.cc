@@ -54,13 +54,13 @@ TEST_F(MbPolicy, GeneratedStateAcceptsItsLog) {
   EXPECT_EQ(ref_.pk->size(), 1u);
   EXPECT_EQ(ref_.boot_applications->size(), 3u);  // shim, GRUB, kernel (measured twice)
   ASSERT_EQ(ref_.kernel_cmdlines->size(), 1u);
-  auto failures = CheckReferenceState(log_, ref_);
+  auto failures = CheckReferenceState(log_, ref_, VerifiedPcrs::Offline());
   EXPECT_TRUE(failures.empty()) << failures.front().id << ": " << failures.front().message;
   // Through JSON and back.
   auto reparsed = ParseReferenceState(SerializeReferenceState(ref_));
   ASSERT_TRUE(reparsed.ok()) << reparsed.error().ToString();
   EXPECT_EQ(SerializeReferenceState(*reparsed), SerializeReferenceState(ref_));
-  EXPECT_TRUE(CheckReferenceState(log_, *reparsed).empty());
+  EXPECT_TRUE(CheckReferenceState(log_, *reparsed, VerifiedPcrs::Offline()).empty());
 }
 
 TEST_F(MbPolicy, RejectsSecureBootDisabled) {
@@ -71,7 +71,7 @@ TEST_F(MbPolicy, RejectsSecureBootDisabled) {
   edited[value_at] = 0;
   testing::RecomputeDigests(edited, sb);
   EventLog log = ParseOrDie(edited);
-  auto failures = CheckReferenceState(log, ref_);
+  auto failures = CheckReferenceState(log, ref_, VerifiedPcrs::Offline());
   ASSERT_EQ(Ids(failures), std::vector<std::string>{"measured_boot.policy.secureboot_disabled"});
   EXPECT_EQ(failures[0].context.at("event"), std::to_string(sb.index));
   // The replay sees the different measurement in PCR 7.
@@ -81,7 +81,7 @@ TEST_F(MbPolicy, RejectsSecureBootDisabled) {
   // what was extended, reported as such.
   Bytes forged = bytes_;
   forged[value_at] = 0;
-  auto forged_failures = Ids(CheckReferenceState(ParseOrDie(forged), ref_));
+  auto forged_failures = Ids(CheckReferenceState(ParseOrDie(forged), ref_, VerifiedPcrs::Offline()));
   EXPECT_NE(std::find(forged_failures.begin(), forged_failures.end(),
                       "measured_boot.event_digest_mismatch"),
             forged_failures.end());
@@ -101,7 +101,7 @@ TEST_F(MbPolicy, RejectsDifferentKernel) {
   Bytes edited = bytes_;
   edited[kernel.offset + 12 + 2] ^= 0xff;  // first byte of its sha256 digest
   EventLog log = ParseOrDie(edited);
-  auto failures = CheckReferenceState(log, ref_);
+  auto failures = CheckReferenceState(log, ref_, VerifiedPcrs::Offline());
   ASSERT_EQ(Ids(failures), std::vector<std::string>{"measured_boot.policy.boot_application"});
   EXPECT_EQ(failures[0].context.at("event"), std::to_string(kernel.index));
   EXPECT_EQ(failures[0].context.at("actual"), ToHex(log.events[kernel.index].digests[0].value));
@@ -135,22 +135,22 @@ TEST_F(MbPolicy, EachComponentIsEnforced) {
     SCOPED_TRACE(c.id);
     ReferenceState ref = ref_;
     c.edit(ref);
-    auto failures = CheckReferenceState(log_, ref);
+    auto failures = CheckReferenceState(log_, ref, VerifiedPcrs::Offline());
     ASSERT_FALSE(failures.empty());
     for (const auto& f : failures) EXPECT_EQ(f.id, c.id) << f.message;
   }
   // An absent component is not checked.
   ReferenceState lax;
-  EXPECT_TRUE(CheckReferenceState(log_, lax).empty());
+  EXPECT_TRUE(CheckReferenceState(log_, lax, VerifiedPcrs::Offline()).empty());
 }
 
 TEST(MeasuredBootPolicy, GeneratedFromLogWithSecureBootOff) {
   EventLog log = ParseOrDie(testing::KeylimeLog());
   ReferenceState ref = GenerateReferenceState(log);
   EXPECT_FALSE(ref.secureboot_required);
-  EXPECT_TRUE(CheckReferenceState(log, ref).empty());
+  EXPECT_TRUE(CheckReferenceState(log, ref, VerifiedPcrs::Offline()).empty());
   ref.secureboot_required = true;
-  EXPECT_EQ(Ids(CheckReferenceState(log, ref)),
+  EXPECT_EQ(Ids(CheckReferenceState(log, ref, VerifiedPcrs::Offline())),
             std::vector<std::string>{"measured_boot.policy.secureboot_disabled"});
 }
 

@@ -112,6 +112,7 @@ TEST_F(VerifierTest, RebootResetsImaAndRequestsBootLog) {
   auto first = tpm_.Quote(kNonce, {0, 10});
   AgentState st = Run(first.MakeEvidence(), {}).new_state;
   st.boot_log_accepted = true;  // as if the log had been verified
+  st.uefi_log_withheld = 0;
   st.ima_next_offset = 25;
   st.ima_pcr = tpm::Bytes(32, 0xab);
   st.boot_time = 100;
@@ -499,11 +500,12 @@ class MeasuredBootTest : public VerifierTest {
     ASSERT_TRUE(log.ok()) << log.error().message;
     auto pcrs = eventlog::Replay(*log);
     ASSERT_TRUE(pcrs.ok());
-    for (uint32_t i = 0; i < 8; ++i) tpm_.Set(i, pcrs->at(eventlog::alg::kSha256).at(i));
+    for (uint32_t i = 0; i < 9; ++i) tpm_.Set(i, pcrs->at(eventlog::alg::kSha256).at(i));
     agent_.policies.measured_boot =
         std::make_shared<eventlog::ReferenceState>(eventlog::GenerateReferenceState(*log));
   }
-  Quoted Quote() { return tpm_.Quote(kNonce, {0, 1, 2, 3, 4, 5, 6, 7, 10}); }
+  // PCR 8: the reference state judges GRUB's kernel command line.
+  Quoted Quote() { return tpm_.Quote(kNonce, {0, 1, 2, 3, 4, 5, 6, 7, 8, 10}); }
   tpm::Bytes bytes_;
 };
 

@@ -1,0 +1,210 @@
+// Issue 17, points 2 and 5 through the worker's record path (soft quotes):
+// a UEFI log asked for and withheld is FAIL (measured_boot.log_withheld) and
+// revoked after verification.uefi_log_max_rounds evidence, and such evidence
+// does not keep the agent alive; a changed reference state asks for the log
+// again; a FAILED agent is back to PASS after a reboot that verifies clean
+// (a higher TPM resetCount), never after a suspend or a rollback.
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "common/eventlog/policy.h"
+#include "tests/quote/soft_quote.h"
+#include "tests/verifier/soft_tpm.h"
+#include "tests/verifier/test_util.h"
+#include "verifier-workers/processor.h"
+
+namespace attest::verifier::test {
+namespace {
+
+constexpr int64_t kNow = 1'700'000'000;
+constexpr char kAgent[] = "0c4d2b1a-7e6f-4a5b-9c8d-1e2f3a4b5c6d";
+
+std::string SignerPem() {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  BIO* bio = BIO_new(BIO_s_mem());
+  EXPECT_TRUE(key != nullptr && bio != nullptr &&
+              PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) == 1);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio, &data);
+  std::string pem(data, static_cast<size_t>(n));
+  BIO_free(bio);
+  EVP_PKEY_free(key);
+  return pem;
+}
+
+class BootLogRounds : public ::testing::Test {
+ protected:
+  using Clock = worker::Clock;
+
+  void SetUp() override {
+    key_ = *AttestationKey::FromPublic(ak_.pub);
+    signer_ = *worker::RevocationSigner::FromPem(SignerPem(), "rev-test");
+    ctx_.keys = &keys_;
+    ctx_.signer = signer_.get();
+    ctx_.worker_id = "w-test";
+    ctx_.verdict_topic = "attestation.verdicts";
+    ctx_.revocation_topic = "attestation.revocations";
+    row_.agent_id = kAgent;
+    row_.registration_active = true;
+    row_.state = "ENROLLED";
+    row_.sequence = 1;
+  }
+
+  // Evidence quoting sha256 PCRs 0-7 and 10 (all zero), TPM counters
+  // `clock`, for a challenge that did (or did not) ask for the UEFI log.
+  std::string Envelope(const testing::SoftClock& clock, bool uefi_asked) {
+    const auto issued = now_ - std::chrono::seconds(2);
+    const uint32_t mask = 0xffu | (1u << 10);
+    auto tok = token::Issue(keys_, kAgent, issued, 0,
+                            token::Binding{TPM2_ALG_SHA256, mask, uefi_asked});
+    EXPECT_TRUE(tok.ok()) << tok.error().message;
+    const tpm::Bytes nonce(tok->begin(), tok->end());
+    auto sel = testing::Selection(TPM2_ALG_SHA256, {0, 1, 2, 3, 4, 5, 6, 7, 10});
+    tpm::PcrValues values;
+    for (uint32_t i : {0, 1, 2, 3, 4, 5, 6, 7, 10}) values[TPM2_ALG_SHA256][i] = tpm::Bytes(32, 0);
+    auto quote = testing::MakeQuote(nonce, sel, values, TPM2_ALG_SHA256, clock);
+    auto sig = testing::SignLikeTpm(ak_, TPM2_ALG_ECDSA, TPM2_ALG_SHA256, quote);
+    v1::EvidenceEnvelope env;
+    env.set_evidence_id("e-" + std::to_string(clock.clock));
+    env.mutable_received_at()->set_seconds(kNow - 1);
+    auto* e = env.mutable_evidence();
+    e->set_agent_uuid(kAgent);
+    e->set_challenge_token(*tok);
+    e->mutable_quote()->set_attest(std::string(quote.begin(), quote.end()));
+    e->mutable_quote()->set_signature(std::string(sig.begin(), sig.end()));
+    auto* bank = e->mutable_quote()->add_pcrs();
+    bank->set_hash_algorithm(v1::HASH_ALGORITHM_SHA256);
+    for (uint32_t i : {0, 1, 2, 3, 4, 5, 6, 7, 10}) (*bank->mutable_values())[i] = std::string(32, '\0');
+    std::string out;
+    env.SerializeToString(&out);
+    return out;
+  }
+
+  struct Result {
+    worker::Outcome out;
+    v1::Verdict verdict;
+    bool has(std::string_view id) const {
+      for (const auto& f : verdict.failures()) {
+        if (f.event_id() == id) return true;
+      }
+      return false;
+    }
+    bool revoked() const { return out.outbox.size() == 2; }
+  };
+  Result Process(const std::string& value) {
+    Result r;
+    row_.attested = false;  // a fresh batch
+    r.out = worker::ProcessRecord(ctx_, value, worker::EvidenceRef{0, ++offset_}, row_, key_,
+                                  policies_, now_);
+    EXPECT_EQ(r.out.error, "");
+    EXPECT_TRUE(r.verdict.ParseFromString(r.out.outbox.at(0).payload));
+    return r;
+  }
+
+  void UseReferenceState(int64_t id) {
+    policies_.mb = worker::CompilePolicy(id, 1, "mb", R"({"version": 1})");
+    ASSERT_TRUE(policies_.mb->error.empty()) << policies_.mb->error;
+    row_.mb_policy_id = id;
+  }
+
+  testing::SoftAk ak_ = testing::MakeEccAk();
+  std::shared_ptr<const AttestationKey> key_;
+  token::KeySet keys_ = *token::KeySet::FromSecrets({std::string(32, 'k')});
+  std::shared_ptr<const worker::RevocationSigner> signer_;
+  worker::Context ctx_;
+  worker::AgentRow row_;
+  worker::AgentPolicyRefs policies_;
+  Clock::time_point now_ = Clock::time_point(std::chrono::seconds(kNow));
+  int64_t offset_ = 100;
+};
+
+TEST_F(BootLogRounds, WithheldLogFailsAndIsRevokedAndNeverKeepsTheAgentAlive) {
+  UseReferenceState(11);
+  ctx_.uefi_log_max_rounds = 3;
+  uint64_t clock = 10'000;
+  for (int round = 1; round <= 2; ++round) {
+    SCOPED_TRACE(round);
+    auto r = Process(Envelope({clock += 1000, 4, 0, true}, /*uefi_asked=*/true));
+    EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_LOG_REQUESTED);
+    EXPECT_FALSE(row_.attested) << "withheld evidence extended the agent's liveness";
+    EXPECT_TRUE(row_.boot_log_requested);
+    EXPECT_EQ(row_.vstate.uefi_log_withheld, static_cast<uint32_t>(round));
+  }
+  auto r = Process(Envelope({clock += 1000, 4, 0, true}, true));
+  EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_FAIL);
+  EXPECT_TRUE(r.has(kUefiLogWithheld));
+  EXPECT_TRUE(r.revoked());
+  EXPECT_EQ(row_.state, "FAILED");
+  EXPECT_EQ(row_.state_reason.value_or(""), kUefiLogWithheld);
+  EXPECT_FALSE(row_.attested);
+
+  // A reboot does not start the count over.
+  r = Process(Envelope({500, 5, 0, false}, true));
+  EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_FAIL);
+  EXPECT_TRUE(r.has(kUefiLogWithheld));
+}
+
+TEST_F(BootLogRounds, ALogTheChallengeDidNotAskForIsNotWithheld) {
+  UseReferenceState(11);
+  ctx_.uefi_log_max_rounds = 1;
+  auto r = Process(Envelope({10'000, 4, 0, true}, /*uefi_asked=*/false));
+  EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_LOG_REQUESTED);
+  EXPECT_FALSE(r.has(kUefiLogWithheld));
+  EXPECT_TRUE(row_.attested);
+  EXPECT_EQ(row_.vstate.uefi_log_withheld, 0u);
+}
+
+TEST_F(BootLogRounds, AChangedReferenceStateAsksForTheLogAgain) {
+  UseReferenceState(11);
+  // The boot log was accepted against policy 11.
+  row_.state = "PASS";
+  row_.vstate.boot_log_accepted = true;
+  row_.vstate.boot_log_policy_id = 11;
+  auto r = Process(Envelope({10'000, 4, 0, true}, false));
+  EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_PASS);
+  // The operator changes the reference state (a new policy version).
+  UseReferenceState(12);
+  r = Process(Envelope({11'000, 4, 0, true}, false));
+  EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_LOG_REQUESTED);
+  EXPECT_FALSE(row_.vstate.boot_log_accepted);
+  EXPECT_TRUE(row_.boot_log_requested);
+}
+
+TEST_F(BootLogRounds, AFailedAgentRecoversAfterACleanRebootOnly) {
+  row_.state = "FAILED";
+  row_.state_reason = "ima.validation.ima-ng.not_in_allowlist";
+  row_.failed_reset_count = 4;
+  row_.vstate.clock = ClockState{50'000, 4, 0, true};
+  // Same boot (or a suspend: restartCount moves, resetCount does not).
+  auto r = Process(Envelope({51'000, 4, 1, true}, false));
+  EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_PASS);
+  EXPECT_EQ(row_.state, "FAILED");
+  // Rebooted: resetCount 5, everything verified from scratch.
+  r = Process(Envelope({600, 5, 0, false}, false));
+  EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_PASS);
+  EXPECT_TRUE(r.verdict.reboot());
+  EXPECT_EQ(row_.state, "PASS");
+  EXPECT_EQ(row_.state_reason.value_or(""), "recovered_after_reboot");
+  EXPECT_FALSE(row_.failed_reset_count.has_value());
+  EXPECT_EQ(r.verdict.previous_state(), v1::AGENT_STATE_FAILED);
+}
+
+TEST_F(BootLogRounds, AFailureRecordsItsBootAndARollbackNeverRecoversByItself) {
+  row_.state = "PASS";
+  UseReferenceState(11);
+  ctx_.uefi_log_max_rounds = 1;
+  auto r = Process(Envelope({10'000, 4, 0, true}, true));
+  ASSERT_EQ(r.verdict.result(), v1::VERDICT_RESULT_FAIL);
+  EXPECT_EQ(row_.failed_reset_count, 4);
+
+  row_.failed_reset_count = worker::AgentRow::kNoRecovery;  // as after quote.tpm_rollback
+  policies_ = {};
+  row_.mb_policy_id = 0;
+  r = Process(Envelope({600, 5, 0, false}, false));
+  EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_PASS);
+  EXPECT_EQ(row_.state, "FAILED");
+}
+
+}  // namespace
+}  // namespace attest::verifier::test
