@@ -25,11 +25,9 @@ constexpr uint32_t kImaPcr = 10;
 // UUID, so such evidence must not change state or revoke: it is rejected. An
 // agent that only ever sends such evidence goes OFFLINE at its deadline.
 bool QuoteAuthentic(const Failures& f) {
-  return std::all_of(f.begin(), f.end(),
-                     [](const Failure& x) {
-                       return x.event_id == "quote.hash_alg_not_allowed" ||
-                              x.event_id == "quote.tpm_rollback";
-                     });
+  return std::all_of(f.begin(), f.end(), [](const Failure& x) {
+    return x.event_id == "quote.hash_alg_not_allowed" || x.event_id == "quote.tpm_rollback";
+  });
 }
 
 // ---- Measured boot ----
