@@ -126,7 +126,8 @@ class SwtpmChainTest : public ::testing::Test {
   Agent agent_;
 };
 
-const std::vector<uint32_t> kBootAndIma = {0, 1, 2, 3, 4, 5, 6, 7, 10};
+// PCR 8: the generated reference state judges GRUB's kernel command line.
+const std::vector<uint32_t> kBootAndIma = {0, 1, 2, 3, 4, 5, 6, 7, 8, 10};
 
 TEST_F(SwtpmChainTest, UefiLogQuoteAndReferenceState) {
   std::string raw = attest::testing::ReadFile(KeylimeDir() / "uefi" / "binary_bios_measurements");
@@ -186,9 +187,13 @@ TEST_F(SwtpmChainTest, UefiLogQuoteAndReferenceState) {
   EXPECT_EQ(Context(*pcr)["pcr"], 4);
   auto events = Context(*pcr)["events"];
   EXPECT_NE(std::find(events.begin(), events.end(), app->index), events.end()) << events;
-  const Failure* policy = Find(v2, "measured_boot.policy.boot_application");
-  ASSERT_NE(policy, nullptr) << Describe(v2);
-  EXPECT_EQ(Context(*policy)["event"], app->index);
+  // The altered digest is not what the TPM measured: PCR 4's events are not
+  // judged (issue 17.1), the boot application check says it cannot read them.
+  EXPECT_EQ(Find(v2, "measured_boot.policy.boot_application"), nullptr) << Describe(v2);
+  const Failure* unread = Find(v2, "measured_boot.pcr_not_verified");
+  ASSERT_NE(unread, nullptr) << Describe(v2);
+  EXPECT_EQ(Context(*unread)["pcr"], 4);
+  EXPECT_EQ(Context(*unread)["component"], "boot_application");
   for (uint32_t other : {0, 1, 2, 3, 5, 6, 7}) {
     EXPECT_EQ(Find(v2, "measured_boot.invalid_pcr_" + std::to_string(other)), nullptr);
   }
