@@ -10,7 +10,7 @@
 #   OUT/worker      token key, revocation key, db passfile, Kafka password
 #   OUT/admin       admin.token (the enrol job, attestctl)
 #   OUT/db          superuser and per-role passwords (postgres, db-init)
-#   OUT/kafka       SCRAM passwords of admin, gateway, worker (broker, kafka-init)
+#   OUT/kafka       SCRAM passwords of admin, gateway, worker, soc (broker, kafka-init)
 #   OUT/grafana     the read-only login's password (Grafana)
 #   OUT/nodeN       node N's manufactured TPM (N = 1..NODE_COUNT)
 # Secret volumes are 0700 and their files 0600, owned by the user the

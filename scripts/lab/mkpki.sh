@@ -18,7 +18,8 @@
 #   db/                          admin.password, admin.pgpass and each role's
 #                                <role>.password (database set-up only)
 #   kafka/                       admin.password, gateway.password,
-#                                worker.password (the broker's SCRAM users)
+#                                worker.password, soc.password (the
+#                                broker's SCRAM users; soc reads verdicts)
 # The challenge-token key is one secret shared by gateways and workers; every
 # database role and Kafka client has its own password. Server certificates
 # name localhost, 127.0.0.1 and the compose service names (registrar,
@@ -72,7 +73,7 @@ cp db/readonly.password readonly/db.password
 
 # Kafka SCRAM users (ops/docker-compose.yml; the lab's dev broker has no
 # authentication): the broker gets all, each client its own.
-for user in admin gateway worker; do
+for user in admin gateway worker soc; do
   [ -s "kafka/$user.password" ] || openssl rand -hex 24 >"kafka/$user.password"
 done
 cp kafka/gateway.password gateway/kafka.password

@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "tests/harness/util/process.h"
 
@@ -337,6 +338,120 @@ TEST(ComposeSecrets, KafkaClientsAuthenticateWithScram) {
                           "\"sasl.password=0123abcd\"]"),
             std::string::npos)
       << rendered;
+}
+
+// --- Issue 17 follow-up: SASL authenticates, the authorizer decides ------
+
+// One ACL as kafka-init's `acl USER --operation OP... [--resource-pattern-type
+// T] --topic|--group NAME | --cluster` lines grant it.
+struct Acl {
+  std::string principal, operation, resource, name, pattern;
+  auto operator<=>(const Acl&) const = default;
+};
+
+std::vector<Acl> ComposeAcls(const std::string& init) {
+  std::vector<Acl> acls;
+  std::istringstream in(init);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (!std::regex_match(line, m, std::regex(R"(\s*acl ([A-Za-z0-9_-]+) (.*))"))) continue;
+    std::istringstream words(m[2].str());
+    std::vector<std::string> ops;
+    std::string w, resource, name, pattern = "literal";
+    while (words >> w) {
+      if (w == "--operation" && words >> w) {
+        ops.push_back(w);
+      } else if (w == "--resource-pattern-type" && words >> w) {
+        pattern = w;
+      } else if ((w == "--topic" || w == "--group" || w == "--transactional-id") && words >> name) {
+        resource = w.substr(2);
+      } else if (w == "--cluster") {
+        resource = "cluster";
+      } else {
+        ADD_FAILURE() << "acl line with an option this test does not know: " << line;
+      }
+    }
+    EXPECT_FALSE(ops.empty() || resource.empty()) << line;
+    for (const auto& op : ops) acls.push_back({m[1].str(), op, resource, name, pattern});
+  }
+  return acls;
+}
+
+TEST(ComposeKafka, AuthorizerOnAndEachClientGetsOnlyItsOwnOperations) {
+  auto blocks = ComposeBlocks();
+  const std::string& kafka = blocks["kafka"];
+  // Without an authorizer every authenticated login may do anything.
+  EXPECT_NE(
+      kafka.find("authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n"),
+      std::string::npos);
+  EXPECT_EQ(kafka.find("allow.everyone.if.no.acl.found=true"), std::string::npos);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(kafka, m, std::regex(R"(\n\s*super.users=(\S+))")));
+  std::set<std::string> supers;
+  {
+    std::istringstream in(m[1].str());
+    for (std::string u; std::getline(in, u, ';');) supers.insert(u);
+  }
+  // admin creates topics and ACLs; ANONYMOUS is the plaintext controller and
+  // inter-broker listeners, loopback only (KafkaClientsAuthenticateWithScram).
+  EXPECT_EQ(supers, (std::set<std::string>{"User:admin", "User:ANONYMOUS"}));
+
+  const auto acls = ComposeAcls(blocks["kafka-init"]);
+  ASSERT_FALSE(acls.empty()) << "kafka-init grants no ACL";
+  std::map<std::string, std::set<std::string>> granted;  // principal -> "Op resource:name"
+  for (const auto& a : acls) {
+    EXPECT_NE(a.operation, "All") << a.principal;
+    EXPECT_NE(a.name, "*") << a.principal << " " << a.operation << " on every " << a.resource;
+    EXPECT_EQ(supers.count("User:" + a.principal), 0u) << a.principal;
+    EXPECT_NE(kafka.find("name=" + a.principal + ",password="), std::string::npos)
+        << a.principal << " has ACLs but no SCRAM login";
+    std::string what = a.operation + " " + a.resource;
+    if (!a.name.empty()) what += ":" + a.name;
+    if (a.pattern != "literal") what += " (" + a.pattern + ")";
+    granted[a.principal].insert(what);
+  }
+  using S = std::set<std::string>;
+  // The gateway writes evidence, nothing else: no verdict or revocation it
+  // could forge, no seat in the workers' group (a member that holds
+  // partitions and neither verifies nor sweeps them keeps those agents PASS).
+  EXPECT_EQ(granted["gateway"],
+            (S{"Write topic:attestation.evidence", "Describe topic:attestation.evidence",
+               "IdempotentWrite cluster"}));
+  for (const auto& a : acls) {
+    if (a.principal != "gateway") continue;
+    EXPECT_NE(a.resource, "group") << "gateway: " << a.operation << " on group " << a.name;
+    EXPECT_FALSE(a.operation == "Write" &&
+                 (a.name == "attestation.verdicts" || a.name == "attestation.revocations"))
+        << "gateway may write " << a.name;
+  }
+  EXPECT_EQ(granted["worker"],
+            (S{"Read topic:attestation.evidence", "Describe topic:attestation.evidence",
+               "Read group:attest-workers", "Write topic:attestation.verdicts",
+               "Describe topic:attestation.verdicts", "Write topic:attestation.revocations",
+               "Describe topic:attestation.revocations", "IdempotentWrite cluster"}));
+  // The SOC's login reads verdicts and revocations in groups of its own.
+  EXPECT_EQ(granted["soc"],
+            (S{"Read topic:attestation.verdicts", "Describe topic:attestation.verdicts",
+               "Read topic:attestation.revocations", "Describe topic:attestation.revocations",
+               "Read group:attestctl-tail- (prefixed)"}));
+  EXPECT_EQ(granted.size(), 3u);
+  // The group granted to the workers is the one their template joins.
+  EXPECT_NE(
+      ReadFile(kSource / "scripts/lab/config/worker.toml").find("group_id = \"attest-workers\""),
+      std::string::npos);
+  // The acl helper adds allow rules as admin, on the SASL listener.
+  EXPECT_NE(blocks["kafka-init"].find("kafka-acls.sh --bootstrap-server kafka:9092"),
+            std::string::npos);
+  EXPECT_NE(blocks["kafka-init"].find("--add --allow-principal \"User:$$1\""), std::string::npos);
+  // mkpki.sh makes the soc login's password with the others.
+  TempDir dir("attest-lab-pki");
+  std::string out;
+  ASSERT_EQ(RunCommand({(kSource / "scripts/lab/mkpki.sh").string(), dir.path().string()}, &out), 0)
+      << out;
+  for (const char* u : {"admin", "gateway", "worker", "soc"}) {
+    EXPECT_FALSE(ReadFile(dir.path() / "kafka" / (std::string(u) + ".password")).empty()) << u;
+  }
 }
 
 TEST(LabSecrets, BulkEnrolmentIsOffUnlessAsked) {
