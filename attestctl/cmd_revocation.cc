@@ -5,7 +5,9 @@
 //       [--seen STATE.json] [--max-age SECONDS]
 //
 // --key is the published public key (PEM; ECDSA P-256 or Ed25519). Valid
-// means: the signature verifies and the signed event names the envelope's
+// means: the signature verifies over "attest.v1.RevocationEvent\0" || event
+// (worker::RevocationSignedMessage: a signed verdict re-wrapped as a
+// revocation does not verify) and the signed event names the envelope's
 // key id and algorithm (the envelope's copies are unsigned). Everything
 // printed about the event comes from the signed bytes.
 //
@@ -14,7 +16,9 @@
 // revocation); an event not newer than it is reported as a replay.
 // --max-age flags an event issued longer ago than SECONDS (for consumers
 // without state). --json output is built with a JSON library: no field the
-// record controls can add or change a key.
+// record controls can add or change a key. Its top-level "act" is the one
+// answer to act on: valid, and neither a replay nor stale (when --seen /
+// --max-age are given); exit 0 exactly when it is true.
 //
 // Exit codes: 0 valid (and, with --seen/--max-age, new), 1 invalid
 // signature, replay or too old, 2 unreadable or malformed input.
@@ -143,6 +147,7 @@ int Run(const Args& a) {
     std::string body;
     (void)google::protobuf::util::MessageToJsonString(ev, &body);
     json out;
+    out["act"] = act;
     out["valid"] = ok.ok();
     if (!ok) out["error"] = ok.error().message;
     out["key_id"] = sr.key_id();
@@ -168,6 +173,7 @@ int Run(const Args& a) {
       std::cout << "replay:    " << (*replay ? "YES (not newer than " + a.seen + ")" : "no")
                 << "\n";
     if (stale) std::cout << "age:       " << (*stale ? "TOO OLD" : "ok") << "\n";
+    std::cout << "act:       " << (act ? "yes" : "NO") << "\n";
   }
   return act ? kExitPass : kExitFail;
 }

@@ -15,7 +15,10 @@
 //
 // --verdict-key checks each verdict's signature (record headers attest-sig,
 // attest-sig-alg, attest-key-id; docs/soc.md): an unsigned verdict counts as
-// invalid. `verdicts verify` checks one record value saved to a file.
+// invalid. `verdicts verify` checks one record value saved to a file. Both
+// check over the signature contexts of worker/revocation.h
+// ("attest.v1.Verdict\0" || value, "attest.v1.RevocationEvent\0" || event),
+// so a record signed as one kind never verifies as the other.
 //
 // Exit codes: 0 stopped normally (--count reached, idle --timeout, Ctrl-C);
 // 1 a revocation's (--revocation-key) or verdict's (--verdict-key) signature

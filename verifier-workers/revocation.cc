@@ -55,6 +55,18 @@ std::unique_ptr<BIO, BioDeleter> MemBio(std::string_view pem) {
 
 }  // namespace
 
+std::string RevocationSignedMessage(std::string_view event_bytes) {
+  std::string m(kRevocationContext);
+  m.append(event_bytes);
+  return m;
+}
+
+std::string VerdictSignedMessage(std::string_view value) {
+  std::string m(kVerdictContext);
+  m.append(value);
+  return m;
+}
+
 Result<std::shared_ptr<const RevocationSigner>> RevocationSigner::Load(const std::string& path,
                                                                        std::string key_id) {
   std::ifstream in(path, std::ios::binary);
@@ -108,7 +120,7 @@ Result<v1::SignedRevocation> RevocationSigner::Sign(const v1::RevocationEvent& e
   if (!signed_event.SerializeToString(out.mutable_event())) {
     return MakeError(errc::crypto, "revocation: cannot serialize the event");
   }
-  auto sig = SignBytes(out.event());
+  auto sig = SignBytes(RevocationSignedMessage(out.event()));
   if (!sig) return MakeError(errc::crypto, "revocation: " + sig.error().message);
   out.set_signature(std::move(*sig));
   out.set_signature_algorithm(algorithm_);
@@ -118,7 +130,7 @@ Result<v1::SignedRevocation> RevocationSigner::Sign(const v1::RevocationEvent& e
 
 Result<v1::SignedVerdict> RevocationSigner::SignVerdict(std::string value,
                                                         std::string content_type) const {
-  auto sig = SignBytes(value);
+  auto sig = SignBytes(VerdictSignedMessage(value));
   if (!sig) return MakeError(errc::crypto, "verdict: " + sig.error().message);
   v1::SignedVerdict out;
   out.set_verdict(std::move(value));
@@ -170,7 +182,8 @@ Result<void> VerifySignature(std::string_view claimed, std::string_view signatur
 }
 
 Result<void> VerifyRevocation(const v1::SignedRevocation& s, EVP_PKEY* key) {
-  auto sig = VerifySignature(s.signature_algorithm(), s.signature(), s.event(), key);
+  auto sig = VerifySignature(s.signature_algorithm(), s.signature(),
+                             RevocationSignedMessage(s.event()), key);
   if (!sig) return sig;
   v1::RevocationEvent ev;
   if (!ev.ParseFromString(s.event())) {
@@ -191,7 +204,7 @@ Result<v1::Verdict> VerifyVerdict(const SignedVerdictRecord& r, EVP_PKEY* key) {
   if (r.signature.empty() && r.algorithm.empty() && r.key_id.empty()) {
     return MakeError(errc::crypto, "the verdict is not signed (no attest-sig header)");
   }
-  auto sig = VerifySignature(r.algorithm, r.signature, r.value, key);
+  auto sig = VerifySignature(r.algorithm, r.signature, VerdictSignedMessage(r.value), key);
   if (!sig) return sig.error();
   // Decoded only once authentic; the encoding as record_codec.h detects it.
   v1::Verdict v;

@@ -11,6 +11,13 @@
 // `signer_key_id` and the signature travels in the record's headers
 // (kHeaderSignature etc.), so consumers that ignore headers are unchanged.
 //
+// Domain separation: the same key signs both, so neither is signed as raw
+// protobuf bytes (a Verdict parses as a RevocationEvent: its policy_versions
+// lands in key_id, its evidence_id in signature_algorithm). A revocation's
+// signature is over kRevocationContext || event bytes, a verdict's over
+// kVerdictContext || value bytes; each context ends with a NUL byte, so
+// neither is a prefix of the other (docs/soc.md shows it with printf).
+//
 // Thread-safety: a RevocationSigner is immutable after Load; Sign may be
 // called from any thread (it makes its own EVP_MD_CTX per call). The free
 // functions are pure.
@@ -43,6 +50,14 @@ inline constexpr std::string_view kHeaderKeyId = "attest-key-id";
 inline constexpr std::string_view kSignedVerdictContentType =
     "application/vnd.attest.signed-verdict+protobuf";
 
+// The signature contexts (the NUL is part of each).
+inline constexpr std::string_view kRevocationContext{"attest.v1.RevocationEvent\0", 26};
+inline constexpr std::string_view kVerdictContext{"attest.v1.Verdict\0", 18};
+
+// The bytes actually signed: context || data.
+std::string RevocationSignedMessage(std::string_view event_bytes);
+std::string VerdictSignedMessage(std::string_view value);
+
 class RevocationSigner {
  public:
   // Reads a PEM private key (PKCS#8 or traditional); only P-256 and Ed25519
@@ -58,7 +73,8 @@ class RevocationSigner {
   // Signs `value`, a record value (an encoded Verdict naming this key in
   // signer_key_id), for the outbox; content_type is the value's.
   Result<v1::SignedVerdict> SignVerdict(std::string value, std::string content_type) const;
-  // The raw signature of `data` (DER ECDSA or 64-byte Ed25519).
+  // The raw signature of `data` (DER ECDSA or 64-byte Ed25519), no context
+  // added: for building test records (RevocationSignedMessage etc.).
   Result<std::string> SignBytes(std::string_view data) const;
 
   const std::string& algorithm() const { return algorithm_; }
@@ -80,7 +96,8 @@ Result<PkeyPtr> LoadPublicKeyPem(std::string_view pem);
 Result<void> VerifySignature(std::string_view algorithm, std::string_view signature,
                              std::string_view data, EVP_PKEY* key);
 
-// Checks the signature of `signed_event` with `key`, then that the signed
+// Checks the signature of `signed_event` with `key` (over
+// RevocationSignedMessage(event)), then that the signed
 // event names the same key id and algorithm as the envelope (a mismatch, or
 // an event that names no key, is invalid: the outer fields are unsigned).
 Result<void> VerifyRevocation(const v1::SignedRevocation& signed_event, EVP_PKEY* key);
@@ -94,7 +111,7 @@ struct SignedVerdictRecord {
   std::string_view key_id;
   std::string_view signature;
 };
-// Checks the signature over the value, then decodes it and checks that the
+// Checks the signature over VerdictSignedMessage(value), then decodes it and checks that the
 // verdict's signer_key_id equals the header's key id. Returns the verdict.
 Result<v1::Verdict> VerifyVerdict(const SignedVerdictRecord& record, EVP_PKEY* key);
 

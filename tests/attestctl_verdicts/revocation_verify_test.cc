@@ -1,7 +1,9 @@
 // `attestctl revocation verify` and `attestctl verdicts verify`, the real
 // binary on files (no broker): a crafted key id cannot inject JSON keys
 // (issue 17.6: `"valid": true` once came out of a forged record), the key
-// id that counts is the signed one, and --seen flags a replayed revocation.
+// id that counts is the signed one, --seen flags a replayed revocation,
+// "act" is the one answer to act on, and a signed verdict re-wrapped as a
+// revocation (or the reverse) does not verify.
 #include <gtest/gtest.h>
 
 #include <google/protobuf/util/json_util.h>
@@ -99,6 +101,7 @@ TEST_F(RevocationVerifyTest, CraftedKeyIdCannotInjectJson) {
   EXPECT_EQ(Verify(sr, &out), 1);
   ASSERT_TRUE(out.is_object());
   EXPECT_EQ(out["valid"], false);
+  EXPECT_EQ(out["act"], false);
   EXPECT_EQ(out["key_id"], kInjection);
   EXPECT_FALSE(out.contains("x"));
   // With a good signature, the envelope's key id differs from the signed
@@ -113,6 +116,7 @@ TEST_F(RevocationVerifyTest, ValidRevocationShowsSignedFields) {
   json out;
   EXPECT_EQ(Verify(Signed(7, 1'800'000'000), &out), 0);
   EXPECT_EQ(out["valid"], true);
+  EXPECT_EQ(out["act"], true);
   EXPECT_EQ(out["event"]["keyId"], "prod-key-1");
   EXPECT_EQ(out["event"]["backendId"], "prod-eu");
 }
@@ -124,16 +128,22 @@ TEST_F(RevocationVerifyTest, SeenFlagsReplays) {
   json out;
   EXPECT_EQ(Verify(Signed(7, 1'800'000'000), &out, {"--seen", seen}), 0);
   EXPECT_EQ(out["replay"], false);
+  EXPECT_EQ(out["act"], true);
   EXPECT_EQ(Verify(Signed(7, 1'800'000'000), &out, {"--seen", seen}), 1);
   EXPECT_EQ(out["valid"], true);
   EXPECT_EQ(out["replay"], true);
+  EXPECT_EQ(out["act"], false);  // valid, but not to act on
   EXPECT_EQ(Verify(Signed(5, 1'799'000'000), &out, {"--seen", seen}), 1);
   EXPECT_EQ(out["replay"], true);
+  EXPECT_EQ(out["act"], false);
   EXPECT_EQ(Verify(Signed(9, 1'800'000'600), &out, {"--seen", seen}), 0);
   EXPECT_EQ(out["replay"], false);
+  EXPECT_EQ(out["act"], true);
   // An old revocation, no state: --max-age.
   EXPECT_EQ(Verify(Signed(9, 1'600'000'000), &out, {"--max-age", "3600"}), 1);
   EXPECT_EQ(out["stale"], true);
+  EXPECT_EQ(out["valid"], true);
+  EXPECT_EQ(out["act"], false);
 }
 
 TEST_F(RevocationVerifyTest, VerdictVerify) {
@@ -144,8 +154,9 @@ TEST_F(RevocationVerifyTest, VerdictVerify) {
   v.set_signer_key_id("prod-key-1");
   std::string value;
   ASSERT_TRUE(google::protobuf::util::MessageToJsonString(v, &value).ok());
-  auto sig = signer_->SignBytes(value);
-  ASSERT_TRUE(sig.ok());
+  auto signed_verdict = signer_->SignVerdict(value, "application/json");
+  ASSERT_TRUE(signed_verdict.ok());
+  const std::string* sig = &signed_verdict->signature();
   const fs::path file = dir_.path() / "verdict.json";
   WriteAll(file, value);
   auto run = [&](const std::string& key_id, std::string* out) {
@@ -168,6 +179,51 @@ TEST_F(RevocationVerifyTest, VerdictVerify) {
   WriteAll(file, pass);
   out.clear();
   EXPECT_EQ(run("prod-key-1", &out), 1) << out;
+}
+
+// Attack (cross-protocol, issue 17.6): one key signs verdicts and
+// revocations. A protobuf verdict whose evidence_id (set by whoever produces
+// the evidence) is "ecdsa-p256-sha256" parses as a RevocationEvent with
+// signature_algorithm = evidence_id and key_id = policy_versions' bytes
+// ("\x10\x01"); re-wrapped with the verdict's signature it was a valid
+// revocation for `attestctl revocation verify` (old code: exit 0, "valid":
+// true). The reverse, a revocation presented to `verdicts verify`, too.
+TEST_F(RevocationVerifyTest, CrossProtocolRewrapIsInvalid) {
+  v1::Verdict v;
+  v.set_agent_uuid(kAgent);
+  v.set_sequence(12);
+  v.set_result(v1::VERDICT_RESULT_PASS);
+  v.mutable_policy_versions()->set_runtime(1);
+  v.set_evidence_id("ecdsa-p256-sha256");
+  v.set_signer_key_id("prod-key-1");
+  auto sv = signer_->SignVerdict(v.SerializeAsString(), "application/x-protobuf");
+  ASSERT_TRUE(sv.ok());
+  v1::SignedRevocation wrapped;
+  wrapped.set_event(sv->verdict());
+  wrapped.set_key_id(std::string("\x10\x01"));
+  wrapped.set_signature_algorithm(sv->signature_algorithm());
+  wrapped.set_signature(sv->signature());
+  json out;
+  EXPECT_EQ(Verify(wrapped, &out), 1);
+  EXPECT_EQ(out["valid"], false);
+  EXPECT_EQ(out["act"], false);
+  EXPECT_NE(out.value("error", "").find("does not verify"), std::string::npos) << out.dump();
+
+  // The reverse: a revocation's event bytes and signature as a verdict.
+  const v1::SignedRevocation sr = Signed(7, 1'800'000'000);
+  const fs::path file = dir_.path() / "event.bin";
+  WriteAll(file, sr.event());
+  std::string text;
+  EXPECT_EQ(RunCommand({ATTESTCTL_BIN, "verdicts", "verify", "--json", "--key", pub_.string(),
+                        "--signature", worker::Base64Encode(sr.signature()), "--key-id",
+                        "prod-key-1", "--content-type", "application/x-protobuf", file.string()},
+                       &text),
+            1)
+      << text;
+  json j = json::parse(text, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << text;
+  EXPECT_EQ(j["valid"], false);
+  EXPECT_NE(j.value("error", "").find("does not verify"), std::string::npos) << text;
 }
 
 }  // namespace

@@ -3,7 +3,8 @@
 // processor's verdicts), what the relay publishes (ToKafkaRecord) and what a
 // consumer checks (VerifyRevocation, VerifyVerdict, IsReplay). Each attack is
 // built: an envelope key id swapped for another trusted key's, a signed event
-// that names another key, altered verdict bytes, a replayed revocation. The
+// that names another key, altered verdict bytes, a replayed revocation, a
+// signed verdict re-wrapped as a revocation (and the reverse). The
 // last tests run the openssl blocks of docs/soc.md, as written there, on
 // records signed by this code, so the documentation cannot rot.
 #include <gtest/gtest.h>
@@ -169,7 +170,7 @@ TEST_P(RevocationTest, EnvelopeKeyIdSwappedIsInvalid) {
   ev.SerializeToString(forged.mutable_event());
   forged.set_key_id("lab-key-2");
   forged.set_signature_algorithm(other->algorithm());
-  auto sig = other->SignBytes(forged.event());
+  auto sig = other->SignBytes(RevocationSignedMessage(forged.event()));
   ASSERT_TRUE(sig.ok());
   forged.set_signature(*sig);
   auto f = VerifyRevocation(forged, Public(b).get());
@@ -186,7 +187,7 @@ TEST_P(RevocationTest, SignedEventWithoutKeyIdIsInvalid) {
   Event(7, 1'800'000'000).SerializeToString(sr.mutable_event());
   sr.set_key_id("prod-key-1");
   sr.set_signature_algorithm(signer->algorithm());
-  sr.set_signature(*signer->SignBytes(sr.event()));
+  sr.set_signature(*signer->SignBytes(RevocationSignedMessage(sr.event())));
   EXPECT_FALSE(VerifyRevocation(sr, Public(a).get()).ok());
 }
 
@@ -267,6 +268,93 @@ TEST_P(RevocationTest, AlteredVerdictIsInvalid) {
     stripped.key_id.clear();
     EXPECT_FALSE(Check(stripped, Public(a).get()).ok());
   }
+}
+
+// A verdict whose attacker-set evidence_id is the key's algorithm and whose
+// policy_versions encodes as a short key id, signed as the worker signs it.
+v1::Verdict CrossVerdict(const std::string& algorithm) {
+  v1::Verdict v;
+  v.set_agent_uuid(kAgent);
+  v.set_sequence(12);
+  v.set_result(v1::VERDICT_RESULT_PASS);
+  v.mutable_policy_versions()->set_runtime(1);  // field 6 -> RevocationEvent.key_id "\x10\x01"
+  v.set_evidence_id(algorithm);                 // field 7 -> RevocationEvent.signature_algorithm
+  v.set_worker_id("w1");
+  v.set_signer_key_id("prod-key-1");
+  v.set_backend_id("prod-eu");
+  return v;
+}
+
+// Attack (cross-protocol): the same key signs verdicts and revocations. A
+// signed protobuf verdict parses as a RevocationEvent (policy_versions ->
+// key_id, evidence_id -> signature_algorithm), so it is re-wrapped as
+// SignedRevocation{event = verdict bytes, key_id = "\x10\x01", signature =
+// the verdict's}. Old code (signatures over raw bytes): a valid revocation.
+TEST_P(RevocationTest, SignedVerdictRewrappedAsRevocationIsInvalid) {
+  const KeyPair a = MakeKey("a");
+  auto signer = Signer(a, "prod-key-1");
+  const v1::Verdict v = CrossVerdict(signer->algorithm());
+  Context ctx;
+  ctx.signer = signer.get();
+  ctx.sign_verdicts = true;
+  ctx.verdict_topic = "attestation.verdicts";
+  ctx.encoding = Encoding::kProtobuf;
+  Published p = Publish(EncodeVerdict(ctx, v, 0));
+  ASSERT_TRUE(Check(p, Public(a).get()).ok());  // a genuine signed verdict
+
+  v1::RevocationEvent as_event;
+  ASSERT_TRUE(as_event.ParseFromString(p.value));  // the confusion the attack needs
+  EXPECT_EQ(as_event.key_id(), std::string("\x10\x01"));
+  EXPECT_EQ(as_event.signature_algorithm(), signer->algorithm());
+  EXPECT_EQ(as_event.agent_uuid(), kAgent);
+
+  v1::SignedRevocation forged;
+  forged.set_event(p.value);
+  forged.set_key_id(as_event.key_id());
+  forged.set_signature_algorithm(p.alg);
+  forged.set_signature(*Base64Decode(p.sig_b64));
+  auto r = VerifyRevocation(forged, Public(a).get());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("does not verify"), std::string::npos) << r.error().message;
+}
+
+// The reverse: a signed revocation's event bytes and signature presented as
+// a protobuf verdict record. The signature itself must not carry over (old
+// code: it verified, only the missing signer_key_id stopped it).
+TEST_P(RevocationTest, SignedRevocationRewrappedAsVerdictIsInvalid) {
+  const KeyPair a = MakeKey("a");
+  auto signer = Signer(a, "prod-key-1");
+  auto sr = signer->Sign(Event(7, 1'800'000'000));
+  ASSERT_TRUE(sr.ok());
+  Published p{sr->event(), "application/x-protobuf", Base64Encode(sr->signature()),
+              sr->signature_algorithm(), sr->key_id()};
+  auto r = Check(p, Public(a).get());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("does not verify"), std::string::npos) << r.error().message;
+}
+
+// Raw signatures (no context) verify as neither kind; the contexts are fixed
+// (docs/soc.md prints them with printf).
+TEST_P(RevocationTest, SignaturesWithoutContextAreInvalid) {
+  const KeyPair a = MakeKey("a");
+  auto signer = Signer(a, "prod-key-1");
+  auto sr = signer->Sign(Event(7, 1'800'000'000));
+  ASSERT_TRUE(sr.ok());
+  v1::SignedRevocation raw = *sr;
+  raw.set_signature(*signer->SignBytes(sr->event()));
+  EXPECT_FALSE(VerifyRevocation(raw, Public(a).get()).ok());
+  EXPECT_TRUE(VerifySignature(sr->signature_algorithm(), sr->signature(),
+                              std::string("attest.v1.RevocationEvent\0", 26) + sr->event(),
+                              Public(a).get())
+                  .ok());
+
+  Published p = Publish(OfflineVerdict(signer.get(), true, Encoding::kProtobuf).outbox[0]);
+  Published unprefixed = p;
+  unprefixed.sig_b64 = Base64Encode(*signer->SignBytes(p.value));
+  EXPECT_FALSE(Check(unprefixed, Public(a).get()).ok());
+  EXPECT_TRUE(VerifySignature(p.alg, *Base64Decode(p.sig_b64),
+                              std::string("attest.v1.Verdict\0", 18) + p.value, Public(a).get())
+                  .ok());
 }
 
 // The switch: sign_verdicts = false publishes the plain verdict, no headers.
@@ -404,6 +492,21 @@ TEST_P(SocDocTest, OpensslVerifiesARevocationAsDocumented) {
   WriteAll(dir_.path() / "rev.json", json);
   out.clear();
   EXPECT_NE(RunBlock("revocation", &out), 0) << out;
+  // ...and a signed verdict re-wrapped as a revocation: step 1 fails.
+  auto sv = signer->SignVerdict(CrossVerdict(signer->algorithm()).SerializeAsString(),
+                                "application/x-protobuf");
+  ASSERT_TRUE(sv.ok());
+  v1::SignedRevocation wrapped;
+  wrapped.set_event(sv->verdict());
+  wrapped.set_key_id(std::string("\x10\x01"));
+  wrapped.set_signature_algorithm(sv->signature_algorithm());
+  wrapped.set_signature(sv->signature());
+  json.clear();
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(wrapped, &json).ok());
+  WriteAll(dir_.path() / "rev.json", json);
+  out.clear();
+  EXPECT_NE(RunBlock("revocation", &out), 0) << out;
+  EXPECT_NE(out.find("erification"), std::string::npos) << out;  // openssl, not step 2
 }
 
 TEST_P(SocDocTest, OpensslVerifiesAVerdictAsDocumented) {
