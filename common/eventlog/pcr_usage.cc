@@ -69,6 +69,19 @@ uint8_t AllowedPcrs(uint32_t type) {
   return 0;
 }
 
+bool ConfigurationBeforeSeparator(uint32_t type, uint32_t pcr) {
+  return type == ev::kEfiVariableDriverConfig ||
+         (pcr == 0 && (type == ev::kSCrtmVersion || type == ev::kSCrtmContents));
+}
+
+Failure EventFailure(const char* id, const Event& e, const std::string& what) {
+  return {id,
+          "event " + std::to_string(e.index) + ": " + EventTypeName(e.type) + " " + what,
+          {{"event", std::to_string(e.index)},
+           {"pcr", std::to_string(e.pcr)},
+           {"type", EventTypeName(e.type)}}};
+}
+
 }  // namespace
 
 bool EventTypeAllowedInPcr(uint32_t type, uint32_t pcr) {
@@ -76,20 +89,67 @@ bool EventTypeAllowedInPcr(uint32_t type, uint32_t pcr) {
   return (AllowedPcrs(type) >> pcr) & 1u;
 }
 
+std::vector<bool> AfterSeparator(const EventLog& log) {
+  std::vector<bool> after(log.events.size(), false);
+  bool seen[kLastFirmwarePcr + 1] = {};
+  for (size_t i = 0; i < log.events.size(); ++i) {
+    const Event& e = log.events[i];
+    if (e.index == 0 || e.pcr > kLastFirmwarePcr) continue;
+    after[i] = seen[e.pcr];
+    if (e.type == ev::kSeparator) seen[e.pcr] = true;
+  }
+  return after;
+}
+
 std::vector<Failure> CheckPcrUsage(const EventLog& log) {
   std::vector<Failure> out;
-  for (const Event& e : log.events) {
-    if (e.index == 0 || EventTypeAllowedInPcr(e.type, e.pcr)) continue;
-    out.push_back({"measured_boot.event_type_not_allowed",
-                   "event " + std::to_string(e.index) + ": " + EventTypeName(e.type) +
-                       " does not belong in PCR " + std::to_string(e.pcr) +
-                       " (TCG PC Client Platform Firmware Profile)",
-                   {{"event", std::to_string(e.index)},
-                    {"pcr", std::to_string(e.pcr)},
-                    {"type", EventTypeName(e.type)}}});
+  const std::vector<bool> after = AfterSeparator(log);
+  for (size_t i = 0; i < log.events.size(); ++i) {
+    const Event& e = log.events[i];
+    if (e.index == 0) continue;
+    if (!EventTypeAllowedInPcr(e.type, e.pcr)) {
+      out.push_back(EventFailure("measured_boot.event_type_not_allowed", e,
+                                 "does not belong in PCR " + std::to_string(e.pcr) +
+                                     " (TCG PC Client Platform Firmware Profile)"));
+    } else if (after[i] && ConfigurationBeforeSeparator(e.type, e.pcr)) {
+      out.push_back(EventFailure("measured_boot.event_after_separator", e,
+                                 "measured after the separator of PCR " + std::to_string(e.pcr) +
+                                     ": extended by the running OS, not by the firmware"));
+    }
   }
   return out;
 }
+
+std::vector<Failure> CheckTextEvents(const EventLog& log, uint32_t pcr, uint32_t type) {
+  std::vector<Failure> out;
+  for (const Event& e : log.events) {
+    if (e.index == 0 || e.pcr != pcr || e.type == ev::kNoAction) continue;
+    if (e.type != type || !e.text) {
+      out.push_back(EventFailure("measured_boot.event_type_not_allowed", e,
+                                 "is not a text " + EventTypeName(type) + " event, in PCR " +
+                                     std::to_string(pcr)));
+      continue;
+    }
+    const std::string& t = *e.text;
+    const size_t tag = t.find(": ");
+    const std::string_view hashed =
+        tag == std::string::npos ? std::string_view(t) : std::string_view(t).substr(tag + 2);
+    const auto* data = reinterpret_cast<const uint8_t*>(hashed.data());
+    bool bound = false;
+    for (const Digest& d : e.digests) {
+      auto h = HashBytes(d.alg_id, std::span<const uint8_t>(data, hashed.size()));
+      if (!h) continue;  // not replayed either
+      bound = *h == d.value;
+      if (!bound) break;
+    }
+    if (!bound) {
+      out.push_back(EventFailure("measured_boot.event_digest_mismatch", e,
+                                 "text is not what was measured"));
+    }
+  }
+  return out;
+}
+
 
 VerifiedPcrs VerifiedPcrs::Offline() {
   VerifiedPcrs v;

@@ -33,8 +33,25 @@ inline constexpr uint32_t kGrubCommandPcr = 8;
 bool EventTypeAllowedInPcr(uint32_t type, uint32_t pcr);
 
 // "measured_boot.event_type_not_allowed" for each extended event of a type
-// the PFP does not put in its PCR (0-7); context: event, pcr, type.
+// the PFP does not put in its PCR (0-7); context: event, pcr, type. And
+// "measured_boot.event_after_separator" for configuration measured after
+// its PCR's EV_SEPARATOR (EV_EFI_VARIABLE_DRIVER_CONFIG in PCRs 0-7, the
+// S-CRTM in PCR 0): firmware measures those before it hands over to the OS,
+// so one after the separator was extended from the running OS (root can
+// extend PCR 7 with a "SecureBoot=01" of its own).
 std::vector<Failure> CheckPcrUsage(const EventLog& log);
+
+// Per event index: the event comes after the first EV_SEPARATOR of its PCR
+// (PCRs 0-7 only; always false for other PCRs).
+std::vector<bool> AfterSeparator(const EventLog& log);
+
+// Every extended event of `pcr` is `type` with its text (after the first
+// ": ", GRUB's "grub_cmd: " / "kernel_cmdline: " tags) hashing to each of
+// its digests; "measured_boot.event_type_not_allowed" or
+// "measured_boot.event_digest_mismatch" for each that is not. GRUB measures
+// only such events into PCR 8; checking them all keeps a command line from
+// hiding behind another type or tag.
+std::vector<Failure> CheckTextEvents(const EventLog& log, uint32_t pcr, uint32_t type);
 
 // The (bank, PCR) pairs whose replayed value equals the quoted one. Events in
 // other PCRs are never read by a decision. Offline() is for checking a log

@@ -3,6 +3,7 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <unordered_set>
@@ -150,15 +151,13 @@ bool IsKeyVariable(const Event& e, const char* name) {
   return e.variable->vendor == want;
 }
 
-// Code measured by the firmware: every extended event of PCR 0 whose digest
-// is not the hash of its data (blobs, POST code, S-CRTM contents, ...), and
-// blobs of PCR 2. Read by type *and* PCR so that relabelling a blob (say as
-// EV_POST_CODE) does not take it out of the check.
+// Code measured by the firmware: every extended event of PCRs 0 and 2 whose
+// digest is not the hash of its data (blobs, POST code, S-CRTM contents,
+// option ROM drivers, ...). Read by PCR, not by type, so that relabelling a
+// blob (say as EV_POST_CODE, or a driver) does not take it out of the check.
 bool IsFirmwareCode(const Event& e) {
   if (e.index == 0 || e.type == ev::kNoAction) return false;
-  if (e.pcr == kFirmwarePcr) return !DigestBoundToData(e.type);
-  return e.pcr == kOptionRomPcr &&
-         (e.type == ev::kEfiPlatformFirmwareBlob || e.type == ev::kEfiPlatformFirmwareBlob2);
+  return (e.pcr == kFirmwarePcr || e.pcr == kOptionRomPcr) && !DigestBoundToData(e.type);
 }
 
 // Every extended event of PCR 4 whose digest is not the hash of its data is
@@ -172,45 +171,34 @@ bool IsScrtmVersion(const Event& e) {
   return e.pcr == kFirmwarePcr && e.type == ev::kSCrtmVersion;
 }
 
-// A GRUB command-line event in PCR 8 and the text GRUB hashed for it (the
-// event text after its "grub_cmd: " or "kernel_cmdline: " tag).
+// A GRUB command-line event in PCR 8 and its command line.
 struct CmdlineEvent {
   const Event* event = nullptr;
   std::string cmdline;
-  std::string hashed;
 };
 
-std::vector<CmdlineEvent> CmdlineEvents(const EventLog& log) {
-  std::vector<CmdlineEvent> primary, fallback;
+// GRUB's kernel command lines: "kernel_cmdline: ..." events (primary) and
+// "grub_cmd: linux ..." ones (fallback, as older GRUBs only log those).
+void CmdlineEvents(const EventLog& log, std::vector<CmdlineEvent>& primary,
+                   std::vector<CmdlineEvent>& fallback) {
   for (const Event& e : log.events) {
     if (e.pcr != kGrubCommandPcr || e.type != ev::kIpl || !e.text) continue;
     const std::string& t = *e.text;
     const std::string_view kernel(kKernelCmdlinePrefix);
-    if (t.rfind(kernel, 0) == 0) {
-      primary.push_back({&e, t.substr(kernel.size()), t.substr(kernel.size())});
-    }
+    if (t.rfind(kernel, 0) == 0) primary.push_back({&e, t.substr(kernel.size())});
     for (const char* p : kGrubLinuxPrefixes) {
-      if (t.rfind(p, 0) == 0) {
-        fallback.push_back({&e, t.substr(std::string_view(p).size()),
-                            t.substr(std::string_view("grub_cmd: ").size())});
-      }
+      if (t.rfind(p, 0) == 0) fallback.push_back({&e, t.substr(std::string_view(p).size())});
     }
   }
-  return primary.empty() ? fallback : primary;
 }
 
-// Every known-bank digest of `e` is the hash of `text`: the text is what was
-// measured, so a policy may read it.
-bool TextBoundToDigests(const Event& e, std::string_view text) {
-  const auto* data = reinterpret_cast<const uint8_t*>(text.data());
-  bool any = false;
-  for (const Digest& d : e.digests) {
-    auto h = HashBytes(d.alg_id, std::span<const uint8_t>(data, text.size()));
-    if (!h) continue;  // an algorithm we cannot compute is not replayed either
-    if (*h != d.value) return false;
-    any = true;
-  }
-  return any;
+// Every command line the log shows, both forms: a policy judges them all, so
+// a second `linux` command cannot hide behind an allowed one.
+std::vector<CmdlineEvent> AllCmdlineEvents(const EventLog& log) {
+  std::vector<CmdlineEvent> all, fallback;
+  CmdlineEvents(log, all, fallback);
+  all.insert(all.end(), fallback.begin(), fallback.end());
+  return all;
 }
 
 Failure MakeFailure(const std::string& component, const Event* e, std::string message,
@@ -262,12 +250,13 @@ class Reads {
 };
 
 void CheckKeys(const EventLog& log, const char* var, const char* component,
-               const std::optional<std::vector<RefEntry>>& allowed, Reads& reads,
+               const std::optional<std::vector<RefEntry>>& allowed,
+               const std::function<bool(const Event&)>& firmware_config, Reads& reads,
                std::vector<Failure>& out) {
   if (!allowed || !reads.Contents(component, kSecureBootPcr)) return;
   bool seen = false;
   for (const Event& e : log.events) {
-    if (!IsKeyVariable(e, var)) continue;
+    if (!IsKeyVariable(e, var) || !firmware_config(e)) continue;
     seen = true;
     if (!e.variable->signature_lists) {
       out.push_back(
@@ -301,8 +290,12 @@ std::string SignatureDigest(const SignatureList& list, const SignatureData& sig)
 }
 
 std::vector<std::pair<size_t, std::string>> KernelCmdlines(const EventLog& log) {
+  std::vector<CmdlineEvent> primary, fallback;
+  CmdlineEvents(log, primary, fallback);
   std::vector<std::pair<size_t, std::string>> out;
-  for (auto& c : CmdlineEvents(log)) out.emplace_back(c.event->index, std::move(c.cmdline));
+  for (auto& c : primary.empty() ? fallback : primary) {
+    out.emplace_back(c.event->index, std::move(c.cmdline));
+  }
   return out;
 }
 
@@ -417,14 +410,18 @@ ReferenceState GenerateReferenceState(const EventLog& log) {
   ref.firmware_blobs.emplace();
   ref.boot_applications.emplace();
   ref.kernel_cmdlines.emplace();
+  const std::vector<bool> after = AfterSeparator(log);
   for (const Event& e : log.events) {
+    const bool firmware_config = e.index < after.size() && !after[e.index];
     // The last measurement is the state at boot, as in CheckReferenceState.
-    if (IsSecureBootVariable(e)) ref.secureboot_required = e.variable->data == Bytes{1};
+    if (IsSecureBootVariable(e) && firmware_config) {
+      ref.secureboot_required = e.variable->data == Bytes{1};
+    }
     for (auto [var, list] : {std::pair{"PK", &ref.pk},
                              {"KEK", &ref.kek},
                              {"db", &ref.db},
                              {"dbx", &ref.dbx_required}}) {
-      if (!IsKeyVariable(e, var) || !e.variable->signature_lists) continue;
+      if (!IsKeyVariable(e, var) || !firmware_config || !e.variable->signature_lists) continue;
       for (const auto& sl : *e.variable->signature_lists) {
         for (const auto& sig : sl.signatures) {
           std::string note = sl.type == guid::kCertX509 ? CertSubject(sig.data) : std::string();
@@ -443,7 +440,7 @@ ReferenceState GenerateReferenceState(const EventLog& log) {
                 {ToHex(d->value), e.image ? e.image->device_path_text : ""});
     }
   }
-  for (auto& [index, cmdline] : KernelCmdlines(log)) AddUnique(*ref.kernel_cmdlines, {cmdline, ""});
+  for (auto& c : AllCmdlineEvents(log)) AddUnique(*ref.kernel_cmdlines, {c.cmdline, ""});
   return ref;
 }
 
@@ -452,11 +449,18 @@ std::vector<Failure> CheckReferenceState(const EventLog& log, const ReferenceSta
   std::vector<Failure> out = VerifyEventDigests(log);
   for (auto& f : CheckPcrUsage(log)) out.push_back(std::move(f));
   Reads reads(verified);
+  // Secure Boot configuration counts only as the firmware measured it:
+  // before PCR 7's separator (CheckPcrUsage fails any after it).
+  const std::vector<bool> after = AfterSeparator(log);
+  auto firmware_config = [&after](const Event& e) {
+    return e.index < after.size() && !after[e.index];
+  };
 
   if (ref.secureboot_required && reads.Contents("secureboot", kSecureBootPcr)) {
     const Event* sb = nullptr;
     for (const Event& e : log.events) {
-      if (IsSecureBootVariable(e)) sb = &e;  // the last measurement is the state at boot
+      // The last measurement is the state at boot.
+      if (IsSecureBootVariable(e) && firmware_config(e)) sb = &e;
     }
     if (sb == nullptr) {
       out.push_back(MakeFailure("secureboot_disabled", nullptr,
@@ -466,15 +470,15 @@ std::vector<Failure> CheckReferenceState(const EventLog& log, const ReferenceSta
                                 {{"actual", ToHex(sb->variable->data)}, {"expected", "01"}}));
     }
   }
-  CheckKeys(log, "PK", "pk", ref.pk, reads, out);
-  CheckKeys(log, "KEK", "kek", ref.kek, reads, out);
-  CheckKeys(log, "db", "db", ref.db, reads, out);
+  CheckKeys(log, "PK", "pk", ref.pk, firmware_config, reads, out);
+  CheckKeys(log, "KEK", "kek", ref.kek, firmware_config, reads, out);
+  CheckKeys(log, "db", "db", ref.db, firmware_config, reads, out);
 
   if (ref.dbx_required && reads.Contents("dbx", kSecureBootPcr)) {
     std::unordered_set<std::string> present;
     const Event* dbx = nullptr;
     for (const Event& e : log.events) {
-      if (!IsKeyVariable(e, "dbx")) continue;
+      if (!IsKeyVariable(e, "dbx") || !firmware_config(e)) continue;
       dbx = &e;
       if (!e.variable->signature_lists) {
         out.push_back(MakeFailure("dbx_missing", &e,
@@ -495,7 +499,13 @@ std::vector<Failure> CheckReferenceState(const EventLog& log, const ReferenceSta
 
   if (ref.firmware_blobs) reads.Digests("firmware_blob", kFirmwarePcr, ref.digest_alg);
   if (ref.boot_applications) reads.Digests("boot_application", kBootManagerPcr, ref.digest_alg);
-  if (ref.scrtm_versions) reads.Contents("scrtm_version", kFirmwarePcr);
+  if (ref.scrtm_versions && reads.Contents("scrtm_version", kFirmwarePcr) &&
+      !ref.scrtm_versions->empty() &&
+      std::none_of(log.events.begin(), log.events.end(),
+                   [&](const Event& e) { return IsScrtmVersion(e) && firmware_config(e); })) {
+    // Required when listed: else relabelling it (as EV_POST_CODE) hides it.
+    out.push_back(MakeFailure("scrtm_version", nullptr, "no S-CRTM version was measured in PCR 0"));
+  }
   for (const Event& e : log.events) {
     if (e.type == ev::kEfiVariableDriverConfig && !e.variable && verified.Covers(e.pcr)) {
       out.push_back(
@@ -535,15 +545,14 @@ std::vector<Failure> CheckReferenceState(const EventLog& log, const ReferenceSta
   }
 
   if (ref.kernel_cmdlines && reads.Contents("kernel_cmdline", kGrubCommandPcr)) {
-    const auto cmdlines = CmdlineEvents(log);
+    // Every event of PCR 8 is GRUB's text, bound to its digest: a command
+    // line relabelled (another type, another tag) or shown over another
+    // digest fails here.
+    for (auto& f : CheckTextEvents(log, kGrubCommandPcr, ev::kIpl)) out.push_back(std::move(f));
+    const auto cmdlines = AllCmdlineEvents(log);
     for (const auto& c : cmdlines) {
       const size_t index = c.event->index;
-      if (!TextBoundToDigests(*c.event, c.hashed)) {
-        out.push_back({"measured_boot.event_digest_mismatch",
-                       "event " + std::to_string(index) +
-                           ": the command line text is not what was measured",
-                       {{"event", std::to_string(index)}, {"pcr", std::to_string(kGrubCommandPcr)}}});
-      } else if (!Contains(*ref.kernel_cmdlines, c.cmdline)) {
+      if (!Contains(*ref.kernel_cmdlines, c.cmdline)) {
         out.push_back({"measured_boot.policy.kernel_cmdline",
                        "event " + std::to_string(index) + ": kernel command line is not allowed",
                        {{"event", std::to_string(index)}, {"actual", c.cmdline}}});

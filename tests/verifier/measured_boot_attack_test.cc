@@ -55,6 +55,33 @@ tpm::Bytes FromBase64File(const std::filesystem::path& p) {
   return *b;
 }
 
+// The index of the event `e` in `log` by variable name (last one).
+const el::Event& Variable(const el::EventLog& log, const std::string& name) {
+  const el::Event* found = nullptr;
+  for (const auto& e : log.events) {
+    if (e.variable && e.variable->name == name) found = &e;
+  }
+  if (found == nullptr) throw std::runtime_error("no variable " + name);
+  return *found;
+}
+
+// Rewrites every digest of the event at `e` in `log` to the hash of `data`.
+void SetDigests(tpm::Bytes& log, const el::Event& e, std::span<const uint8_t> data) {
+  for (const auto& d : e.digests) {
+    auto h = el::HashBytes(d.alg_id, data);
+    if (!h) throw std::runtime_error("hash");
+    std::memcpy(&log[DigestAt(log, e, d.alg_id)], h->data(), h->size());
+  }
+}
+
+// Appends a copy of event `e` of `from` to `log`, in PCR `pcr`.
+void AppendCopy(tpm::Bytes& log, const tpm::Bytes& from, const el::Event& e, uint32_t pcr) {
+  const size_t at = log.size();
+  log.insert(log.end(), from.begin() + static_cast<std::ptrdiff_t>(e.offset),
+             from.begin() + static_cast<std::ptrdiff_t>(e.offset + e.size));
+  PutLe32(log, at, pcr);
+}
+
 class MeasuredBootAttack : public ::testing::Test {
  protected:
   void SetUp() override { agent_.ak = tpm_.Ak(); }
@@ -128,7 +155,8 @@ TEST_F(MeasuredBootAttack, RetypedBootApplicationFails) {
 // option ROMs go): the replay of PCRs 2 and 4 no longer matches the quote.
 TEST_F(MeasuredBootAttack, BootApplicationMovedToAnotherPcrFails) {
   const tpm::Bytes good = MbLog();
-  const el::Event& shim = First(Parse(good), 4, el::ev::kEfiBootServicesApplication);
+  const el::EventLog good_log = Parse(good);
+  const el::Event& shim = First(good_log, 4, el::ev::kEfiBootServicesApplication);
   tpm::Bytes measured = good;
   measured[DigestAt(measured, shim, el::alg::kSha256)] ^= 0x5a;
   tpm::Bytes sent = measured;
@@ -237,6 +265,110 @@ TEST_F(MeasuredBootAttack, PolicyBankThatWasNotQuotedFails) {
   const Failure* f = Find(v, "measured_boot.pcr_not_verified");
   ASSERT_NE(f, nullptr) << Describe(v);
   EXPECT_EQ(Context(*f)["bank"], "sha1");
+}
+
+// Root extends PCR 7 at run time (static PCRs take extends from locality 0)
+// with a SecureBoot=01 event and appends it to the log: the replay matches,
+// the event's digest is the hash of its data. Firmware measures Secure Boot
+// state before PCR 7's separator, so only that one counts.
+TEST_F(MeasuredBootAttack, SecureBootEventExtendedIntoPcr7AtRunTimeFails) {
+  const tpm::Bytes good = MbLog();
+  const el::EventLog good_log = Parse(good);
+  const el::Event& sb = Variable(good_log, "SecureBoot");
+  tpm::Bytes off = good;
+  off[sb.data_offset + sb.data.size() - 1] = 0;
+  SetDigests(off, Parse(off).events[sb.index], Parse(off).events[sb.index].data);
+  tpm::Bytes sent = off;
+  AppendCopy(sent, good, sb, 7);  // measured too: the replay matches
+  auto v = Attest(good, sent, sent, kBootGrubAndIma);
+  ASSERT_EQ(v.result, Outcome::kFail) << Describe(v);
+  const Failure* after = Find(v, "measured_boot.event_after_separator");
+  ASSERT_NE(after, nullptr) << Describe(v);
+  EXPECT_EQ(Context(*after)["pcr"], 7);
+  const Failure* f = Find(v, "measured_boot.policy.secureboot_disabled");
+  ASSERT_NE(f, nullptr) << Describe(v);
+  EXPECT_EQ(Context(*f)["event"], sb.index);
+}
+
+// An old dbx (lacking a required revocation) measured by the firmware; root
+// appends the current dbx to PCR 7 after the separator.
+TEST_F(MeasuredBootAttack, DbxExtendedIntoPcr7AtRunTimeFails) {
+  const tpm::Bytes good = MbLog();
+  const el::EventLog log = Parse(good);
+  const el::Event& dbx = Variable(log, "dbx");
+  tpm::Bytes old = good;
+  old[dbx.data_offset + dbx.data.size() - 1] ^= 0xff;  // another hash in the list
+  SetDigests(old, Parse(old).events[dbx.index], Parse(old).events[dbx.index].data);
+  tpm::Bytes sent = old;
+  AppendCopy(sent, good, dbx, 7);
+  auto v = Attest(good, sent, sent, kBootGrubAndIma);
+  ASSERT_EQ(v.result, Outcome::kFail) << Describe(v);
+  EXPECT_NE(Find(v, "measured_boot.event_after_separator"), nullptr) << Describe(v);
+  EXPECT_NE(Find(v, "measured_boot.policy.dbx_missing"), nullptr) << Describe(v);
+}
+
+// GRUB measured a command line the policy does not allow; root relabels
+// that event (EV_EVENT_TAG) and extends PCR 8 with the allowed one.
+TEST_F(MeasuredBootAttack, RelabelledCommandLineWithAnAllowedOneAppendedFails) {
+  const tpm::Bytes good = MbLog();
+  const el::EventLog log = Parse(good);
+  const auto cmdlines = el::KernelCmdlines(log);
+  ASSERT_FALSE(cmdlines.empty());
+  const el::Event& e = log.events[cmdlines.front().first];
+  const std::string text = *e.text;
+  // Same length, another command line ("...quiet" -> "...quieT").
+  tpm::Bytes evil = good;
+  evil[e.data_offset + text.size() - 1] ^= 0x20;
+  const el::EventLog evil_log = Parse(evil);
+  const el::Event& evil_event = evil_log.events[e.index];
+  const std::string evil_text = *evil_event.text;
+  const std::string hashed = evil_text.substr(std::string("kernel_cmdline: ").size());
+  SetDigests(evil, evil_event,
+             std::span(reinterpret_cast<const uint8_t*>(hashed.data()), hashed.size()));
+  {
+    auto plain = Attest(good, evil, evil, kBootGrubAndIma);
+    ASSERT_EQ(plain.result, Outcome::kFail);
+    EXPECT_NE(Find(plain, "measured_boot.policy.kernel_cmdline"), nullptr) << Describe(plain);
+  }
+  tpm::Bytes sent = evil;
+  PutLe32(sent, evil_event.offset + 4, 0x00000006);  // EV_EVENT_TAG
+  AppendCopy(sent, good, e, 8);
+  auto v = Attest(good, sent, sent, kBootGrubAndIma);
+  ASSERT_EQ(v.result, Outcome::kFail) << Describe(v);
+  const Failure* f = Find(v, "measured_boot.event_type_not_allowed");
+  ASSERT_NE(f, nullptr) << Describe(v);
+  EXPECT_EQ(Context(*f)["event"], e.index);
+}
+
+// An option ROM driver in PCR 2 replaced: every code digest of PCR 2 is
+// judged by firmware_blobs, whatever type the log gives it.
+TEST_F(MeasuredBootAttack, ReplacedOptionRomDriverFails) {
+  const tpm::Bytes good = KeylimeLog();
+  const el::EventLog good_log = Parse(good);
+  const el::Event& driver = First(good_log, 2, el::ev::kEfiBootServicesDriver);
+  tpm::Bytes sent = good;
+  sent[DigestAt(sent, driver, el::alg::kSha256)] ^= 0x5a;
+  auto v = Attest(good, sent, sent, kBootGrubAndIma);
+  ASSERT_EQ(v.result, Outcome::kFail) << Describe(v);
+  const Failure* f = Find(v, "measured_boot.policy.firmware_blob");
+  ASSERT_NE(f, nullptr) << Describe(v);
+  EXPECT_EQ(Context(*f)["event"], driver.index);
+}
+
+// A disallowed S-CRTM version relabelled EV_POST_CODE, with a reference
+// state that lists versions but not firmware digests.
+TEST_F(MeasuredBootAttack, RelabelledScrtmVersionFails) {
+  const tpm::Bytes good = MbLog();
+  const el::EventLog good_log = Parse(good);
+  const el::Event& version = First(good_log, 0, el::ev::kSCrtmVersion);
+  tpm::Bytes sent = good;
+  PutLe32(sent, version.offset + 4, el::ev::kPostCode);
+  auto v = Attest(good, sent, sent, kBootGrubAndIma, [](el::ReferenceState& r) {
+    r.firmware_blobs.reset();
+    r.scrtm_versions->assign({{"a newer version", ""}});
+  });
+  ASSERT_EQ(v.result, Outcome::kFail) << Describe(v);
+  EXPECT_NE(Find(v, "measured_boot.policy.scrtm_version"), nullptr) << Describe(v);
 }
 
 }  // namespace
