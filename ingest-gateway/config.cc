@@ -146,7 +146,15 @@ Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
   int64_t v = 0;
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.io_threads", 2, 1, 256));
   c.server.io_threads = static_cast<int>(v);
-  ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.max_body_bytes", 2 << 20, 1024, int64_t{1} << 30));
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.max_body_bytes", 2 << 20, 1, int64_t{1} << 30));
+  if (v < static_cast<int64_t>(kMinBodyBytes)) {
+    return Invalid(f, "server.max_body_bytes",
+                   "is " + std::to_string(v) + ", must be at least " +
+                       std::to_string(kMinBodyBytes) +
+                       " (an agent's default UEFI log limit of 1 MiB + 64 KiB for the quote and "
+                       "IMA entries): with less, agents leave their UEFI log out and the "
+                       "verifier fails them (measured_boot.log_withheld)");
+  }
   c.server.max_body_bytes = static_cast<size_t>(v);
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.max_connections", 10000, 1, 1'000'000));
   c.server.max_connections = static_cast<size_t>(v);

@@ -9,7 +9,8 @@
 //   client_ca_file = ""                      # needed when client_auth is not "off"
 //   client_auth = "off"                      # off | optional | required
 //   io_threads = 2
-//   max_body_bytes = 2097152                 # evidence body; + 64 KiB <= kafka.message_max_bytes
+//   max_body_bytes = 2097152                 # evidence body, >= 1 MiB + 64 KiB (kMinBodyBytes);
+//                                            # + 64 KiB <= kafka.message_max_bytes
 //   header_timeout_ms = 10000                # TLS handshake + request headers
 //   request_timeout_ms = 30000               # request body, response write
 //   idle_timeout_ms = 60000                  # keep-alive wait
@@ -77,6 +78,13 @@ struct ChallengeConfig {
 // gateway id, framing): server.max_body_bytes + this must fit
 // kafka.message_max_bytes, or a large evidence could never be written.
 inline constexpr size_t kEnvelopeOverheadBytes = 64 * 1024;
+
+// The least server.max_body_bytes (sent to agents as max_evidence_bytes): an
+// agent's default uefi_log_max_bytes (1 MiB, agent/config.h) plus room for
+// the quote, the agent's evidence reserve and IMA entries. Below it an
+// honest agent leaves its UEFI log out, and the worker FAILs it
+// (measured_boot.log_withheld).
+inline constexpr size_t kMinBodyBytes = (1 << 20) + 64 * 1024;
 
 struct GatewayConfig {
   std::string gateway_id;

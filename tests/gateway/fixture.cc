@@ -96,7 +96,7 @@ GatewayConfig GatewayTest::MakeConfig() const {
   c.server.cert_file = cert_->cert.string();
   c.server.key_file = cert_->key.string();
   c.server.io_threads = 2;
-  c.server.max_body_bytes = 64 << 10;
+  c.server.max_body_bytes = kMinBodyBytes;  // the least ParseGatewayConfig accepts
   c.server.header_timeout = 1000ms;
   c.server.request_timeout = 1000ms;
   c.drain_timeout = 5000ms;

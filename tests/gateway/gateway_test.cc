@@ -237,7 +237,7 @@ TEST_F(GatewayTest, BadEvidenceGetsItsStatusAndNothingReachesKafka) {
        MakeEvidence(uuid, *foreign_token, 3).SerializeAsString(), 401, ""},
       {"other agent's token", "application/x-protobuf",
        MakeEvidence(uuid, other_ch.token(), 0).SerializeAsString(), 403, ""},
-      {"oversized body", "application/x-protobuf", std::string(70 << 10, 'x'), 413, ""},
+      {"oversized body", "application/x-protobuf", std::string(kMinBodyBytes + 1, 'x'), 413, ""},
   };
   for (const auto& c : cases) {
     auto r =

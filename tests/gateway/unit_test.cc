@@ -232,6 +232,51 @@ bootstrap_servers = "k:9092"
   EXPECT_EQ(both->kafka_message_max_bytes, 8454144u);
 }
 
+// Issue 17 follow-up: server.max_body_bytes goes to agents as
+// max_evidence_bytes, and an agent leaves out a UEFI log that does not fit
+// (agent.cc), which the worker now FAILs (measured_boot.log_withheld). A
+// body limit too small for the agent's default 1 MiB log would turn every
+// honest agent with a large log into FAIL: the gateway refuses to start.
+TEST(GatewayConfigTest, BodyLimitBelowAnAgentsUefiLogRefusesToStart) {
+  auto with_body = [](int64_t bytes) {
+    return Parse(R"(
+[server]
+cert_file = "c.pem"
+key_file = "k.pem"
+max_body_bytes = )" +
+                 std::to_string(bytes) +
+                 R"(
+[token]
+key_files = ["a.key"]
+[database]
+conninfo = "host=db"
+[kafka]
+bootstrap_servers = "k:9092"
+)");
+  };
+  // The agent's default uefi_log_max_bytes (agent/config.h) and the floor.
+  constexpr int64_t kAgentDefaultUefiLogMax = 1 << 20;
+  ASSERT_GT(static_cast<int64_t>(kMinBodyBytes), kAgentDefaultUefiLogMax + 4096);
+  for (int64_t bytes : {int64_t{1024}, int64_t{64} << 10, kAgentDefaultUefiLogMax,
+                        static_cast<int64_t>(kMinBodyBytes) - 1}) {
+    auto refused = with_body(bytes);
+    ASSERT_FALSE(refused.ok()) << bytes;
+    EXPECT_EQ(refused.error().code, errc::invalid_config) << bytes;
+    EXPECT_NE(refused.error().message.find("server.max_body_bytes"), std::string::npos)
+        << refused.error().message;
+    EXPECT_NE(refused.error().message.find(std::to_string(kMinBodyBytes)), std::string::npos)
+        << refused.error().message;
+  }
+  auto at_floor = with_body(kMinBodyBytes);
+  ASSERT_TRUE(at_floor.ok()) << at_floor.error().ToString();
+  EXPECT_EQ(at_floor->server.max_body_bytes, kMinBodyBytes);
+  // The Kafka check still holds above the floor.
+  auto kafka_too_small = Parse(kMinimal + "message_max_bytes = " +
+                               std::to_string((2 << 20) + kEnvelopeOverheadBytes - 1) + "\n");
+  ASSERT_FALSE(kafka_too_small.ok());
+  EXPECT_NE(kafka_too_small.error().message.find("kafka.message_max_bytes"), std::string::npos);
+}
+
 TEST(ChallengeDecisionTest, CatchingUpIsNeverTooEarlyAndComesBackSoon) {
   ChallengeConfig cfg;
   v1::ChallengeRequest req;
