@@ -40,17 +40,24 @@ class ProbeAgent {
   // Evidence answering `token` with IMA entries [from, to): PCR 10 of `bank`
   // quoted (the clock advances) and signed with `bank`'s hash by `signer`
   // (nullptr: this agent's own AK).
+  static size_t HashSize(TPMI_ALG_HASH bank) { return bank == TPM2_ALG_SHA1 ? 20 : 32; }
+
   v1::Evidence Make(const std::string& token, size_t from, size_t to,
                     TPMI_ALG_HASH bank = TPM2_ALG_SHA256,
                     const attest::testing::SoftAk* signer = nullptr) {
     if (from > to || to > log_.entries.size()) throw std::runtime_error("IMA range");
     clock_.clock += 1000;
     const auto ima_bank = bank == TPM2_ALG_SHA1 ? ima::HashAlg::kSha1 : ima::HashAlg::kSha256;
+    // What the gateway's default challenge asks for (PCRs 0-8 and 10, bound
+    // into the token): an honest agent quotes exactly that. No boot log here,
+    // so PCRs 0-8 hold their reset value.
     tpm::PcrValues values;
+    for (uint32_t pcr : {0, 1, 2, 3, 4, 5, 6, 7, 8}) values[bank][pcr] = tpm::Bytes(HashSize(bank), 0);
     values[bank][10] = verifier::test::ImaPcr(log_, to, ima_bank);
     const tpm::Bytes nonce(token.begin(), token.end());
-    auto quote = attest::testing::MakeQuote(nonce, attest::testing::Selection(bank, {10}), values,
-                                            bank, clock_);
+    auto quote = attest::testing::MakeQuote(
+        nonce, attest::testing::Selection(bank, {0, 1, 2, 3, 4, 5, 6, 7, 8, 10}), values, bank,
+        clock_);
     auto sig = attest::testing::SignLikeTpm(signer ? *signer : ak_, TPM2_ALG_ECDSA, bank, quote);
     v1::Evidence e;
     e.set_agent_uuid(uuid_);
@@ -60,8 +67,9 @@ class ProbeAgent {
     auto* pcrs = e.mutable_quote()->add_pcrs();
     pcrs->set_hash_algorithm(bank == TPM2_ALG_SHA1 ? v1::HASH_ALGORITHM_SHA1
                                                    : v1::HASH_ALGORITHM_SHA256);
-    const auto& v = values[bank][10];
-    (*pcrs->mutable_values())[10] = std::string(v.begin(), v.end());
+    for (const auto& [pcr, v] : values[bank]) {
+      (*pcrs->mutable_values())[pcr] = std::string(v.begin(), v.end());
+    }
     auto* ima = e.mutable_ima();
     ima->set_start_offset(from);
     ima->set_entry_count(to - from);
