@@ -191,6 +191,7 @@ void PrepareStatements(pqxx::connection& c) {
           // The operator vouches for the TPM as it is now: a restored or
           // cleared TPM (quote.tpm_rollback) is judged from its next quote on.
           "  quote_clock = NULL, quote_reset_count = NULL, quote_restart_count = NULL, "
+          "  quote_received_us = 0, "
           "  state = CASE WHEN enrolments.state = 'FAILED' THEN 'ENROLLED'::agent_state "
           "    ELSE enrolments.state END, "
           "  state_reason = CASE WHEN enrolments.state = 'FAILED' THEN 're-enrolled' "

@@ -396,12 +396,14 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   }
   if (!e.uefi_log().empty()) ev.uefi_log = View(e.uefi_log());
   if (e.has_boot_time()) ev.boot_time = e.boot_time().seconds();
-  // The stored quote reached a gateway by row.attested_at; a challenge issued
+  // The stored quote reached a gateway by row.quote_received_at (or, for a
+  // row of an earlier release, its last attestation); a challenge issued
   // later (beyond the replicas' clock skew) was answered by a quote made after
   // it, so lower TPM counters are a rollback, not a delayed old evidence.
+  const Clock::time_point stored_quote_at = std::max(row.quote_received_at, row.attested_at);
   ev.nonce_after_stored_quote = row.vstate.clock.has_value() &&
-                                row.attested_at != Clock::time_point{} &&
-                                claims->issued_at > row.attested_at + ctx.token_options.max_skew;
+                                stored_quote_at != Clock::time_point{} &&
+                                claims->issued_at > stored_quote_at + ctx.token_options.max_skew;
 
   verifier::Agent agent;
   agent.ak = std::move(ak);
@@ -472,6 +474,9 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   // The evidence was authentic enough to advance the stored state.
   const bool was_catching_up = row.vstate.ima_catch_up_since != 0;
   row.vstate = std::move(vr.new_state);
+  // When the stored counters arrived, whether or not the evidence extends
+  // liveness (a withheld log does not): what a later rollback is judged by.
+  row.quote_received_at = std::max(row.quote_received_at, std::min(received, now));
   // Evidence without the UEFI log it was asked for does not keep the agent
   // alive: withholding it for ever must end in FAIL or OFFLINE, never PASS.
   if (!vr.uefi_log_withheld) {
@@ -488,12 +493,16 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
       result = v1::VERDICT_RESULT_FAIL;
       // The boot this failure belongs to. A rolled-back TPM has no boot to
       // wait out: its counters are what cannot be trusted.
-      row.failed_reset_count =
+      // Never lowered: a rollback stays unrecoverable through any later
+      // failure (counters pushed forward, then a garbage log) until an
+      // operator re-enrols.
+      row.failed_reset_count = std::max(
+          row.failed_reset_count.value_or(0),
           std::any_of(findings.begin(), findings.end(),
                       [](const Finding& f) { return f.event_id == "quote.tpm_rollback"; }) ||
                   !row.vstate.clock
               ? AgentRow::kNoRecovery
-              : static_cast<int64_t>(row.vstate.clock->reset_count);
+              : static_cast<int64_t>(row.vstate.clock->reset_count));
       if (row.state != "FAILED") {
         row.state = "FAILED";
         row.state_reason = findings.empty() ? "failed" : findings.front().event_id;

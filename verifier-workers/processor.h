@@ -60,6 +60,9 @@ struct AgentRow {
   // When the gateway received the latest authenticated evidence (attested):
   // liveness counts from here, not from when a worker got to it.
   Clock::time_point attested_at{};
+  // When the gateway received the evidence whose TPM counters are stored
+  // (vstate.clock): a challenge issued after it proves a fresh quote.
+  Clock::time_point quote_received_at{};
   bool dirty = false;  // needs an UPDATE
 };
 

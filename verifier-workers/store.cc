@@ -130,7 +130,7 @@ void PrepareStoreStatements(pqxx::connection_base& c) {
       "  e.quote_restart_count, extract(epoch FROM e.boot_time)::bigint, e.boot_log_accepted, "
       "  e.boot_pcr_digest, extract(epoch FROM e.last_attestation_at)::bigint, r.ak_name, "
       "  (extract(epoch FROM e.last_attestation_at) * 1000000)::bigint, e.ima_catch_up_since, "
-      "  e.uefi_log_withheld, e.boot_log_policy_id, e.failed_reset_count "
+      "  e.uefi_log_withheld, e.boot_log_policy_id, e.failed_reset_count, e.quote_received_us "
       // Driven by unnest so the planner looks agents up by primary key (it
       // planned `agent_id = ANY($1)` as a full scan of enrolments + hash join).
       "FROM unnest($1::uuid[], $2::bool[]) AS k(agent_id, have_ak) "
@@ -157,6 +157,7 @@ void PrepareStoreStatements(pqxx::connection_base& c) {
       "  boot_pcr_digest = r.boot_pcr_digest, sequence = r.sequence, "
       "  ima_catch_up_since = r.ima_catch_up_since, uefi_log_withheld = r.uefi_log_withheld, "
       "  boot_log_policy_id = r.boot_log_policy_id, failed_reset_count = r.failed_reset_count, "
+      "  quote_received_us = r.quote_received_us, "
       // Liveness counts from when the gateway received the evidence (r.at),
       // not from now(): evidence that waited in a Kafka backlog must not
       // leave its agent overdue. greatest() keeps it from moving backwards
@@ -188,11 +189,12 @@ void PrepareStoreStatements(pqxx::connection_base& c) {
       "  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::int[], "
       "  $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bool[], $12::bool[], "
       "  $13::bytea[], $14::bigint[], $15::bool[], $16::bigint[], $17::bigint[], $18::int[], "
-      "  $19::bigint[], $20::bigint[]) "
+      "  $19::bigint[], $20::bigint[], $21::bigint[]) "
       "  AS u(agent_id, state, state_reason, ima_offset, ima_pcr10, ima_bank, quote_clock, "
       "  quote_reset_count, quote_restart_count, boot_time, boot_log_requested, "
       "  boot_log_accepted, boot_pcr_digest, sequence, attested, attested_us, "
-      "  ima_catch_up_since, uefi_log_withheld, boot_log_policy_id, failed_reset_count)) AS r "
+      "  ima_catch_up_since, uefi_log_withheld, boot_log_policy_id, failed_reset_count, "
+      "  quote_received_us)) AS r "
       "WHERE e.agent_id = r.agent_id");
   c.prepare(
       "w_history",
@@ -295,6 +297,9 @@ Result<std::map<std::string, AgentRow>> LoadAgents(pqxx::transaction_base& tx,
       s.uefi_log_withheld = f[23].as<uint32_t>();
       s.boot_log_policy_id = f[24].as<int64_t>();
       if (!f[25].is_null()) a.failed_reset_count = f[25].as<int64_t>();
+      if (const int64_t us = f[26].as<int64_t>(); us > 0) {
+        a.quote_received_at = Clock::time_point(std::chrono::microseconds(us));
+      }
       out.emplace(a.agent_id, std::move(a));
     }
     return out;
@@ -348,7 +353,7 @@ Result<std::vector<int64_t>> WriteResults(pqxx::transaction_base& tx,
           ima_bank(n, 2), clock(n, 12), resets(n, 2), restarts(n, 2), boot_time(n, 10),
           log_requested(n, 1), log_accepted(n, 1), boot_digest(n, 70), sequence(n), attested(n, 1),
           attested_us(n, 16), catch_up(n, 4), withheld(n, 2), log_policy(n, 4),
-          failed_reset(n, 4);
+          failed_reset(n, 4), quote_received(n, 16);
       for (const AgentRow* a : rows) {
         const auto& st = a->vstate;
         id.Text(a->agent_id);
@@ -385,13 +390,16 @@ Result<std::vector<int64_t>> WriteResults(pqxx::transaction_base& tx,
         withheld.Int(st.uefi_log_withheld);
         log_policy.Int(st.boot_log_policy_id);
         failed_reset.IntOrNull(a->failed_reset_count);
+        quote_received.Int(a->quote_received_at == Clock::time_point{}
+                               ? 0
+                               : Micros(a->quote_received_at));
       }
       tx.exec_prepared0("w_update", id.Done(), state.Done(), reason.Done(), ima_offset.Done(),
                         ima_pcr.Done(), ima_bank.Done(), clock.Done(), resets.Done(),
                         restarts.Done(), boot_time.Done(), log_requested.Done(),
                         log_accepted.Done(), boot_digest.Done(), sequence.Done(), attested.Done(),
                         attested_us.Done(), catch_up.Done(), withheld.Done(), log_policy.Done(),
-                        failed_reset.Done());
+                        failed_reset.Done(), quote_received.Done());
     }
     if (!history.empty()) {
       const size_t n = history.size();

@@ -491,7 +491,7 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
     v.uefi_log_requested = true;
     // Asked for and not sent. Never reset by a reboot (an agent could reboot
     // to start over), only by a log or a re-enrolment.
-    if (ev.uefi_log_asked.value_or(true)) {
+    if (ev.uefi_log_asked.value_or(false)) {
       v.uefi_log_withheld = true;
       if (s.uefi_log_withheld < static_cast<uint32_t>(std::numeric_limits<int32_t>::max())) {
         ++s.uefi_log_withheld;

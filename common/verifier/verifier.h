@@ -156,7 +156,8 @@ struct Evidence {
   std::optional<tpm::ByteView> uefi_log;  // binary_bios_measurements
   std::optional<int64_t> boot_time;       // agent-reported boot time (unix seconds)
   // Whether the challenge asked for the UEFI log (the token's binding);
-  // nullopt: unknown (a version-1 token), counted as asked.
+  // nullopt: unknown (a version-1 token), not counted as withheld: only a
+  // request the token proves can be held against the agent.
   std::optional<bool> uefi_log_asked;
   // The challenge (nonce) was issued after the stored quote was made, so a
   // quote for it with lower TPM counters is a TPM rollback (FAIL,

@@ -211,8 +211,25 @@ QuoteResult VerifyQuote(const QuoteInputs& in) {
     };
     const bool same = r.clock.reset_count == p.reset_count &&
                       r.clock.restart_count == p.restart_count && r.clock.clock == p.clock;
-    if (r.clock.reset_count > p.reset_count ||
-        (r.clock.reset_count == p.reset_count && r.clock.restart_count > p.restart_count)) {
+    const bool reset = r.clock.reset_count > p.reset_count;
+    const bool restart =
+        r.clock.reset_count == p.reset_count && r.clock.restart_count > p.restart_count;
+    // Counters pushed forward over a restored state: a TPM Restart or Resume
+    // follows an orderly Shutdown(STATE), which saves Clock, and a Reset that
+    // reports safe = YES started from a saved Clock too. Either with a lower
+    // Clock is the state of another time (a snapshot restored, then
+    // Startup cycles to move the counters past the stored ones). A Reset after
+    // a power loss (safe = NO) may lose the clock since it was last saved.
+    const bool clock_back = r.clock.clock < p.clock && (restart || (reset && r.clock.safe));
+    if (clock_back) {
+      if (authentic && in.nonce_after_previous) {
+        replay("quote.tpm_rollback",
+               "TPM clock went back across a restart, or across a reset that says its clock is "
+               "safe: the TPM's state was restored (VM snapshot, cloned vTPM)");
+      } else {
+        replay("quote.replay", "TPM clock lower than in the accepted quote");
+      }
+    } else if (reset || restart) {
       r.reboot = true;
     } else if (same) {
       replay("quote.replay", "the same clockInfo as the accepted quote: the same quote again");

@@ -13,7 +13,12 @@
 -- (a suspend/resume does not: it keeps resetCount). 4294967296 (above any
 -- resetCount): only re-enrolment clears it (a TPM rollback). NULL: no
 -- failure recorded (rows failed before this migration wait for re-enrolment).
+--
+-- Issue 17.4: when the stored TPM counters arrived (microseconds since the
+-- epoch, 0: unknown), so evidence that does not extend liveness still dates
+-- them; a challenge issued later proves a fresh quote (quote.tpm_rollback).
 ALTER TABLE enrolments
+  ADD COLUMN quote_received_us bigint NOT NULL DEFAULT 0 CHECK (quote_received_us >= 0),
   ADD COLUMN failed_reset_count bigint NULL CHECK (failed_reset_count >= 0),
   ADD COLUMN uefi_log_withheld integer NOT NULL DEFAULT 0 CHECK (uefi_log_withheld >= 0),
   ADD COLUMN boot_log_policy_id bigint NOT NULL DEFAULT 0 CHECK (boot_log_policy_id >= 0);

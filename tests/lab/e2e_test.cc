@@ -191,9 +191,11 @@ class LabTest : public ::testing::Test {
     ASSERT_EQ(RunCommand({"sh", "-c",
                           "cd '" + dir.string() +
                               "' && base64 -d event.b64 > event.bin && base64 -d sig.b64 > sig.der"
-                              " && openssl dgst -sha256 -verify '" +
+                              // Signed with its context (docs/soc.md).
+                              " && { printf 'attest.v1.RevocationEvent\\000'; cat event.bin; }"
+                              " > signed.bin && openssl dgst -sha256 -verify '" +
                               (run_.path() / "pki/revocation.pub.pem").string() +
-                              "' -signature sig.der event.bin"},
+                              "' -signature sig.der signed.bin"},
                          &out),
               0)
         << out;

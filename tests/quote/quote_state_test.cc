@@ -81,10 +81,18 @@ class SoftQuote : public ::testing::Test {
 };
 
 TEST_F(SoftQuote, RebootIsReportedNotFailed) {
-  // Reset: resetCount up, clock may even be lower (power loss).
-  auto in = Make({500, 3, 0, true});
+  // Reset: resetCount up, clock may even be lower after a power loss, which
+  // the TPM reports as safe = NO (safe = YES promises no higher Clock was
+  // ever reported: CountersPushedForwardOverARestoredClockAreARollback).
+  auto in = Make({500, 3, 0, false});
   in.previous = ClockState{800, 2, 5, true};
   auto r = verify::VerifyQuote(in);
+  EXPECT_TRUE(r.reboot);
+  EXPECT_FALSE(HasEvent(r, "quote.replay")) << Ids(r);
+  EXPECT_FALSE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
+  in = Make({900, 3, 0, true});
+  in.previous = ClockState{800, 2, 5, true};
+  r = verify::VerifyQuote(in);
   EXPECT_TRUE(r.ok()) << Ids(r);
   EXPECT_TRUE(r.reboot);
   // Restart (TPM2_Startup(STATE) after hibernate): restartCount up.
@@ -108,6 +116,36 @@ TEST_F(SoftQuote, RebootIsReportedNotFailed) {
 // Issue 17.4: lower counters in a quote the TPM signed for a nonce issued
 // after the stored quote was made is a TPM rollback (a restored snapshot, a
 // cloned vTPM), in the TPM's order: resetCount, restartCount, clock.
+// A snapshot restored, then TPM Restart/Resume cycles (or Resets that keep
+// a saved clock) until the counters pass the stored ones: the counters say
+// "reboot", the clock says the state is from another time.
+TEST_F(SoftQuote, CountersPushedForwardOverARestoredClockAreARollback) {
+  const ClockState stored{90'000, 2, 5, true};
+  for (const testing::SoftClock& c : {testing::SoftClock{40'000, 2, 6, true},    // restart
+                                      testing::SoftClock{40'000, 2, 6, false},   // restart
+                                      testing::SoftClock{40'000, 3, 0, true}}) {  // safe reset
+    SCOPED_TRACE(std::to_string(c.clock) + "/" + std::to_string(c.reset_count) + "/" +
+                 std::to_string(c.restart_count) + (c.safe ? " safe" : ""));
+    auto in = Make(c);
+    in.previous = stored;
+    in.nonce_after_previous = true;
+    auto r = verify::VerifyQuote(in);
+    EXPECT_TRUE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
+    EXPECT_FALSE(r.reboot);
+    in.nonce_after_previous = false;
+    r = verify::VerifyQuote(in);
+    EXPECT_TRUE(HasEvent(r, "quote.replay")) << Ids(r);
+  }
+  // A reset after a power loss may lose the clock since it was saved: a
+  // reboot (with the clock_unsafe notice), as every real power cut gives.
+  auto in = Make(testing::SoftClock{40'000, 3, 0, false});
+  in.previous = stored;
+  in.nonce_after_previous = true;
+  auto r = verify::VerifyQuote(in);
+  EXPECT_TRUE(r.reboot);
+  EXPECT_FALSE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
+}
+
 TEST_F(SoftQuote, CountersBackwardsForAFreshNonceAreARollback) {
   const ClockState stored{800, 2, 5, true};
   for (const testing::SoftClock& c : {testing::SoftClock{900, 1, 9, true},     // reset lower

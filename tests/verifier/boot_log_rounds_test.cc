@@ -53,8 +53,9 @@ class BootLogRounds : public ::testing::Test {
 
   // Evidence quoting sha256 PCRs 0-7 and 10 (all zero), TPM counters
   // `clock`, for a challenge that did (or did not) ask for the UEFI log.
-  std::string Envelope(const testing::SoftClock& clock, bool uefi_asked) {
-    const auto issued = now_ - std::chrono::seconds(2);
+  std::string Envelope(const testing::SoftClock& clock, bool uefi_asked,
+                       std::chrono::seconds issued_ago = std::chrono::seconds(2)) {
+    const auto issued = now_ - issued_ago;
     const uint32_t mask = 0xffu | (1u << 10);
     auto tok = token::Issue(keys_, kAgent, issued, 0,
                             token::Binding{TPM2_ALG_SHA256, mask, uefi_asked});
@@ -204,6 +205,45 @@ TEST_F(BootLogRounds, AFailureRecordsItsBootAndARollbackNeverRecoversByItself) {
   r = Process(Envelope({600, 5, 0, false}, false));
   EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_PASS);
   EXPECT_EQ(row_.state, "FAILED");
+}
+
+TEST_F(BootLogRounds, ARollbackStaysUnrecoverableThroughLaterFailures) {
+  row_.state = "FAILED";
+  row_.state_reason = "quote.tpm_rollback";
+  row_.failed_reset_count = worker::AgentRow::kNoRecovery;
+  row_.vstate.clock = ClockState{50'000, 4, 0, true};
+  // Counters pushed forward (a reset after a power loss), then any failure:
+  // the withheld log here.
+  UseReferenceState(11);
+  ctx_.uefi_log_max_rounds = 1;
+  auto r = Process(Envelope({60'000, 5, 0, false}, true));
+  ASSERT_EQ(r.verdict.result(), v1::VERDICT_RESULT_FAIL);
+  EXPECT_EQ(row_.failed_reset_count, worker::AgentRow::kNoRecovery);
+  // Another reset and clean evidence: still FAILED.
+  policies_ = {};
+  row_.mb_policy_id = 0;
+  r = Process(Envelope({70'000, 6, 0, false}, false));
+  EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_PASS);
+  EXPECT_EQ(row_.state, "FAILED");
+}
+
+// Evidence that does not extend liveness (a withheld log) still dates the
+// TPM counters it stored: an older evidence delivered after it (a gateway
+// slow to produce) is a delayed quote, not a rollback of an honest TPM.
+TEST_F(BootLogRounds, CountersOfAWithheldRoundDateALaterRollbackCheck) {
+  UseReferenceState(11);
+  row_.state = "PASS";
+  row_.attested_at = now_ - std::chrono::seconds(600);  // liveness last extended long ago
+  row_.vstate.clock = ClockState{10'000, 4, 0, true};
+  auto r = Process(Envelope({20'000, 4, 0, true}, true));  // received 1 s ago
+  ASSERT_EQ(r.verdict.result(), v1::VERDICT_RESULT_LOG_REQUESTED);
+  ASSERT_FALSE(row_.attested);
+  // Issued 30 s ago, before that evidence arrived; lower counters.
+  r = Process(Envelope({15'000, 4, 0, true}, true, std::chrono::seconds(30)));
+  EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_REJECTED);
+  EXPECT_TRUE(r.has("quote.replay"));
+  EXPECT_FALSE(r.has("quote.tpm_rollback"));
+  EXPECT_FALSE(r.revoked());
 }
 
 }  // namespace
