@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "agent/binding.h"
 #include "agent/endpoints.h"
 #include "agent/errors.h"
 #include "agent/sources.h"
@@ -289,6 +290,15 @@ struct Agent::Impl {
       spdlog::error("{}", text);
       return Step::Fail(Step::kPermanent, MakeError(errc::invalid_challenge, text));
     }
+    if (auto mismatch = SelectionMismatch(ch)) {
+      // The worker judges the quote by the token: neither selection would
+      // give evidence it accepts. Retried later; never a quote that could
+      // look like a withheld PCR.
+      std::string text = b.name + ": challenge from " + b.verifiers->current_url() +
+                         " refused: " + *mismatch;
+      spdlog::error("{}", text);
+      return Step::Fail(Step::kBackoff, MakeError(errc::invalid_challenge, text));
+    }
     if (stop.stop_requested()) return Step::Fail(Step::kBackoff, MakeError(errc::stopped, "stop"));
 
     auto quote = tpm->Quote(FromStr(ch.token()), ch.pcr_selection());
@@ -306,7 +316,7 @@ struct Agent::Impl {
     *ev.mutable_quote() = std::move(quote).value();
     ev.mutable_boot_time()->set_seconds(*boot);
     bool new_boot = *boot != b.record.last_boot_time;
-    if (ch.uefi_log_requested() || new_boot) {
+    if (UefiLogAsked(ch) || new_boot) {
       auto log = ReadBounded(config.uefi_log, static_cast<size_t>(config.uefi_log_max_bytes));
       if (log && ch.max_evidence_bytes() > 0 &&
           log->size() + kEvidenceReserveBytes > ch.max_evidence_bytes()) {
