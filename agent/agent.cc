@@ -294,8 +294,8 @@ struct Agent::Impl {
       // The worker judges the quote by the token: neither selection would
       // give evidence it accepts. Retried later; never a quote that could
       // look like a withheld PCR.
-      std::string text = b.name + ": challenge from " + b.verifiers->current_url() +
-                         " refused: " + *mismatch;
+      std::string text =
+          b.name + ": challenge from " + b.verifiers->current_url() + " refused: " + *mismatch;
       spdlog::error("{}", text);
       return Step::Fail(Step::kBackoff, MakeError(errc::invalid_challenge, text));
     }

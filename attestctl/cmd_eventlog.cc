@@ -149,7 +149,8 @@ void AddCheck(CLI::App& group) {
   cmd->callback([args] {
     el::EventLog log = LoadLog(args->log, args->base64);
     el::ReferenceState ref = LoadPolicy(args->policy);
-    std::vector<el::Failure> failures = el::CheckReferenceState(log, ref, el::VerifiedPcrs::Offline());
+    std::vector<el::Failure> failures =
+        el::CheckReferenceState(log, ref, el::VerifiedPcrs::Offline());
     SetExitCode(failures.empty() ? kExitPass : kExitFail);
     if (args->json) {
       PrintJson({{"result", failures.empty() ? "pass" : "fail"},

@@ -462,8 +462,8 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   // other than the token asked (or, for a version-1 token, short of what the
   // policies need) is REJECTED, so a withheld PCR never gives PASS or FAIL.
   if (auto f = verify::CheckQuoted(needs, requested, ev.quote, ev.signature)) {
-    spdlog::warn("worker: evidence {} of agent {} rejected: {} {}", env.evidence_id(),
-                 row.agent_id, f->event_id, verify::ContextJson(f->context));
+    spdlog::warn("worker: evidence {} of agent {} rejected: {} {}", env.evidence_id(), row.agent_id,
+                 f->event_id, verify::ContextJson(f->context));
     return reject({ToFinding(*f)});
   }
   if (vr.new_state.clock &&

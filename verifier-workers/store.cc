@@ -352,8 +352,8 @@ Result<std::vector<int64_t>> WriteResults(pqxx::transaction_base& tx,
       ArrayLiteral id(n, 38), state(n, 10), reason(n, 12), ima_offset(n), ima_pcr(n, 70),
           ima_bank(n, 2), clock(n, 12), resets(n, 2), restarts(n, 2), boot_time(n, 10),
           log_requested(n, 1), log_accepted(n, 1), boot_digest(n, 70), sequence(n), attested(n, 1),
-          attested_us(n, 16), catch_up(n, 4), withheld(n, 2), log_policy(n, 4),
-          failed_reset(n, 4), quote_received(n, 16);
+          attested_us(n, 16), catch_up(n, 4), withheld(n, 2), log_policy(n, 4), failed_reset(n, 4),
+          quote_received(n, 16);
       for (const AgentRow* a : rows) {
         const auto& st = a->vstate;
         id.Text(a->agent_id);
@@ -390,9 +390,8 @@ Result<std::vector<int64_t>> WriteResults(pqxx::transaction_base& tx,
         withheld.Int(st.uefi_log_withheld);
         log_policy.Int(st.boot_log_policy_id);
         failed_reset.IntOrNull(a->failed_reset_count);
-        quote_received.Int(a->quote_received_at == Clock::time_point{}
-                               ? 0
-                               : Micros(a->quote_received_at));
+        quote_received.Int(
+            a->quote_received_at == Clock::time_point{} ? 0 : Micros(a->quote_received_at));
       }
       tx.exec_prepared0("w_update", id.Done(), state.Done(), reason.Done(), ima_offset.Done(),
                         ima_pcr.Done(), ima_bank.Done(), clock.Done(), resets.Done(),

@@ -125,9 +125,9 @@ std::vector<Failure> CheckTextEvents(const EventLog& log, uint32_t pcr, uint32_t
   for (const Event& e : log.events) {
     if (e.index == 0 || e.pcr != pcr || e.type == ev::kNoAction) continue;
     if (e.type != type || !e.text) {
-      out.push_back(EventFailure("measured_boot.event_type_not_allowed", e,
-                                 "is not a text " + EventTypeName(type) + " event, in PCR " +
-                                     std::to_string(pcr)));
+      out.push_back(EventFailure(
+          "measured_boot.event_type_not_allowed", e,
+          "is not a text " + EventTypeName(type) + " event, in PCR " + std::to_string(pcr)));
       continue;
     }
     const std::string& t = *e.text;
@@ -143,13 +143,12 @@ std::vector<Failure> CheckTextEvents(const EventLog& log, uint32_t pcr, uint32_t
       if (!bound) break;
     }
     if (!bound) {
-      out.push_back(EventFailure("measured_boot.event_digest_mismatch", e,
-                                 "text is not what was measured"));
+      out.push_back(
+          EventFailure("measured_boot.event_digest_mismatch", e, "text is not what was measured"));
     }
   }
   return out;
 }
-
 
 VerifiedPcrs VerifiedPcrs::Offline() {
   VerifiedPcrs v;

@@ -167,9 +167,7 @@ bool IsBootApplication(const Event& e) {
          !DigestBoundToData(e.type);
 }
 
-bool IsScrtmVersion(const Event& e) {
-  return e.pcr == kFirmwarePcr && e.type == ev::kSCrtmVersion;
-}
+bool IsScrtmVersion(const Event& e) { return e.pcr == kFirmwarePcr && e.type == ev::kSCrtmVersion; }
 
 // A GRUB command-line event in PCR 8 and its command line.
 struct CmdlineEvent {

@@ -443,9 +443,10 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
   // 2. Reboot: TPM counters advanced, or the agent's boot time changed by
   // more than the tolerance (the gateway's rule: IsNewBoot).
   AgentState s = stored;
-  v.reboot = q.reboot || (stored.boot_time && ev.boot_time &&
-                          IsNewBoot(std::chrono::seconds(*stored.boot_time),
-                                    std::chrono::seconds(*ev.boot_time), agent.boot_time_tolerance));
+  v.reboot =
+      q.reboot || (stored.boot_time && ev.boot_time &&
+                   IsNewBoot(std::chrono::seconds(*stored.boot_time),
+                             std::chrono::seconds(*ev.boot_time), agent.boot_time_tolerance));
   if (v.reboot) {
     ResetIma(s);
     s.boot_log_accepted = false;
@@ -497,13 +498,13 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
         ++s.uefi_log_withheld;
       }
       if (s.uefi_log_withheld >= std::max<uint32_t>(agent.uefi_log_max_rounds, 1)) {
-        v.failures.push_back(Failure{
-            kUefiLogWithheld,
-            Severity::kCritical,
-            {{"message", "the UEFI event log was asked for and not sent in " +
-                             std::to_string(s.uefi_log_withheld) + " evidence in a row"},
-             {"rounds", static_cast<uint64_t>(s.uefi_log_withheld)},
-             {"max_rounds", static_cast<uint64_t>(agent.uefi_log_max_rounds)}}});
+        v.failures.push_back(
+            Failure{kUefiLogWithheld,
+                    Severity::kCritical,
+                    {{"message", "the UEFI event log was asked for and not sent in " +
+                                     std::to_string(s.uefi_log_withheld) + " evidence in a row"},
+                     {"rounds", static_cast<uint64_t>(s.uefi_log_withheld)},
+                     {"max_rounds", static_cast<uint64_t>(agent.uefi_log_max_rounds)}}});
       }
     }
   }

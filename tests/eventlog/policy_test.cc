@@ -81,7 +81,8 @@ TEST_F(MbPolicy, RejectsSecureBootDisabled) {
   // what was extended, reported as such.
   Bytes forged = bytes_;
   forged[value_at] = 0;
-  auto forged_failures = Ids(CheckReferenceState(ParseOrDie(forged), ref_, VerifiedPcrs::Offline()));
+  auto forged_failures =
+      Ids(CheckReferenceState(ParseOrDie(forged), ref_, VerifiedPcrs::Offline()));
   EXPECT_NE(std::find(forged_failures.begin(), forged_failures.end(),
                       "measured_boot.event_digest_mismatch"),
             forged_failures.end());

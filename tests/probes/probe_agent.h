@@ -52,7 +52,8 @@ class ProbeAgent {
     // into the token): an honest agent quotes exactly that. No boot log here,
     // so PCRs 0-8 hold their reset value.
     tpm::PcrValues values;
-    for (uint32_t pcr : {0, 1, 2, 3, 4, 5, 6, 7, 8}) values[bank][pcr] = tpm::Bytes(HashSize(bank), 0);
+    for (uint32_t pcr : {0, 1, 2, 3, 4, 5, 6, 7, 8})
+      values[bank][pcr] = tpm::Bytes(HashSize(bank), 0);
     values[bank][10] = verifier::test::ImaPcr(log_, to, ima_bank);
     const tpm::Bytes nonce(token.begin(), token.end());
     auto quote = attest::testing::MakeQuote(

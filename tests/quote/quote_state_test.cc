@@ -121,8 +121,8 @@ TEST_F(SoftQuote, RebootIsReportedNotFailed) {
 // "reboot", the clock says the state is from another time.
 TEST_F(SoftQuote, CountersPushedForwardOverARestoredClockAreARollback) {
   const ClockState stored{90'000, 2, 5, true};
-  for (const testing::SoftClock& c : {testing::SoftClock{40'000, 2, 6, true},    // restart
-                                      testing::SoftClock{40'000, 2, 6, false},   // restart
+  for (const testing::SoftClock& c : {testing::SoftClock{40'000, 2, 6, true},     // restart
+                                      testing::SoftClock{40'000, 2, 6, false},    // restart
                                       testing::SoftClock{40'000, 3, 0, true}}) {  // safe reset
     SCOPED_TRACE(std::to_string(c.clock) + "/" + std::to_string(c.reset_count) + "/" +
                  std::to_string(c.restart_count) + (c.safe ? " safe" : ""));

@@ -276,8 +276,9 @@ TEST_F(RegistrarSoftTest, AdminEnrolUpdateRemove) {
     auto conn = Connect();
     pqxx::work tx(*conn);
     // Failed by quote.tpm_rollback (issue 17.4): the TPM's stored counters.
-    tx.exec("UPDATE enrolments SET state = 'FAILED', state_reason = 'quote.tpm_rollback', "
-            "quote_clock = 90000, quote_reset_count = 5, quote_restart_count = 1");
+    tx.exec(
+        "UPDATE enrolments SET state = 'FAILED', state_reason = 'quote.tpm_rollback', "
+        "quote_clock = 90000, quote_reset_count = 5, quote_restart_count = 1");
     tx.commit();
   }
   ASSERT_EQ(admin.Show(kUuid)->state(), v1::AGENT_STATE_FAILED);

@@ -57,8 +57,8 @@ class BootLogRounds : public ::testing::Test {
                        std::chrono::seconds issued_ago = std::chrono::seconds(2)) {
     const auto issued = now_ - issued_ago;
     const uint32_t mask = 0xffu | (1u << 10);
-    auto tok = token::Issue(keys_, kAgent, issued, 0,
-                            token::Binding{TPM2_ALG_SHA256, mask, uefi_asked});
+    auto tok =
+        token::Issue(keys_, kAgent, issued, 0, token::Binding{TPM2_ALG_SHA256, mask, uefi_asked});
     EXPECT_TRUE(tok.ok()) << tok.error().message;
     const tpm::Bytes nonce(tok->begin(), tok->end());
     auto sel = testing::Selection(TPM2_ALG_SHA256, {0, 1, 2, 3, 4, 5, 6, 7, 10});
@@ -76,7 +76,8 @@ class BootLogRounds : public ::testing::Test {
     e->mutable_quote()->set_signature(std::string(sig.begin(), sig.end()));
     auto* bank = e->mutable_quote()->add_pcrs();
     bank->set_hash_algorithm(v1::HASH_ALGORITHM_SHA256);
-    for (uint32_t i : {0, 1, 2, 3, 4, 5, 6, 7, 10}) (*bank->mutable_values())[i] = std::string(32, '\0');
+    for (uint32_t i : {0, 1, 2, 3, 4, 5, 6, 7, 10})
+      (*bank->mutable_values())[i] = std::string(32, '\0');
     std::string out;
     env.SerializeToString(&out);
     return out;

@@ -218,8 +218,9 @@ TEST_F(MeasuredBootAttack, EditedKernelCommandLineFails) {
   tpm::Bytes sent = good;
   // The digest of "<allowed> init=/bin/sh", shown with the allowed text.
   const std::string measured = cmdlines.front().second + " init=/bin/sh";
-  auto evil = el::HashBytes(
-      el::alg::kSha256, std::span(reinterpret_cast<const uint8_t*>(measured.data()), measured.size()));
+  auto evil =
+      el::HashBytes(el::alg::kSha256,
+                    std::span(reinterpret_cast<const uint8_t*>(measured.data()), measured.size()));
   ASSERT_TRUE(evil.ok());
   std::memcpy(&sent[DigestAt(sent, e, el::alg::kSha256)], evil->data(), evil->size());
   auto v = Attest(good, sent, sent, kBootGrubAndIma);
