@@ -34,21 +34,6 @@ namespace attest::fuzz {
 
 inline constexpr char kAgent[] = "0d8e5a52-1c1f-4c0e-b3f0-6e3f0f6f9a01";
 
-inline std::string SignerPem() {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  BIO* bio = BIO_new(BIO_s_mem());
-  if (key == nullptr || bio == nullptr ||
-      PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    std::abort();
-  }
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string pem(data, static_cast<size_t>(n));
-  BIO_free(bio);
-  EVP_PKEY_free(key);
-  return pem;
-}
-
 template <typename Fill>
 inline std::shared_ptr<const worker::CachedPolicy> Policy(const char* kind, Fill fill) {
   auto p = std::make_shared<worker::CachedPolicy>();
@@ -64,7 +49,7 @@ struct Setup {
   std::shared_ptr<const verifier::AttestationKey> key;
   token::KeySet keys = *token::KeySet::FromSecrets({std::string(32, 'k')});
   std::shared_ptr<const worker::RevocationSigner> signer =
-      *worker::RevocationSigner::FromPem(SignerPem(), "fuzz");
+      *worker::RevocationSigner::FromPem(testing::NewP256KeyPem(), "fuzz");
   worker::AgentPolicyRefs policies;
   worker::Clock::time_point now = worker::Clock::time_point(std::chrono::seconds(1'790'000'000));
 

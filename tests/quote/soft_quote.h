@@ -4,6 +4,10 @@
 // Header-only; throws std::runtime_error on failure (test code only).
 #pragma once
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -56,6 +60,23 @@ inline tpm::PcrValues ValuesFor(const TPML_PCR_SELECTION& sel) {
     }
   }
   return values;
+}
+
+// A fresh P-256 private key as PEM (PKCS#8), for a RevocationSigner in
+// tests and fuzzers. Aborts when OpenSSL cannot make one.
+inline std::string NewP256KeyPem() {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (key == nullptr || bio == nullptr ||
+      PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    std::abort();
+  }
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio, &data);
+  std::string pem(data, static_cast<size_t>(n));
+  BIO_free(bio);
+  EVP_PKEY_free(key);
+  return pem;
 }
 
 }  // namespace attest::testing

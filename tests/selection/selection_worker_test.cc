@@ -18,6 +18,7 @@
 #include "common/ima/log.h"
 #include "common/ima/policy.h"
 #include "common/protoconv/hash_alg.h"
+#include "tests/quote/soft_quote.h"
 #include "tests/verifier/soft_tpm.h"
 #include "tests/verifier/test_util.h"
 #include "verifier-workers/processor.h"
@@ -29,18 +30,6 @@ using verifier::test::KeylimeDir;
 
 constexpr char kAgent[] = "3b1e0c52-5a1f-4c0e-b3f0-6e3f0f6f9a17";
 constexpr uint32_t kAll = 0x0005ff;  // PCRs 0-8 and 10: what a default gateway asks
-
-std::string SignerPem() {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  BIO* bio = BIO_new(BIO_s_mem());
-  EXPECT_EQ(PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr), 1);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string pem(data, static_cast<size_t>(n));
-  BIO_free(bio);
-  EVP_PKEY_free(key);
-  return pem;
-}
 
 // Digest of IMA entry `e` as extended into PCR 10 of the sha256 bank.
 tpm::Bytes ImaPcrDigest(const ima::Entry& e) {
@@ -65,7 +54,7 @@ struct Processed {
 class SelectionWorkerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    signer_ = *RevocationSigner::FromPem(SignerPem(), "test");
+    signer_ = *RevocationSigner::FromPem(testing::NewP256KeyPem(), "test");
     ctx_.keys = &keys_;
     ctx_.signer = signer_.get();
     ctx_.worker_id = "test";

@@ -20,26 +20,13 @@ namespace {
 constexpr int64_t kNow = 1'700'000'000;
 constexpr char kAgent[] = "0c4d2b1a-7e6f-4a5b-9c8d-1e2f3a4b5c6d";
 
-std::string SignerPem() {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  BIO* bio = BIO_new(BIO_s_mem());
-  EXPECT_TRUE(key != nullptr && bio != nullptr &&
-              PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) == 1);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string pem(data, static_cast<size_t>(n));
-  BIO_free(bio);
-  EVP_PKEY_free(key);
-  return pem;
-}
-
 class BootLogRounds : public ::testing::Test {
  protected:
   using Clock = worker::Clock;
 
   void SetUp() override {
     key_ = *AttestationKey::FromPublic(ak_.pub);
-    signer_ = *worker::RevocationSigner::FromPem(SignerPem(), "rev-test");
+    signer_ = *worker::RevocationSigner::FromPem(testing::NewP256KeyPem(), "rev-test");
     ctx_.keys = &keys_;
     ctx_.signer = signer_.get();
     ctx_.worker_id = "w-test";

@@ -21,6 +21,7 @@
 #include "common/esys/pcr.h"
 #include "common/esys/quote.h"
 #include "tests/harness/swtpm/swtpm.h"
+#include "tests/quote/soft_quote.h"
 #include "tests/verifier/test_util.h"
 #include "verifier-workers/processor.h"
 
@@ -31,19 +32,6 @@ namespace fs = std::filesystem;
 
 constexpr char kAgent[] = "3c9e0b7d-6a5f-4e2d-9c1b-0a8f7e6d5c4b";
 const std::vector<uint32_t> kPcrs = {10};
-
-std::string SignerPem() {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  BIO* bio = BIO_new(BIO_s_mem());
-  EXPECT_TRUE(key != nullptr && bio != nullptr &&
-              PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) == 1);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string pem(data, static_cast<size_t>(n));
-  BIO_free(bio);
-  EVP_PKEY_free(key);
-  return pem;
-}
 
 class RollbackSwtpm : public ::testing::Test {
  protected:
@@ -227,7 +215,7 @@ TEST_F(RollbackSwtpm, RestoredStateFailsWithRollbackAndReenrolmentPasses) {
 // revocation.
 TEST_F(RollbackSwtpm, WorkerFailsAndRevokesTheRestoredTpm) {
   token::KeySet keys = *token::KeySet::FromSecrets({std::string(32, 's')});
-  auto signer = worker::RevocationSigner::FromPem(SignerPem(), "rev-swtpm");
+  auto signer = worker::RevocationSigner::FromPem(testing::NewP256KeyPem(), "rev-swtpm");
   ASSERT_TRUE(signer.ok()) << signer.error().message;
   worker::Context ctx;
   ctx.keys = &keys;

@@ -133,19 +133,6 @@ TEST(WorkerConfig, BootTimeToleranceIsTheGatewaysKeyAndDefault) {
 
 constexpr char kAgent[] = "5b0f7a1e-2d3c-4b5a-8c7d-6e5f4a3b2c1d";
 
-std::string SignerPem() {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  BIO* bio = BIO_new(BIO_s_mem());
-  EXPECT_TRUE(key != nullptr && bio != nullptr &&
-              PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) == 1);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string pem(data, static_cast<size_t>(n));
-  BIO_free(bio);
-  EVP_PKEY_free(key);
-  return pem;
-}
-
 class WorkerRollback : public ::testing::Test {
  protected:
   using Clock = worker::Clock;
@@ -154,7 +141,7 @@ class WorkerRollback : public ::testing::Test {
     auto k = AttestationKey::FromPublic(ak_.pub);
     ASSERT_TRUE(k.ok()) << k.error().message;
     key_ = *k;
-    auto s = worker::RevocationSigner::FromPem(SignerPem(), "rev-test");
+    auto s = worker::RevocationSigner::FromPem(testing::NewP256KeyPem(), "rev-test");
     ASSERT_TRUE(s.ok()) << s.error().message;
     signer_ = *s;
     ctx_.keys = &keys_;
