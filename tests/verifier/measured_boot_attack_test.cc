@@ -184,7 +184,8 @@ TEST_F(MeasuredBootAttack, SecureBootEventAppendedOutsidePcr7Fails) {
   tpm::Bytes measured = good;
   measured[sb->data_offset + sb->data.size() - 1] = 0;
   {
-    const el::Event& off = Parse(measured).events[sb->index];
+    const el::EventLog measured_log = Parse(measured);
+    const el::Event& off = measured_log.events[sb->index];
     auto h = el::HashBytes(el::alg::kSha256, off.data);
     ASSERT_TRUE(h.ok());
     std::memcpy(&measured[DigestAt(measured, off, el::alg::kSha256)], h->data(), h->size());
@@ -278,7 +279,10 @@ TEST_F(MeasuredBootAttack, SecureBootEventExtendedIntoPcr7AtRunTimeFails) {
   const el::Event& sb = Variable(good_log, "SecureBoot");
   tpm::Bytes off = good;
   off[sb.data_offset + sb.data.size() - 1] = 0;
-  SetDigests(off, Parse(off).events[sb.index], Parse(off).events[sb.index].data);
+  {
+    const el::EventLog off_log = Parse(off);
+    SetDigests(off, off_log.events[sb.index], off_log.events[sb.index].data);
+  }
   tpm::Bytes sent = off;
   AppendCopy(sent, good, sb, 7);  // measured too: the replay matches
   auto v = Attest(good, sent, sent, kBootGrubAndIma);
@@ -299,7 +303,10 @@ TEST_F(MeasuredBootAttack, DbxExtendedIntoPcr7AtRunTimeFails) {
   const el::Event& dbx = Variable(log, "dbx");
   tpm::Bytes old = good;
   old[dbx.data_offset + dbx.data.size() - 1] ^= 0xff;  // another hash in the list
-  SetDigests(old, Parse(old).events[dbx.index], Parse(old).events[dbx.index].data);
+  {
+    const el::EventLog old_log = Parse(old);
+    SetDigests(old, old_log.events[dbx.index], old_log.events[dbx.index].data);
+  }
   tpm::Bytes sent = old;
   AppendCopy(sent, good, dbx, 7);
   auto v = Attest(good, sent, sent, kBootGrubAndIma);
