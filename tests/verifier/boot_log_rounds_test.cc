@@ -5,11 +5,10 @@
 // again; a FAILED agent is back to PASS after a reboot that verifies clean
 // (a higher TPM resetCount), never after a suspend or a rollback.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include "common/eventlog/policy.h"
 #include "tests/quote/soft_quote.h"
+#include "tests/verifier/record_fixture.h"
 #include "tests/verifier/soft_tpm.h"
 #include "tests/verifier/test_util.h"
 #include "verifier-workers/processor.h"
@@ -42,53 +41,15 @@ class BootLogRounds : public ::testing::Test {
   // `clock`, for a challenge that did (or did not) ask for the UEFI log.
   std::string Envelope(const testing::SoftClock& clock, bool uefi_asked,
                        std::chrono::seconds issued_ago = std::chrono::seconds(2)) {
-    const auto issued = now_ - issued_ago;
-    const uint32_t mask = 0xffu | (1u << 10);
-    auto tok =
-        token::Issue(keys_, kAgent, issued, 0, token::Binding{TPM2_ALG_SHA256, mask, uefi_asked});
-    EXPECT_TRUE(tok.ok()) << tok.error().message;
-    const tpm::Bytes nonce(tok->begin(), tok->end());
-    auto sel = testing::Selection(TPM2_ALG_SHA256, {0, 1, 2, 3, 4, 5, 6, 7, 10});
-    tpm::PcrValues values;
-    for (uint32_t i : {0, 1, 2, 3, 4, 5, 6, 7, 10}) values[TPM2_ALG_SHA256][i] = tpm::Bytes(32, 0);
-    auto quote = testing::MakeQuote(nonce, sel, values, TPM2_ALG_SHA256, clock);
-    auto sig = testing::SignLikeTpm(ak_, TPM2_ALG_ECDSA, TPM2_ALG_SHA256, quote);
-    v1::EvidenceEnvelope env;
-    env.set_evidence_id("e-" + std::to_string(clock.clock));
-    env.mutable_received_at()->set_seconds(kNow - 1);
-    auto* e = env.mutable_evidence();
-    e->set_agent_uuid(kAgent);
-    e->set_challenge_token(*tok);
-    e->mutable_quote()->set_attest(std::string(quote.begin(), quote.end()));
-    e->mutable_quote()->set_signature(std::string(sig.begin(), sig.end()));
-    auto* bank = e->mutable_quote()->add_pcrs();
-    bank->set_hash_algorithm(v1::HASH_ALGORITHM_SHA256);
-    for (uint32_t i : {0, 1, 2, 3, 4, 5, 6, 7, 10})
-      (*bank->mutable_values())[i] = std::string(32, '\0');
-    std::string out;
-    env.SerializeToString(&out);
-    return out;
+    return SignedRecord(keys_, kAgent, ak_, clock, {0, 1, 2, 3, 4, 5, 6, 7, 10}, uefi_asked,
+                        now_ - issued_ago, now_ - std::chrono::seconds(1));
   }
 
-  struct Result {
-    worker::Outcome out;
-    v1::Verdict verdict;
-    bool has(std::string_view id) const {
-      for (const auto& f : verdict.failures()) {
-        if (f.event_id() == id) return true;
-      }
-      return false;
-    }
-    bool revoked() const { return out.outbox.size() == 2; }
-  };
+  using Result = RecordResult;
   Result Process(const std::string& value) {
-    Result r;
     row_.attested = false;  // a fresh batch
-    r.out = worker::ProcessRecord(ctx_, value, worker::EvidenceRef{0, ++offset_}, row_, key_,
-                                  policies_, now_);
-    EXPECT_EQ(r.out.error, "");
-    EXPECT_TRUE(r.verdict.ParseFromString(r.out.outbox.at(0).payload));
-    return r;
+    return Result(worker::ProcessRecord(ctx_, value, worker::EvidenceRef{0, ++offset_}, row_, key_,
+                                        policies_, now_));
   }
 
   void UseReferenceState(int64_t id) {

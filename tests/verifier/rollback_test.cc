@@ -7,14 +7,13 @@
 // tests/verifier/rollback_swtpm_test.cc does the same with swtpm's state
 // restored from an earlier copy.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include <nlohmann/json.hpp>
 
 #include "common/base/boot_time.h"
 #include "common/base/config.h"
 #include "tests/quote/soft_quote.h"
+#include "tests/verifier/record_fixture.h"
 #include "tests/verifier/soft_tpm.h"
 #include "tests/verifier/test_util.h"
 #include "verifier-workers/config.h"
@@ -158,50 +157,14 @@ class WorkerRollback : public ::testing::Test {
   // An envelope whose sha256 PCR 10 quote carries `clock`, for a token
   // issued at `issued` and received 1 s later.
   std::string Envelope(const testing::SoftClock& clock, Clock::time_point issued) {
-    auto tok =
-        token::Issue(keys_, kAgent, issued, 0, token::Binding{TPM2_ALG_SHA256, 1u << 10, false});
-    EXPECT_TRUE(tok.ok()) << tok.error().message;
-    const tpm::Bytes nonce(tok->begin(), tok->end());
-    auto sel = testing::Selection(TPM2_ALG_SHA256, {10});
-    tpm::PcrValues values;
-    values[TPM2_ALG_SHA256][10] = tpm::Bytes(32, 0);  // no IMA entries yet
-    auto quote = testing::MakeQuote(nonce, sel, values, TPM2_ALG_SHA256, clock);
-    auto sig = testing::SignLikeTpm(ak_, TPM2_ALG_ECDSA, TPM2_ALG_SHA256, quote);
-    v1::EvidenceEnvelope env;
-    env.set_evidence_id("e-" + std::to_string(clock.clock));
-    const auto received = issued + std::chrono::seconds(1);
-    env.mutable_received_at()->set_seconds(
-        std::chrono::duration_cast<std::chrono::seconds>(received.time_since_epoch()).count());
-    auto* e = env.mutable_evidence();
-    e->set_agent_uuid(kAgent);
-    e->set_challenge_token(*tok);
-    e->mutable_quote()->set_attest(std::string(quote.begin(), quote.end()));
-    e->mutable_quote()->set_signature(std::string(sig.begin(), sig.end()));
-    auto* bank = e->mutable_quote()->add_pcrs();
-    bank->set_hash_algorithm(v1::HASH_ALGORITHM_SHA256);
-    (*bank->mutable_values())[10] = std::string(32, '\0');
-    std::string out;
-    env.SerializeToString(&out);
-    return out;
+    return SignedRecord(keys_, kAgent, ak_, clock, {10}, false, issued,
+                        issued + std::chrono::seconds(1));
   }
 
-  struct Result {
-    worker::Outcome out;
-    v1::Verdict verdict;
-    bool has(std::string_view id) const {
-      for (const auto& f : verdict.failures()) {
-        if (f.event_id() == id) return true;
-      }
-      return false;
-    }
-  };
+  using Result = RecordResult;
   Result Process(const std::string& value) {
-    Result r;
-    r.out =
-        worker::ProcessRecord(ctx_, value, worker::EvidenceRef{0, ++offset_}, row_, key_, {}, now_);
-    EXPECT_EQ(r.out.error, "");
-    EXPECT_TRUE(r.verdict.ParseFromString(r.out.outbox.at(0).payload));
-    return r;
+    return Result(worker::ProcessRecord(ctx_, value, worker::EvidenceRef{0, ++offset_}, row_, key_,
+                                        {}, now_));
   }
 
   // The stored quote: clock 50000, resetCount 4, received a minute ago.
