@@ -101,12 +101,12 @@ Failure FromEventlog(const eventlog::Failure& f, const eventlog::EventLog* log) 
   return Failure{f.id, Severity::kCritical, std::move(ctx)};
 }
 
-// Verifies the UEFI log against the quoted PCRs and the reference state.
-// Returns true when the log is accepted as the boot baseline.
+// Verifies the UEFI log against the quoted PCRs (`boot_pcrs`: their PCRs
+// 0-7) and the reference state. Returns true when the log is accepted as the
+// boot baseline.
 bool CheckMeasuredBoot(tpm::ByteView bytes, const tpm::PcrValues& quoted,
-                       const eventlog::ReferenceState* ref, Failures& failures,
-                       VerifyStats& stats) {
-  const tpm::PcrValues boot_pcrs = BootPcrs(quoted);
+                       const tpm::PcrValues& boot_pcrs, const eventlog::ReferenceState* ref,
+                       Failures& failures, VerifyStats& stats) {
   stats.measured_boot_evaluated = true;
   auto add = [&failures](const char* id, std::string message) {
     failures.push_back(Failure{id, Severity::kCritical, {{"message", std::move(message)}}});
@@ -467,7 +467,8 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
   }
   if (ev.uefi_log) {
     s.uefi_log_withheld = 0;
-    if (CheckMeasuredBoot(*ev.uefi_log, quoted, pol.measured_boot.get(), v.failures, v.stats)) {
+    if (CheckMeasuredBoot(*ev.uefi_log, quoted, boot, pol.measured_boot.get(), v.failures,
+                          v.stats)) {
       s.boot_log_accepted = true;
       s.boot_pcr_digest = BootPcrDigest(boot);
       s.boot_log_policy_id = pol.measured_boot ? pol.measured_boot_id : 0;
