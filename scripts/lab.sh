@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one-command lab: the whole pipeline on loopback, on this machine.
 #
-#   scripts/lab.sh [start] [--detach]   install deps, build, start, enrol, then
+#   scripts/lab.sh [start] [--detach] [--kafka-nodes 1|3] [--dev-broker]
+#                                       install deps, build, start, enrol, then
 #                                       show verdicts + status until Ctrl-C
 #   scripts/lab.sh stop                 stop a detached lab (everything it started)
 #   scripts/lab.sh status               processes, agents' states, last verdicts
@@ -15,10 +16,16 @@
 #   scripts/lab.sh start-agent N        start agent N's process again
 #   scripts/lab.sh reboot N             reboot node N: agent stopped, TPM power-cycled,
 #                                       a new boot (UEFI log, fresh IMA list), agent started
+#   scripts/lab.sh kafka SUB [ARGS]     scripts/kafka.sh SUB on the lab's cluster: stop,
+#                                       start (every node again, on its data), kill-node ID
+#                                       [SIG], start-node ID, pause-node ID, resume-node ID,
+#                                       leader TOPIC PARTITION, topics, wait
 #
 # What runs (all state under the run dir, ports chosen free at run time):
 # PostgreSQL (initdb into the run dir, migrated with `attestctl db migrate`),
-# the dev broker (or Kafka at $KAFKA_BOOTSTRAP_SERVERS), a lab CA with TLS
+# Apache Kafka (scripts/kafka.sh: one KRaft node, or three with --kafka-nodes 3,
+# in the run dir's kafka/; topics created with their configurations), or the
+# dev broker (--dev-broker), or Kafka at $KAFKA_BOOTSTRAP_SERVERS; a lab CA with TLS
 # certificates, a registrar, a gateway, two workers, and three agents, each on
 # its own swtpm with an EK certificate from the lab's EK CA, a simulated UEFI
 # log (scripts/lab/uefi-log.pl, extended into PCRs 0-7 at each boot) and a
@@ -32,7 +39,9 @@
 # LAB_SKIP_DEPS=1 (do not run install-deps.sh), LAB_AGENTS (3), LAB_WORKERS
 # (2), LAB_INTERVAL (attestation interval, seconds, 5), LAB_IMA_PERIOD (seconds
 # between simulated IMA measurements, 4), LAB_PARTITIONS (evidence partitions,
-# 6), KAFKA_BOOTSTRAP_SERVERS (use this Kafka instead of the dev broker; its
+# 6), LAB_KAFKA_NODES (1 or 3; --kafka-nodes), LAB_DEV_BROKER=1 (--dev-broker:
+# attest-devbroker, librdkafka's mock cluster, for a machine without Java),
+# KAFKA_BOOTSTRAP_SERVERS (use this Kafka instead of starting one; its
 # topics must exist with LAB_PARTITIONS evidence partitions),
 # LAB_KAFKA_PROPERTIES (librdkafka properties for that Kafka, TOML strings:
 # '"security.protocol=SASL_SSL", "sasl.mechanism=SCRAM-SHA-512", ...'),
@@ -55,11 +64,15 @@ WORKERS=${LAB_WORKERS:-2}
 INTERVAL=${LAB_INTERVAL:-5}
 IMA_PERIOD=${LAB_IMA_PERIOD:-4}
 PARTITIONS=${LAB_PARTITIONS:-6}
+KAFKA_NODES=${LAB_KAFKA_NODES:-1}
+DEV_BROKER=${LAB_DEV_BROKER:-0}
 PGBIN=${LAB_PGBIN:-/usr/lib/postgresql/15/bin}
 STATE=$RUN/state.env    # ports, addresses, conninfos of the running lab
 PIDS=$RUN/pids          # "name pgid" per started process group
 LOGS=$RUN/logs
-BINARIES=(attest-registrar attest-gateway attest-worker attest-agent attestctl attest-devbroker)
+KAFKA_DIR=$RUN/kafka    # scripts/kafka.sh's cluster directory
+BINARIES=(attest-registrar attest-gateway attest-worker attest-agent attestctl)
+[ "$DEV_BROKER" = 1 ] && BINARIES+=(attest-devbroker)
 
 say() { printf '\033[1mlab:\033[0m %s\n' "$*" >&2; }
 die() {
@@ -183,21 +196,30 @@ stop_groups() {
 
 stop_group() { stop_groups "${2:-TERM}" "$1"; }
 
+# The lab's Kafka nodes are not in $PIDS: `lab.sh kafka` restarts them under
+# new pids; scripts/kafka.sh keeps each node's pid in its directory.
+kafka_started() { [ -f "$KAFKA_DIR/nodes" ]; }
+
 stop_all() {
-  [ -f "$PIDS" ] || return 0
+  [ -f "$PIDS" ] || kafka_started || return 0
   # Agents and services together, then the broker (workers close their
   # consumers against it), then PostgreSQL (fast shutdown).
   local name g services=() broker=() postgres=()
-  while read -r name g; do
-    alive "$g" || continue
-    case "$name" in
-      postgres) postgres+=("$g") ;;
-      devbroker) broker+=("$g") ;;
-      *) services+=("$g") ;;
-    esac
-  done <"$PIDS"
+  if [ -f "$PIDS" ]; then
+    while read -r name g; do
+      alive "$g" || continue
+      case "$name" in
+        postgres) postgres+=("$g") ;;
+        devbroker) broker+=("$g") ;;
+        *) services+=("$g") ;;
+      esac
+    done <"$PIDS"
+  fi
   [ ${#services[@]} -eq 0 ] || stop_groups TERM "${services[@]}"
   [ ${#broker[@]} -eq 0 ] || stop_groups TERM "${broker[@]}"
+  if kafka_started; then
+    "$REPO/scripts/kafka.sh" stop "$KAFKA_DIR" || say "scripts/kafka.sh stop $KAFKA_DIR failed"
+  fi
   [ ${#postgres[@]} -eq 0 ] || stop_groups INT "${postgres[@]}"
   if [ -f "$RUN/pg.external" ]; then
     rm -rf "$(cat "$RUN/pg.external")"
@@ -289,16 +311,48 @@ start_postgres() {
     >"$LOGS/db-init.log" 2>&1 || die "database set-up failed: see $LOGS/db-init.log"
 }
 
+# KAFKA_MODE (state.env): kafka (the lab's own cluster in $KAFKA_DIR),
+# dev (attest-devbroker) or external ($KAFKA_BOOTSTRAP_SERVERS).
 start_kafka() {
   if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+    KAFKA_MODE=external
     KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP_SERVERS
     say "using Kafka at $KAFKA_BOOTSTRAP"
-    return
+  elif [ "$DEV_BROKER" = 1 ]; then
+    KAFKA_MODE=dev
+    spawn devbroker "$LOGS/devbroker.log" "$BIN_attest_devbroker" --partitions "$PARTITIONS" \
+      --bootstrap-file "$RUN/kafka.bootstrap" >/dev/null
+    wait_for 30 "the dev broker" test -s "$RUN/kafka.bootstrap"
+    KAFKA_BOOTSTRAP=$(cat "$RUN/kafka.bootstrap")
+    say "dev broker (librdkafka's mock cluster) at $KAFKA_BOOTSTRAP"
+  else
+    KAFKA_MODE=kafka
+    say "starting Apache Kafka, $KAFKA_NODES node(s) (scripts/kafka.sh; logs in $KAFKA_DIR/node-*/)"
+    KAFKA_BOOTSTRAP=$("$REPO/scripts/kafka.sh" start "$KAFKA_DIR" "$KAFKA_NODES" 2>"$LOGS/kafka.log") ||
+      die "Kafka did not start: see $LOGS/kafka.log and $KAFKA_DIR/node-*/kafka.log"
+    create_topics
+    # The dev broker's file, for whoever reads the bootstrap list from there.
+    echo "$KAFKA_BOOTSTRAP" >"$RUN/kafka.bootstrap"
   fi
-  spawn devbroker "$LOGS/devbroker.log" "$BIN_attest_devbroker" --partitions "$PARTITIONS" \
-    --bootstrap-file "$RUN/kafka.bootstrap" >/dev/null
-  wait_for 30 "the dev broker" test -s "$RUN/kafka.bootstrap"
-  KAFKA_BOOTSTRAP=$(cat "$RUN/kafka.bootstrap")
+}
+
+# The pipeline's topics on the lab's cluster, with explicit configurations:
+# replicated on every node of a three-node cluster and acks=all writes
+# committed on two of them.
+create_topics() {
+  local rf=1 isr=1 spec
+  if [ "$KAFKA_NODES" = 3 ]; then
+    rf=3
+    isr=2
+  fi
+  for spec in "attestation.evidence $PARTITIONS max.message.bytes=2162688 retention.ms=86400000" \
+    "attestation.verdicts $PARTITIONS retention.ms=604800000" \
+    "attestation.revocations 3 retention.ms=2592000000"; do
+    # shellcheck disable=SC2086 # name, partitions, configurations
+    set -- $spec
+    "$REPO/scripts/kafka.sh" create-topic "$KAFKA_DIR" "$1" "$2" "$rf" "min.insync.replicas=$isr" \
+      "${@:3}" 2>>"$LOGS/kafka.log" || die "creating topic $1 failed: see $LOGS/kafka.log"
+  done
 }
 
 # Common environment of the config templates (scripts/lab/config/).
@@ -423,17 +477,32 @@ start_verdict_tail() {
 
 cmd_start() {
   local detach=0
-  for a in "$@"; do
-    case "$a" in
+  while [ $# -gt 0 ]; do
+    case "$1" in
       --detach) detach=1 ;;
-      *) die "unknown flag $a" ;;
+      --kafka-nodes)
+        [ $# -ge 2 ] || die "--kafka-nodes needs 1 or 3"
+        KAFKA_NODES=$2
+        shift
+        ;;
+      --kafka-nodes=*) KAFKA_NODES=${1#*=} ;;
+      --dev-broker)
+        DEV_BROKER=1
+        BINARIES+=(attest-devbroker)
+        ;;
+      *) die "unknown flag $1" ;;
     esac
+    shift
   done
+  case "$KAFKA_NODES" in 1 | 3) ;; *) die "--kafka-nodes / LAB_KAFKA_NODES must be 1 or 3" ;; esac
   if [ -f "$PIDS" ] && alive "$(pgid_of postgres)"; then
     die "a lab is already running in $RUN (scripts/lab.sh stop)"
   fi
   prepare
   [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1 && die "no postgres user (install postgresql)"
+  # Kafka nodes a crashed lab left running in this run dir (their data is
+  # about to be removed).
+  if kafka_started; then "$REPO/scripts/kafka.sh" stop "$KAFKA_DIR" || true; fi
   rm -rf "$RUN"
   mkdir -p "$RUN" "$LOGS" "$RUN/config"
   chmod 0755 "$RUN" "$LOGS"
@@ -458,6 +527,8 @@ cmd_start() {
 PG_PORT=$PG_PORT
 ADMIN_DB='$ADMIN_DB'
 KAFKA_BOOTSTRAP='$KAFKA_BOOTSTRAP'
+KAFKA_MODE=$KAFKA_MODE
+KAFKA_NODES=$KAFKA_NODES
 REGISTRAR_PORT=$REGISTRAR_PORT
 GATEWAY_PORT=$GATEWAY_PORT
 AGENTS=$AGENTS
@@ -531,7 +602,7 @@ cmd_status() {
   load_state
   find_binaries || die "binaries missing in $BUILD"
   printf '%-12s %-8s %s\n' PROCESS PID STATE
-  local name g
+  local name g id
   while read -r name g; do
     if alive "$g"; then
       printf '%-12s %-8s %s\n' "$name" "$g" running
@@ -539,6 +610,16 @@ cmd_status() {
       printf '%-12s %-8s %s\n' "$name" "$g" stopped
     fi
   done <"$PIDS"
+  if kafka_started; then
+    for id in $(seq 1 "$(cat "$KAFKA_DIR/nodes")"); do
+      g=$(cat "$KAFKA_DIR/node-$id/pid" 2>/dev/null || true)
+      if alive "$g"; then
+        printf '%-12s %-8s %s\n' "kafka-$id" "$g" running
+      else
+        printf '%-12s %-8s %s\n' "kafka-$id" "${g:--}" stopped
+      fi
+    done
+  fi
   echo
   psql_lab -P pager=off -c "SELECT r.agent_id, coalesce(e.state::text, 'registered') AS state,
         e.sequence, date_trunc('second', now() - e.last_attestation_at) AS since_last,
@@ -646,8 +727,26 @@ cmd_reboot() {
   say "rebooted node $n (boot time $boot)"
 }
 
+# scripts/kafka.sh SUB on the lab's own cluster (broker faults: the fault
+# campaign, or by hand). `start` starts every node again on its data (the
+# cluster is formatted once, when the lab starts).
+cmd_kafka() {
+  local sub=${1:-}
+  [ -n "$sub" ] || die "usage: scripts/lab.sh kafka SUB [ARGS] (see scripts/lab.sh --help)"
+  shift
+  load_state
+  [ "${KAFKA_MODE:-}" = kafka ] && kafka_started ||
+    die "this lab does not run its own Kafka (${KAFKA_MODE:-dev broker}: $KAFKA_BOOTSTRAP)"
+  case "$sub" in
+    start) sub=restart ;;
+    stop | restart | kill-node | start-node | pause-node | resume-node | leader | topics | wait) ;;
+    *) die "lab.sh kafka $sub: not a scripts/kafka.sh command for a running lab" ;;
+  esac
+  "$REPO/scripts/kafka.sh" "$sub" "$KAFKA_DIR" "$@"
+}
+
 cmd_stop() {
-  [ -f "$PIDS" ] || {
+  [ -f "$PIDS" ] || kafka_started || {
     say "no lab running in $RUN"
     return 0
   }
@@ -661,7 +760,6 @@ main() {
       shift || true
       cmd_start "$@"
       ;;
-    --detach) cmd_start "$@" ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
     tamper) cmd_tamper "${2:-}" "${3:-}" ;;
@@ -671,7 +769,12 @@ main() {
     stop-agent) cmd_stop_agent "${2:-}" ;;
     start-agent) cmd_start_agent "${2:-}" ;;
     reboot) cmd_reboot "${2:-}" ;;
-    -h | --help | help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//' ;;
+    kafka)
+      shift
+      cmd_kafka "$@"
+      ;;
+    -h | --help | help) sed -n '2,/^# Secrets:/{/^# Secrets:/d;p}' "$0" | sed 's/^# \{0,1\}//' ;;
+    --*) cmd_start "$@" ;;
     *) die "unknown command $sub (see scripts/lab.sh --help)" ;;
   esac
 }
