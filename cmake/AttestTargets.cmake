@@ -31,10 +31,10 @@ function(attest_executable name)
   attest_warnings(${name})
 endfunction()
 
-# attest_test(NAME SOURCES... DEPS ... [LABELS ...]) - a GoogleTest binary
+# attest_test(NAME SOURCES... DEPS ... [LABELS ...] [KAFKA]) - a GoogleTest binary
 # registered with CTest test by test.
 function(attest_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "KAFKA" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
   target_compile_definitions(${name} PRIVATE
@@ -48,6 +48,22 @@ function(attest_test name)
   include(GoogleTest)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
     PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}")
+  if(ARG_KAFKA)
+    # On the run's Apache Kafka cluster (tests/CMakeLists.txt starts it once;
+    # tests/harness/kafka/kafka_cluster.h attaches to it). Set after discovery
+    # from the list it leaves in ${name}_TESTS: gtest_discover_tests cannot
+    # pass a property whose value is a list (two labels).
+    target_link_libraries(${name} PRIVATE attest_harness_kafka)
+    list(APPEND ARG_LABELS kafka)
+    set(kafka_props "${CMAKE_CURRENT_BINARY_DIR}/${name}_kafka_props.cmake")
+    file(WRITE ${kafka_props}
+      "if(${name}_TESTS)\n"
+      "  set_tests_properties(\${${name}_TESTS} PROPERTIES LABELS \"${ARG_LABELS}\"\n"
+      "    FIXTURES_REQUIRED kafka_cluster\n"
+      "    ENVIRONMENT \"ATTEST_TEST_KAFKA_DIR=${ATTEST_TEST_KAFKA_DIR}\")\n"
+      "endif()\n")
+    set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${kafka_props})
+  endif()
 endfunction()
 
 # attest_benchmark(NAME SOURCES... DEPS ...) - a Google Benchmark binary (not

@@ -16,6 +16,9 @@ PACKAGES=(
   # runtime parts for tests and the lab
   postgresql postgresql-client swtpm swtpm-tools tpm2-tools openssl
   tinyproxy kcat procps iproute2 xxd docker-compose wrk curl perl
+  # Apache Kafka's broker for the tests, the lab and the fault campaign
+  # (scripts/kafka.sh; the jars come from Maven Central, ops/kafka/pom.xml)
+  default-jdk-headless maven
 )
 
 missing=()
@@ -26,7 +29,8 @@ for p in "${PACKAGES[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+  # The broker's jars: a no-op when they match ops/kafka/pom.xml.
+  exec "$(dirname "$0")/kafka.sh" fetch
 fi
 
 SUDO=""
@@ -39,3 +43,4 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The lab and tests start their own PostgreSQL clusters; the distribution's
 # default cluster is not needed.
+"$(dirname "$0")/kafka.sh" fetch

@@ -6,7 +6,9 @@
 #   scripts/kafka.sh fetch                      jars into ops/kafka/target/lib (idempotent)
 #   scripts/kafka.sh start DIR [NODES]          format + start 1 or 3 nodes, wait until ready;
 #                                               prints the bootstrap list (also in DIR/bootstrap)
-#   scripts/kafka.sh stop DIR                   stop every node (SIGTERM, SIGKILL after 20 s)
+#   scripts/kafka.sh fresh DIR [NODES]          stop what DIR holds, wipe it, start (CTest's fixture)
+#   scripts/kafka.sh stop DIR                   stop every node (SIGTERM, SIGKILL after 10 s)
+#   scripts/kafka.sh restart DIR                stop every node, start them again on their data
 #   scripts/kafka.sh kill-node DIR ID [SIG]     signal one node (default KILL) and wait for it
 #   scripts/kafka.sh start-node DIR ID          start one node again with its data; wait until up
 #   scripts/kafka.sh pause-node DIR ID / resume-node DIR ID   SIGSTOP / SIGCONT (unreachable node)
@@ -28,7 +30,7 @@ READY_SECONDS=${KAFKA_READY_SECONDS:-90}
 STOP_SECONDS=${KAFKA_STOP_SECONDS:-10}
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,20p' "$0" >&2; exit 2; }
+usage() { sed -n '2,/^set -e/p' "$0" | grep '^#' >&2; exit 2; }
 
 fetch() {
   # Re-fetch only when the pom changed since the last successful fetch.
@@ -270,6 +272,16 @@ shift
 case "$cmd" in
   start) cmd_start "$@" ;;
   stop) cmd_stop ;;
+  fresh)
+    cmd_stop
+    find "$DIR" -mindepth 1 -delete
+    cmd_start "$@"
+    ;;
+  restart)
+    cmd_stop
+    for id in $(seq 1 "$(node_count)"); do echo up >"$DIR/node-$id/wanted"; launch "$id"; done
+    wait_ready
+    ;;
   wait) wait_ready ;;
   kill-node) [ $# -ge 1 ] || usage; stop_node "$1" "${2:-KILL}" 30 ;;
   start-node)
