@@ -32,6 +32,8 @@ class Category final : public std::error_category {
         return "kafka client closed";
       case errc::failed:
         return "kafka error";
+      case errc::topic_mismatch:
+        return "kafka topic does not match what the pipeline needs";
     }
     return "unknown error";
   }

@@ -25,6 +25,7 @@ enum class errc {
   rebalance_failed = 8,   // a rebalance listener failed or assignment could not be applied
   closed = 9,             // the client is closed
   failed = 10,            // any other broker or client error (message has the details)
+  topic_mismatch = 11,    // a topic exists but not as the pipeline needs it (topics.h)
 };
 
 const std::error_category& category();
