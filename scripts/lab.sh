@@ -336,22 +336,29 @@ start_kafka() {
   fi
 }
 
-# The pipeline's topics on the lab's cluster, with explicit configurations:
-# replicated on every node of a three-node cluster and acks=all writes
-# committed on two of them.
+# The pipeline's topics on the lab's cluster, with explicit configurations
+# (common/kafka/topics.h, docs/kafka.md): on three nodes every record on
+# every node and acks=all writes committed on two of them.
 create_topics() {
   local rf=1 isr=1 spec
   if [ "$KAFKA_NODES" = 3 ]; then
     rf=3
     isr=2
   fi
-  for spec in "attestation.evidence $PARTITIONS max.message.bytes=2162688 retention.ms=86400000" \
-    "attestation.verdicts $PARTITIONS retention.ms=604800000" \
-    "attestation.revocations 3 retention.ms=2592000000"; do
-    # shellcheck disable=SC2086 # name, partitions, configurations
+  if "$BIN_attestctl" --help 2>/dev/null | grep -qE '^ +kafka( |$)'; then
+    ctl kafka topics create --bootstrap-servers "$KAFKA_BOOTSTRAP" --partitions "$PARTITIONS" \
+      --replication-factor "$rf" >>"$LOGS/kafka.log" 2>&1 ||
+      die "attestctl kafka topics create failed: see $LOGS/kafka.log"
+    return
+  fi
+  for spec in "attestation.evidence 604800000 2163712" "attestation.verdicts 2592000000 1048588" \
+    "attestation.revocations 31536000000 1048588"; do
+    # shellcheck disable=SC2086 # name, retention.ms, max.message.bytes
     set -- $spec
-    "$REPO/scripts/kafka.sh" create-topic "$KAFKA_DIR" "$1" "$2" "$rf" "min.insync.replicas=$isr" \
-      "${@:3}" 2>>"$LOGS/kafka.log" || die "creating topic $1 failed: see $LOGS/kafka.log"
+    "$REPO/scripts/kafka.sh" create-topic "$KAFKA_DIR" "$1" "$PARTITIONS" "$rf" \
+      "min.insync.replicas=$isr" "retention.ms=$2" "max.message.bytes=$3" cleanup.policy=delete \
+      unclean.leader.election.enable=false compression.type=producer 2>>"$LOGS/kafka.log" ||
+      die "creating topic $1 failed: see $LOGS/kafka.log"
   done
 }
 
@@ -461,11 +468,12 @@ enrol_agents() {
 
 start_verdict_tail() {
   # kcat first: its output format is fixed ('%k %s'); the lab's workers
-  # publish JSON. attestctl verdicts tail when kcat is missing.
+  # publish JSON. attestctl verdicts tail when kcat is missing. -E: kcat
+  # exits when every broker is down (`lab.sh kafka stop`) unless told not to.
   if command -v kcat >/dev/null; then
-    spawn verdicts "$LOGS/verdicts.log" kcat -q -u -C -b "$KAFKA_BOOTSTRAP" \
+    spawn verdicts "$LOGS/verdicts.log" kcat -E -q -u -C -b "$KAFKA_BOOTSTRAP" \
       -t attestation.verdicts -f '%k %s\n' >/dev/null
-    spawn revocations "$LOGS/revocations.log" kcat -q -u -C -b "$KAFKA_BOOTSTRAP" \
+    spawn revocations "$LOGS/revocations.log" kcat -E -q -u -C -b "$KAFKA_BOOTSTRAP" \
       -t attestation.revocations -f '%k %s\n' >/dev/null
   elif "$BIN_attestctl" --help 2>/dev/null | grep -qE '^ +verdicts( |$)'; then
     spawn verdicts "$LOGS/verdicts.log" "$BIN_attestctl" verdicts tail \

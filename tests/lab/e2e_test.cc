@@ -1,11 +1,11 @@
-// End to end through the one-command lab (scripts/lab.sh --detach) with the
+// End to end through the one-command lab (scripts/lab.sh --detach) on its
+// default broker, one Apache Kafka node (scripts/kafka.sh), with the
 // binaries of this build tree: three agents on swtpm reach PASS; a tampered
 // IMA list yields FAIL and a revocation; a SIGKILLed worker does not stop
 // the verdicts; a restarted agent resumes; `lab.sh stop` leaves no process
-// of the lab behind. After the tamper, every dashboard view (migrations 007
-// and 012) is checked against the lab's data, and `attestctl verdicts tail`
-// finds the fail verdict and the signed revocation on the lab's broker.
-// Skips when a service binary is not built.
+// of the lab behind, its Kafka node included. After the tamper, every dashboard view (migrations
+// 007 and 012) is checked against the lab's data, and `attestctl verdicts tail` finds the fail
+// verdict and the signed revocation on the lab's broker. Skips when a service binary is not built.
 #include <signal.h>
 
 #include <gtest/gtest.h>
@@ -78,11 +78,12 @@ bool GroupAlive(pid_t pgid) {
 class LabTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* b : {"attest-registrar", "attest-gateway", "attest-worker", "attest-agent",
-                          "attestctl", "attest-devbroker"}) {
+    for (const char* b :
+         {"attest-registrar", "attest-gateway", "attest-worker", "attest-agent", "attestctl"}) {
       if (FindBinary(b).empty()) GTEST_SKIP() << b << " is not built in " << kBuild;
     }
-    for (const char* tool : {"swtpm", "swtpm_setup", "tpm2_pcrextend", "psql", "perl"}) {
+    for (const char* tool :
+         {"swtpm", "swtpm_setup", "tpm2_pcrextend", "psql", "perl", "java", "kcat"}) {
       if (RunCommand({"sh", "-c", std::string("command -v ") + tool}) != 0) {
         GTEST_SKIP() << tool << " is not installed (scripts/install-deps.sh)";
       }
@@ -416,9 +417,28 @@ TEST_F(LabTest, PassTamperFailoverRestartStop) {
       60s))
       << Sql("SELECT * FROM worker_owners") << Sql("SELECT * FROM worker_partitions");
 
-  // 5. Stop: nothing the lab started is left.
-  const std::vector<pid_t> pids = LabPids();
+  // The topics were created with explicit configurations (`lab.sh kafka`
+  // passes through to scripts/kafka.sh on the lab's cluster).
+  std::string topics;
+  ASSERT_EQ(Lab({"kafka", "topics"}, &topics), 0) << topics;
+  for (const char* t :
+       {"attestation.evidence", "attestation.verdicts", "attestation.revocations"}) {
+    const size_t at = topics.find(std::string("Topic: ") + t + "\t");
+    ASSERT_NE(at, std::string::npos) << t << " missing:\n" << topics;
+    const std::string line = topics.substr(at, topics.find('\n', at) - at);
+    EXPECT_NE(line.find("PartitionCount: 6\t"), std::string::npos) << line;
+    for (const char* config : {"min.insync.replicas=1", "retention.ms=", "max.message.bytes=",
+                               "unclean.leader.election.enable=false"}) {
+      EXPECT_NE(line.find(config), std::string::npos) << config << " not set: " << line;
+    }
+  }
+
+  // 5. Stop: nothing the lab started is left, its Kafka node included.
+  std::vector<pid_t> pids = LabPids();
   ASSERT_FALSE(pids.empty());
+  const std::string kafka_pid = Trim(ReadFile(run_.path() / "kafka/node-1/pid"));
+  ASSERT_FALSE(kafka_pid.empty());
+  pids.push_back(static_cast<pid_t>(std::stol(kafka_pid)));  // its own session (setsid)
   std::string out;
   ASSERT_EQ(Lab({"stop"}, &out), 0) << out;
   started_ = false;
