@@ -1,7 +1,8 @@
 // attestctl verdicts tail: the SOC's view of attestation.verdicts (and, with
 // --revocations, attestation.revocations), decoded and filtered.
 //
-//   attestctl verdicts tail [--bootstrap HOST:PORT] [--from-beginning]
+//   attestctl verdicts tail [--bootstrap HOST:PORT] [--kafka-property k=v]...
+//       [--from-beginning]
 //       [--agent UUID]... [--result pass|fail|...]... [--count N]
 //       [--timeout SECONDS] [--json] [--revocations | --only-revocations]
 //       [--revocation-key PEM] [--verdict-key PEM]
@@ -66,6 +67,7 @@ extern "C" void OnStopSignal(int) { g_stop = 1; }
 
 struct TailArgs {
   std::string bootstrap;
+  std::vector<std::string> properties;  // k=v: librdkafka properties (SASL, TLS)
   std::string verdict_topic = "attestation.verdicts";
   std::string revocation_topic = "attestation.revocations";
   std::string group;
@@ -193,6 +195,13 @@ int Tail(const TailArgs& a) {
   cc.heartbeat_interval = std::chrono::milliseconds(1000);
   cc.first_assignment_timeout = std::chrono::milliseconds(1000);
   cc.extra = {{"log_level", a.verbose ? "6" : "0"}, {"topic.metadata.refresh.interval.ms", "5000"}};
+  for (const auto& p : a.properties) {
+    const auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw CommandError{kExitUsage, "--kafka-property " + p + ": expected name=value"};
+    }
+    cc.extra[p.substr(0, eq)] = p.substr(eq + 1);
+  }
   StartAt start(a.from_beginning ? kafka::kOffsetBeginning : kafka::kOffsetEnd);
   auto consumer = kafka::Consumer::Create(cc, &start);
   if (!consumer) throw CommandError{kExitUsage, consumer.error().message};
@@ -340,6 +349,9 @@ const CommandRegistration kRegistration([](CLI::App& root) {
   CLI::App* cmd = group.add_subcommand("tail", "Print verdicts (and revocations) as they arrive");
   cmd->add_option("--bootstrap,--bootstrap-servers", a->bootstrap,
                   "Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092)");
+  cmd->add_option("--kafka-property", a->properties,
+                  "librdkafka client property name=value, e.g. security.protocol=SASL_SSL "
+                  "(repeatable)");
   cmd->add_flag("--from-beginning", a->from_beginning,
                 "start at the oldest retained record (default: only new records)");
   cmd->add_option("--agent", a->agents, "only this agent (UUID; repeatable)");

@@ -365,6 +365,15 @@ TEST_F(VerdictsTailTest, BadFlagsExitTwo) {
   const std::string garbage = (keys_->path() / "garbage.pem").string();
   ASSERT_EQ(RunCommand({"sh", "-c", "echo not a key > " + garbage}), 0);
   EXPECT_EQ(Tail({"--revocation-key", garbage}, &out), 2) << out;
+  // --kafka-property reaches librdkafka (compose's SASL login): a malformed
+  // one, or one librdkafka does not know, is a usage error.
+  out.clear();
+  EXPECT_EQ(Tail({"--kafka-property", "no-equals-sign"}, &out), 2) << out;
+  EXPECT_NE(out.find("--kafka-property no-equals-sign"), std::string::npos) << out;
+  out.clear();
+  EXPECT_EQ(Tail({"--kafka-property", "no.such.property=1"}, &out), 2) << out;
+  EXPECT_NE(out.find("No such configuration property: \"no.such.property\""), std::string::npos)
+      << out;
 }
 
 TEST_F(VerdictsTailTest, UnreachableBrokerExitsThreeAfterConnectTimeout) {
