@@ -1,10 +1,16 @@
-// Failover with the real attest-worker binary: three workers in one group, a
-// steady flow of evidence for several agents, one worker SIGKILLed mid-flow
-// and PostgreSQL restarted under load. Every evidence record must yield
-// exactly one verdict per (agent, sequence) on the verdict topic (duplicates
-// of the same verdict are allowed: the outbox is at-least-once), none lost,
-// all passing, and every partition must end up owned by a live worker.
+// Failover with the real attest-worker binary on Apache Kafka: three workers
+// in one consumer group and a steady flow of evidence for several agents.
+// Mid-flow, one worker is SIGKILLed (the group coordinator gives its
+// partitions, and the liveness of its agents, to the others), another is
+// SIGSTOPped for longer than its session (a zombie: evicted, then back with
+// whatever it held in flight), PostgreSQL restarts, and a fourth worker joins.
+// Every evidence record must yield exactly one verdict per (agent, sequence)
+// on the verdict topic (duplicates of the same verdict are allowed: the outbox
+// is at-least-once) and one history row, none lost, all passing; a silent
+// agent of the killed worker goes OFFLINE once, by another worker; every
+// partition ends up owned by a live worker.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <fstream>
 #include <map>
@@ -16,17 +22,24 @@
 namespace attest::worker::test {
 namespace {
 
+using namespace std::chrono_literals;
+
 constexpr int kAgents = 10;
-constexpr int kWorkers = 3;
+// Apache Kafka's smallest allowed session (group.min.session.timeout.ms).
+constexpr auto kSession = 6s;
 
 class FailoverTest : public attest::testing::MigratedPostgresTest {
  protected:
-  std::unique_ptr<attest::testing::Subprocess> StartWorker(int i) {
+  void StartWorker(int i) {
     const auto cfg = dir_.path() / ("w" + std::to_string(i) + ".toml");
     std::ofstream f(cfg);
     f << "worker_id = \"w" << i << "\"\n"
-      << "[kafka]\nbootstrap_servers = \"" << broker_.bootstrap() << "\"\n"
-      << "group_id = \"" << group_ << "\"\nsession_timeout_ms = 4000\n"
+      << "[kafka]\nbootstrap_servers = \"" << kafka_.bootstrap() << "\"\n"
+      << "group_id = \"" << group_
+      << "\"\nsession_timeout_ms = " << std::chrono::milliseconds(kSession).count() << "\n"
+      << "evidence_topic = \"" << topics_.evidence << "\"\n"
+      << "verdict_topic = \"" << topics_.verdicts << "\"\n"
+      << "revocation_topic = \"" << topics_.revocations << "\"\n"
       << "[database]\nconninfo = \"" << conninfo() << " connect_timeout=2\"\n"
       << "[batch]\nmax_count = 50\nmax_time_ms = 20\n"
       << "[token]\nkey_files = [\"" << keys_.token.string() << "\"]\n"
@@ -35,31 +48,56 @@ class FailoverTest : public attest::testing::MigratedPostgresTest {
       << "[liveness]\nsweep_period_ms = 500\n"
       << "[metrics]\nlisten = \"127.0.0.1:0\"\n";
     f.close();
-    return std::make_unique<attest::testing::Subprocess>(
-        std::vector<std::string>{ATTEST_WORKER_BINARY, "--config", cfg.string()},
-        (dir_.path() / ("w" + std::to_string(i) + ".log")).string());
+    workers_[i] = std::make_unique<attest::testing::Subprocess>(
+        std::vector<std::string>{ATTEST_WORKER_BINARY, "--config", cfg.string()}, LogPath(i));
   }
-  std::string Logs() {
+  std::string LogPath(int i) const {
+    return (dir_.path() / ("w" + std::to_string(i) + ".log")).string();
+  }
+  std::string Log(int i) const {
+    try {
+      return attest::testing::ReadFile(LogPath(i));
+    } catch (...) {
+      return "";
+    }
+  }
+  std::string Logs() const {
     std::string out;
-    for (int i = 0; i < kWorkers; ++i) {
-      try {
-        auto text = attest::testing::ReadFile(dir_.path() / ("w" + std::to_string(i) + ".log"));
-        out += "---- w" + std::to_string(i) + "\n" +
-               (text.size() > 6000 ? text.substr(text.size() - 6000) : text);
-      } catch (...) {
-      }
+    for (int i = 0; i < 4; ++i) {
+      const auto text = Log(i);
+      if (text.empty()) continue;
+      out += "---- w" + std::to_string(i) + "\n" +
+             (text.size() > 6000 ? text.substr(text.size() - 6000) : text);
     }
     return out;
   }
+  // partition -> worker id, as the workers claimed them in PostgreSQL.
+  std::map<int, std::string> Owners() {
+    auto c = Connect();
+    pqxx::work tx(*c);
+    std::map<int, std::string> out;
+    for (const auto& row : tx.exec_params(
+             "SELECT partition, owner FROM consumer_offsets WHERE consumer_group = $1", group_)) {
+      out[row[0].as<int>()] = row[1].as<std::string>();
+    }
+    return out;
+  }
+  std::set<std::string> OwnerSet() {
+    std::set<std::string> s;
+    for (const auto& [p, o] : Owners()) s.insert(o);
+    return s;
+  }
 
   attest::testing::TempDir dir_{"attest-worker-failover"};
-  attest::testing::DevBroker broker_;
+  attest::testing::KafkaCluster& kafka_ = attest::testing::KafkaCluster::Shared();
+  PipelineTopics topics_ = attest::testing::CreatePipelineTopics(kafka_, kPartitions);
   KeyFiles keys_{dir_.path()};
   token::KeySet keyset_ = TestKeys();
-  std::string group_ = "failover-" + RandomUuid();
+  std::string group_ = attest::testing::UniqueName("failover");
+  std::unique_ptr<attest::testing::Subprocess> workers_[4];
 };
 
-TEST_F(FailoverTest, KillOneWorkerAndRestartDatabaseUnderLoad) {
+TEST_F(FailoverTest, KillPauseAndJoinWorkersAndRestartDatabaseUnderLoad) {
   auto db = Connect();
   std::vector<std::unique_ptr<SimAgent>> agents;
   for (int i = 0; i < kAgents; ++i) {
@@ -67,50 +105,120 @@ TEST_F(FailoverTest, KillOneWorkerAndRestartDatabaseUnderLoad) {
     const size_t n = agents.back()->log.entries.size();
     Enrol(*db, *agents.back(), n);
   }
-  std::vector<std::unique_ptr<attest::testing::Subprocess>> workers;
-  for (int i = 0; i < kWorkers; ++i) workers.push_back(StartWorker(i));
-  Collector collector(broker_.bootstrap());
+  for (int i = 0; i < 3; ++i) StartWorker(i);
+  Collector collector(kafka_.bootstrap(), topics_);
 
   kafka::ProducerConfig pc;
-  pc.bootstrap_servers = broker_.bootstrap();
+  pc.bootstrap_servers = kafka_.bootstrap();
   auto producer = kafka::Producer::Create(pc);
   ASSERT_TRUE(producer.ok());
   std::map<std::string, uint64_t> sent;  // agent -> evidence records acknowledged
-  auto round = [&](int r) {
+  auto send = [&](SimAgent& a, size_t from) {
+    ASSERT_TRUE(
+        (*producer)->Produce(topics_.evidence, a.uuid, a.Envelope(keyset_, from), {}, {}).ok());
+    ++sent[a.uuid];
+  };
+  int r = 0;
+  auto round = [&] {
     for (auto& a : agents) {
       const size_t from = a->extended;
       a->ExtendTo(std::min(a->log.entries.size(), static_cast<size_t>(r + 1) * 2));
-      auto env = a->Envelope(keyset_, from);
-      ASSERT_TRUE((*producer)->Produce("attestation.evidence", a->uuid, env, {}, {}).ok());
-      ++sent[a->uuid];
+      send(*a, from);
     }
-    ASSERT_TRUE((*producer)->Flush(std::chrono::seconds(10)).ok());
-    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    ++r;
+    ASSERT_TRUE((*producer)->Flush(10s).ok());
+    std::this_thread::sleep_for(150ms);
+  };
+  // Rounds until `done` or `timeout`; false on timeout.
+  auto rounds_until = [&](const std::function<bool()>& done, std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      round();
+    }
+    return true;
   };
 
-  // Warm-up: wait for the group to form and the first verdicts to flow.
-  round(0);
-  ASSERT_TRUE(collector.WaitVerdict(agents[0]->uuid, 1, std::chrono::seconds(60))) << Logs();
-  for (int r = 1; r < 10; ++r) round(r);
-  workers[1]->Kill();  // mid-flow: its uncommitted batch is redone by the new owner
-  for (int r = 10; r < 20; ++r) round(r);
-  server().Restart();  // PostgreSQL under load
-  for (int r = 20; r < 30; ++r) round(r);
+  // Warm-up: the group forms, the first verdicts flow, every worker owns
+  // partitions (cooperative rebalances spread them).
+  round();
+  ASSERT_TRUE(collector.WaitVerdict(agents[0]->uuid, 1, 60s)) << Logs();
+  ASSERT_TRUE(rounds_until(
+      [&] {
+        return OwnerSet() == std::set<std::string>{"w0", "w1", "w2"};
+      },
+      60s))
+      << Logs();
+  for (int i = 0; i < 3; ++i) round();
 
-  // Every (agent, sequence) 1..sent has exactly one distinct verdict.
+  // A silent agent of w1: attests once, then w1 dies before its deadline.
+  SimAgent quiet;
+  {
+    std::set<int> w1_parts;
+    for (const auto& [p, o] : Owners()) {
+      if (o == "w1") w1_parts.insert(p);
+    }
+    ASSERT_FALSE(w1_parts.empty());
+    while (!w1_parts.count(kafka::PartitionFor(quiet.uuid, kPartitions))) {
+      quiet.uuid = RandomUuid();
+    }
+    Enrol(*db, quiet, quiet.log.entries.size(), /*interval=*/5, /*grace=*/1);
+    quiet.ExtendTo(10);
+    send(quiet, 0);
+    ASSERT_TRUE((*producer)->Flush(10s).ok());
+    auto v = collector.WaitVerdict(quiet.uuid, 1, 30s);
+    ASSERT_TRUE(v) << Logs();
+    ASSERT_EQ(v->worker_id(), "w1");
+  }
+  workers_[1]->Kill();  // mid-flow: its uncommitted batch is redone by the new owner
+  ASSERT_TRUE(rounds_until([&] { return !OwnerSet().count("w1"); }, 60s))
+      << "w1's partitions were not taken over\n"
+      << Logs();
+
+  // A zombie: w2 stops (no heartbeats, no commits) for longer than its
+  // session; the coordinator evicts it and w0 claims its partitions. When it
+  // runs again, what it held is fenced or given up as lost, and it rejoins.
+  ASSERT_EQ(::kill(workers_[2]->pid(), SIGSTOP), 0);
+  const auto resume_at = std::chrono::steady_clock::now() + kSession + 4s;
+  ASSERT_TRUE(rounds_until([&] { return std::chrono::steady_clock::now() > resume_at; }, 30s));
+  ASSERT_EQ(::kill(workers_[2]->pid(), SIGCONT), 0);
+  ASSERT_TRUE(rounds_until(
+      [&] {
+        const auto log = Log(2);
+        return log.find("kafka consumer: lost") != std::string::npos ||
+               log.find(": fenced") != std::string::npos;
+      },
+      60s))
+      << "the paused worker was not evicted\n"
+      << Logs();
+  for (int i = 0; i < 5; ++i) round();
+
+  server().Restart();  // PostgreSQL under load
+  for (int i = 0; i < 10; ++i) round();
+
+  // A worker joins: it is given partitions.
+  StartWorker(3);
+  ASSERT_TRUE(rounds_until([&] { return OwnerSet().count("w3") > 0; }, 60s))
+      << "the new worker got no partition\n"
+      << Logs();
+  for (int i = 0; i < 5; ++i) round();
+
+  // Every (agent, sequence) 1..sent has exactly one distinct verdict, and
+  // the silent agent one OFFLINE verdict from the worker that took it over.
   std::string problem;
   bool complete = attest::testing::WaitFor(
       [&] {
         problem.clear();
         std::map<std::pair<std::string, uint64_t>, std::set<std::string>> seen;
         for (const auto& rec : collector.Records()) {
-          if (rec.topic != "attestation.verdicts") continue;
+          if (rec.topic != topics_.verdicts) continue;
           v1::Verdict v;
           if (!v.ParseFromString(rec.value)) continue;
           seen[{v.agent_uuid(), v.sequence()}].insert(rec.value);
         }
         for (const auto& [agent, n] : sent) {
-          for (uint64_t s = 1; s <= n; ++s) {
+          const uint64_t expected = agent == quiet.uuid ? n + 1 : n;
+          for (uint64_t s = 1; s <= expected; ++s) {
             auto it = seen.find({agent, s});
             if (it == seen.end()) {
               problem = "missing " + agent + " #" + std::to_string(s);
@@ -122,48 +230,61 @@ TEST_F(FailoverTest, KillOneWorkerAndRestartDatabaseUnderLoad) {
             }
             v1::Verdict v;
             v.ParseFromString(*it->second.begin());
-            if (v.result() != v1::VERDICT_RESULT_PASS) {
+            const auto want = s > n ? v1::VERDICT_RESULT_OFFLINE : v1::VERDICT_RESULT_PASS;
+            if (v.result() != want || (s > n && v.worker_id() == "w1")) {
               problem = agent + " #" + std::to_string(s) + ": " + v.ShortDebugString();
               return false;
             }
           }
-          if (seen.count({agent, n + 1})) {
+          if (seen.count({agent, expected + 1})) {
             problem = "more verdicts than evidence for " + agent;
             return false;
           }
         }
         return true;
       },
-      std::chrono::seconds(120));
+      120s);
   EXPECT_TRUE(complete) << problem << "\n" << Logs();
 
+  // Each record verified once: one history row per record and sequence.
+  db = Connect();  // the first one did not survive the restart
+  for (const auto& [agent, n] : sent) {
+    pqxx::work tx(*db);
+    auto row = tx.exec_params1(
+        "SELECT count(*), count(DISTINCT sequence), count(DISTINCT kafka_offset) "
+        "FROM attestation_history WHERE agent_id = $1 AND result = 'pass'",
+        agent);
+    EXPECT_EQ(row[0].as<uint64_t>(), n) << agent;
+    EXPECT_EQ(row[1].as<uint64_t>(), n) << agent;
+    EXPECT_EQ(row[2].as<uint64_t>(), n) << agent;
+  }
+  {
+    pqxx::work tx(*db);
+    EXPECT_EQ(tx.exec_params1("SELECT count(*) FROM attestation_history WHERE agent_id = $1 AND "
+                              "result = 'offline'",
+                              quiet.uuid)[0]
+                  .as<int>(),
+              1);
+  }
+
   // No agent without an owner: every partition claimed by a live worker.
-  auto owners = [&] {
-    auto c = Connect();
-    pqxx::work tx(*c);
-    std::map<int, std::string> out;
-    for (const auto& row : tx.exec_params(
-             "SELECT partition, owner FROM consumer_offsets WHERE consumer_group = $1", group_)) {
-      out[row[0].as<int>()] = row[1].as<std::string>();
-    }
-    return out;
-  };
   std::map<int, std::string> final_owners;
   EXPECT_TRUE(attest::testing::WaitFor(
       [&] {
-        final_owners = owners();
+        final_owners = Owners();
         if (final_owners.size() != kPartitions) return false;
         for (const auto& [p, o] : final_owners) {
           if (o == "w1") return false;
         }
         return true;
       },
-      std::chrono::seconds(30)))
+      30s))
       << Logs();
-  EXPECT_TRUE(workers[0]->Running()) << Logs();
-  EXPECT_TRUE(workers[2]->Running()) << Logs();
+  EXPECT_TRUE(workers_[0]->Running()) << Logs();
+  EXPECT_TRUE(workers_[2]->Running()) << Logs();
+  EXPECT_TRUE(workers_[3]->Running()) << Logs();
   // Graceful stop: exit code 0.
-  EXPECT_EQ(workers[0]->Stop(15, std::chrono::seconds(30)) >> 8, 0) << Logs();
+  EXPECT_EQ(workers_[0]->Stop(15, 30s) >> 8, 0) << Logs();
 }
 
 }  // namespace

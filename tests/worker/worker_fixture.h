@@ -1,7 +1,8 @@
 // Shared fixture of the worker tests: a migrated PostgreSQL database, the
-// dev broker, token and revocation keys, simulated agents whose quotes are
-// built in software (tests/verifier/soft_tpm.h) with IMA lists from the
-// Keylime vectors, and a collector of the verdict / revocation topics.
+// pipeline's topics (tests/harness/kafka: Apache Kafka, unique names), token
+// and revocation keys, simulated agents whose quotes are built in software
+// (tests/verifier/soft_tpm.h) with IMA lists from the Keylime vectors, and a
+// collector of the verdict / revocation topics.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -22,7 +23,7 @@
 #include "common/kafka/partitioner.h"
 #include "common/kafka/producer.h"
 #include "common/token/token.h"
-#include "tests/harness/broker/dev_broker.h"
+#include "tests/harness/kafka/kafka_cluster.h"
 #include "tests/harness/postgres/postgres_server.h"
 #include "tests/verifier/soft_tpm.h"
 #include "tests/verifier/test_util.h"
@@ -30,7 +31,7 @@
 
 namespace attest::worker::test {
 
-constexpr int kPartitions = 12;
+constexpr int kPartitions = 12;  // of the evidence topic (enrolments.partition)
 inline const std::string kTokenKeyHex =
     "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
@@ -242,14 +243,22 @@ struct Record {
   std::string content_type;
 };
 
+using attest::testing::PipelineTopics;
+
+// The topic names the services use by default: the dev broker creates them
+// on first use (the benchmarks' ATTEST_BENCH_KAFKA=dev).
+inline PipelineTopics DefaultTopics() {
+  return {"attestation.evidence", "attestation.verdicts", "attestation.revocations"};
+}
+
 // Consumes the verdict and revocation topics from the beginning.
 class Collector {
  public:
-  explicit Collector(const std::string& bootstrap) {
+  Collector(const std::string& bootstrap, const PipelineTopics& topics) : topics_(topics) {
     kafka::ConsumerConfig cc;
     cc.bootstrap_servers = bootstrap;
     cc.group_id = "collector-" + RandomUuid();
-    cc.topics = {"attestation.verdicts", "attestation.revocations"};
+    cc.topics = {topics.verdicts, topics.revocations};
     cc.session_timeout = std::chrono::milliseconds(6000);
     cc.heartbeat_interval = std::chrono::milliseconds(500);
     auto c = kafka::Consumer::Create(cc, nullptr);
@@ -282,7 +291,7 @@ class Collector {
   std::vector<v1::Verdict> Verdicts(const std::string& agent) {
     std::vector<v1::Verdict> out;
     for (const auto& r : Records()) {
-      if (r.topic != "attestation.verdicts" || r.key != agent) continue;
+      if (r.topic != topics_.verdicts || r.key != agent) continue;
       v1::Verdict v;
       if (v.ParseFromString(r.value)) out.push_back(v);
     }
@@ -308,6 +317,7 @@ class Collector {
   }
 
  private:
+  const PipelineTopics topics_;
   std::unique_ptr<kafka::Consumer> consumer_;
   std::atomic<bool> stop_{false};
   std::mutex mu_;
@@ -335,11 +345,15 @@ struct KeyFiles {
   }
 };
 
-inline WorkerConfig MakeConfig(const std::string& bootstrap, const std::string& conninfo,
-                               const KeyFiles& keys, const std::string& group) {
+inline WorkerConfig MakeConfig(const std::string& bootstrap, const PipelineTopics& topics,
+                               const std::string& conninfo, const KeyFiles& keys,
+                               const std::string& group) {
   WorkerConfig c;
   c.worker_id = "test-" + group;
   c.kafka_bootstrap = bootstrap;
+  c.evidence_topic = topics.evidence;
+  c.verdict_topic = topics.verdicts;
+  c.revocation_topic = topics.revocations;
   c.group_id = group;
   c.session_timeout = std::chrono::milliseconds(6000);
   c.database_conninfo = conninfo;

@@ -1,4 +1,4 @@
-// The worker in-process against real PostgreSQL and the dev broker, with
+// The worker in-process against real PostgreSQL and Apache Kafka, with
 // software-quoted evidence: pass, tamper (+ signed revocation), replay,
 // bad token, offline and back, reboot, policy update, consumer lag.
 #include <gtest/gtest.h>
@@ -75,7 +75,7 @@ TEST_F(WorkerTest, TamperFailsWithImaIdPathAndSignedRevocation) {
   ASSERT_TRUE(attest::testing::WaitFor(
       [&] {
         for (const auto& r : collector_->Records()) {
-          if (r.topic == "attestation.revocations" && r.key == a.uuid) rev = r;
+          if (r.topic == topics_.revocations && r.key == a.uuid) rev = r;
         }
         return rev.has_value();
       },
@@ -155,7 +155,7 @@ TEST_F(WorkerTest, HostileRecordsGiveOneVerdictEachAndTheWorkerKeepsServing) {
     attest::testing::WaitFor(
         [&] {
           for (const auto& r : collector_->Records()) {
-            if (r.topic != "attestation.verdicts" || r.key != agent) continue;
+            if (r.topic != topics_.verdicts || r.key != agent) continue;
             auto j = nlohmann::json::parse(r.value, nullptr, false);
             if (j.is_object() && j.value("sequence", "") == std::to_string(seq)) found = j;
           }
@@ -451,12 +451,20 @@ TEST_F(WorkerTest, ConsumerLagPerPartitionInMetricsAndDatabase) {
   auto blocker = Connect();
   auto lock = std::make_unique<pqxx::work>(*blocker);
   lock->exec_params("SELECT 1 FROM enrolments WHERE agent_id = $1 FOR UPDATE", a.uuid);
-  for (int i = 0; i < 3; ++i) Send(a, a.Envelope(keys_set_, 30));
+  // One produce request: the three are appended together, so the fetch that
+  // shows lag also shows all of them (a worker whose batch waits on the lock
+  // fetches no more, and its gauges keep what it saw last).
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(producer_->Produce(topics_.evidence, a.uuid, a.Envelope(keys_set_, 30), {}, {}));
+  }
+  ASSERT_TRUE(producer_->Flush(std::chrono::seconds(10)));
   EXPECT_TRUE(attest::testing::WaitFor([&] { return GaugeValue(registry_.Render(), lag, p) > 0; },
                                        std::chrono::seconds(30)))
       << registry_.Render();
-  const double end_offset = GaugeValue(registry_.Render(), "attest_worker_log_end_offset", p);
-  EXPECT_GE(end_offset, 4);  // 4 records in this partition for this test's agent at least
+  EXPECT_TRUE(attest::testing::WaitFor(
+      [&] { return GaugeValue(registry_.Render(), "attest_worker_log_end_offset", p) >= 4; },
+      std::chrono::seconds(10)))
+      << registry_.Render();  // the 4 records of this test's agent in its partition
   lock->abort();
   lock.reset();
 
@@ -468,9 +476,8 @@ TEST_F(WorkerTest, ConsumerLagPerPartitionInMetricsAndDatabase) {
   pqxx::work tx(*db_);
   auto row = tx.exec_params1(
       "SELECT next_offset, coalesce(log_end_offset, -1), log_end_seen_at IS NOT NULL "
-      "FROM consumer_offsets WHERE topic = 'attestation.evidence' AND partition = $1 "
-      "AND consumer_group = $2",
-      p, worker_group_);
+      "FROM consumer_offsets WHERE topic = $3 AND partition = $1 AND consumer_group = $2",
+      p, worker_group_, topics_.evidence);
   EXPECT_EQ(row[1].as<int64_t>(), row[0].as<int64_t>());  // lag 0
   EXPECT_GE(row[0].as<int64_t>(), 4);
   EXPECT_TRUE(row[2].as<bool>());
@@ -533,11 +540,12 @@ TEST_F(WorkerTest, OutboxDepthIsRowsNotYetDeleted) {
   {
     pqxx::work tx(*db_);
     for (int i = 0; i < 2; ++i) {
-      const int64_t id = tx.exec1(
+      const int64_t id = tx.exec_params1(
                                "INSERT INTO outbox (topic, key, payload, partition) VALUES "
-                               "('attestation.verdicts', 'k', '\\x01', 0) RETURNING id")[0]
+                               "($1, 'k', '\\x01', 0) RETURNING id",
+                               topics_.verdicts)[0]
                              .as<int64_t>();
-      rows.push_back(StoredOutbox{id, OutboxRecord{"attestation.verdicts", "k", "", "\x01", 0}});
+      rows.push_back(StoredOutbox{id, OutboxRecord{topics_.verdicts, "k", "", "\x01", 0}});
     }
     tx.commit();
   }

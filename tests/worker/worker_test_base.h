@@ -1,6 +1,7 @@
 // The in-process worker fixture of the worker tests: a migrated database
-// per test, one dev broker per suite, a verdict collector, StartWorker /
-// StopWorker and small database helpers.
+// and the pipeline's three topics (unique names, on the run's Apache Kafka)
+// per test, a verdict collector, StartWorker / StopWorker and small database
+// helpers.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -20,26 +21,23 @@ class WorkerTest : public attest::testing::MigratedPostgresTest {
  public:
   static void SetUpTestSuite() {
     MigratedPostgresTest::SetUpTestSuite();
-    broker_ = new attest::testing::DevBroker();
-  }
-  static void TearDownTestSuite() {
-    delete broker_;
-    broker_ = nullptr;
+    kafka_ = &attest::testing::KafkaCluster::Shared();
   }
 
  protected:
   void SetUp() override {
     MigratedPostgresTest::SetUp();
     db_ = Connect();
+    topics_ = attest::testing::CreatePipelineTopics(*kafka_, kPartitions);
     kafka::ProducerConfig pc;
-    pc.bootstrap_servers = broker_->bootstrap();
+    pc.bootstrap_servers = kafka_->bootstrap();
     // As the gateway produces by default (its kafka.message_max_bytes and
     // kafka.compression): evidence up to the 2 MiB body limit fits.
     pc.extra = {{"message.max.bytes", "2162688"}, {"compression.type", "lz4"}};
     auto p = kafka::Producer::Create(pc);
     ASSERT_TRUE(p.ok()) << p.error().message;
     producer_ = std::move(*p);
-    collector_ = std::make_unique<Collector>(broker_->bootstrap());
+    collector_ = std::make_unique<Collector>(kafka_->bootstrap(), topics_);
   }
   void TearDown() override {
     StopWorker();
@@ -48,8 +46,8 @@ class WorkerTest : public attest::testing::MigratedPostgresTest {
   }
 
   void StartWorker(std::function<void(WorkerConfig&)> tweak = {}) {
-    worker_group_ = "g-" + RandomUuid();
-    auto config = MakeConfig(broker_->bootstrap(), conninfo(), keys_, worker_group_);
+    worker_group_ = attest::testing::UniqueName("workers");
+    auto config = MakeConfig(kafka_->bootstrap(), topics_, conninfo(), keys_, worker_group_);
     if (tweak) tweak(config);
     auto w = Worker::Create(config, &registry_);
     ASSERT_TRUE(w.ok()) << w.error().message;
@@ -68,7 +66,7 @@ class WorkerTest : public attest::testing::MigratedPostgresTest {
 
   void Send(const SimAgent& a, const std::string& envelope) { Send(a.uuid, envelope); }
   void Send(const std::string& uuid, const std::string& envelope) {
-    auto r = producer_->Produce("attestation.evidence", uuid, envelope, {}, {});
+    auto r = producer_->Produce(topics_.evidence, uuid, envelope, {}, {});
     ASSERT_TRUE(r.ok()) << r.error().message;
     ASSERT_TRUE(producer_->Flush(std::chrono::seconds(10)).ok());
   }
@@ -103,7 +101,8 @@ class WorkerTest : public attest::testing::MigratedPostgresTest {
     return *v;
   }
 
-  static inline attest::testing::DevBroker* broker_ = nullptr;
+  static inline attest::testing::KafkaCluster* kafka_ = nullptr;
+  PipelineTopics topics_;
   attest::testing::TempDir dir_{"attest-worker-test"};
   KeyFiles keys_{dir_.path()};
   token::KeySet keys_set_ = TestKeys();
