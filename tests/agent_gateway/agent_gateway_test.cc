@@ -1,8 +1,9 @@
 // The push path end to end with real parts: the attest-agent binary on swtpm
 // registers and activates at a registrar (in process, real PostgreSQL), is
 // enrolled through the admin API, and attests twice through a real
-// attest-gateway process to the dev broker. Each record on
-// attestation.evidence must have key = agent UUID, decode as an
+// attest-gateway process to Apache Kafka (the run's node, the pipeline
+// topics under unique names). Each record on the evidence topic must have
+// key = agent UUID, be on partition PartitionFor(uuid), decode as an
 // EvidenceEnvelope, carry a challenge token the gateway's key verifies for
 // that UUID, and a quote that the verification core (common/verifier, which
 // runs common/verify's quote check) accepts against the registered AK with
@@ -22,7 +23,7 @@
 #include "common/token/token.h"
 #include "common/verifier/verifier.h"
 #include "tests/gateway/topic_reader.h"
-#include "tests/harness/broker/dev_broker.h"
+#include "tests/harness/kafka/kafka_cluster.h"
 #include "tests/harness/swtpm/swtpm.h"
 #include "tests/registrar/fixture.h"
 
@@ -34,6 +35,7 @@ namespace fs = std::filesystem;
 using registrar::testing::RegistrarTest;
 
 constexpr int64_t kBootTime = 1700000000;
+constexpr int kEvidencePartitions = 12;
 
 const char* kImaList =
     "10 0000000000000000000000000000000000000001 ima-ng sha256:"
@@ -64,7 +66,7 @@ class AgentGatewayTest : public RegistrarTest {
                           "ALL_PROXY", "no_proxy", "NO_PROXY"}) {
       ::unsetenv(k);
     }
-    broker_ = std::make_unique<DevBroker>();
+    topics_ = CreatePipelineTopics(KafkaCluster::Shared(), kEvidencePartitions);
     tpm_ = std::make_unique<Swtpm>();
     gw_cert_ = std::make_unique<IssuedCert>(pki_->IssueServer("gateway"));
     key_file_ = work_.path() / "token.key";
@@ -74,8 +76,7 @@ class AgentGatewayTest : public RegistrarTest {
   }
 
   void TearDown() override {
-    gateway_.reset();  // SIGTERM (drains), then the broker and the TPM go
-    broker_.reset();
+    gateway_.reset();  // SIGTERM (drains), then the TPM goes
     tpm_.reset();
     RegistrarTest::TearDown();
   }
@@ -97,9 +98,11 @@ conninfo = "{} connect_timeout=2"
 pool_size = 1
 [kafka]
 bootstrap_servers = "{}"
+topic = "{}"
 )",
                                          gw_port_, gw_cert_->cert.string(), gw_cert_->key.string(),
-                                         key_file_.string(), conninfo(), broker_->bootstrap());
+                                         key_file_.string(), conninfo(), bootstrap(),
+                                         topics_.evidence);
     gw_log_ = work_.path() / "gateway.log";
     gateway_ = std::make_unique<Subprocess>(
         std::vector<std::string>{ATTEST_GATEWAY_BINARY, "--config", config.string()},
@@ -158,8 +161,10 @@ verifiers = ["https://127.0.0.1:{}"]
     return u.substr(0, u.find('\n'));
   }
 
+  static const std::string& bootstrap() { return KafkaCluster::Shared().bootstrap(); }
+
   TempDir work_{"agent-gateway-test"};
-  std::unique_ptr<DevBroker> broker_;
+  PipelineTopics topics_;
   std::unique_ptr<Swtpm> tpm_;
   std::unique_ptr<IssuedCert> gw_cert_;
   fs::path key_file_;
@@ -195,7 +200,7 @@ TEST_F(AgentGatewayTest, AgentOnSwtpmAttestsThroughTheGatewayToTheTopic) {
   ASSERT_EQ(Scalar(fmt::format("SELECT state FROM registrations WHERE agent_id = '{}'", uuid)),
             "active")
       << Logs();
-  EXPECT_TRUE(ReadTopic(broker_->bootstrap(), "attestation.evidence").empty());
+  EXPECT_TRUE(ReadTopic(bootstrap(), topics_.evidence).empty());
 
   // 2. The operator enrols it.
   auto admin = Admin(registrar->port());
@@ -220,14 +225,14 @@ TEST_F(AgentGatewayTest, AgentOnSwtpmAttestsThroughTheGatewayToTheTopic) {
   auto keys = token::KeySet::LoadFiles({key_file_.string()});
   ASSERT_TRUE(keys.ok()) << keys.error().ToString();
 
-  auto records = ReadTopic(broker_->bootstrap(), "attestation.evidence");
+  auto records = ReadTopic(bootstrap(), topics_.evidence);
   ASSERT_EQ(records.size(), 2u) << Logs();
   verifier::AgentState state;
   std::set<std::string> tokens;
   for (const auto& rec : records) {
     SCOPED_TRACE("offset " + std::to_string(rec.offset));
     EXPECT_EQ(rec.key, uuid);
-    EXPECT_EQ(rec.partition, kafka::PartitionFor(uuid, 12));
+    EXPECT_EQ(rec.partition, kafka::PartitionFor(uuid, kEvidencePartitions));
     v1::EvidenceEnvelope env;
     ASSERT_TRUE(env.ParseFromString(rec.value));
     EXPECT_EQ(env.gateway_id(), "gw-e2e");

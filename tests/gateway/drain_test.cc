@@ -34,10 +34,12 @@ conninfo = "{} connect_timeout=2"
 pool_size = 1
 [kafka]
 bootstrap_servers = "{}"
+topic = "{}"
 properties = [{}]
 )",
                                        port, cert_->cert.string(), cert_->key.string(), key_file_,
-                                       conninfo(), broker_->bootstrap(), extra_kafka);
+                                       conninfo(), kafka().bootstrap(), topics().evidence,
+                                       extra_kafka);
     return path;
   }
 };

@@ -1,5 +1,6 @@
 #include "tests/gateway/fixture.h"
 
+#include <librdkafka/rdkafka.h>
 #include <openssl/rand.h>
 
 #include <fmt/format.h>
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <set>
 
+#include "common/kafka/handles.h"
 #include "common/kafka/partitioner.h"
 #include "tests/gateway/topic_reader.h"
 
@@ -17,7 +19,7 @@ namespace attest::gateway::testing {
 
 using namespace std::chrono_literals;
 
-attest::testing::DevBroker* GatewayTest::broker_ = nullptr;
+attest::testing::PipelineTopics* GatewayTest::suite_topics_ = nullptr;
 attest::testing::TempDir* GatewayTest::dir_ = nullptr;
 attest::testing::TestPki* GatewayTest::pki_ = nullptr;
 attest::testing::IssuedCert* GatewayTest::cert_ = nullptr;
@@ -46,11 +48,80 @@ void CopyMigrations(const std::filesystem::path& to) {
   }
 }
 
+// One admin request on `rk` about `topic`; the result event, or throws.
+kafka::EventPtr TopicAdmin(rd_kafka_t* rk, bool alter, const std::string& topic,
+                           const std::map<std::string, std::string>& configs) {
+  kafka::ConfigResourcePtr res(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str()));
+  for (const auto& [k, v] : configs) {
+    if (rd_kafka_ConfigResource_set_config(res.get(), k.c_str(), v.c_str())) {
+      throw std::runtime_error("topic config " + k);
+    }
+  }
+  kafka::QueuePtr queue(rd_kafka_queue_new(rk));
+  rd_kafka_ConfigResource_t* raw = res.get();
+  if (alter) {
+    rd_kafka_AlterConfigs(rk, &raw, 1, nullptr, queue.get());
+  } else {
+    rd_kafka_DescribeConfigs(rk, &raw, 1, nullptr, queue.get());
+  }
+  kafka::EventPtr ev(rd_kafka_queue_poll(queue.get(), 30000));
+  if (!ev) throw std::runtime_error("topic configs of " + topic + ": no answer in 30 s");
+  if (rd_kafka_event_error(ev.get())) {
+    throw std::runtime_error("topic configs of " + topic + ": " +
+                             rd_kafka_event_error_string(ev.get()));
+  }
+  return ev;
+}
+
 }  // namespace
+
+void SetTopicConfig(const attest::testing::KafkaCluster& cluster, const std::string& topic,
+                    const std::map<std::string, std::string>& configs) {
+  char err[512];
+  kafka::ConfPtr conf(rd_kafka_conf_new());
+  rd_kafka_conf_set(conf.get(), "bootstrap.servers", cluster.bootstrap().c_str(), err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof err);
+  if (!rk) throw std::runtime_error(std::string("admin client: ") + err);
+  (void)conf.release();  // owned by rk now
+  kafka::KafkaPtr owner(rk);
+
+  auto altered = TopicAdmin(rk, true, topic, configs);
+  size_t n = 0;
+  const rd_kafka_ConfigResource_t** res =
+      rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(altered.get()), &n);
+  for (size_t i = 0; i < n; ++i) {
+    if (rd_kafka_ConfigResource_error(res[i])) {
+      throw std::runtime_error("alter configs of " + topic + ": " +
+                               rd_kafka_ConfigResource_error_string(res[i]));
+    }
+  }
+  // The controller has the change; wait until the broker serving the topic
+  // applies it too.
+  auto applied = [&] {
+    auto described = TopicAdmin(rk, false, topic, {});
+    size_t rn = 0;
+    const rd_kafka_ConfigResource_t** rs = rd_kafka_DescribeConfigs_result_resources(
+        rd_kafka_event_DescribeConfigs_result(described.get()), &rn);
+    if (rn != 1 || rd_kafka_ConfigResource_error(rs[0])) return false;
+    size_t cn = 0;
+    const rd_kafka_ConfigEntry_t** entries = rd_kafka_ConfigResource_configs(rs[0], &cn);
+    size_t matched = 0;
+    for (size_t i = 0; i < cn; ++i) {
+      auto it = configs.find(rd_kafka_ConfigEntry_name(entries[i]));
+      const char* value = rd_kafka_ConfigEntry_value(entries[i]);
+      if (it != configs.end() && value && it->second == value) ++matched;
+    }
+    return matched == configs.size();
+  };
+  if (!attest::testing::WaitFor(applied, 30s)) {
+    throw std::runtime_error("topic " + topic + ": new configs not applied after 30 s");
+  }
+}
 
 void GatewayTest::SetUpTestSuite() {
   PostgresTest::SetUpTestSuite();
-  broker_ = new attest::testing::DevBroker();
+  suite_topics_ = new attest::testing::PipelineTopics(attest::testing::CreatePipelineTopics(
+      attest::testing::KafkaCluster::Shared(), kEvidencePartitions));
   dir_ = new attest::testing::TempDir("gateway-test");
   pki_ = new attest::testing::TestPki(dir_->path());
   cert_ = new attest::testing::IssuedCert(pki_->IssueServer("gateway"));
@@ -66,24 +137,32 @@ void GatewayTest::TearDownTestSuite() {
   delete cert_;
   delete pki_;
   delete dir_;
-  delete broker_;
+  delete suite_topics_;
   cert_ = nullptr;
   pki_ = nullptr;
   dir_ = nullptr;
-  broker_ = nullptr;
+  suite_topics_ = nullptr;
 }
 
 void GatewayTest::SetUp() {
   PostgresTest::SetUp();
   if (HasFatalFailure()) return;
   server().Migrate(conninfo(), migrations_);
-  // The same broker for every test: leave it up even if a test failed.
-  broker_->BrokersUp();
+  kafka_ = &attest::testing::KafkaCluster::Shared();
+  topics_ = *suite_topics_;
 }
 
 void GatewayTest::TearDown() {
   client_.reset();
-  gateway_.reset();
+  gateway_.reset();  // flushes its producer while its cluster is still up
+  private_kafka_.reset();
+}
+
+void GatewayTest::UsePrivateKafka() {
+  private_kafka_ = std::make_unique<attest::testing::KafkaCluster>(
+      attest::testing::KafkaClusterOptions{.nodes = 1});
+  kafka_ = private_kafka_.get();
+  topics_ = attest::testing::CreatePipelineTopics(*kafka_, kEvidencePartitions);
 }
 
 GatewayConfig GatewayTest::MakeConfig() const {
@@ -104,7 +183,8 @@ GatewayConfig GatewayTest::MakeConfig() const {
   c.token_ttl = 60s;
   c.database_conninfo = conninfo() + " connect_timeout=2";
   c.database_pool_size = 2;
-  c.kafka_bootstrap = broker_->bootstrap();
+  c.kafka_bootstrap = kafka_->bootstrap();
+  c.kafka_topic = topics_.evidence;
   c.kafka_delivery_timeout = 3000ms;
   c.kafka_properties = {{"reconnect.backoff.ms", "100"}};
   return c;
@@ -160,7 +240,7 @@ void GatewayTest::InsertAgent(const std::string& uuid, const AgentRow& row) {
         "INSERT INTO enrolments (agent_id, interval_seconds, partition, state, "
         "last_attestation_at, ima_offset, boot_time, boot_log_requested) VALUES "
         "('{}', {}, {}, '{}', {}, {}, {}, {})",
-        uuid, row.interval_seconds, kafka::PartitionFor(uuid, 12), row.state,
+        uuid, row.interval_seconds, kafka::PartitionFor(uuid, kEvidencePartitions), row.state,
         row.last_attestation_sql, row.ima_offset,
         row.boot_time_seconds ? fmt::format("to_timestamp({})", *row.boot_time_seconds) : "NULL",
         row.boot_log_requested ? "true" : "false"));
@@ -229,9 +309,9 @@ httpclient::Response GatewayTest::PostEvidence(const std::string& uuid, const v1
 
 std::vector<v1::EvidenceEnvelope> GatewayTest::RecordsOf(const std::string& uuid) {
   std::vector<v1::EvidenceEnvelope> out;
-  for (const auto& rec : attest::testing::ReadTopic(broker_->bootstrap(), "attestation.evidence")) {
+  for (const auto& rec : attest::testing::ReadTopic(kafka_->bootstrap(), topics_.evidence)) {
     if (rec.key != uuid) continue;
-    EXPECT_EQ(rec.partition, kafka::PartitionFor(uuid, 12));
+    EXPECT_EQ(rec.partition, kafka::PartitionFor(uuid, kEvidencePartitions));
     v1::EvidenceEnvelope env;
     EXPECT_TRUE(env.ParseFromString(rec.value));
     out.push_back(std::move(env));

@@ -1,11 +1,14 @@
-// Shared set-up of the gateway tests: one dev broker and one test PKI per
-// binary, a migrated PostgreSQL database per test, an
-// in-process Gateway on a free port, and helpers to insert agents, ask for
-// challenges and build evidence.
+// Shared set-up of the gateway tests: the run's Apache Kafka (the pipeline
+// topics under unique names, created once per binary) and one test PKI per
+// binary, a migrated PostgreSQL database per test, an in-process Gateway on
+// a free port, and helpers to insert agents, ask for challenges and build
+// evidence. A test that takes Kafka down calls UsePrivateKafka() first: the
+// shared cluster's nodes are never stopped.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,12 +18,16 @@
 #include "common/token/token.h"
 #include "ingest-gateway/config.h"
 #include "ingest-gateway/gateway.h"
-#include "tests/harness/broker/dev_broker.h"
+#include "tests/harness/kafka/kafka_cluster.h"
 #include "tests/harness/pki/pki.h"
 #include "tests/harness/postgres/postgres_server.h"
 #include "tests/harness/util/process.h"
 
 namespace attest::gateway::testing {
+
+// Partitions of the evidence topic; enrolments rows and the checks of a
+// record's partition use the same count.
+inline constexpr int kEvidencePartitions = 12;
 
 struct AgentRow {
   std::string registration = "active";  // active | pending | none
@@ -33,6 +40,12 @@ struct AgentRow {
   bool boot_log_requested = true;
 };
 
+// Replaces the dynamic configuration of `topic` with `configs` (Kafka's
+// AlterConfigs: keys left out return to the broker's defaults) and waits
+// until the broker reports the new values. Throws std::runtime_error.
+void SetTopicConfig(const attest::testing::KafkaCluster& cluster, const std::string& topic,
+                    const std::map<std::string, std::string>& configs);
+
 class GatewayTest : public attest::testing::PostgresTest {
  public:
   static void SetUpTestSuite();
@@ -41,6 +54,12 @@ class GatewayTest : public attest::testing::PostgresTest {
  protected:
   void SetUp() override;
   void TearDown() override;
+
+  // A private single-node cluster with its own pipeline topics for this test
+  // (~5 s): MakeConfig, RecordsOf and kafka() use it from now on.
+  void UsePrivateKafka();
+  attest::testing::KafkaCluster& kafka() const { return *kafka_; }
+  const attest::testing::PipelineTopics& topics() const { return topics_; }
 
   GatewayConfig MakeConfig() const;
   void StartGateway(GatewayConfig config);
@@ -58,16 +77,22 @@ class GatewayTest : public attest::testing::PostgresTest {
   static v1::Evidence MakeEvidence(const std::string& uuid, const std::string& token,
                                    uint64_t ima_offset);
   httpclient::Response PostEvidence(const std::string& uuid, const v1::Evidence& e);
-  // Records on the evidence topic with key == uuid.
+  // Records on the evidence topic with key == uuid; each must be on
+  // partition kafka::PartitionFor(uuid, kEvidencePartitions).
   std::vector<v1::EvidenceEnvelope> RecordsOf(const std::string& uuid);
 
-  static attest::testing::DevBroker* broker_;
+  static attest::testing::PipelineTopics* suite_topics_;  // on the shared cluster
   static attest::testing::TempDir* dir_;
   static attest::testing::TestPki* pki_;
   static attest::testing::IssuedCert* cert_;
   static std::string key_file_;
   static std::string old_key_file_;
   static std::string migrations_;
+
+  // This test's cluster and topics: the shared ones unless UsePrivateKafka().
+  attest::testing::KafkaCluster* kafka_ = nullptr;
+  attest::testing::PipelineTopics topics_;
+  std::unique_ptr<attest::testing::KafkaCluster> private_kafka_;
 
   std::unique_ptr<Gateway> gateway_;
   std::optional<httpclient::Client> client_;

@@ -1,10 +1,13 @@
 #include "tests/gateway/topic_reader.h"
 
 #include <librdkafka/rdkafka.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
+#include <random>
 #include <stdexcept>
 
 namespace attest::testing {
@@ -13,7 +16,14 @@ std::vector<TopicRecord> ReadTopic(const std::string& bootstrap, const std::stri
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
-  rd_kafka_conf_set(conf, "group.id", "gateway-test-reader", err, sizeof err);
+  // librdkafka's assign() needs a group.id; the group is never joined nor
+  // committed to. Unique, so concurrent readers on the run's cluster share
+  // nothing.
+  static std::atomic<int> readers{0};
+  const std::string group = "topic-reader." + std::to_string(::getpid()) + "." +
+                            std::to_string(++readers) + "." +
+                            std::to_string(std::random_device{}() % 100000);
+  rd_kafka_conf_set(conf, "group.id", group.c_str(), err, sizeof err);
   rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   if (!rk) {
@@ -48,8 +58,10 @@ std::vector<TopicRecord> ReadTopic(const std::string& bootstrap, const std::stri
       rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = low;
     }
   }
-  rd_kafka_assign(rk, list);
+  const rd_kafka_resp_err_t assigned = rd_kafka_assign(rk, list);
   rd_kafka_topic_partition_list_destroy(list);
+  if (assigned)
+    throw std::runtime_error(std::string("reader: assign: ") + rd_kafka_err2str(assigned));
 
   std::vector<TopicRecord> out;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);

@@ -1,6 +1,8 @@
 // Reads every record of a topic from the beginning to the current end
 // (high watermark) with a plain librdkafka consumer on an explicit
-// assignment: no consumer group, so no rebalance wait.
+// assignment: no consumer group, so no rebalance wait. The topic must exist
+// (Kafka does not create it on a read). Each call uses its own consumer group
+// name and commits nothing.
 #pragma once
 
 #include <cstdint>

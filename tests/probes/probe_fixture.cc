@@ -79,8 +79,8 @@ void ProbeTest::TearDown() {
 }
 
 void ProbeTest::StartWorker() {
-  auto config = worker::test::MakeConfig(broker_->bootstrap(), conninfo(), *worker_keys_,
-                                         "probes-" + worker::test::RandomUuid());
+  auto config = worker::test::MakeConfig(kafka().bootstrap(), topics(), conninfo(), *worker_keys_,
+                                         attest::testing::UniqueName("probes"));
   config.token_key_files = {key_file_};  // the gateway's key: its tokens verify
   auto w = worker::Worker::Create(config, &registry_);
   ASSERT_TRUE(w.ok()) << w.error().message;
@@ -89,7 +89,7 @@ void ProbeTest::StartWorker() {
     auto r = worker_->Run();
     if (!r) ADD_FAILURE() << r.error().message;
   });
-  collector_ = std::make_unique<worker::test::Collector>(broker_->bootstrap());
+  collector_ = std::make_unique<worker::test::Collector>(kafka().bootstrap(), topics());
 }
 
 void ProbeTest::StopWorker() {
@@ -190,7 +190,7 @@ void ProbeTest::CheckInvariants(const std::vector<std::string>& agents) {
     EXPECT_TRUE(VerdictFor(agent, id).has_value()) << "no verdict for accepted " << id;
   }
   std::map<std::string, int> on_topic;
-  for (const auto& rec : attest::testing::ReadTopic(broker_->bootstrap(), "attestation.evidence")) {
+  for (const auto& rec : attest::testing::ReadTopic(kafka().bootstrap(), topics().evidence)) {
     ++on_topic[rec.key];
   }
   int verdicts = 0, accepted = 0, records = 0;

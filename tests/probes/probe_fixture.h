@@ -1,7 +1,8 @@
 // Fixture of the security probes: the whole pipeline an attacker faces,
 // built from the other suites' fixtures rather than copies of them:
 //  - tests/gateway/fixture.h (GatewayTest): PostgreSQL (a migrated database
-//    per test), the dev broker, the test PKI, an in-process gateway;
+//    per test), the pipeline topics under unique names on the run's Apache
+//    Kafka, the test PKI, an in-process gateway;
 //  - tests/registrar/fixture.h (RegistrarTest, through RegistrarSide): the
 //    registrar's PKI, admin CA and admin token, an in-process registrar on
 //    the same database;
