@@ -1,7 +1,8 @@
 // attest-bench end to end: enrol 20 simulated agents through the registrar's
-// bulk path, run the protocol for 5 s against a real gateway, dev broker,
-// worker and PostgreSQL, and check the run's JSON: evidence accepted, every
-// accepted evidence has exactly one verdict, all verdicts PASS.
+// bulk path, run the protocol for 5 s against a real gateway, Apache Kafka
+// (this test's topics on the run's cluster), worker and PostgreSQL, and check
+// the run's JSON: evidence accepted, every accepted evidence has exactly one
+// verdict, all verdicts PASS.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -67,6 +68,8 @@ TEST(AttestBenchE2E, EnrolAndRunGivesOneVerdictPerAcceptedEvidence) {
                    p.ca_file(),
                    "--bootstrap",
                    p.bootstrap(),
+                   "--verdict-topic",
+                   p.topics().verdicts,
                    "--rate",
                    "50",
                    "--duration",
@@ -107,11 +110,28 @@ TEST(AttestBenchE2E, EnrolAndRunGivesOneVerdictPerAcceptedEvidence) {
   // A second run from the same state file: every agent reboots (new
   // resetCount), so reuse works and still passes.
   out.clear();
-  rc = RunCommand(
-      {ATTEST_BENCH_BINARY, "run", "--state-file", state.string(), "--gateway", p.gateway_url(),
-       "--ca-file", p.ca_file(), "--bootstrap", p.bootstrap(), "--flat-out", "--duration", "2",
-       "--connections", "2", "--drain-timeout", "60", "--json", json.string()},
-      &out);
+  rc = RunCommand({ATTEST_BENCH_BINARY,
+                   "run",
+                   "--state-file",
+                   state.string(),
+                   "--gateway",
+                   p.gateway_url(),
+                   "--ca-file",
+                   p.ca_file(),
+                   "--bootstrap",
+                   p.bootstrap(),
+                   "--verdict-topic",
+                   p.topics().verdicts,
+                   "--flat-out",
+                   "--duration",
+                   "2",
+                   "--connections",
+                   "2",
+                   "--drain-timeout",
+                   "60",
+                   "--json",
+                   json.string()},
+                  &out);
   ASSERT_EQ(rc, 0) << out << p.Logs();
   j = nlohmann::json::parse(Slurp(json));
   EXPECT_GT(j["accepted"].get<int64_t>(), 0) << j.dump(2);

@@ -1,16 +1,25 @@
 // attest_bench_lab: the measurement driver behind docs/attest-bench.md's
 // figures (not a test). Starts the pipeline of pipeline.h on this machine
-// (gateway, dev broker, PostgreSQL, 1..n workers), enrols --agents with
+// (gateway, Kafka, PostgreSQL, 1..n workers), enrols --agents with
 // `attest-bench enrol`, prints the database size per agent, then runs
-// `attest-bench run` with the services' PIDs watched. Arguments after `--`
-// go to `attest-bench run` as they are.
+// `attest-bench run` with the services' PIDs watched (the Kafka nodes' or the
+// dev broker's too). Arguments after `--` go to `attest-bench run` as they are.
+//
+// Kafka: --kafka real (default; or ATTEST_BENCH_KAFKA=real|dev) starts a
+// private Apache Kafka of --kafka-nodes (1 or 3) nodes with the pipeline's
+// topics; --kafka dev the dev broker, to compare figures with it. On Apache
+// Kafka the consumers keep librdkafka's fetch.wait.max.ms (a fetch returns as
+// soon as data arrives; attest-bench run gets --fetch-wait-ms 500 unless
+// given after `--`), on the dev broker 10 ms.
 //
 //   attest_bench_lab --agents 100000 --workers 2 -- --rate 10000 --duration 30
 //   pg_virtualenv -t -o fsync=on sh -c 'attest_bench_lab --database
 //     "host=$PGHOST port=$PGPORT user=$PGUSER password=$PGPASSWORD dbname=$PGDATABASE" ...'
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -41,6 +50,15 @@ pid_t ChildNamed(const std::string& comm) {
   return 0;
 }
 
+// The process listening on `port` (a Kafka node started detached by
+// scripts/kafka.sh, not our child), or 0.
+pid_t ListenerPid(const std::string& port) {
+  std::string out;
+  if (RunCommand({"ss", "-Hltnp", "sport = :" + port}, &out) != 0) return 0;
+  const auto at = out.find("pid=");
+  return at == std::string::npos ? 0 : static_cast<pid_t>(std::atol(out.c_str() + at + 4));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -50,6 +68,8 @@ int main(int argc, char** argv) {
   int interval = 10, keep_seconds = 0;
   bool settle = false;
   std::string ak = "ecc", state_file;
+  const char* kafka_env = std::getenv("ATTEST_BENCH_KAFKA");
+  std::string kafka = kafka_env && *kafka_env ? kafka_env : "real";
   std::vector<std::string> run_args;
   app.add_option("--agents", agents)->capture_default_str();
   app.add_option("--interval", interval)->capture_default_str();
@@ -58,7 +78,16 @@ int main(int argc, char** argv) {
   app.add_option("--gateway-io-threads", po.gateway_io_threads)->capture_default_str();
   app.add_option("--gateway-db-pool", po.gateway_db_pool)->capture_default_str();
   app.add_option("--verdict-encoding", po.verdict_encoding)->capture_default_str();
-  app.add_option("--worker-fetch-wait-ms", po.worker_fetch_wait_ms)->capture_default_str();
+  app.add_option("--worker-fetch-wait-ms", po.worker_fetch_wait_ms,
+                 "0: 10 on the dev broker, librdkafka's default on Apache Kafka")
+      ->capture_default_str();
+  app.add_option("--kafka", kafka, "real (Apache Kafka, private) or dev (the dev broker)")
+      ->check(CLI::IsMember({"real", "dev"}))
+      ->capture_default_str();
+  app.add_option("--kafka-nodes", po.kafka_nodes, "Apache Kafka nodes")
+      ->check(CLI::IsMember({1, 3}))
+      ->capture_default_str();
+  app.add_option("--evidence-partitions", po.evidence_partitions)->capture_default_str();
   app.add_option("--database", po.database, "existing database (durable); default: harness");
   app.add_option("--state-file", state_file, "keep the agents here (default: temp dir)");
   app.add_option("--keep", keep_seconds, "keep the pipeline up this long after the run (s)");
@@ -68,6 +97,11 @@ int main(int argc, char** argv) {
   app.add_option("run_args", run_args, "arguments for attest-bench run");
   app.allow_extras(false);
   CLI11_PARSE(app, argc, argv);
+  if (kafka != "real" && kafka != "dev") {
+    std::cerr << "attest_bench_lab: ATTEST_BENCH_KAFKA must be real or dev\n";
+    return 2;
+  }
+  po.kafka = kafka == "dev" ? PipelineKafka::kDev : PipelineKafka::kPrivate;
 
   try {
     Pipeline p(po);
@@ -110,17 +144,39 @@ int main(int argc, char** argv) {
                 << " s\n";
     }
     std::vector<std::string> argv_run = {
-        ATTEST_BENCH_BINARY, "run",         "--state-file",
-        state_file,          "--gateway",   p.gateway_url(),
-        "--ca-file",         p.ca_file(),   "--bootstrap",
-        p.bootstrap(),       "--watch-pid", "gateway=" + std::to_string(p.gateway_pid())};
+        ATTEST_BENCH_BINARY, "run",
+        "--state-file",      state_file,
+        "--gateway",         p.gateway_url(),
+        "--ca-file",         p.ca_file(),
+        "--bootstrap",       p.bootstrap(),
+        "--verdict-topic",   p.topics().verdicts,
+        "--watch-pid",       "gateway=" + std::to_string(p.gateway_pid())};
     for (int i = 0; i < po.workers; ++i) {
       argv_run.push_back("--watch-pid");
       argv_run.push_back("worker" + std::to_string(i) + "=" + std::to_string(p.worker_pid(i)));
     }
-    if (pid_t b = ChildNamed("attest-devbroke")) {
-      argv_run.push_back("--watch-pid");
-      argv_run.push_back("devbroker=" + std::to_string(b));
+    if (p.dev_broker()) {
+      if (pid_t b = ChildNamed("attest-devbroke")) {
+        argv_run.push_back("--watch-pid");
+        argv_run.push_back("devbroker=" + std::to_string(b));
+      }
+    } else {
+      // "127.0.0.1:port,..." in node order: kafka1, kafka2, ...
+      std::istringstream nodes(p.bootstrap());
+      std::string node;
+      for (int id = 1; std::getline(nodes, node, ','); ++id) {
+        const pid_t pid = ListenerPid(node.substr(node.rfind(':') + 1));
+        if (pid == 0) {
+          std::cerr << "attest_bench_lab: no process listens on " << node << "\n";
+          continue;
+        }
+        argv_run.push_back("--watch-pid");
+        argv_run.push_back("kafka" + std::to_string(id) + "=" + std::to_string(pid));
+      }
+      if (std::find(run_args.begin(), run_args.end(), "--fetch-wait-ms") == run_args.end()) {
+        argv_run.push_back("--fetch-wait-ms");
+        argv_run.push_back("500");
+      }
     }
     if (pid_t pg = p.postgres_pid()) {
       argv_run.push_back("--watch-tree");

@@ -1,8 +1,10 @@
-// A whole pipeline on loopback for attest-bench's tests (and the fault
-// campaign built on it): PostgreSQL (harness, migrated), the dev broker,
-// attest-registrar, attest-gateway and `workers` attest-worker processes, as
-// real binaries with TOML configurations in a temp dir, TLS from a test CA.
-// Everything is stopped in the destructor, also when a test fails.
+// A whole pipeline on loopback for attest-bench's tests and measurements:
+// PostgreSQL (harness, migrated), Kafka, attest-registrar, attest-gateway and
+// `workers` attest-worker processes, as real binaries with TOML configurations
+// in a temp dir, TLS from a test CA. Kafka is the run's shared Apache Kafka
+// with this pipeline's own topics (tests), a private Apache Kafka cluster
+// (measurements), or the dev broker (to compare figures with it). Everything
+// it started is stopped in the destructor, also when a test fails.
 //
 // Thread-safety: none; use from the test thread.
 #pragma once
@@ -16,6 +18,7 @@
 
 #include "common/db/migrations.h"
 #include "tests/harness/broker/dev_broker.h"
+#include "tests/harness/kafka/kafka_cluster.h"
 #include "tests/harness/pki/pki.h"
 #include "tests/harness/postgres/postgres_server.h"
 #include "tests/harness/util/process.h"
@@ -27,14 +30,25 @@ using attest::testing::FreePort;
 using attest::testing::RunCommand;
 using attest::testing::Subprocess;
 
+enum class PipelineKafka {
+  kShared,   // the run's Apache Kafka (KafkaCluster::Shared()), unique topics
+  kPrivate,  // an Apache Kafka cluster of `kafka_nodes` started for this pipeline
+  kDev,      // the dev broker (librdkafka's mock cluster), default topic names
+};
+
 struct PipelineOptions {
   int workers = 1;
   std::string verdict_encoding = "protobuf";
   int gateway_io_threads = 1;
   int gateway_db_pool = 2;
-  // The workers' fetch.wait.max.ms: the dev broker answers a fetch only after
-  // this wait, so librdkafka's 500 ms default is 0.5 s of latency per hop.
-  int worker_fetch_wait_ms = 10;
+  PipelineKafka kafka = PipelineKafka::kShared;
+  int kafka_nodes = 1;  // kPrivate: 1 or 3
+  int evidence_partitions = 12;
+  // The workers' fetch.wait.max.ms; 0: 10 on the dev broker, which answers a
+  // fetch only after this wait (librdkafka's 500 ms default would be 0.5 s of
+  // latency per hop), and librdkafka's default on Apache Kafka, which answers
+  // as soon as data arrives.
+  int worker_fetch_wait_ms = 0;
   // Empty: a harness PostgreSQL (fsync off). Else an existing database (e.g.
   // from `pg_virtualenv -o fsync=on` for durable commits), migrated here.
   std::string database;
@@ -44,6 +58,7 @@ class Pipeline {
  public:
   explicit Pipeline(PipelineOptions options = {}) : options_(options) {
     const fs::path d = dir_.path();
+    StartKafka();
     pki_ = std::make_unique<attest::testing::TestPki>(d);
     auto server = pki_->IssueServer("localhost");
     Write(d / "token.key", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
@@ -71,7 +86,9 @@ class Pipeline {
               "\"\nio_threads = 1\n[database]\nconninfo = \"" + conninfo_ +
               "\"\npool_size = 2\n[ek]\nrequire_cert = false\n[admin]\nbulk_enrolment = true\n"
               "token_file = \"" +
-              (d / "admin.token").string() + "\"\n[kafka]\nevidence_partitions = 12\n");
+              (d / "admin.token").string() + "\"\n[kafka]\nbootstrap_servers = \"" + bootstrap_ +
+              "\"\nevidence_topic = \"" + topics_.evidence +
+              "\"\nevidence_partitions = " + std::to_string(options_.evidence_partitions) + "\n");
     registrar_ = std::make_unique<Subprocess>(
         std::vector<std::string>{ATTEST_REGISTRAR_BINARY, "--config",
                                  (d / "registrar.toml").string(), "--no-migrate"},
@@ -85,8 +102,8 @@ class Pipeline {
               std::to_string(options_.gateway_io_threads) + "\n[token]\nkey_files = [\"" +
               (d / "token.key").string() + "\"]\n[database]\nconninfo = \"" + conninfo_ +
               "\"\npool_size = " + std::to_string(options_.gateway_db_pool) +
-              "\n[kafka]\nbootstrap_servers = \"" + broker_.bootstrap() +
-              "\"\n[challenge]\nmin_interval_fraction = 0.8\n");
+              "\n[kafka]\nbootstrap_servers = \"" + bootstrap_ + "\"\ntopic = \"" +
+              topics_.evidence + "\"\n[challenge]\nmin_interval_fraction = 0.8\n");
     gateway_ = std::make_unique<Subprocess>(
         std::vector<std::string>{ATTEST_GATEWAY_BINARY, "--config", (d / "gateway.toml").string()},
         (d / "gateway.log").string());
@@ -105,11 +122,16 @@ class Pipeline {
   void StartWorker(int i) {
     const fs::path d = dir_.path();
     const fs::path cfg = d / ("worker-" + std::to_string(i) + ".toml");
+    int fetch_wait = options_.worker_fetch_wait_ms;
+    if (fetch_wait == 0 && options_.kafka == PipelineKafka::kDev) fetch_wait = 10;
+    const std::string properties =
+        fetch_wait > 0 ? "properties = [\"fetch.wait.max.ms=" + std::to_string(fetch_wait) + "\"]\n"
+                       : "";
     Write(cfg, "worker_id = \"w" + std::to_string(i) + "\"\n[kafka]\nbootstrap_servers = \"" +
-                   broker_.bootstrap() +
-                   "\"\nsession_timeout_ms = 6000\nproperties = [\"fetch.wait.max.ms=" +
-                   std::to_string(options_.worker_fetch_wait_ms) +
-                   "\"]\n[database]\nconninfo = \"" + conninfo_ +
+                   bootstrap_ + "\"\nevidence_topic = \"" + topics_.evidence +
+                   "\"\nverdict_topic = \"" + topics_.verdicts + "\"\nrevocation_topic = \"" +
+                   topics_.revocations + "\"\nsession_timeout_ms = 6000\n" + properties +
+                   "[database]\nconninfo = \"" + conninfo_ +
                    "\"\npool_size = 3\n[token]\nkey_files = [\"" + (d / "token.key").string() +
                    "\"]\n[revocation]\nsigning_key_file = \"" + (d / "revocation.pem").string() +
                    "\"\nkey_id = \"test\"\n[output]\nencoding = \"" + options_.verdict_encoding +
@@ -125,7 +147,12 @@ class Pipeline {
   std::string gateway_url() const { return "https://localhost:" + std::to_string(gateway_port_); }
   std::string ca_file() const { return pki_->ca_cert().string(); }
   std::string admin_token_file() const { return (dir_.path() / "admin.token").string(); }
-  const std::string& bootstrap() const { return broker_.bootstrap(); }
+  const std::string& bootstrap() const { return bootstrap_; }
+  const attest::testing::PipelineTopics& topics() const { return topics_; }
+  // The Apache Kafka cluster (null on the dev broker) / the dev broker (null
+  // on Apache Kafka).
+  attest::testing::KafkaCluster* kafka() const { return kafka_; }
+  attest::testing::DevBroker* dev_broker() const { return dev_.get(); }
   const std::string& conninfo() const { return conninfo_; }
   const fs::path& dir() const { return dir_.path(); }
   pid_t gateway_pid() const { return gateway_->pid(); }
@@ -147,7 +174,6 @@ class Pipeline {
     return ppid;
   }
   attest::testing::PostgresServer* postgres() { return pg_.get(); }
-  attest::testing::DevBroker& broker() { return broker_; }
 
   std::string Logs() const {
     std::string out;
@@ -163,11 +189,36 @@ class Pipeline {
  private:
   static void Write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
 
+  void StartKafka() {
+    switch (options_.kafka) {
+      case PipelineKafka::kDev:
+        dev_ = std::make_unique<attest::testing::DevBroker>(attest::testing::DevBrokerOptions{
+            .brokers = 1, .partitions = options_.evidence_partitions, .topics = {}});
+        bootstrap_ = dev_->bootstrap();
+        topics_ = {"attestation.evidence", "attestation.verdicts", "attestation.revocations"};
+        return;
+      case PipelineKafka::kPrivate:
+        own_kafka_ = std::make_unique<attest::testing::KafkaCluster>(
+            attest::testing::KafkaClusterOptions{.nodes = options_.kafka_nodes});
+        kafka_ = own_kafka_.get();
+        break;
+      case PipelineKafka::kShared:
+        kafka_ = &attest::testing::KafkaCluster::Shared();
+        break;
+    }
+    bootstrap_ = kafka_->bootstrap();
+    topics_ = attest::testing::CreatePipelineTopics(*kafka_, options_.evidence_partitions);
+  }
+
   PipelineOptions options_;
   attest::testing::TempDir dir_{"attest-bench-test"};
   std::unique_ptr<attest::testing::TestPki> pki_;
   std::unique_ptr<attest::testing::PostgresServer> pg_;
-  attest::testing::DevBroker broker_;
+  std::unique_ptr<attest::testing::DevBroker> dev_;
+  std::unique_ptr<attest::testing::KafkaCluster> own_kafka_;
+  attest::testing::KafkaCluster* kafka_ = nullptr;
+  std::string bootstrap_;
+  attest::testing::PipelineTopics topics_;
   std::string conninfo_;
   int registrar_port_ = 0, gateway_port_ = 0;
   // Declared last: stopped first (before the broker and the database).
