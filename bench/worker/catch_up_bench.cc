@@ -1,6 +1,8 @@
 // Issue 16.3: from enrolment to PASS for a node whose IMA list at enrolment
 // holds ATTEST_BENCH_IMA_ENTRIES ima-ng entries (default 200,000 over 1,000
-// files), through one in-process worker on PostgreSQL and the dev broker.
+// files), through one in-process worker on PostgreSQL and Kafka: a private
+// Apache Kafka, or the dev broker with ATTEST_BENCH_KAFKA=dev (bench_kafka.h;
+// the counter kafka_nodes is 0 then).
 // The list goes in parts as the agent cuts it (whole entries of the binary
 // list, 1 MiB each, every evidence within the gateway's 2 MiB), each part as
 // soon as the verdict of the previous one arrived. Reported:
@@ -20,8 +22,8 @@
 #include <cstdlib>
 #include <thread>
 
+#include "bench/worker/bench_kafka.h"
 #include "common/kafka/producer.h"
-#include "tests/harness/broker/dev_broker.h"
 #include "tests/harness/postgres/postgres_server.h"
 #include "tests/worker/worker_fixture.h"
 #include "verifier-workers/worker.h"
@@ -47,7 +49,7 @@ void BM_EnrolmentToPass(benchmark::State& state) {
   attest::testing::PostgresServer pg;
   const std::string db = pg.CreateDatabase("catchup");
   pg.Migrate(db);
-  attest::testing::DevBroker broker;
+  BenchKafka kafka(test::kPartitions);
   attest::testing::TempDir dir{"attest-catch-up-bench"};
   test::KeyFiles keys{dir.path()};
   const token::KeySet keyset = test::TestKeys();
@@ -60,14 +62,14 @@ void BM_EnrolmentToPass(benchmark::State& state) {
   test::Enrol(conn, a, n);
 
   kafka::ProducerConfig pc;
-  pc.bootstrap_servers = broker.bootstrap();
+  pc.bootstrap_servers = kafka.bootstrap();
   pc.linger = 0ms;
   pc.extra = {{"message.max.bytes", "2162688"}, {"compression.type", "lz4"}};
   auto producer = kafka::Producer::Create(pc);
   if (!producer) throw std::runtime_error(producer.error().message);
-  test::Collector collector(broker.bootstrap());
+  test::Collector collector(kafka.bootstrap(), kafka.topics());
   metrics::Registry registry;
-  auto config = test::MakeConfig(broker.bootstrap(), db, keys, "g-bench");
+  auto config = test::MakeConfig(kafka.bootstrap(), kafka.topics(), db, keys, "g-bench");
   auto w = Worker::Create(config, &registry);
   if (!w) throw std::runtime_error(w.error().message);
   std::thread run([&] { (void)(*w)->Run(); });
@@ -86,7 +88,7 @@ void BM_EnrolmentToPass(benchmark::State& state) {
       env.ParseFromString(value);
       body += env.evidence().ByteSizeLong();
       lz4 += Lz4Size(value);
-      if (!(*producer)->Produce("attestation.evidence", a.uuid, value, {}, {})) {
+      if (!(*producer)->Produce(kafka.topics().evidence, a.uuid, value, {}, {})) {
         throw std::runtime_error("produce");
       }
       (void)(*producer)->Flush(10s);
@@ -112,6 +114,7 @@ void BM_EnrolmentToPass(benchmark::State& state) {
   state.counters["with_pacing_s"] = elapsed + static_cast<double>(parts - 1) * 2.0;
   state.counters["body_bytes_per_entry"] = static_cast<double>(body) / static_cast<double>(n);
   state.counters["lz4_bytes_per_entry"] = static_cast<double>(lz4) / static_cast<double>(n);
+  state.counters["kafka_nodes"] = kafka.nodes();
   state.counters["verify_ms_per_part"] =
       static_cast<double>(verify_us) / 1000.0 / static_cast<double>(parts);
 }
