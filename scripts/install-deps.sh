@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package the project needs to build, test and run
 # the lab. Idempotent: does nothing when all are present, and runs
-# `apt-get update` only when something is missing.
+# `apt-get update` only when something is missing. ATTEST_DEPS_KAFKA=0: no
+# JDK, Maven nor broker jars (ops/Dockerfile's image: compose runs Kafka in
+# the apache/kafka image).
 set -euo pipefail
+KAFKA=${ATTEST_DEPS_KAFKA:-1}
 
 PACKAGES=(
   # toolchain
@@ -16,10 +19,10 @@ PACKAGES=(
   # runtime parts for tests and the lab
   postgresql postgresql-client swtpm swtpm-tools tpm2-tools openssl
   tinyproxy kcat procps iproute2 xxd docker-compose wrk curl perl
-  # Apache Kafka's broker for the tests, the lab and the fault campaign
-  # (scripts/kafka.sh; the jars come from Maven Central, ops/kafka/pom.xml)
-  default-jdk-headless maven
 )
+# Apache Kafka's broker for the tests, the lab and the fault campaign
+# (scripts/kafka.sh; the jars come from Maven Central, ops/kafka/pom.xml)
+[ "$KAFKA" = 0 ] || PACKAGES+=(default-jdk-headless maven)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -30,7 +33,8 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   # The broker's jars: a no-op when they match ops/kafka/pom.xml.
-  exec "$(dirname "$0")/kafka.sh" fetch
+  [ "$KAFKA" = 0 ] || exec "$(dirname "$0")/kafka.sh" fetch
+  exit 0
 fi
 
 SUDO=""
@@ -43,4 +47,4 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The lab and tests start their own PostgreSQL clusters; the distribution's
 # default cluster is not needed.
-"$(dirname "$0")/kafka.sh" fetch
+[ "$KAFKA" = 0 ] || "$(dirname "$0")/kafka.sh" fetch

@@ -10,7 +10,9 @@
 #   OUT/worker      token key, revocation key, db passfile, Kafka password
 #   OUT/admin       admin.token (the enrol job, attestctl)
 #   OUT/db          superuser and per-role passwords (postgres, db-init)
-#   OUT/kafka       SCRAM passwords of admin, gateway, worker, soc (broker, kafka-init)
+#   OUT/kafka       SCRAM passwords of admin, gateway, worker, soc (broker, kafka-init,
+#                   kafka-topics)
+#   OUT/soc         the SCRAM password of soc (the attestctl tool: verdicts tail)
 #   OUT/grafana     the read-only login's password (Grafana)
 #   OUT/nodeN       node N's manufactured TPM (N = 1..NODE_COUNT)
 # Secret volumes are 0700 and their files 0600, owned by the user the
@@ -46,6 +48,7 @@ give worker 0:0 "$m"/worker/*
 give admin 0:0 "$m/admin.token"
 give db 999:999 "$m"/db/*
 give kafka 0:0 "$m"/kafka/*
+give soc 0:0 "$m/kafka/soc.password"
 give grafana 472:0 "$m/readonly/db.password"
 
 mkdir -p "$out/public"

@@ -1,7 +1,10 @@
 // Checks of the deployment files that need no running service:
 // ops/docker-compose.yml validates with Debian's docker-compose, refers only
-// to scripts and templates that exist, the Grafana dashboard is valid JSON on
-// views that the migrations create, and the lab's scripts parse and render.
+// to scripts and templates that exist, runs the Apache Kafka of
+// ops/kafka/pom.xml with topics made by `attestctl kafka topics create`, and
+// wires the attestctl service (Kafka's address, its login, the CA); the
+// Grafana dashboard is valid JSON on views that the migrations create, and
+// the lab's scripts parse and render.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -190,7 +193,8 @@ TEST(ComposeSecrets, NodesMountNoServiceSecrets) {
       {"secrets-worker", {"pki", "x-worker"}},
       {"secrets-admin", {"pki", "enrol", "attestctl"}},
       {"secrets-db", {"pki", "postgres", "db-init"}},
-      {"secrets-kafka", {"pki", "kafka", "kafka-init"}},
+      {"secrets-kafka", {"pki", "kafka", "kafka-init", "kafka-topics"}},
+      {"secrets-soc", {"pki", "attestctl"}},
       {"secrets-grafana", {"pki", "grafana"}}};
   for (const auto& [volume, allowed] : owners) {
     std::set<std::string> users;
@@ -452,6 +456,136 @@ TEST(ComposeKafka, AuthorizerOnAndEachClientGetsOnlyItsOwnOperations) {
   for (const char* u : {"admin", "gateway", "worker", "soc"}) {
     EXPECT_FALSE(ReadFile(dir.path() / "kafka" / (std::string(u) + ".password")).empty()) << u;
   }
+}
+
+// --- Issue 18: compose on the project's Apache Kafka ----------------------
+
+// The `KEY: value` lines of a compose block (its environment, flattened).
+std::map<std::string, std::string> BlockEnv(const std::string& block) {
+  std::map<std::string, std::string> env;
+  std::regex line(R"(\n\s+([A-Z][A-Z0-9_]*): ([^\n]*))");
+  for (std::sregex_iterator it(block.begin(), block.end(), line), end; it != end; ++it) {
+    std::string v = (*it)[2].str();
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    env[(*it)[1].str()] = v;
+  }
+  return env;
+}
+
+TEST(ComposeKafka, ImageIsTheVersionOfThePom) {
+  std::smatch m;
+  const std::string pom = ReadFile(kSource / "ops/kafka/pom.xml");
+  ASSERT_TRUE(std::regex_search(pom, m, std::regex(R"(<kafka.version>([^<]+)</kafka.version>)")));
+  const std::string version = m[1].str();
+  const std::string compose = ReadFile(kSource / "ops/docker-compose.yml");
+  std::regex image(R"(image: apache/kafka(-native)?:(\S+))");
+  int images = 0;
+  for (std::sregex_iterator it(compose.begin(), compose.end(), image), end; it != end; ++it) {
+    ++images;
+    EXPECT_EQ((*it)[2].str(), version)
+        << "compose runs " << (*it)[0].str() << ", ops/kafka/pom.xml pins Apache Kafka " << version;
+  }
+  auto blocks = ComposeBlocks();
+  EXPECT_NE(blocks["kafka"].find("image: apache/kafka:" + version + "\n"), std::string::npos);
+  EXPECT_GE(images, 2) << "the broker and kafka-init";
+}
+
+TEST(ComposeKafka, TopicsAreCreatedByAttestctlWithTheirConfigurations) {
+  auto blocks = ComposeBlocks();
+  const std::string& job = blocks["kafka-topics"];
+  ASSERT_FALSE(job.empty()) << "no kafka-topics job";
+  // attestctl's table (common/kafka/topics.h), as the SCRAM user admin; the
+  // evidence partitions are the ones the registrar is configured with.
+  EXPECT_NE(job.find("entrypoint: [\"/opt/attest/scripts/lab/compose-attestctl.sh\"]"),
+            std::string::npos);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      job, m,
+      std::regex(R"re(command: \["kafka", "topics", "create", "--partitions", "(\d+)", )re"
+                 R"re("--replication-factor", "1"\])re")))
+      << job;
+  const auto shared = BlockEnv(blocks["x-attest"]);
+  ASSERT_TRUE(shared.count("EVIDENCE_PARTITIONS"));
+  EXPECT_EQ(m[1].str(), shared.at("EVIDENCE_PARTITIONS"));
+  const auto env = BlockEnv(job);
+  EXPECT_EQ(env.count("KAFKA_BOOTSTRAP_SERVERS") ? env.at("KAFKA_BOOTSTRAP_SERVERS") : "",
+            "kafka:9092");
+  EXPECT_EQ(env.count("KAFKA_SASL_USERNAME") ? env.at("KAFKA_SASL_USERNAME") : "", "admin");
+  EXPECT_EQ(env.count("KAFKA_PASSWORD_FILE") ? env.at("KAFKA_PASSWORD_FILE") : "",
+            "/etc/attest/secrets/admin.password");
+  EXPECT_NE(job.find("secrets-kafka:/etc/attest/secrets:ro"), std::string::npos);
+  EXPECT_NE(job.find("kafka:\n        condition: service_healthy"), std::string::npos);
+  // Nothing else creates topics (the broker does not either:
+  // auto.create.topics.enable=false), and every Kafka client waits for them.
+  EXPECT_EQ(blocks["kafka-init"].find("--create"), std::string::npos) << blocks["kafka-init"];
+  EXPECT_NE(blocks["kafka"].find("auto.create.topics.enable=false"), std::string::npos);
+  for (const char* client : {"gateway", "x-worker"}) {
+    EXPECT_NE(blocks[client].find("kafka-topics:\n"), std::string::npos) << client;
+  }
+}
+
+TEST(ComposeKafka, AttestctlServiceHasKafkaAddressLoginAndCa) {
+  auto blocks = ComposeBlocks();
+  const std::string& svc = blocks["attestctl"];
+  ASSERT_FALSE(svc.empty());
+  const auto env = BlockEnv(svc);
+  auto get = [&](const char* k) { return env.count(k) ? env.at(k) : std::string(); };
+  // Kafka's address: the variable attestctl reads, naming the listener the
+  // broker advertises to the compose network.
+  EXPECT_EQ(get("KAFKA_BOOTSTRAP_SERVERS"), "kafka:9092");
+  EXPECT_NE(ReadFile(kSource / "attestctl/cmd_verdicts.cc").find("\"KAFKA_BOOTSTRAP_SERVERS\""),
+            std::string::npos);
+  EXPECT_NE(blocks["kafka"].find("CLIENT://kafka:9092"), std::string::npos);
+  // The SOC's login (read verdicts and revocations only), from a volume
+  // holding only its password; the registrar's CA from the public volume.
+  EXPECT_EQ(get("KAFKA_SASL_USERNAME"), "soc");
+  EXPECT_EQ(get("KAFKA_PASSWORD_FILE"), "/etc/attest/soc/soc.password");
+  EXPECT_NE(svc.find("secrets-soc:/etc/attest/soc:ro"), std::string::npos);
+  EXPECT_NE(ReadFile(kSource / "scripts/lab/compose-pki.sh")
+                .find("give soc 0:0 \"$m/kafka/soc.password\""),
+            std::string::npos);
+  EXPECT_EQ(get("ATTEST_CA_FILE"), "/etc/attest/pki/ca.pem");
+  EXPECT_NE(svc.find("pki:/etc/attest/pki:ro"), std::string::npos);
+  EXPECT_EQ(get("ATTEST_ADMIN_TOKEN_FILE"), "/etc/attest/secrets/admin.token");
+  EXPECT_NE(svc.find("entrypoint: [\"/opt/attest/scripts/lab/compose-attestctl.sh\"]"),
+            std::string::npos);
+
+  // The entrypoint with this environment (password file and attestctl
+  // stubbed): the documented commands get the CA and the SASL login.
+  TempDir dir("attest-lab-ctl");
+  std::ofstream(dir.path() / "soc.password") << "0123abcd\n";
+  const fs::path stub = dir.path() / "attestctl";
+  std::ofstream(stub) << "#!/bin/sh\nprintf '%s\\n' \"$@\"\n";
+  fs::permissions(stub, fs::perms::owner_all);
+  std::vector<std::string> run_env = {
+      "ATTESTCTL=" + stub.string(),
+      "KAFKA_PASSWORD_FILE=" + (dir.path() / "soc.password").string()};
+  for (const char* k : {"KAFKA_BOOTSTRAP_SERVERS", "KAFKA_SASL_USERNAME", "ATTEST_CA_FILE"}) {
+    run_env.push_back(std::string(k) + "=" + get(k));
+  }
+  const std::string entry = (kSource / "scripts/lab/compose-attestctl.sh").string();
+  std::string out;
+  ASSERT_EQ(RunCommand({entry, "agents", "list"}, &out, run_env), 0) << out;
+  EXPECT_EQ(out, "agents\nlist\n--ca-file\n/etc/attest/pki/ca.pem\n");
+  out.clear();
+  ASSERT_EQ(RunCommand({entry, "verdicts", "tail", "--from-beginning"}, &out, run_env), 0) << out;
+  EXPECT_EQ(out,
+            "verdicts\ntail\n"
+            "--kafka-property\nsecurity.protocol=SASL_PLAINTEXT\n"
+            "--kafka-property\nsasl.mechanism=SCRAM-SHA-512\n"
+            "--kafka-property\nsasl.username=soc\n"
+            "--kafka-property\nsasl.password=0123abcd\n"
+            "--from-beginning\n");
+  // attestctl verdicts tail takes the flag the entrypoint adds.
+  EXPECT_NE(ReadFile(kSource / "attestctl/cmd_verdicts.cc").find("\"--kafka-property\""),
+            std::string::npos);
+  // The caller's own --ca-file wins; other commands pass through untouched.
+  out.clear();
+  ASSERT_EQ(RunCommand({entry, "agents", "show", "u", "--ca-file", "/x.pem"}, &out, run_env), 0);
+  EXPECT_EQ(out, "agents\nshow\nu\n--ca-file\n/x.pem\n");
+  out.clear();
+  ASSERT_EQ(RunCommand({entry, "--help"}, &out, run_env), 0);
+  EXPECT_EQ(out, "--help\n");
 }
 
 TEST(LabSecrets, BulkEnrolmentIsOffUnlessAsked) {
