@@ -38,10 +38,16 @@ struct Probes::Impl {
 Result<std::unique_ptr<Probes>> Probes::Start(ProbeOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
+  // socket.timeout.ms = the probe's timeout: librdkafka sends metadata
+  // requests to the least idle connected broker, so a hung one (SIGSTOP,
+  // a dead host whose connection stays open) would get every round's request
+  // until its default 60 s socket timeout drops the connection, and the
+  // gateway would refuse all evidence while the other brokers serve.
   const kafka::Properties base = {
       {"bootstrap.servers", impl->options.kafka_bootstrap},
       {"client.id", "attest-gateway-probe"},
       {"reconnect.backoff.max.ms", "1000"},
+      {"socket.timeout.ms", std::to_string(std::max<int64_t>(impl->options.timeout.count(), 100))},
   };
   auto conf = kafka::BuildConf(base, impl->options.kafka_properties, {}, "readiness probe");
   if (!conf) return conf.error();
