@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# check.pl EVIDENCE1 EVIDENCE2 VERDICTS_TSV HISTORY_TSV [ACCEPTED_IDS]
+# check.pl EVIDENCE1 EVIDENCE2 VERDICTS_TSV HISTORY_TSV [ACCEPTED_IDS [REFUSED_IDS]]
 #
 # The fault campaign's invariants over everything that happened so far:
 #   EVIDENCE1/2    kcat -f '%p %o %S %s\n' of attestation.evidence (binary
@@ -12,6 +12,8 @@
 #   HISTORY_TSV    agent, sequence, result, kafka_partition, kafka_offset per
 #                  attestation_history row
 #   ACCEPTED_IDS   evidence ids the agents got a 202 for (optional)
+#   REFUSED_IDS    evidence ids the gateway answered 503 for after producing
+#                  them (delivery failed; optional)
 # Prints one line of key=value counts; exits 1 when an invariant is broken:
 #   lost        a 202'd evidence id that is not on the evidence topic
 #   missing     a record on the topic without a history row, or a 202'd /
@@ -20,13 +22,17 @@
 #               two history rows with the same (agent, sequence)
 #   dup_verdict two different verdicts (by sequence) for one evidence id
 #   unexpected  a verdict naming an evidence id that never reached the topic
+#   refused_verdict  a verdict naming an evidence id the gateway refused
+#               (503), which Kafka wrote anyway ("possibly persisted")
 # Informational: topic_redelivered (the same (agent, sequence) published
 # again after a crash: at-least-once outbox relay, same verdict), offline.
 use strict;
 use warnings;
 
-my ($evidence_file, $evidence2_file, $verdicts_file, $history_file, $accepted_file) = @ARGV;
-die "usage: check.pl EVIDENCE1 EVIDENCE2 VERDICTS HISTORY [ACCEPTED]\n" unless $history_file;
+my ($evidence_file, $evidence2_file, $verdicts_file, $history_file, $accepted_file, $refused_file) =
+  @ARGV;
+die "usage: check.pl EVIDENCE1 EVIDENCE2 VERDICTS HISTORY [ACCEPTED [REFUSED]]\n"
+  unless $history_file;
 
 sub slurp {
   my ($f) = @_;
@@ -111,11 +117,20 @@ if (defined $accepted_file && -s $accepted_file) {
   }
 }
 
-my $bad = $lost + $missing + $dup_history + $dup_verdict + $unexpected;
+my ($refused, $refused_verdict) = (0, 0);
+if (defined $refused_file && -s $refused_file) {
+  my %ids = map { $_ => 1 } grep { /\S/ } split /\n/, slurp($refused_file);
+  $refused = scalar keys %ids;
+  for my $id (keys %ids) {
+    $refused_verdict++ if $verdict_seqs_of_id{$id};
+  }
+}
+
+my $bad = $lost + $missing + $dup_history + $dup_verdict + $unexpected + $refused_verdict;
 # records: on the topic when the check started; verified: of those, with
 # exactly one history row and a verdict on the verdict topic.
-printf "202s=%d records=%d verified=%d lost=%d missing=%d dup=%d unexpected=%d "
-  . "offline=%d redelivered=%d\n",
-  $accepted, $records, $verified, $lost, $missing, $dup_history + $dup_verdict, $unexpected,
-  $offline, $redelivered;
+printf "202s=%d refused=%d records=%d verified=%d lost=%d missing=%d dup=%d unexpected=%d "
+  . "refused_verdict=%d offline=%d redelivered=%d\n",
+  $accepted, $refused, $records, $verified, $lost, $missing, $dup_history + $dup_verdict,
+  $unexpected, $refused_verdict, $offline, $redelivered;
 exit($bad ? 1 : 0);

@@ -15,16 +15,6 @@ fault_worker_sigkill() {
   FAULT_NOTE="SIGKILL worker; its partitions move to the survivor"
 }
 
-# The killed worker is started again (as systemd would) once the campaign
-# measured the recovery without it.
-restart_dead_workers() {
-  local i g
-  for i in $(seq 1 "$WORKERS"); do
-    g=$(pgid_of "worker$i")
-    alive "$g" || start_worker "$i"
-  done
-}
-
 fault_gateway_sigkill() {
   FAULT_T0=$(now)
   kill -KILL -- "-$(pgid_of gateway)"
@@ -106,4 +96,214 @@ disk_cleanup() { # after the lab stopped
   umount "$d" 2>/dev/null || umount -l "$d" || true
   rmdir "$d" 2>/dev/null || true
   rm -f "$RUN/disk.mounted"
+}
+
+# ---------------------------------------------------------------- Kafka
+# Broker faults on the lab's own Apache Kafka (scripts/kafka.sh through
+# `scripts/lab.sh kafka SUB`). On three nodes every topic has replication
+# factor 3 and min.insync.replicas 2 (lab.sh create_topics): one node down,
+# the two others keep taking acks=all writes, so a single-node fault is
+# measured twice: the failover while the node is down (every agent verified
+# again without it) and the recovery after it is back.
+
+kafka_lab() { "$REPO/scripts/lab.sh" kafka "$@"; }
+
+secs_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# "topic partition leader replicas isrs" per partition (kcat's metadata
+# lines: "partition 0, leader 1, replicas: 1,2,3, isrs: 1,2,3").
+kafka_partitions() {
+  kcat -L -b "$KAFKA_BOOTSTRAP" -m 5 2>/dev/null | awk '
+    /^  topic "/ { t = $2; gsub(/"/, "", t) }
+    /^    partition / { p = $2; l = $4; r = $6; i = $8
+      sub(",", "", p); sub(",", "", l); sub(/,$/, "", r); sub(/,$/, "", i)
+      print t, p, l, split(r, a, ","), split(i, b, ",") }'
+}
+
+# Waits until every partition has a leader and all its replicas in sync
+# (a restarted node caught up): the next fault must not meet a cluster that
+# already runs on two replicas. Prints the seconds it took.
+wait_isr_full() { # MAX_SECONDS
+  local t0 end=$((SECONDS + $1)) bad
+  t0=$(now)
+  while [ $SECONDS -lt $end ]; do
+    bad=$(kafka_partitions | awk 'NF == 5 { n++; if ($3 < 0 || $4 != $5) b++ } END { print (n ? b + 0 : "none") }')
+    if [ "$bad" = 0 ]; then
+      secs_since "$t0"
+      return 0
+    fi
+    sleep 0.5
+  done
+  return 1
+}
+
+# The KRaft quorum's active controller (Kafka's own tool: a JVM, ~2 s).
+kafka_active_controller() {
+  java -cp "$REPO/ops/kafka/target/lib/*" \
+    -Dlog4j2.configurationFile="$RUN/kafka/node-1/log4j2.properties" \
+    org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-server "$KAFKA_BOOTSTRAP" \
+    describe --status 2>/dev/null | awk '$1 == "LeaderId:" { print $2 }'
+}
+
+# What node ID does in the cluster, for the notes: "leads 2 of 6 evidence
+# partitions, active controller".
+kafka_roles() { # ID CONTROLLER
+  local led total
+  led=$(kafka_partitions | awk -v id="$1" '$1 == "attestation.evidence" && $3 == id' | wc -l)
+  total=$(kafka_partitions | awk '$1 == "attestation.evidence"' | wc -l)
+  printf 'leader of %d of %d evidence partitions%s' "$led" "$total" \
+    "$([ "$1" = "${2:-}" ] && echo ', active controller')"
+}
+
+# The gateway's counters, for the notes: "accepted delivery_failed
+# produce_refused evidence_503s" (gateway_evidence_total by outcome and
+# gateway_http_requests_total of the evidence route with status 503).
+gateway_counters() {
+  curl -fsS --max-time 5 --cacert "$RUN/pki/ca.pem" "https://127.0.0.1:$GATEWAY_PORT/metrics" 2>/dev/null |
+    awk '/^gateway_evidence_total/ && /outcome="accepted"/ { a += $NF }
+      /^gateway_evidence_total/ && /outcome="delivery_failed"/ { d += $NF }
+      /^gateway_evidence_total/ && /outcome="produce_refused"/ { r += $NF }
+      /^gateway_http_requests_total/ && /evidence"/ && /status="503"/ { s += $NF }
+      END { printf "%d %d %d %d\n", a, d, r, s }'
+}
+
+# "accepted +N, 503 +M (delivery timed out K, producer refused L)" between
+# two gateway_counters readings (a restarted gateway starts from 0).
+gateway_delta() { # BEFORE AFTER
+  awk -v b="$1" -v a="$2" 'BEGIN { split(b, x, " "); split(a, y, " ")
+    for (i = 1; i <= 4; i++) d[i] = (y[i] >= x[i]) ? y[i] - x[i] : y[i]
+    printf "gateway: 202 +%d, evidence 503 +%d (delivery failed %d, producer refused %d)",
+      d[1], d[4], d[2], d[3] }'
+}
+
+# Sleeps until epoch time T.
+sleep_until() {
+  local left
+  left=$(awk -v t="$1" -v n="$(now)" 'BEGIN { d = t - n; printf "%.2f", (d > 0 ? d : 0) }')
+  sleep "$left"
+}
+
+# One node out (SIGKILL or SIGSTOP) for DOWN seconds, then back (start-node
+# on its data, or SIGCONT). FAULT_FAILOVER: every agent verified again while
+# it was out; the recovery proper is measured by run_fault after FAULT_T1
+# (the node is back).
+kafka_node_out() { # ID kill|pause DOWN WHAT
+  local id=$1 how=$2 down=$3 what=$4 t gw0 isr back
+  gw0=$(gateway_counters)
+  FAULT_T0=$(now)
+  case $how in
+    kill) kafka_lab kill-node "$id" KILL >/dev/null ;;
+    pause) kafka_lab pause-node "$id" >/dev/null ;;
+  esac
+  if t=$(wait_all_agents_verdict_after "$FAULT_T0" "$down"); then
+    FAULT_FAILOVER=$(awk -v a="$FAULT_T0" -v b="$t" 'BEGIN { printf "%.1f s", b - a }')
+  else
+    FAULT_FAILOVER="none in ${down} s"
+  fi
+  sleep_until "$(awk -v a="$FAULT_T0" -v d="$down" 'BEGIN { printf "%.3f", a + d }')"
+  back=$(now)
+  case $how in
+    kill) kafka_lab start-node "$id" >/dev/null ;; # waits until every node is in the metadata
+    pause) kafka_lab resume-node "$id" >/dev/null ;;
+  esac
+  FAULT_T1=$(now)
+  isr=$(wait_isr_full 120) || {
+    isr="not within 120"
+    FAULT_BROKEN="replicas not in sync 120 s after the fault"
+  }
+  local out_s up_s
+  out_s=$(awk -v a="$FAULT_T0" -v b="$back" 'BEGIN { printf "%.0f", b - a }')
+  up_s=$(awk -v a="$back" -v b="$FAULT_T1" 'BEGIN { printf "%.1f", b - a }')
+  if [ "$how" = kill ]; then
+    FAULT_NOTE="$what: SIGKILL, down $out_s s, started again on its data (in the metadata after $up_s s)"
+  else
+    FAULT_NOTE="$what: SIGSTOP, unreachable $out_s s, then SIGCONT"
+  fi
+  FAULT_NOTE="$FAULT_NOTE; every replica in sync $isr s later; $(gateway_delta "$gw0" "$(gateway_counters)")"
+}
+
+fault_kafka_leader_kill() {
+  local p=${CAMPAIGN_LEADER_PARTITION:-0} id ctl
+  id=$(kafka_lab leader attestation.evidence "$p")
+  ctl=$(kafka_active_controller)
+  kafka_node_out "$id" kill "${CAMPAIGN_NODE_DOWN:-30}" \
+    "node $id ($(kafka_roles "$id" "$ctl"), among them evidence/$p)"
+}
+
+# Another node than the leader of evidence/P: the active controller when it
+# is not that leader, else the next node.
+fault_kafka_broker_kill() {
+  local p=${CAMPAIGN_LEADER_PARTITION:-0} leader ctl id
+  leader=$(kafka_lab leader attestation.evidence "$p")
+  ctl=$(kafka_active_controller)
+  if [ -n "$ctl" ] && [ "$ctl" != "$leader" ]; then
+    id=$ctl
+  else
+    id=$((leader % KAFKA_NODES + 1))
+  fi
+  kafka_node_out "$id" kill "${CAMPAIGN_NODE_DOWN:-30}" \
+    "node $id, not the leader of evidence/$p ($(kafka_roles "$id" "$ctl"))"
+}
+
+# The leader of evidence/P unreachable (SIGSTOP: its sockets stay open, so
+# clients learn nothing until their own timeouts) for longer than the
+# producers' timeouts.
+fault_kafka_pause_node() {
+  local p=${CAMPAIGN_LEADER_PARTITION:-0} id ctl
+  id=$(kafka_lab leader attestation.evidence "$p")
+  ctl=$(kafka_active_controller)
+  kafka_node_out "$id" pause "$PAUSE_NODE" \
+    "node $id ($(kafka_roles "$id" "$ctl"), among them evidence/$p)"
+}
+
+# The only node of a one-node cluster: down and back (T1 = back).
+fault_kafka_single_kill() {
+  local gw0 isr
+  gw0=$(gateway_counters)
+  FAULT_T0=$(now)
+  kafka_lab kill-node 1 KILL >/dev/null
+  sleep "${CAMPAIGN_BROKER_DOWN:-5}"
+  kafka_lab start-node 1 >/dev/null
+  FAULT_T1=$(now)
+  isr=$(wait_isr_full 120) || {
+    isr="not within 120"
+    FAULT_BROKEN="replicas not in sync 120 s after the fault"
+  }
+  FAULT_NOTE="the only node SIGKILLed, started again after ${CAMPAIGN_BROKER_DOWN:-5} s (serving $(secs_since "$FAULT_T0") s after the kill); $(gateway_delta "$gw0" "$(gateway_counters)")"
+}
+
+fault_kafka_restart() {
+  local gw0 isr took
+  gw0=$(gateway_counters)
+  FAULT_T0=$(now)
+  kafka_lab restart >/dev/null # SIGTERM to all, SIGKILL after 10 s, all started, wait
+  FAULT_T1=$(now)
+  took=$(awk -v a="$FAULT_T0" -v b="$FAULT_T1" 'BEGIN { printf "%.1f", b - a }')
+  isr=$(wait_isr_full 120) || {
+    isr="not within 120"
+    FAULT_BROKEN="replicas not in sync 120 s after the fault"
+  }
+  FAULT_NOTE="every node stopped (SIGTERM; SIGKILL after 10 s) and started again on its data: serving again after $took s, every replica in sync after $isr s; $(gateway_delta "$gw0" "$(gateway_counters)")"
+}
+
+# Every node unreachable (SIGSTOP) for longer than the gateway's delivery
+# timeout: evidence must be answered 503, and none of it may get a verdict
+# (check.pl's refused_verdict, from the 503 answers the lab's agents logged).
+fault_kafka_cluster_pause() {
+  local gw0 gw1 id isr
+  gw0=$(gateway_counters)
+  FAULT_T0=$(now)
+  for id in $(seq 1 "$KAFKA_NODES"); do kafka_lab pause-node "$id" >/dev/null; done
+  sleep "$PAUSE_CLUSTER"
+  for id in $(seq 1 "$KAFKA_NODES"); do kafka_lab resume-node "$id" >/dev/null; done
+  FAULT_T1=$(now)
+  gw1=$(gateway_counters)
+  isr=$(wait_isr_full 120) || {
+    isr="not within 120"
+    FAULT_BROKEN="replicas not in sync 120 s after the fault"
+  }
+  FAULT_NOTE="all $KAFKA_NODES nodes SIGSTOPped ${PAUSE_CLUSTER} s, then SIGCONT; every replica in sync after $isr s; $(gateway_delta "$gw0" "$gw1")"
+  # The point of the fault is the 503: say so when it did not bite.
+  [ "$(awk -v b="$gw0" -v a="$gw1" 'BEGIN { split(b, x, " "); split(a, y, " "); print y[4] - x[4] }')" -gt 0 ] ||
+    FAULT_NOTE="$FAULT_NOTE; NO 503 during the pause"
 }

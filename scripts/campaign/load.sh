@@ -6,6 +6,7 @@
 
 BENCH_PID=
 BENCH_JSON=
+BENCH_UNTIL=0 # epoch seconds: no round starts after this
 
 bench_binary() {
   [ "${CAMPAIGN_BENCH:-1}" = 1 ] || return 1
@@ -25,6 +26,11 @@ load_start() {
 }
 
 load_describe() { echo "${LOAD_DESC:-?}"; }
+
+# attest-bench's agents still start rounds (its --duration not over).
+load_bench_running() {
+  [ -n "$BENCH_PID" ] && [ "$(date +%s)" -lt "$BENCH_UNTIL" ] && kill -0 "$BENCH_PID" 2>/dev/null
+}
 
 # Stops the load so the final check sees a quiet, drained pipeline.
 load_stop() {
@@ -61,12 +67,12 @@ load_summary() {
 
 # attest-bench (docs/attest-bench.md): enrol CAMPAIGN_BENCH_AGENTS simulated
 # agents through the registrar's bulk path, then run them for
-# CAMPAIGN_BENCH_DURATION seconds (long enough for every fault) in the
-# background. An agent attests at most once per interval: agents / interval
+# CAMPAIGN_BENCH_DURATION seconds (by default fault-campaign.sh's estimate of
+# the whole campaign) in the background. An agent attests at most once per interval: agents / interval
 # is the offered rate, capped by --rate.
 bench_start() {
   local n=${CAMPAIGN_BENCH_AGENTS:-100} interval=${CAMPAIGN_BENCH_INTERVAL:-2}
-  local rate=${CAMPAIGN_BENCH_RATE:-50} duration=${CAMPAIGN_BENCH_DURATION:-180}
+  local rate=${CAMPAIGN_BENCH_RATE:-50} duration=${CAMPAIGN_BENCH_DURATION:-${BENCH_DURATION_AUTO:-180}}
   "$BENCH" enrol --agents "$n" --registrar "https://127.0.0.1:$REGISTRAR_PORT" \
     --admin-token-file "$RUN/pki/admin.token" --ca-file "$RUN/pki/ca.pem" \
     --state-file "$RUN/bench.state" --ak ecc --interval "$interval" --grace-factor 100 \
@@ -78,8 +84,10 @@ bench_start() {
   }
   "$BENCH" run --state-file "$RUN/bench.state" --gateway "https://127.0.0.1:$GATEWAY_PORT" \
     --ca-file "$RUN/pki/ca.pem" --bootstrap "$KAFKA_BOOTSTRAP" --rate "$rate" \
-    --duration "$duration" --max-retries 30 --verdict-timeout 60 --drain-timeout 60 \
+    --duration "$duration" --max-retries 30 --verdict-timeout "${CAMPAIGN_BENCH_VERDICT_TIMEOUT:-15}" \
+    --drain-timeout 60 \
     --json "$BENCH_JSON" >"$LOGS/bench-run.log" 2>&1 &
   BENCH_PID=$!
+  BENCH_UNTIL=$(($(date +%s) + duration))
   LOAD_DESC="attest-bench: $n ECC agents, interval ${interval} s, rate <= $rate/s, ${duration} s; plus $AGENTS lab agents (attest-agent on swtpm), interval ${INTERVAL} s"
 }
