@@ -1,17 +1,84 @@
 // Test helper: one member of a consumer group. Joins --group on --topic and
-// writes its current assignment to --state as "p1,p2,...\n" (atomically, on
-// every change, once the first assignment is applied). Runs until SIGTERM or
-// SIGINT, then closes the consumer and exits 0.
+// writes the partitions it owns to --state as "p1,p2,...\n" (atomically: a
+// temporary file renamed over it). The file is rewritten inside the rebalance
+// listener, so a revoked partition leaves it before the consumer acknowledges
+// the revocation to the group, i.e. before any other member can be given it:
+// a test reading every member's file never sees one partition in two files
+// unless two members really own it at once. Each change is also logged to
+// stderr. Runs until SIGTERM or SIGINT, then closes the consumer (an orderly
+// leave) and exits 0; exits 1 on a consumer error.
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <iostream>
+#include <set>
 #include <string>
 
+#include "common/base/errors.h"
 #include "common/kafka/consumer.h"
-#include "tools/devbroker/dev_broker.h"  // WriteFileAtomically
+
+namespace {
+
+using attest::kafka::TopicPartition;
+
+class StateFile : public attest::kafka::RebalanceListener {
+ public:
+  explicit StateFile(std::string path) : path_(std::move(path)) {}
+
+  attest::Result<void> OnAssigned(std::vector<TopicPartition>& parts) override {
+    for (const auto& p : parts) owned_.insert(p.partition);
+    return Write("assigned", parts);
+  }
+  void OnRevoked(const std::vector<TopicPartition>& parts) override { Drop("revoked", parts); }
+  void OnLost(const std::vector<TopicPartition>& parts) override { Drop("lost", parts); }
+
+  // Writes the (possibly empty) state once the first assignment is applied.
+  attest::Result<void> WriteIfNever() { return written_ ? attest::Ok() : Write("initial", {}); }
+  bool failed() const { return failed_; }
+
+ private:
+  void Drop(const char* what, const std::vector<TopicPartition>& parts) {
+    for (const auto& p : parts) owned_.erase(p.partition);
+    if (!Write(what, parts)) failed_ = true;  // Poll() cannot report it from here
+  }
+
+  attest::Result<void> Write(const char* what, const std::vector<TopicPartition>& parts) {
+    std::string text;
+    for (int p : owned_) text += (text.empty() ? "" : ",") + std::to_string(p);
+    text += "\n";
+    const std::string tmp = path_ + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << text;
+      if (!out.flush())
+        return attest::MakeError(attest::base::errc::io_error, "cannot write " + tmp);
+    }
+    if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
+      return attest::MakeError(attest::base::errc::io_error,
+                               "cannot rename " + tmp + " to " + path_);
+    }
+    written_ = true;
+    std::string changed;
+    for (const auto& p : parts) changed += " " + std::to_string(p.partition);
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    std::cerr << now.tv_sec << "." << now.tv_nsec / 1000000 << " kafka_group_member " << getpid()
+              << ": " << what << changed << " -> owns " << text << std::flush;
+    return attest::Ok();
+  }
+
+  std::string path_;
+  std::set<int> owned_;
+  bool written_ = false;
+  bool failed_ = false;
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"kafka_group_member"};
@@ -36,12 +103,12 @@ int main(int argc, char** argv) {
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
-  auto consumer = attest::kafka::Consumer::Create(config, nullptr);
+  StateFile listener(state);
+  auto consumer = attest::kafka::Consumer::Create(config, &listener);
   if (!consumer) {
     std::cerr << "kafka_group_member: " << consumer.error().ToString() << "\n";
     return 1;
   }
-  std::string written = "-";  // never equal to a real state
   const timespec no_wait{0, 0};
   while (sigtimedwait(&stop, nullptr, &no_wait) < 0) {
     auto polled = (*consumer)->Poll(std::chrono::milliseconds(100));
@@ -49,21 +116,15 @@ int main(int argc, char** argv) {
       std::cerr << "kafka_group_member: " << polled.error().ToString() << "\n";
       return 1;
     }
-    if (!(*consumer)->HasBeenAssigned()) continue;
-    std::string now;
-    for (const auto& tp : (*consumer)->Assignment()) {
-      if (!now.empty()) now += ",";
-      now += std::to_string(tp.partition);
-    }
-    now += "\n";
-    if (now != written) {
-      if (auto w = attest::devbroker::WriteFileAtomically(state, now); !w) {
+    if ((*consumer)->HasBeenAssigned()) {
+      if (auto w = listener.WriteIfNever(); !w) {
         std::cerr << "kafka_group_member: " << w.error().ToString() << "\n";
         return 1;
       }
-      written = now;
     }
+    if (listener.failed()) return 1;
   }
   auto closed = (*consumer)->Close();
-  return closed ? 0 : 1;
+  if (!closed) std::cerr << "kafka_group_member: " << closed.error().ToString() << "\n";
+  return closed && !listener.failed() ? 0 : 1;
 }
