@@ -125,8 +125,7 @@ std::vector<TopicMismatch> CheckTopic(const TopicDescription& seen, const TopicR
     case TopicDescription::Configs::kKnown:
       break;
     case TopicDescription::Configs::kUnsupported:
-      out.push_back({MismatchKind::kConfigsUnchecked, "configs",
-                     "not reported (" + seen.configs_error + ")",
+      out.push_back({MismatchKind::kConfigsUnchecked, "configs", seen.configs_error,
                      "min.insync.replicas, max.message.bytes, retention.ms, cleanup.policy, "
                      "unclean.leader.election.enable checked",
                      /*warning=*/true});
@@ -370,16 +369,16 @@ Result<ClusterView> TopicAdmin::Describe(const std::vector<std::string>& topics,
     }
     view.topics.push_back(std::move(d));
   }
-  if (with_configs) {
+  if (with_configs && md->broker_cnt > 0) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    ATTEST_RETURN_IF_ERROR(
-        DescribeConfigs(view.topics, std::max(left, std::chrono::milliseconds(1000))));
+    ATTEST_RETURN_IF_ERROR(DescribeConfigs(view.topics, md->brokers[0].id,
+                                           std::max(left, std::chrono::milliseconds(1000))));
   }
   return view;
 }
 
-Result<void> TopicAdmin::DescribeConfigs(std::vector<TopicDescription>& topics,
+Result<void> TopicAdmin::DescribeConfigs(std::vector<TopicDescription>& topics, int32_t broker,
                                          std::chrono::milliseconds timeout) {
   std::vector<ConfigResourcePtr> owned;
   std::vector<rd_kafka_ConfigResource_t*> resources;
@@ -391,6 +390,13 @@ Result<void> TopicAdmin::DescribeConfigs(std::vector<TopicDescription>& topics,
   if (resources.empty()) return Ok();
   auto options = Options(rk_.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, timeout);
   if (!options) return options.error();
+  // Any broker answers for topics. Left to itself librdkafka asks the
+  // controller, which clusters without DescribeConfigs (the dev broker) never
+  // name: the request would wait out its timeout instead of failing at once.
+  char errstr[512] = {0};
+  if (rd_kafka_AdminOptions_set_broker(options->get(), broker, errstr, sizeof errstr)) {
+    return MakeError(errc::invalid_config, std::string("admin broker: ") + errstr);
+  }
   QueuePtr queue(rd_kafka_queue_new(rk_.get()));
   rd_kafka_DescribeConfigs(rk_.get(), resources.data(), resources.size(), options->get(),
                            queue.get());
@@ -524,13 +530,14 @@ Result<ClusterView> CheckTopicsAtStart(const StartupCheck& check) {
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     view = (*admin)->Describe(
         names, with_configs,
-        std::clamp(left, std::chrono::milliseconds(500), std::chrono::milliseconds(10'000)));
+        // Short attempts: a warning every few seconds while Kafka is away.
+        std::clamp(left, std::chrono::milliseconds(500), std::chrono::milliseconds(2'000)));
     if (view) break;
     const auto code = view.error().code;
     const bool transient = code == errc::unavailable || code == errc::timed_out;
     if (!transient) return view.error();
     const auto remaining =
-        std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now());
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (remaining.count() <= 0) {
       return MakeError(errc::timed_out,
                        "kafka at " + check.admin.bootstrap_servers + " did not answer within " +
@@ -539,7 +546,7 @@ Result<ClusterView> CheckTopicsAtStart(const StartupCheck& check) {
     }
     spdlog::warn("{}: kafka at {} does not answer yet (attempt {}: {}); retrying for {} s more",
                  check.service, check.admin.bootstrap_servers, attempt, view.error().message,
-                 remaining.count());
+                 (remaining.count() + 999) / 1000);
     std::this_thread::sleep_for(
         std::min<Clock::duration>(std::chrono::seconds(1), deadline - Clock::now()));
   }

@@ -201,7 +201,7 @@ class TopicAdmin {
 
  private:
   TopicAdmin() = default;
-  Result<void> DescribeConfigs(std::vector<TopicDescription>& topics,
+  Result<void> DescribeConfigs(std::vector<TopicDescription>& topics, int32_t broker,
                                std::chrono::milliseconds timeout);
   KafkaPtr rk_;
 };
