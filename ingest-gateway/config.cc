@@ -211,6 +211,8 @@ Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
       c.kafka_compression != "zstd") {
     return Invalid(f, "kafka.compression", "expected none, gzip, snappy, lz4 or zstd");
   }
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("kafka.startup_timeout_ms", 60'000, 100, 3'600'000));
+  c.kafka_startup_timeout = Ms(v);
   std::vector<std::string> props;
   ATTEST_ASSIGN_OR_RETURN(props, f.StringList("kafka.properties", std::vector<std::string>{}));
   for (const auto& p : props) {

@@ -32,6 +32,7 @@
 //   message_max_bytes = 2162688               # producer message.max.bytes; the topic's
 //                                             # max.message.bytes must be at least this
 //   compression = "lz4"                       # none | gzip | snappy | lz4 | zstd
+//   startup_timeout_ms = 60000                # wait this long for Kafka at start (topic check)
 //   properties = ["security.protocol=ssl"]    # extra librdkafka properties
 //   [challenge]
 //   min_interval_fraction = 0.8               # earliest challenge: last + interval x this
@@ -106,6 +107,9 @@ struct GatewayConfig {
   std::chrono::milliseconds kafka_linger{1};
   size_t kafka_message_max_bytes = 2162688;  // librdkafka message.max.bytes
   std::string kafka_compression = "lz4";     // librdkafka compression.type
+  // At start the evidence topic is checked (common/kafka/topics.h); a cluster
+  // that does not answer is retried until this, then the gateway exits.
+  std::chrono::milliseconds kafka_startup_timeout{60'000};
   std::map<std::string, std::string> kafka_properties;
 
   ChallengeConfig challenge;

@@ -1,6 +1,8 @@
 // attest-gateway: the ingest gateway (see ingest-gateway/gateway.h).
 // Exit codes: 0 stopped by SIGTERM/SIGINT after draining, 1 start-up or
-// runtime failure, 2 bad command line or configuration.
+// runtime failure (also: the evidence topic is missing or does not match what
+// the gateway needs, or Kafka did not answer within kafka.startup_timeout_ms),
+// 2 bad command line or configuration.
 #include <pthread.h>
 #include <signal.h>
 
@@ -11,6 +13,7 @@
 #include <cstdio>
 
 #include "common/base/logging.h"
+#include "common/kafka/topics.h"
 #include "ingest-gateway/config.h"
 #include "ingest-gateway/gateway.h"
 
@@ -26,6 +29,28 @@ void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line,
   } else {
     spdlog::debug("protobuf {}:{}: {}", file, line, message);
   }
+}
+
+// The evidence topic must exist and be able to hold what the gateway writes
+// (docs/kafka.md): otherwise every evidence would be answered 503 later.
+attest::Result<void> CheckEvidenceTopic(const attest::gateway::GatewayConfig& c) {
+  attest::kafka::StartupCheck check;
+  check.service = "gateway";
+  check.admin.bootstrap_servers = c.kafka_bootstrap;
+  check.admin.client_id = "attest-gateway-" + c.gateway_id;
+  check.admin.extra = c.kafka_properties;
+  check.timeout = c.kafka_startup_timeout;
+  check.needs = [&c](int32_t brokers) {
+    attest::kafka::PipelineTopicOptions o;
+    o.evidence = c.kafka_topic;
+    o.evidence_partitions = 1;  // any count: records are keyed, the registrar reads the count
+    o.evidence_message_max_bytes = static_cast<int64_t>(c.kafka_message_max_bytes);
+    return std::vector<attest::kafka::TopicRequirement>{
+        attest::kafka::PipelineTopic(attest::kafka::TopicRole::kEvidence, o, brokers).need};
+  };
+  auto view = attest::kafka::CheckTopicsAtStart(check);
+  if (!view) return view.error();
+  return attest::Ok();
 }
 
 }  // namespace
@@ -51,6 +76,11 @@ int main(int argc, char** argv) {
   }
 
   google::protobuf::SetLogHandler(&ProtobufLog);
+
+  if (auto r = CheckEvidenceTopic(*config); !r) {
+    spdlog::critical("gateway: refusing to start: {}", r.error().message);
+    return 1;
+  }
 
   // Block the stop signals in every thread (threads inherit the mask); this
   // thread waits for them.

@@ -6,7 +6,10 @@
 //   [ek]            trust_store = DIR of PEM files, require_cert = true
 //   [admin]         token_file and/or client_ca (PEM; enables optional mTLS),
 //                   bulk_enrolment = false (POST /v1/admin/agents:bulk)
-//   [kafka]         evidence_partitions = 12 (fills enrolments.partition)
+//   [kafka]         bootstrap_servers (required), evidence_topic = "attestation.evidence",
+//                   properties = ["k=v", ...], startup_timeout_ms = 60000,
+//                   evidence_partitions (optional cross-check: the count is read
+//                   from the cluster at start; fills enrolments.partition)
 //   [registration]  pending_ttl_seconds = 600, cleanup_interval_seconds = 60
 //   [log]           format = "human" | "json", level = "info"
 //
@@ -15,6 +18,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "common/base/config.h"
@@ -44,7 +48,15 @@ struct RegistrarConfig {
   // needs it (attest-bench, trusted provisioning) turns it on.
   bool bulk_enrolment = false;
 
-  int evidence_partitions = 12;
+  // The evidence topic's partition count fills enrolments.partition
+  // (kafka::PartitionFor): main() reads it from the cluster at start.
+  std::string kafka_bootstrap;
+  std::string kafka_evidence_topic = "attestation.evidence";
+  std::map<std::string, std::string> kafka_properties;
+  std::chrono::milliseconds kafka_startup_timeout{60'000};
+  // kafka.evidence_partitions: when set (> 0), the count the operator expects;
+  // the registrar refuses to start when the cluster's differs.
+  int32_t expected_evidence_partitions = 0;
 
   std::chrono::seconds pending_ttl{600};
   std::chrono::seconds cleanup_interval{60};

@@ -1,9 +1,13 @@
 // attest-registrar: agent registration/activation and the operators'
 // control-plane API (see registrar/registrar.h, docs/registrar.md).
-// Exit codes: 0 stopped by SIGTERM/SIGINT, 1 runtime failure, 2 bad command
-// line or configuration.
+// Exit codes: 0 stopped by SIGTERM/SIGINT, 1 runtime failure (also: Kafka did
+// not answer within kafka.startup_timeout_ms, the evidence topic is missing,
+// or its partition count differs from kafka.evidence_partitions), 2 bad
+// command line or configuration.
 #include <pthread.h>
 #include <signal.h>
+
+#include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -12,6 +16,7 @@
 #include "common/base/logging.h"
 #include "common/db/connection.h"
 #include "common/db/migrations.h"
+#include "common/kafka/topics.h"
 #include "registrar/config.h"
 #include "registrar/registrar.h"
 
@@ -49,6 +54,38 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // enrolments.partition = PartitionFor(uuid, n) must use the evidence
+  // topic's real count n, or the workers' liveness timers (per partition)
+  // would watch agents on the wrong partitions: read it from the cluster.
+  attest::kafka::StartupCheck check;
+  check.service = "registrar";
+  check.admin.bootstrap_servers = config->kafka_bootstrap;
+  check.admin.client_id = "attest-registrar";
+  check.admin.extra = config->kafka_properties;
+  check.timeout = config->kafka_startup_timeout;
+  check.needs = [topic = config->kafka_evidence_topic](int32_t) {
+    attest::kafka::TopicRequirement need;  // exists, with any count; configs are the writers'
+    need.name = topic;
+    need.check_configs = false;
+    return std::vector<attest::kafka::TopicRequirement>{need};
+  };
+  auto cluster = attest::kafka::CheckTopicsAtStart(check);
+  if (!cluster) {
+    spdlog::critical("registrar: refusing to start: {}", cluster.error().message);
+    return 1;
+  }
+  const int32_t partitions = cluster->topics.at(0).partitions;
+  if (config->expected_evidence_partitions > 0 &&
+      config->expected_evidence_partitions != partitions) {
+    spdlog::critical(
+        "registrar: refusing to start: kafka.evidence_partitions is {} but topic {} has {} "
+        "partitions; remove the key (the count is read from Kafka) or correct it",
+        config->expected_evidence_partitions, config->kafka_evidence_topic, partitions);
+    return 1;
+  }
+  spdlog::info("registrar: evidence topic {} has {} partitions", config->kafka_evidence_topic,
+               partitions);
+
   if (!no_migrate) {
     auto report = attest::db::MigrateDatabase(config->db_conninfo, migrations);
     if (!report) {
@@ -64,7 +101,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto registrar = attest::registrar::Registrar::Create(std::move(config).value());
+  auto registrar = attest::registrar::Registrar::Create(std::move(config).value(), partitions);
   if (!registrar) {
     std::fprintf(stderr, "attest-registrar: %s\n", registrar.error().ToString().c_str());
     return 2;

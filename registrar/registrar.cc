@@ -73,6 +73,7 @@ std::string QueryParam(std::string_view query, std::string_view key) {
 
 struct Registrar::Impl {
   RegistrarConfig config;
+  int32_t evidence_partitions = 0;
   EkTrustStore trust;
   bool have_trust_store = false;
   AdminAuth auth;
@@ -310,7 +311,7 @@ struct Registrar::Impl {
     e.uuid = *uuid;
     e.interval_seconds = in.interval_seconds();
     e.grace_factor = in.grace_factor();
-    e.partition = kafka::PartitionFor(*uuid, config.evidence_partitions);
+    e.partition = kafka::PartitionFor(*uuid, evidence_partitions);
     e.actor = actor;
     if (!in.ek_sha256().empty()) {
       for (char ch : in.ek_sha256()) {
@@ -377,7 +378,7 @@ struct Registrar::Impl {
   }
 
   Response DoBulk(db::Connection& conn, const http::Request& req, const std::string& actor) {
-    auto in = ParseBulkRequest(req.body(), config.evidence_partitions);
+    auto in = ParseBulkRequest(req.body(), evidence_partitions);
     if (!in) return ProblemFor(in.error());
     in->actor = actor;
     auto out = BulkEnrol(conn, *in);
@@ -504,9 +505,16 @@ struct Registrar::Impl {
 Registrar::Registrar(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Registrar::~Registrar() { Stop(std::chrono::milliseconds(0)); }
 
-Result<std::unique_ptr<Registrar>> Registrar::Create(RegistrarConfig config) {
+Result<std::unique_ptr<Registrar>> Registrar::Create(RegistrarConfig config,
+                                                     int32_t evidence_partitions) {
+  if (evidence_partitions < 1) {
+    return MakeError(
+        errc::config_error,
+        "evidence partition count " + std::to_string(evidence_partitions) + ": must be at least 1");
+  }
   auto impl = std::make_unique<Impl>();
   impl->config = std::move(config);
+  impl->evidence_partitions = evidence_partitions;
   const auto& c = impl->config;
   if (!c.ek_trust_store.empty()) {
     auto ts = EkTrustStore::Load(c.ek_trust_store);

@@ -5,7 +5,7 @@
 // parsing, crypto (MakeCredential) and database work run on the DbPool's
 // workers, so the event loop never waits for PostgreSQL.
 //
-//   auto reg = Registrar::Create(config);   // loads trust store, token, TLS files
+//   auto reg = Registrar::Create(config, 12);  // loads trust store, token, TLS files
 //   (*reg)->Start();                        // binds; (*reg)->port()
 //   (*reg)->Stop(std::chrono::seconds(10)); // drains in-flight requests
 //
@@ -22,7 +22,10 @@ namespace attest::registrar {
 
 class Registrar {
  public:
-  static Result<std::unique_ptr<Registrar>> Create(RegistrarConfig config);
+  // `evidence_partitions`: the evidence topic's partition count (main() reads
+  // it from Kafka), for enrolments.partition = PartitionFor(uuid, count).
+  static Result<std::unique_ptr<Registrar>> Create(RegistrarConfig config,
+                                                   int32_t evidence_partitions);
   ~Registrar();
   Registrar(const Registrar&) = delete;
   Registrar& operator=(const Registrar&) = delete;

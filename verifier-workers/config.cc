@@ -54,6 +54,8 @@ Result<WorkerConfig> ParseWorkerConfig(const ConfigFile& f) {
   int64_t ms = 0;
   CFG_GET(ms, f.Int("kafka.session_timeout_ms", 10'000, 1'000, 3'600'000));
   c.session_timeout = std::chrono::milliseconds(ms);
+  CFG_GET(ms, f.Int("kafka.startup_timeout_ms", 60'000, 100, 3'600'000));
+  c.kafka_startup_timeout = std::chrono::milliseconds(ms);
   std::vector<std::string> props;
   CFG_GET(props, f.StringList("kafka.properties", std::vector<std::string>{}));
   for (const auto& p : props) {

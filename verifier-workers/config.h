@@ -11,6 +11,7 @@
 //   verdict_topic = "attestation.verdicts"
 //   revocation_topic = "attestation.revocations"
 //   session_timeout_ms = 10000                # >= 3000 on the dev broker
+//   startup_timeout_ms = 60000                # wait this long for Kafka at start (topic check)
 //   properties = ["security.protocol=ssl"]    # extra librdkafka properties
 //   [database]
 //   conninfo = "host=db user=w1 dbname=attest"  # a login in role attest_worker
@@ -68,6 +69,9 @@ struct WorkerConfig {
   std::string verdict_topic = "attestation.verdicts";
   std::string revocation_topic = "attestation.revocations";
   std::chrono::milliseconds session_timeout{10'000};
+  // At start the three topics are checked (common/kafka/topics.h); a cluster
+  // that does not answer is retried until this, then the worker exits.
+  std::chrono::milliseconds kafka_startup_timeout{60'000};
   std::map<std::string, std::string> kafka_properties;
 
   std::string database_conninfo;

@@ -74,7 +74,7 @@ void SetUp() {
   c.db_pool_size = 4;
   c.require_ek_cert = false;
   c.admin_token_file = token;
-  auto r = attest::registrar::Registrar::Create(c);
+  auto r = attest::registrar::Registrar::Create(c, /*evidence_partitions=*/12);
   if (!r || !(*r)->Start()) {
     std::fprintf(stderr, "registrar start failed\n");
     std::exit(1);

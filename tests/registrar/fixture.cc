@@ -59,7 +59,7 @@ RegistrarConfig RegistrarTest::Config(const std::string& trust_dir) const {
 }
 
 std::unique_ptr<Registrar> RegistrarTest::Start(const RegistrarConfig& c) const {
-  auto r = Registrar::Create(c);
+  auto r = Registrar::Create(c, /*evidence_partitions=*/12);
   if (!r) {
     ADD_FAILURE() << r.error().ToString();
     return nullptr;

@@ -491,7 +491,7 @@ TEST_F(RegistrarSoftTest, BulkEnrolmentIsOffUnlessConfigured) {
 TEST(RegistrarConfigTest, BulkEnrolmentDefaultsOff) {
   const std::string base =
       "[server]\ncert='c'\nkey='k'\n[database]\nconninfo='x'\n[ek]\nrequire_cert=false\n"
-      "[admin]\ntoken_file='t'\n";
+      "[kafka]\nbootstrap_servers='k:9092'\n[admin]\ntoken_file='t'\n";
   auto f = ConfigFile::Parse(base, "<test>");
   ASSERT_TRUE(f.ok());
   auto c = ParseRegistrarConfig(*f);
@@ -521,6 +521,7 @@ trust_store = "/etc/attest/ek-ca"
 [admin]
 token_file = "/etc/attest/admin.token"
 [kafka]
+bootstrap_servers = "k1:9092,k2:9092"
 evidence_partitions = 24
 )",
                              "<test>");
@@ -529,7 +530,21 @@ evidence_partitions = 24
   ASSERT_TRUE(c.ok()) << c.error().ToString();
   EXPECT_EQ(c->port, 8891);
   EXPECT_TRUE(c->require_ek_cert);
-  EXPECT_EQ(c->evidence_partitions, 24);
+  EXPECT_EQ(c->kafka_bootstrap, "k1:9092,k2:9092");
+  EXPECT_EQ(c->kafka_evidence_topic, "attestation.evidence");
+  EXPECT_EQ(c->expected_evidence_partitions, 24);
+  EXPECT_EQ(c->kafka_startup_timeout, std::chrono::milliseconds(60'000));
+
+  // The partition count comes from Kafka now: without a cluster to read it
+  // from the registrar cannot start.
+  auto no_kafka = ConfigFile::Parse(
+      "[server]\ncert='c'\nkey='k'\n[database]\nconninfo='x'\n[ek]\nrequire_cert=false\n"
+      "[admin]\ntoken_file='t'\n[kafka]\nevidence_partitions = 12\n",
+      "<test>");
+  ASSERT_TRUE(no_kafka.ok());
+  auto missing = ParseRegistrarConfig(*no_kafka);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("kafka.bootstrap_servers"), std::string::npos);
 
   auto no_store = ConfigFile::Parse(
       "[server]\ncert='c'\nkey='k'\n[database]\nconninfo='x'\n[admin]\ntoken_file='t'\n", "<test>");
