@@ -1,5 +1,6 @@
 // `attestctl verdicts tail` end to end: the real binary as a subprocess
-// against the dev broker. Verdicts are produced in both encodings (Protobuf
+// against Apache Kafka (the run's shared cluster, on topics of this suite's
+// own). Verdicts are produced in both encodings (Protobuf
 // and JSON, each with its content-type header) and revocations are signed by
 // the worker's RevocationSigner, so the tool reads exactly what a worker
 // publishes.
@@ -8,6 +9,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -17,7 +19,7 @@
 
 #include "attest/v1/verdict.pb.h"
 #include "common/kafka/producer.h"
-#include "tests/harness/broker/dev_broker.h"
+#include "tests/harness/kafka/kafka_cluster.h"
 #include "tests/harness/util/process.h"
 #include "verifier-workers/revocation.h"
 
@@ -66,12 +68,23 @@ v1::Verdict MakeVerdict(const std::string& agent, uint64_t seq, v1::VerdictResul
   return v;
 }
 
-// One broker, one producer and one signing key for the whole suite; every
-// test reads the same records (each tail has its own consumer group).
+// One pair of topics, one producer and one signing key for the whole suite;
+// every test reads the same records (each tail has its own consumer group).
 class VerdictsTailTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    broker_ = new DevBroker();
+    auto& kafka = KafkaCluster::Shared();
+    bootstrap_ = new std::string(kafka.bootstrap());
+    verdict_topic_ = new std::string(UniqueName("attestation.verdicts"));
+    revocation_topic_ = new std::string(UniqueName("attestation.revocations"));
+    // Three partitions each, as the pipeline's: --count must keep one
+    // agent's records in partition order.
+    CreateTopics(kafka, {{*verdict_topic_, 3, 0, {}}, {*revocation_topic_, 3, 0, {}}});
+    kafka::ProducerConfig config;
+    config.bootstrap_servers = *bootstrap_;
+    auto producer = kafka::Producer::Create(config);
+    ASSERT_TRUE(producer) << producer.error().message;
+    producer_ = producer->release();
     keys_ = new TempDir("attestctl-verdicts");
     const std::string key = (keys_->path() / "revocation.pem").string();
     ASSERT_EQ(RunCommand({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
@@ -103,28 +116,28 @@ class VerdictsTailTest : public ::testing::Test {
               s % 2 ? Enc::kProto : Enc::kJson);
     }
     // A record that is no verdict at all: reported, skipped, not fatal.
-    Produce("attestation.verdicts", kAgentB, "\xff\xff not protobuf", "application/x-protobuf");
+    Produce(*verdict_topic_, kAgentB, "\xff\xff not protobuf", "application/x-protobuf");
   }
 
   static void TearDownTestSuite() {
+    delete producer_;
     delete signer_;
     delete keys_;
-    delete broker_;
+    delete revocation_topic_;
+    delete verdict_topic_;
+    delete bootstrap_;
   }
 
   static std::string PublicKey() { return (keys_->path() / "revocation.pub.pem").string(); }
 
   static void Produce(const std::string& topic, const std::string& key, const std::string& value,
                       const std::string& content_type) {
-    kafka::ProducerConfig config;
-    config.bootstrap_servers = broker_->bootstrap();
-    auto producer = kafka::Producer::Create(config);
-    ASSERT_TRUE(producer) << producer.error().message;
-    bool delivered = false;
-    ASSERT_TRUE(
-        (*producer)->Produce(topic, key, value, {{"content-type", content_type}},
-                             [&](const Result<kafka::Delivery>& d) { delivered = d.ok(); }));
-    ASSERT_TRUE((*producer)->Flush(20s));
+    ASSERT_NE(producer_, nullptr);
+    std::atomic<bool> delivered{false};
+    // Flushed one by one: records land in the order the tests expect.
+    ASSERT_TRUE(producer_->Produce(topic, key, value, {{"content-type", content_type}},
+                                   [&](const Result<kafka::Delivery>& d) { delivered = d.ok(); }));
+    ASSERT_TRUE(producer_->Flush(20s));
     ASSERT_TRUE(delivered) << topic << " " << key;
   }
 
@@ -142,7 +155,7 @@ class VerdictsTailTest : public ::testing::Test {
   }
 
   static void Publish(const v1::Verdict& v, Enc enc) {
-    PublishMessage("attestation.verdicts", v.agent_uuid(), v, enc);
+    PublishMessage(*verdict_topic_, v.agent_uuid(), v, enc);
   }
 
   static void PublishRevocation(const std::string& agent, uint64_t seq, Enc enc, bool forge) {
@@ -159,23 +172,35 @@ class VerdictsTailTest : public ::testing::Test {
       sig[sig.size() / 2] = static_cast<char>(sig[sig.size() / 2] ^ 0x5a);
       signed_ev->set_signature(sig);
     }
-    PublishMessage("attestation.revocations", agent, *signed_ev, enc);
+    PublishMessage(*revocation_topic_, agent, *signed_ev, enc);
   }
 
-  // attestctl verdicts tail <args> --bootstrap <broker>; stdout+stderr.
-  int Tail(std::vector<std::string> args, std::string* out) {
-    std::vector<std::string> argv = {ATTESTCTL_BIN, "verdicts", "tail", "--bootstrap",
-                                     broker_->bootstrap()};
+  // attestctl verdicts tail --bootstrap <kafka> --verdict-topic ...
+  // --revocation-topic ... <args>.
+  static std::vector<std::string> TailCommand(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {ATTESTCTL_BIN,   "verdicts",           "tail",
+                                     "--bootstrap",   *bootstrap_,          "--verdict-topic",
+                                     *verdict_topic_, "--revocation-topic", *revocation_topic_};
     argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv, out);
+    return argv;
+  }
+  // Its exit code; stdout+stderr appended to `out`.
+  int Tail(const std::vector<std::string>& args, std::string* out) {
+    return RunCommand(TailCommand(args), out);
   }
 
-  static DevBroker* broker_;
+  static std::string* bootstrap_;
+  static std::string* verdict_topic_;
+  static std::string* revocation_topic_;
+  static kafka::Producer* producer_;
   static TempDir* keys_;
   static std::shared_ptr<const worker::RevocationSigner>* signer_;
 };
 
-DevBroker* VerdictsTailTest::broker_ = nullptr;
+std::string* VerdictsTailTest::bootstrap_ = nullptr;
+std::string* VerdictsTailTest::verdict_topic_ = nullptr;
+std::string* VerdictsTailTest::revocation_topic_ = nullptr;
+kafka::Producer* VerdictsTailTest::producer_ = nullptr;
 TempDir* VerdictsTailTest::keys_ = nullptr;
 std::shared_ptr<const worker::RevocationSigner>* VerdictsTailTest::signer_ = nullptr;
 
@@ -329,9 +354,7 @@ TEST_F(VerdictsTailTest, RevocationsAreVerifiedWithThePublishedKey) {
 TEST_F(VerdictsTailTest, WithoutFromBeginningOnlyNewRecords) {
   TempDir dir("attestctl-tail-new");
   const std::string log = (dir.path() / "tail.log").string();
-  Subprocess tail({ATTESTCTL_BIN, "verdicts", "tail", "--bootstrap", broker_->bootstrap(),
-                   "--count", "1", "--timeout", "30"},
-                  log);
+  Subprocess tail(TailCommand({"--count", "1", "--timeout", "30"}), log);
   ASSERT_TRUE(WaitFor(
       [&] {
         try {
