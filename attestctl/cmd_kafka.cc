@@ -282,7 +282,7 @@ void AddFlags(CLI::App* cmd, TopicsArgs& a) {
       ->capture_default_str();
   cmd->add_option("--replication-factor", a.replication_factor,
                   "replicas of each topic (default: min(3, brokers)); min.insync.replicas is "
-                  "min(2, this)")
+                  "min(2, this). The services ask for min(3, brokers) whatever this is")
       ->check(CLI::Range(1, 1000));
   cmd->add_option("--message-max-bytes", a.message_max_bytes,
                   "the gateway's kafka.message_max_bytes: the evidence topic's max.message.bytes "
