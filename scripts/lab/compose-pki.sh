@@ -5,13 +5,13 @@
 # (the EK CA's key never leaves PKI_MASTER), then gives each component's
 # volume under OUT only its own files:
 #   OUT/public      ca.pem, revocation.pub.pem, ek-ca/  (everyone, read-only)
-#   OUT/registrar   TLS key, admin token, db passfile
+#   OUT/registrar   TLS key, admin token, db passfile, Kafka password
 #   OUT/gateway     TLS key, token key, db passfile, Kafka password
 #   OUT/worker      token key, revocation key, db passfile, Kafka password
 #   OUT/admin       admin.token (the enrol job, attestctl)
 #   OUT/db          superuser and per-role passwords (postgres, db-init)
-#   OUT/kafka       SCRAM passwords of admin, gateway, worker, soc (broker, kafka-init,
-#                   kafka-topics)
+#   OUT/kafka       SCRAM passwords of admin, registrar, gateway, worker, soc (broker,
+#                   kafka-init, kafka-topics)
 #   OUT/soc         the SCRAM password of soc (the attestctl tool: verdicts tail)
 #   OUT/grafana     the read-only login's password (Grafana)
 #   OUT/nodeN       node N's manufactured TPM (N = 1..NODE_COUNT)
@@ -42,7 +42,7 @@ give() { # give VOLUME OWNER FILE...: VOLUME holds exactly FILE..., private to O
 }
 m=$master
 give registrar 0:0 "$m/registrar/registrar.pem" "$m/registrar/registrar.key" \
-  "$m/registrar/admin.token" "$m/registrar/db.pgpass"
+  "$m/registrar/admin.token" "$m/registrar/db.pgpass" "$m/registrar/kafka.password"
 give gateway 0:0 "$m"/gateway/*
 give worker 0:0 "$m"/worker/*
 give admin 0:0 "$m/admin.token"

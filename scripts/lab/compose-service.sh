@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # compose-service.sh TEMPLATE OUT -- COMMAND ARGS...: starts a Kafka client
-# service of ops/docker-compose.yml (gateway, workers). With
+# service of ops/docker-compose.yml (registrar, gateway, workers). With
 # KAFKA_SASL_USERNAME set, exports KAFKA_PROPERTIES (the template's
 # [kafka] properties) for SASL/SCRAM-SHA-512 with the password in
 # $SECRETS_DIR/kafka.password, then renders TEMPLATE to OUT (render.sh,

@@ -8,7 +8,8 @@
 #   admin.token                  the operator's admin bearer token (attestctl)
 #   ca/                          lab TLS CA key (only this script)
 #   ek-ca-state/                 EK CA private state (only TPM manufacturing)
-#   registrar/                   registrar.pem/.key, admin.token, db.pgpass
+#   registrar/                   registrar.pem/.key, admin.token, db.pgpass,
+#                                kafka.password
 #   gateway/                     gateway.pem/.key, token.key, db.pgpass,
 #                                kafka.password
 #   worker/                      token.key, revocation.key, db.pgpass,
@@ -17,9 +18,10 @@
 #   maintenance/                 db.pgpass (history retention job)
 #   db/                          admin.password, admin.pgpass and each role's
 #                                <role>.password (database set-up only)
-#   kafka/                       admin.password, gateway.password,
-#                                worker.password, soc.password (the
-#                                broker's SCRAM users; soc reads verdicts)
+#   kafka/                       admin.password, registrar.password,
+#                                gateway.password, worker.password,
+#                                soc.password (the broker's SCRAM users;
+#                                soc reads verdicts)
 # The challenge-token key is one secret shared by gateways and workers; every
 # database role and Kafka client has its own password. Server certificates
 # name localhost, 127.0.0.1 and the compose service names (registrar,
@@ -71,11 +73,13 @@ for role in registrar gateway worker readonly maintenance; do
 done
 cp db/readonly.password readonly/db.password
 
-# Kafka SCRAM users (ops/docker-compose.yml; the lab's dev broker has no
-# authentication): the broker gets all, each client its own.
-for user in admin gateway worker soc; do
+# Kafka SCRAM users (ops/docker-compose.yml; the lab's Kafka has no
+# authentication): the broker gets all, each client its own. The registrar
+# reads the evidence topic's partition count.
+for user in admin registrar gateway worker soc; do
   [ -s "kafka/$user.password" ] || openssl rand -hex 24 >"kafka/$user.password"
 done
+cp kafka/registrar.password registrar/kafka.password
 cp kafka/gateway.password gateway/kafka.password
 cp kafka/worker.password worker/kafka.password
 

@@ -260,7 +260,8 @@ TEST(LabSecrets, EachComponentDirectoryHoldsOnlyItsOwnSecrets) {
     return names;
   };
   using S = std::set<std::string>;
-  EXPECT_EQ(files("registrar"), (S{"registrar.pem", "registrar.key", "admin.token", "db.pgpass"}));
+  EXPECT_EQ(files("registrar"),
+            (S{"registrar.pem", "registrar.key", "admin.token", "db.pgpass", "kafka.password"}));
   EXPECT_EQ(files("gateway"),
             (S{"gateway.pem", "gateway.key", "token.key", "db.pgpass", "kafka.password"}));
   EXPECT_EQ(files("worker"), (S{"token.key", "revocation.key", "db.pgpass", "kafka.password"}));
@@ -306,15 +307,19 @@ TEST(ComposeSecrets, KafkaClientsAuthenticateWithScram) {
   }
   EXPECT_GE(sasl, 2);
   EXPECT_NE(kafka.find("sasl.enabled.mechanisms=SCRAM-SHA-512"), std::string::npos);
-  for (const char* u : {"admin", "gateway", "worker"}) {
+  for (const char* u : {"admin", "registrar", "gateway", "worker"}) {
     EXPECT_NE(kafka.find(std::string("name=") + u + ",password="), std::string::npos) << u;
   }
   EXPECT_NE(blocks["kafka-init"].find("--command-config"), std::string::npos);
   EXPECT_NE(blocks["gateway"].find("KAFKA_SASL_USERNAME: gateway"), std::string::npos);
+  // The registrar reads the evidence topic's partition count from Kafka.
+  EXPECT_NE(blocks["registrar"].find("KAFKA_SASL_USERNAME: registrar"), std::string::npos);
+  EXPECT_NE(blocks["registrar"].find("- /opt/attest/scripts/lab/compose-service.sh\n"),
+            std::string::npos);
   for (const char* w : {"worker1", "worker2", "worker3"}) {
     EXPECT_NE(blocks[w].find("KAFKA_SASL_USERNAME: worker"), std::string::npos) << w;
   }
-  for (const char* t : {"gateway.toml", "worker.toml"}) {
+  for (const char* t : {"registrar.toml", "gateway.toml", "worker.toml"}) {
     EXPECT_NE(
         ReadFile(kSource / "scripts/lab/config" / t).find("properties = [${KAFKA_PROPERTIES}]"),
         std::string::npos)
@@ -429,6 +434,8 @@ TEST(ComposeKafka, AuthorizerOnAndEachClientGetsOnlyItsOwnOperations) {
                  (a.name == "attestation.verdicts" || a.name == "attestation.revocations"))
         << "gateway may write " << a.name;
   }
+  // The registrar sees the evidence topic (metadata: its partition count).
+  EXPECT_EQ(granted["registrar"], (S{"Describe topic:attestation.evidence"}));
   EXPECT_EQ(granted["worker"],
             (S{"Read topic:attestation.evidence", "Describe topic:attestation.evidence",
                "Read group:attest-workers", "Write topic:attestation.verdicts",
@@ -439,7 +446,7 @@ TEST(ComposeKafka, AuthorizerOnAndEachClientGetsOnlyItsOwnOperations) {
             (S{"Read topic:attestation.verdicts", "Describe topic:attestation.verdicts",
                "Read topic:attestation.revocations", "Describe topic:attestation.revocations",
                "Read group:attestctl-tail- (prefixed)"}));
-  EXPECT_EQ(granted.size(), 3u);
+  EXPECT_EQ(granted.size(), 4u);
   // The group granted to the workers is the one their template joins.
   EXPECT_NE(
       ReadFile(kSource / "scripts/lab/config/worker.toml").find("group_id = \"attest-workers\""),
@@ -453,7 +460,7 @@ TEST(ComposeKafka, AuthorizerOnAndEachClientGetsOnlyItsOwnOperations) {
   std::string out;
   ASSERT_EQ(RunCommand({(kSource / "scripts/lab/mkpki.sh").string(), dir.path().string()}, &out), 0)
       << out;
-  for (const char* u : {"admin", "gateway", "worker", "soc"}) {
+  for (const char* u : {"admin", "registrar", "gateway", "worker", "soc"}) {
     EXPECT_FALSE(ReadFile(dir.path() / "kafka" / (std::string(u) + ".password")).empty()) << u;
   }
 }
