@@ -110,26 +110,18 @@ controlled.shutdown.max.retries=1
 broker.session.timeout.ms=6000
 broker.heartbeat.interval.ms=1000
 EOF
-  cat >"$DIR/node-$id/log4j2.properties" <<'EOF'
-status = error
-appender.out.type = Console
-appender.out.name = out
-appender.out.layout.type = PatternLayout
-appender.out.layout.pattern = [%d] %p %m (%c{1})%n
-rootLogger.level = WARN
-rootLogger.appenderRef.out.ref = out
-logger.kafka.name = kafka
-logger.kafka.level = INFO
-logger.server.name = kafka.server
-logger.server.level = INFO
-logger.raft.name = org.apache.kafka.raft
-logger.raft.level = WARN
-logger.log.name = kafka.log
-logger.log.level = WARN
-logger.cluster.name = kafka.cluster
-logger.cluster.level = WARN
-logger.coord.name = org.apache.kafka.coordinator
-logger.coord.level = INFO
+  cat >"$DIR/node-$id/log4j.properties" <<'EOF'
+log4j.rootLogger=WARN, out
+log4j.appender.out=org.apache.log4j.ConsoleAppender
+log4j.appender.out.layout=org.apache.log4j.PatternLayout
+log4j.appender.out.layout.ConversionPattern=[%d] %p %m (%c{1})%n
+log4j.logger.kafka=INFO
+log4j.logger.kafka.server=INFO
+log4j.logger.kafka.log=WARN
+log4j.logger.kafka.cluster=WARN
+log4j.logger.org.apache.kafka.raft=WARN
+log4j.logger.org.apache.kafka.coordinator=INFO
+log4j.logger.state.change.logger=WARN
 EOF
 }
 
@@ -140,7 +132,7 @@ launch() {
   # is signalled by its own pid.
   setsid "$JAVA" -Xms128m -Xmx"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$DIR/node-$id/log4j2.properties" \
+    -Dlog4j.configuration="file:$DIR/node-$id/log4j.properties" \
     -cp "$cp" kafka.Kafka "$DIR/node-$id/server.properties" \
     >>"$DIR/node-$id/kafka.log" 2>&1 </dev/null &
   echo $! >"$DIR/node-$id/pid"
@@ -198,7 +190,7 @@ cmd_start() {
   for id in $(seq 1 "$n"); do
     write_config "$n" "$id" "$voters" "${bports[$id]}" "${cports[$id]}"
     echo "${bports[$id]}" >"$DIR/node-$id/port"
-    "$JAVA" -cp "$cp" -Dlog4j2.configurationFile="$DIR/node-$id/log4j2.properties" \
+    "$JAVA" -cp "$cp" -Dlog4j.configuration="file:$DIR/node-$id/log4j.properties" \
       kafka.tools.StorageTool format -t "$cluster_id" -c "$DIR/node-$id/server.properties" \
       >>"$DIR/node-$id/kafka.log" 2>&1 || { tail -20 "$DIR/node-$id/kafka.log" >&2; die "format of node $id failed"; }
   done
@@ -257,7 +249,7 @@ cmd_create_topic() {
   shift 3
   for kv in "$@"; do args+=(--config "$kv"); done
   cp=$(classpath)
-  "$JAVA" -cp "$cp" -Dlog4j2.configurationFile="$DIR/node-1/log4j2.properties" \
+  "$JAVA" -cp "$cp" -Dlog4j.configuration="file:$DIR/node-1/log4j.properties" \
     org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" --create --if-not-exists \
     --topic "$name" --partitions "$parts" --replication-factor "$rf" "${args[@]}" >&2
 }
@@ -294,7 +286,7 @@ case "$cmd" in
   leader) [ $# -eq 2 ] || usage; cmd_leader "$1" "$2" ;;
   create-topic) [ $# -ge 3 ] || usage; cmd_create_topic "$@" ;;
   topics)
-    "$JAVA" -cp "$(classpath)" -Dlog4j2.configurationFile="$DIR/node-1/log4j2.properties" \
+    "$JAVA" -cp "$(classpath)" -Dlog4j.configuration="file:$DIR/node-1/log4j.properties" \
       org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" --describe
     ;;
   *) usage ;;
