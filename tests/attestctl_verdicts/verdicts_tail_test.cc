@@ -133,12 +133,14 @@ class VerdictsTailTest : public ::testing::Test {
   static void Produce(const std::string& topic, const std::string& key, const std::string& value,
                       const std::string& content_type) {
     ASSERT_NE(producer_, nullptr);
-    std::atomic<bool> delivered{false};
+    // Shared: the callback may outlive this call if the flush times out.
+    auto delivered = std::make_shared<std::atomic<bool>>(false);
     // Flushed one by one: records land in the order the tests expect.
-    ASSERT_TRUE(producer_->Produce(topic, key, value, {{"content-type", content_type}},
-                                   [&](const Result<kafka::Delivery>& d) { delivered = d.ok(); }));
+    ASSERT_TRUE(
+        producer_->Produce(topic, key, value, {{"content-type", content_type}},
+                           [delivered](const Result<kafka::Delivery>& d) { *delivered = d.ok(); }));
     ASSERT_TRUE(producer_->Flush(20s));
-    ASSERT_TRUE(delivered) << topic << " " << key;
+    ASSERT_TRUE(*delivered) << topic << " " << key;
   }
 
   template <typename Message>

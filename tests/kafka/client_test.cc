@@ -119,9 +119,9 @@ class KafkaClientTest : public ::testing::Test {
 };
 
 TEST_F(KafkaClientTest, RoundTripLandsOnMurmur2Partition) {
+  Produced produced;  // before the producer: its callbacks write here
   auto producer = MakeProducer(kafka_.bootstrap());
   ASSERT_TRUE(producer);
-  Produced produced;
   constexpr int kCount = 60;
   for (int i = 0; i < kCount; ++i) {
     std::string key = "agent-" + std::to_string(i * 7919);
@@ -313,11 +313,7 @@ TEST_F(KafkaClientTest, BrokerRejectionsAreTypedAndTheProducerCarriesOn) {
   pc.delivery_timeout = 20000ms;
   // Give up on a missing topic after 1 s instead of librdkafka's 30 s.
   pc.extra = {{"topic.metadata.propagation.max.ms", "1000"}};
-  auto created = Producer::Create(pc);
-  ASSERT_TRUE(created.ok()) << created.error().ToString();
-  auto& producer = *created;
-
-  std::mutex mu;
+  std::mutex mu;  // before the producer: its callbacks write here
   std::map<std::string, Result<Delivery>> outcomes;
   auto track = [&](const std::string& name) {
     return [&, name](const Result<Delivery>& r) {
@@ -325,6 +321,9 @@ TEST_F(KafkaClientTest, BrokerRejectionsAreTypedAndTheProducerCarriesOn) {
       outcomes.emplace(name, r);
     };
   };
+  auto created = Producer::Create(pc);
+  ASSERT_TRUE(created.ok()) << created.error().ToString();
+  auto& producer = *created;
   ASSERT_TRUE(producer->Produce(small, "k", "before", {}, track("before")).ok());
   ASSERT_TRUE(producer->Flush(20s).ok());
   // Flushed alone: librdkafka would put a record produced right after it into
@@ -411,6 +410,15 @@ TEST(KafkaProducerOutage, RecordsOutlastingTheOutageAreDeliveredOnceInOrder) {
   KafkaCluster kafka({.nodes = 1});
   const std::string topic = UniqueName("client.outage");
   CreateTopics(kafka, {{topic, 3, 0, {}}});
+  // Declared before the producers: a producer's destructor may still run
+  // callbacks that write here.
+  Ledger ledger;
+  std::mutex mu;
+  std::optional<Result<Delivery>> outcome;
+  auto record = [&](const Result<Delivery>& r) {
+    std::lock_guard lock(mu);
+    outcome = r;
+  };
   auto patient = MakeProducer(kafka.bootstrap(), 120s);
   auto hasty = MakeProducer(kafka.bootstrap(), 2000ms);
   ASSERT_TRUE(patient && hasty);
@@ -418,7 +426,6 @@ TEST(KafkaProducerOutage, RecordsOutlastingTheOutageAreDeliveredOnceInOrder) {
   ASSERT_TRUE(hasty->Flush(20s).ok());
 
   // key "agent-<i % 5>", value "<i>": per key, values must come back rising.
-  Ledger ledger;
   std::atomic<bool> stop{false};
   std::atomic<int> produced{0};
   std::thread writer([&] {
@@ -446,12 +453,6 @@ TEST(KafkaProducerOutage, RecordsOutlastingTheOutageAreDeliveredOnceInOrder) {
   const auto down_at = std::chrono::steady_clock::now();
   kafka.StopAll();
 
-  std::mutex mu;
-  std::optional<Result<Delivery>> outcome;
-  auto record = [&](const Result<Delivery>& r) {
-    std::lock_guard lock(mu);
-    outcome = r;
-  };
   ASSERT_TRUE(hasty->Produce(topic, "hasty", "hasty-lost", {}, record).ok());
   ASSERT_TRUE(hasty->Flush(20s).ok());
   {
