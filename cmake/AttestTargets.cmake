@@ -60,7 +60,7 @@ function(attest_test name)
       "if(${name}_TESTS)\n"
       "  set_tests_properties(\${${name}_TESTS} PROPERTIES LABELS \"${ARG_LABELS}\"\n"
       "    FIXTURES_REQUIRED kafka_cluster\n"
-      "    ENVIRONMENT \"ATTEST_TEST_KAFKA_DIR=${ATTEST_TEST_KAFKA_DIR}\")\n"
+      "    ENVIRONMENT \"ATTEST_TEST_KAFKA_DEFAULT_DIR=${ATTEST_TEST_KAFKA_DIR}\")\n"
       "endif()\n")
     set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${kafka_props})
   endif()

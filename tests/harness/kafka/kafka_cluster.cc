@@ -1,6 +1,5 @@
 #include "tests/harness/kafka/kafka_cluster.h"
 
-#include <librdkafka/rdkafka.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,7 +11,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "common/kafka/handles.h"
+#include "common/kafka/topics.h"
 
 namespace attest::testing {
 namespace {
@@ -32,56 +31,6 @@ std::string Tail(const std::filesystem::path& file, size_t max_bytes) {
     return "";
   }
   return text.size() > max_bytes ? text.substr(text.size() - max_bytes) : text;
-}
-
-struct QueueDeleter {
-  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
-};
-struct NewTopicDeleter {
-  void operator()(rd_kafka_NewTopic_t* t) const { rd_kafka_NewTopic_destroy(t); }
-};
-struct EventDeleter {
-  void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
-};
-struct MetadataDeleter {
-  void operator()(const rd_kafka_metadata_t* m) const { rd_kafka_metadata_destroy(m); }
-};
-
-kafka::KafkaPtr AdminClient(const std::string& bootstrap) {
-  char err[512];
-  kafka::ConfPtr conf(rd_kafka_conf_new());
-  if (rd_kafka_conf_set(conf.get(), "bootstrap.servers", bootstrap.c_str(), err, sizeof err) !=
-      RD_KAFKA_CONF_OK) {
-    throw std::runtime_error(std::string("kafka admin conf: ") + err);
-  }
-  rd_kafka_conf_set(conf.get(), "log_level", "3", err, sizeof err);
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof err);
-  if (!rk) throw std::runtime_error(std::string("kafka admin client: ") + err);
-  (void)conf.release();  // owned by rk now
-  return kafka::KafkaPtr(rk);
-}
-
-// True when every partition of every topic has a leader in fresh metadata.
-bool AllLed(rd_kafka_t* rk, const std::vector<TopicSpec>& topics) {
-  const rd_kafka_metadata_t* raw = nullptr;
-  if (rd_kafka_metadata(rk, 1, nullptr, &raw, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
-  std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> md(raw);
-  for (const auto& want : topics) {
-    bool found = false;
-    for (int i = 0; i < md->topic_cnt; ++i) {
-      const auto& t = md->topics[i];
-      if (want.name != t.topic) continue;
-      if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR || t.partition_cnt != want.partitions) return false;
-      for (int p = 0; p < t.partition_cnt; ++p) {
-        if (t.partitions[p].leader < 0 || t.partitions[p].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-          return false;
-        }
-      }
-      found = true;
-    }
-    if (!found) return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -109,7 +58,10 @@ KafkaCluster::~KafkaCluster() {
 KafkaCluster& KafkaCluster::Shared() {
   // Function-local: started on first use, stopped by static destruction.
   static std::unique_ptr<KafkaCluster> shared = [] {
+    // ATTEST_TEST_KAFKA_DIR (the user's, for a second ctest run beside the
+    // first in the same build) wins over the build's default.
     const char* dir = std::getenv("ATTEST_TEST_KAFKA_DIR");
+    if (!dir || !*dir) dir = std::getenv("ATTEST_TEST_KAFKA_DEFAULT_DIR");
     if (dir && *dir && std::filesystem::exists(std::filesystem::path(dir) / "bootstrap")) {
       return std::unique_ptr<KafkaCluster>(new KafkaCluster(Attach{}, dir));
     }
@@ -157,44 +109,56 @@ std::string KafkaCluster::Log() const {
   return all;
 }
 
-void CreateTopics(const KafkaCluster& cluster, const std::vector<TopicSpec>& topics) {
-  auto rk = AdminClient(cluster.bootstrap());
-  char err[512];
-  std::vector<std::unique_ptr<rd_kafka_NewTopic_t, NewTopicDeleter>> owned;
-  std::vector<rd_kafka_NewTopic_t*> raw;
-  for (const auto& spec : topics) {
-    const int rf =
-        spec.replication_factor > 0 ? spec.replication_factor : std::min(3, cluster.nodes());
-    rd_kafka_NewTopic_t* nt =
-        rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions, rf, err, sizeof err);
-    if (!nt) throw std::runtime_error("topic " + spec.name + ": " + err);
-    owned.emplace_back(nt);
-    for (const auto& [k, v] : spec.configs) {
-      if (rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        throw std::runtime_error("topic " + spec.name + ": config " + k);
-      }
+namespace {
+
+void CreateAndAwait(const KafkaCluster& cluster, const std::vector<kafka::NewTopicSpec>& specs) {
+  kafka::AdminConfig config;
+  config.bootstrap_servers = cluster.bootstrap();
+  auto admin = kafka::TopicAdmin::Create(config);
+  if (!admin) throw std::runtime_error("kafka admin client: " + admin.error().message);
+  auto outcomes = (*admin)->CreateTopics(specs, std::chrono::seconds(60));
+  if (!outcomes)
+    throw std::runtime_error("CreateTopics: " + outcomes.error().message + "\n" + cluster.Log());
+  std::vector<std::string> names;
+  for (const auto& o : *outcomes) {
+    if (o.status != kafka::CreateOutcome::Status::kCreated) {
+      throw std::runtime_error(
+          "create topic " + o.name + ": " +
+          (o.status == kafka::CreateOutcome::Status::kExists ? "exists" : o.error));
     }
-    raw.push_back(nt);
+    names.push_back(o.name);
   }
-  std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(rk.get()));
-  rd_kafka_CreateTopics(rk.get(), raw.data(), raw.size(), nullptr, queue.get());
-  std::unique_ptr<rd_kafka_event_t, EventDeleter> ev(rd_kafka_queue_poll(queue.get(), 60000));
-  if (!ev) throw std::runtime_error("CreateTopics: no answer in 60 s\n" + cluster.Log());
-  if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    throw std::runtime_error(std::string("CreateTopics: ") + rd_kafka_event_error_string(ev.get()));
-  }
-  const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev.get());
-  size_t n = 0;
-  const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
-  for (size_t i = 0; i < n; ++i) {
-    if (rd_kafka_topic_result_error(results[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      const char* why = rd_kafka_topic_result_error_string(results[i]);
-      throw std::runtime_error(std::string("create topic ") +
-                               rd_kafka_topic_result_name(results[i]) + ": " + (why ? why : "?"));
-    }
-  }
-  const bool led = WaitFor([&] { return AllLed(rk.get(), topics); }, std::chrono::seconds(30));
+  const bool led = WaitFor(
+      [&] {
+        auto view = (*admin)->Describe(names, false, std::chrono::seconds(5));
+        if (!view) return false;
+        for (size_t i = 0; i < view->topics.size(); ++i) {
+          const auto& t = view->topics[i];
+          if (!t.exists || t.partitions != specs[i].partitions ||
+              t.partitions_without_leader != 0) {
+            return false;
+          }
+        }
+        return true;
+      },
+      std::chrono::seconds(30));
   if (!led) throw std::runtime_error("created topics have no leaders after 30 s\n" + cluster.Log());
+}
+
+}  // namespace
+
+void CreateTopics(const KafkaCluster& cluster, const std::vector<TopicSpec>& topics) {
+  std::vector<kafka::NewTopicSpec> specs;
+  for (const auto& t : topics) {
+    specs.push_back({.name = t.name,
+                     .partitions = t.partitions,
+                     .replication_factor = t.replication_factor > 0
+                                               ? t.replication_factor
+                                               : kafka::ReplicationFor(cluster.nodes()).factor,
+                     .configs = t.configs,
+                     .need = {}});
+  }
+  CreateAndAwait(cluster, specs);
 }
 
 std::string UniqueName(const std::string& base) {
@@ -205,18 +169,15 @@ std::string UniqueName(const std::string& base) {
 }
 
 PipelineTopics CreatePipelineTopics(const KafkaCluster& cluster, int evidence_partitions) {
-  PipelineTopics t{UniqueName("attestation.evidence"), UniqueName("attestation.verdicts"),
-                   UniqueName("attestation.revocations")};
-  const std::string isr = cluster.nodes() >= 3 ? "2" : "1";
-  CreateTopics(cluster, {
-                            {t.evidence,
-                             evidence_partitions,
-                             0,
-                             {{"max.message.bytes", "4194304"}, {"min.insync.replicas", isr}}},
-                            {t.verdicts, 3, 0, {{"min.insync.replicas", isr}}},
-                            {t.revocations, 3, 0, {{"min.insync.replicas", isr}}},
-                        });
-  return t;
+  // The product's own table (common/kafka/topics.h): what the lab and
+  // `attestctl kafka topics create` make, and what the services check at start.
+  kafka::PipelineTopicOptions options;
+  options.evidence = UniqueName("attestation.evidence");
+  options.verdicts = UniqueName("attestation.verdicts");
+  options.revocations = UniqueName("attestation.revocations");
+  options.evidence_partitions = evidence_partitions;
+  CreateAndAwait(cluster, kafka::PipelineTopics(options, cluster.nodes()));
+  return {options.evidence, options.verdicts, options.revocations};
 }
 
 }  // namespace attest::testing

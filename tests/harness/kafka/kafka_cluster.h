@@ -83,7 +83,7 @@ struct TopicSpec {
   std::map<std::string, std::string> configs;
 };
 
-// Creates the topics (librdkafka's admin API) and waits until every partition
+// Creates the topics (kafka::TopicAdmin) and waits until every partition
 // has a leader. An existing topic is an error: names are meant to be unique.
 void CreateTopics(const KafkaCluster& cluster, const std::vector<TopicSpec>& topics);
 
@@ -91,9 +91,8 @@ void CreateTopics(const KafkaCluster& cluster, const std::vector<TopicSpec>& top
 // topics and consumer groups on the shared cluster.
 std::string UniqueName(const std::string& base);
 
-// The pipeline's three topics under unique names, created with the
-// configurations the lab uses (max.message.bytes for 2 MiB evidence,
-// min.insync.replicas 2 on three nodes).
+// The pipeline's three topics under unique names, created from the product's
+// table (kafka::PipelineTopics: what the lab creates and the services check).
 struct PipelineTopics {
   std::string evidence;
   std::string verdicts;
