@@ -336,30 +336,15 @@ start_kafka() {
   fi
 }
 
-# The pipeline's topics on the lab's cluster, with explicit configurations
-# (common/kafka/topics.h, docs/kafka.md): on three nodes every record on
-# every node and acks=all writes committed on two of them.
+# The pipeline's topics on the lab's cluster, with the configurations of
+# common/kafka/topics.h (docs/kafka.md): on three nodes every record on every
+# node and acks=all writes committed on two of them.
 create_topics() {
-  local rf=1 isr=1 spec
-  if [ "$KAFKA_NODES" = 3 ]; then
-    rf=3
-    isr=2
-  fi
-  if "$BIN_attestctl" --help 2>/dev/null | grep -qE '^ +kafka( |$)'; then
-    ctl kafka topics create --bootstrap-servers "$KAFKA_BOOTSTRAP" --partitions "$PARTITIONS" \
-      --replication-factor "$rf" >>"$LOGS/kafka.log" 2>&1 ||
-      die "attestctl kafka topics create failed: see $LOGS/kafka.log"
-    return
-  fi
-  for spec in "attestation.evidence 604800000 2163712" "attestation.verdicts 2592000000 1048588" \
-    "attestation.revocations 31536000000 1048588"; do
-    # shellcheck disable=SC2086 # name, retention.ms, max.message.bytes
-    set -- $spec
-    "$REPO/scripts/kafka.sh" create-topic "$KAFKA_DIR" "$1" "$PARTITIONS" "$rf" \
-      "min.insync.replicas=$isr" "retention.ms=$2" "max.message.bytes=$3" cleanup.policy=delete \
-      unclean.leader.election.enable=false compression.type=producer 2>>"$LOGS/kafka.log" ||
-      die "creating topic $1 failed: see $LOGS/kafka.log"
-  done
+  local rf=1
+  [ "$KAFKA_NODES" = 3 ] && rf=3
+  ctl kafka topics create --bootstrap-servers "$KAFKA_BOOTSTRAP" --partitions "$PARTITIONS" \
+    --replication-factor "$rf" >>"$LOGS/kafka.log" 2>&1 ||
+    die "attestctl kafka topics create failed: see $LOGS/kafka.log"
 }
 
 # Common environment of the config templates (scripts/lab/config/).
