@@ -69,6 +69,36 @@ bool AppendEvidenceField(std::string_view encoded, std::string* out) {
 
 }  // namespace
 
+kafka::ProducerConfig EvidenceProducerConfig(const GatewayConfig& c) {
+  kafka::ProducerConfig pc;
+  pc.bootstrap_servers = c.kafka_bootstrap;
+  pc.client_id = "attest-gateway-" + c.gateway_id;
+  pc.delivery_timeout = c.kafka_delivery_timeout;
+  // Every evidence request waits for its delivery report: a short linger
+  // keeps the answer fast; batches still form under load.
+  pc.linger = c.kafka_linger;
+  pc.close_timeout = c.kafka_delivery_timeout;
+  // Reconnect within a second once Kafka is back (librdkafka's default backs
+  // off up to 10 s). No Nagle: every request waits for its produce round
+  // trip, and small produce requests held back by Nagle meet the broker's
+  // delayed ACK (tens of ms).
+  // One produce request in flight per broker: when a request times out
+  // (delivery_timeout_ms during a leader change), librdkafka 2.0.2 drops the
+  // connection and bumps the idempotent producer's epoch, and it re-sends
+  // the other requests that were in flight on that connection under the new
+  // epoch, where the broker cannot recognise them as duplicates: evidence
+  // already written (and answered 202) went to the topic twice
+  // (docs/faults.md, librdkafka issue #4953). Batches still form while the
+  // one request is out. The operator's properties win.
+  pc.extra = {{"reconnect.backoff.max.ms", "1000"},
+              {"socket.nagle.disable", "true"},
+              {"max.in.flight.requests.per.connection", "1"},
+              {"message.max.bytes", std::to_string(c.kafka_message_max_bytes)},
+              {"compression.type", c.kafka_compression}};
+  for (const auto& [k, v] : c.kafka_properties) pc.extra[k] = v;
+  return pc;
+}
+
 Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayConfig config,
                                                  metrics::Registry* registry) {
   auto keys = token::KeySet::LoadFiles(config.token_key_files);
@@ -82,23 +112,7 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayConfig config,
         "(challenge.insufficient_selection)");
   }
 
-  kafka::ProducerConfig pc;
-  pc.bootstrap_servers = c.kafka_bootstrap;
-  pc.client_id = "attest-gateway-" + c.gateway_id;
-  pc.delivery_timeout = c.kafka_delivery_timeout;
-  // Every evidence request waits for its delivery report: a short linger
-  // keeps the answer fast; batches still form under load.
-  pc.linger = c.kafka_linger;
-  pc.close_timeout = c.kafka_delivery_timeout;
-  // Reconnect within a second once Kafka is back (librdkafka's default backs
-  // off up to 10 s). No Nagle: every request waits for its produce round
-  // trip, and small produce requests held back by Nagle meet the broker's
-  // delayed ACK (tens of ms). The operator's properties win.
-  pc.extra = {{"reconnect.backoff.max.ms", "1000"},
-              {"socket.nagle.disable", "true"},
-              {"message.max.bytes", std::to_string(c.kafka_message_max_bytes)},
-              {"compression.type", c.kafka_compression}};
-  for (const auto& [k, v] : c.kafka_properties) pc.extra[k] = v;
+  const kafka::ProducerConfig pc = EvidenceProducerConfig(c);
   auto producer = kafka::Producer::Create(pc);
   if (!producer) return MakeError(errc::invalid_config, producer.error().message);
   gw->producer_ = std::move(producer).value();

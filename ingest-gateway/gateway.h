@@ -34,6 +34,10 @@
 
 namespace attest::gateway {
 
+// The evidence producer's configuration (librdkafka properties included)
+// for `config`: what Gateway::Create uses.
+kafka::ProducerConfig EvidenceProducerConfig(const GatewayConfig& config);
+
 class Gateway {
  public:
   // `registry` may be null (the gateway then owns one); it must outlive the

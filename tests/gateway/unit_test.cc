@@ -6,6 +6,7 @@
 #include "ingest-gateway/config.h"
 #include "ingest-gateway/decode.h"
 #include "ingest-gateway/errors.h"
+#include "ingest-gateway/gateway.h"
 
 namespace attest::gateway {
 namespace {
@@ -55,6 +56,35 @@ min_interval_fraction = 0.5
   ASSERT_TRUE(o.ok()) << o.error().ToString();
   EXPECT_EQ(o->challenge.pcrs, (std::vector<uint32_t>{0, 2, 3}));
   EXPECT_EQ(o->challenge.pcr_bank, v1::HASH_ALGORITHM_SHA384);
+}
+
+// One produce request in flight per broker (the fault campaign's leader
+// pause: with five, a timed-out request made librdkafka re-send the others
+// under a bumped producer epoch and evidence reached the topic twice).
+TEST(GatewayConfigTest, EvidenceProducerKeepsOneRequestInFlight) {
+  auto c = Parse(kMinimal);
+  ASSERT_TRUE(c.ok()) << c.error().ToString();
+  const kafka::ProducerConfig pc = EvidenceProducerConfig(*c);
+  EXPECT_EQ(pc.extra.at("max.in.flight.requests.per.connection"), "1");
+  EXPECT_EQ(pc.delivery_timeout, c->kafka_delivery_timeout);
+  EXPECT_EQ(pc.bootstrap_servers, "k:9092");
+
+  // The operator's properties still win (a documented trade: duplicates
+  // after a timed-out request).
+  auto o = Parse(R"(
+[server]
+cert_file = "c.pem"
+key_file = "k.pem"
+[token]
+key_files = ["a.key"]
+[database]
+conninfo = "host=db"
+[kafka]
+bootstrap_servers = "k:9092"
+properties = ["max.in.flight.requests.per.connection=5"]
+)");
+  ASSERT_TRUE(o.ok()) << o.error().ToString();
+  EXPECT_EQ(EvidenceProducerConfig(*o).extra.at("max.in.flight.requests.per.connection"), "5");
 }
 
 TEST(GatewayConfigTest, ErrorsNameTheKey) {
