@@ -74,7 +74,7 @@ source "$REPO/scripts/campaign/load.sh"
 # shellcheck source=scripts/campaign/invariants.sh
 source "$REPO/scripts/campaign/invariants.sh"
 
-log() { printf '\033[1mcampaign:\033[0m %s\n' "$*" >&2; }
+log() { printf '\033[1mcampaign:\033[0m [%s, +%d s] %s\n' "$(date +%T)" $((SECONDS - START)) "$*" >&2; }
 
 if [ "${CAMPAIGN_SKIP_BUILD:-0}" != 1 ]; then
   log "building into $LAB_BUILD_DIR"
@@ -145,12 +145,12 @@ FAULTS=${CAMPAIGN_FAULTS:-$DEFAULT_FAULTS}
 # load must last until the last one (CAMPAIGN_BENCH_DURATION overrides).
 estimate() {
   case $1 in
-    worker | gateway | postgres | devbroker) echo 35 ;;
-    disk) echo 55 ;;
-    kafka-leader | kafka-broker) echo $((NODE_DOWN + 40)) ;;
-    kafka-pause) echo $((PAUSE_NODE + 40)) ;;
+    worker | gateway | postgres | devbroker) echo 30 ;;
+    disk) echo 45 ;;
+    kafka-leader | kafka-broker) echo $((NODE_DOWN + 20)) ;;
+    kafka-pause) echo $((PAUSE_NODE + 25)) ;;
     kafka-node | kafka-restart) echo 50 ;;
-    kafka-cluster-pause) echo $((PAUSE_CLUSTER + 45)) ;;
+    kafka-cluster-pause) echo $((PAUSE_CLUSTER + 40)) ;;
     *) echo 0 ;;
   esac
 }

@@ -139,8 +139,9 @@ wait_isr_full() { # MAX_SECONDS
 
 # The KRaft quorum's active controller (Kafka's own tool: a JVM, ~2 s).
 kafka_active_controller() {
+  # Logging as scripts/kafka.sh configures the nodes (reload4j since 3.9).
   java -cp "$REPO/ops/kafka/target/lib/*" \
-    -Dlog4j2.configurationFile="$RUN/kafka/node-1/log4j2.properties" \
+    -Dlog4j.configuration="file:$RUN/kafka/node-1/log4j.properties" \
     org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-server "$KAFKA_BOOTSTRAP" \
     describe --status 2>/dev/null | awk '$1 == "LeaderId:" { print $2 }'
 }

@@ -99,10 +99,11 @@ accepted_ids() {
 
 # The evidence ids the gateway refused with 503 after producing them (its
 # answer names them: "evidence ID of agent UUID not written to Kafka"), as
-# the lab's agents logged them. Such a record may still reach the topic
-# (Kafka's "possibly persisted"); it must never get a verdict.
+# the lab's agents and the gateway (its log of 5xx answers: attest-bench's
+# agents too) logged them. Such a record may still reach the topic (Kafka's
+# "possibly persisted"); it must never get a verdict.
 refused_ids() {
-  cat "$LOGS"/agent*.log 2>/dev/null |
+  cat "$LOGS"/agent*.log "$LOGS"/gateway.log 2>/dev/null |
     sed -n 's/.*evidence \([0-9a-f-]\{36\}\) of agent [0-9a-f-]* not written to Kafka.*/\1/p' | sort -u
 }
 

@@ -36,8 +36,9 @@ load_bench_running() {
 load_stop() {
   if [ -n "$BENCH_PID" ]; then
     # The run ends by itself after --duration and its drain: wait for it
-    # (its JSON is written at the end); on an abort, interrupt it.
-    if [ "${1:-}" = abort ]; then kill -INT "$BENCH_PID" 2>/dev/null || true; fi
+    # (its JSON is written at the end); on an abort, stop it (TERM: a
+    # background job of a script ignores SIGINT).
+    if [ "${1:-}" = abort ]; then kill -TERM "$BENCH_PID" 2>/dev/null || true; fi
     wait "$BENCH_PID" 2>/dev/null || true
     BENCH_PID=
   fi
