@@ -1,9 +1,10 @@
 // Failover with the real attest-worker binary on Apache Kafka: three workers
 // in one consumer group and a steady flow of evidence for several agents.
 // Mid-flow, one worker is SIGKILLed (the group coordinator gives its
-// partitions, and the liveness of its agents, to the others), another is
-// SIGSTOPped for longer than its session (a zombie: evicted, then back with
-// whatever it held in flight), PostgreSQL restarts, and a fourth worker joins.
+// partitions, and the liveness of its agents, to the others); another is
+// SIGSTOPped in the middle of a batch for longer than its session (a zombie:
+// evicted, its partitions claimed by the last one, then back with its batch,
+// whose commit must be fenced); PostgreSQL restarts; a fourth worker joins.
 // Every evidence record must yield exactly one verdict per (agent, sequence)
 // on the verdict topic (duplicates of the same verdict are allowed: the outbox
 // is at-least-once) and one history row, none lost, all passing; a silent
@@ -87,6 +88,27 @@ class FailoverTest : public attest::testing::MigratedPostgresTest {
     for (const auto& [p, o] : Owners()) s.insert(o);
     return s;
   }
+  // A new agent, not enrolled yet, whose partition `worker` owns.
+  std::unique_ptr<SimAgent> AgentOf(const std::string& worker) {
+    std::set<int> parts;
+    for (const auto& [p, o] : Owners()) {
+      if (o == worker) parts.insert(p);
+    }
+    if (parts.empty()) return nullptr;
+    auto a = std::make_unique<SimAgent>();
+    while (!parts.count(kafka::PartitionFor(a->uuid, kPartitions))) a->uuid = RandomUuid();
+    return a;
+  }
+  // Backends of this test's database waiting for a lock.
+  int LockWaiters() {
+    auto c = Connect();
+    pqxx::work tx(*c);
+    return tx
+        .exec(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND "
+            "wait_event_type = 'Lock'")
+        .size();
+  }
 
   attest::testing::TempDir dir_{"attest-worker-failover"};
   attest::testing::KafkaCluster& kafka_ = attest::testing::KafkaCluster::Shared();
@@ -151,46 +173,66 @@ TEST_F(FailoverTest, KillPauseAndJoinWorkersAndRestartDatabaseUnderLoad) {
       << Logs();
   for (int i = 0; i < 3; ++i) round();
 
+  // An agent of `worker`, enrolled (liveness interval x grace = `window_s`)
+  // and verified once by it.
+  auto first_pass = [&](const std::string& worker, int window_s) {
+    auto a = AgentOf(worker);
+    if (!a) {
+      ADD_FAILURE() << worker << " owns no partition";
+      return a;
+    }
+    Enrol(*db, *a, a->log.entries.size(), window_s, /*grace=*/1);
+    a->ExtendTo(10);
+    send(*a, 0);
+    EXPECT_TRUE((*producer)->Flush(10s).ok());
+    auto v = collector.WaitVerdict(a->uuid, 1, 30s);
+    EXPECT_TRUE(v && v->worker_id() == worker) << (v ? v->ShortDebugString() : "") << Logs();
+    return a;
+  };
+
   // A silent agent of w1: attests once, then w1 dies before its deadline.
-  SimAgent quiet;
-  {
-    std::set<int> w1_parts;
-    for (const auto& [p, o] : Owners()) {
-      if (o == "w1") w1_parts.insert(p);
-    }
-    ASSERT_FALSE(w1_parts.empty());
-    while (!w1_parts.count(kafka::PartitionFor(quiet.uuid, kPartitions))) {
-      quiet.uuid = RandomUuid();
-    }
-    Enrol(*db, quiet, quiet.log.entries.size(), /*interval=*/5, /*grace=*/1);
-    quiet.ExtendTo(10);
-    send(quiet, 0);
-    ASSERT_TRUE((*producer)->Flush(10s).ok());
-    auto v = collector.WaitVerdict(quiet.uuid, 1, 30s);
-    ASSERT_TRUE(v) << Logs();
-    ASSERT_EQ(v->worker_id(), "w1");
-  }
+  auto quiet = first_pass("w1", 5);
+  ASSERT_TRUE(quiet && !HasFailure());
   workers_[1]->Kill();  // mid-flow: its uncommitted batch is redone by the new owner
   ASSERT_TRUE(rounds_until([&] { return !OwnerSet().count("w1"); }, 60s))
       << "w1's partitions were not taken over\n"
       << Logs();
 
-  // A zombie: w2 stops (no heartbeats, no commits) for longer than its
-  // session; the coordinator evicts it and w0 claims its partitions. When it
-  // runs again, what it held is fenced or given up as lost, and it rejoins.
-  ASSERT_EQ(::kill(workers_[2]->pid(), SIGSTOP), 0);
-  const auto resume_at = std::chrono::steady_clock::now() + kSession + 4s;
-  ASSERT_TRUE(rounds_until([&] { return std::chrono::steady_clock::now() > resume_at; }, 30s));
-  ASSERT_EQ(::kill(workers_[2]->pid(), SIGCONT), 0);
-  ASSERT_TRUE(rounds_until(
-      [&] {
-        const auto log = Log(2);
-        return log.find("kafka consumer: lost") != std::string::npos ||
-               log.find(": fenced") != std::string::npos;
-      },
-      60s))
-      << "the paused worker was not evicted\n"
+  // A zombie: w2 stops in the middle of a batch (its transaction open,
+  // waiting for an agent row this test holds) for longer than its session.
+  // The coordinator evicts it and w0 claims its partitions; when w2 runs
+  // again, its batch's offset update finds w0's epoch: rolled back (fenced),
+  // and w0 verifies those records, once.
+  auto held = first_pass("w2", 3600);
+  ASSERT_TRUE(held && !HasFailure());
+  const int held_partition = kafka::PartitionFor(held->uuid, kPartitions);
+  auto blocker = Connect();
+  auto lock = std::make_unique<pqxx::work>(*blocker);
+  lock->exec_params("SELECT 1 FROM enrolments WHERE agent_id = $1 FOR UPDATE", held->uuid);
+  held->ExtendTo(20);
+  send(*held, 10);
+  ASSERT_TRUE((*producer)->Flush(10s).ok());
+  ASSERT_TRUE(attest::testing::WaitFor([&] { return LockWaiters() > 0; }, 30s))
+      << "w2's batch did not wait for the held row\n"
       << Logs();
+  ASSERT_EQ(::kill(workers_[2]->pid(), SIGSTOP), 0);
+  struct Continue {  // never leave it stopped
+    pid_t pid;
+    ~Continue() { ::kill(pid, SIGCONT); }
+  } cont{workers_[2]->pid()};
+  ASSERT_TRUE(rounds_until([&] { return Owners()[held_partition] == "w0"; }, 60s))
+      << "w0 did not claim the stopped worker's partition\n"
+      << Logs();
+  lock->abort();  // w2's transaction takes the row; w0's batch waits for it
+  lock.reset();
+  for (int i = 0; i < 3; ++i) round();
+  ASSERT_EQ(::kill(workers_[2]->pid(), SIGCONT), 0);
+  ASSERT_TRUE(rounds_until([&] { return Log(2).find(": fenced") != std::string::npos; }, 60s))
+      << "the zombie's batch was not fenced\n"
+      << Logs();
+  auto redone = collector.WaitVerdict(held->uuid, 2, 60s);
+  ASSERT_TRUE(redone) << Logs();
+  EXPECT_EQ(redone->worker_id(), "w0") << redone->ShortDebugString();
   for (int i = 0; i < 5; ++i) round();
 
   server().Restart();  // PostgreSQL under load
@@ -217,7 +259,7 @@ TEST_F(FailoverTest, KillPauseAndJoinWorkersAndRestartDatabaseUnderLoad) {
           seen[{v.agent_uuid(), v.sequence()}].insert(rec.value);
         }
         for (const auto& [agent, n] : sent) {
-          const uint64_t expected = agent == quiet.uuid ? n + 1 : n;
+          const uint64_t expected = agent == quiet->uuid ? n + 1 : n;
           for (uint64_t s = 1; s <= expected; ++s) {
             auto it = seen.find({agent, s});
             if (it == seen.end()) {
@@ -262,7 +304,7 @@ TEST_F(FailoverTest, KillPauseAndJoinWorkersAndRestartDatabaseUnderLoad) {
     pqxx::work tx(*db);
     EXPECT_EQ(tx.exec_params1("SELECT count(*) FROM attestation_history WHERE agent_id = $1 AND "
                               "result = 'offline'",
-                              quiet.uuid)[0]
+                              quiet->uuid)[0]
                   .as<int>(),
               1);
   }
