@@ -61,11 +61,26 @@ compare_states() { # BEFORE AFTER
           if (bad) { print "BROKEN:" bad; exit 1 } print s }' "$2"
 }
 
-# Dumps the evidence topic ("%p %o %S %s\n": framed binary values).
-dump_evidence() {
-  kcat -C -q -e -b "$KAFKA_BOOTSTRAP" -t attestation.evidence -o beginning \
-    -f '%p %o %S %s\n' >"$1" 2>/dev/null
+# Dumps TOPIC from the beginning up to the end offsets it has now, in kcat's
+# FORMAT, partition by partition. (kcat -e waits until every partition is at
+# its end at the same moment, which a topic under steady load never is.)
+dump_topic() { # TOPIC FORMAT FILE
+  local topic=$1 format=$2 out=$3 p end n
+  : >"$out"
+  n=$(kcat -L -b "$KAFKA_BOOTSTRAP" -t "$topic" -m 10 2>/dev/null |
+    awk '/^  topic "/ { print $4; exit }')
+  [ -n "$n" ] || return 1
+  for p in $(seq 0 $((n - 1))); do
+    end=$(kcat -Q -b "$KAFKA_BOOTSTRAP" -t "$topic:$p:-1" -m 10 2>/dev/null | awk '{ print $NF; exit }')
+    [ "${end:-0}" -gt 0 ] 2>/dev/null || continue
+    # Offsets 0 .. end - 1 (nothing is deleted during a campaign).
+    kcat -C -q -b "$KAFKA_BOOTSTRAP" -t "$topic" -p "$p" -o beginning -c "$end" \
+      -f "$format" >>"$out" 2>/dev/null || return 1
+  done
 }
+
+# Dumps the evidence topic ("%p %o %S %s\n": framed binary values).
+dump_evidence() { dump_topic attestation.evidence '%p %o %S %s\n' "$1"; }
 
 # Waits until the workers' stored offsets cover every record of the dump
 # $1 and the outbox rows committed so far are published.
@@ -114,16 +129,20 @@ check_invariants() { # NAME RECOVERY NOTE [BROKEN]
   [ -z "$broken" ] || rc=1
   accepted_ids >"$dir/accepted.$n"
   refused_ids >"$dir/refused.$n"
-  dump_evidence "$dir/evidence1.$n"
+  dump_evidence "$dir/evidence1.$n" || { note="$note; evidence dump failed"; rc=1; }
   if ! wait_drained "$dir/evidence1.$n" 60; then
     note="$note; NOT DRAINED in 60 s"
     rc=1
   fi
   sql "SELECT agent_id, sequence, result, coalesce(kafka_partition::text, ''),
          coalesce(kafka_offset::text, '') FROM attestation_history" | tr '|' '\t' >"$dir/history.$n"
-  kcat -C -q -e -b "$KAFKA_BOOTSTRAP" -t attestation.verdicts -o beginning -f '%s\n' 2>/dev/null |
-    jq -r '[.agentUuid, .sequence, (.evidenceId // ""), .result] | @tsv' >"$dir/verdicts.$n"
-  dump_evidence "$dir/evidence2.$n"
+  dump_topic attestation.verdicts '%s\n' "$dir/verdicts.json.$n" || {
+    note="$note; verdict dump failed"
+    rc=1
+  }
+  jq -r '[.agentUuid, .sequence, (.evidenceId // ""), .result] | @tsv' "$dir/verdicts.json.$n" \
+    >"$dir/verdicts.$n"
+  dump_evidence "$dir/evidence2.$n" || { note="$note; evidence dump failed"; rc=1; }
   counts=$(perl "$REPO/scripts/campaign/check.pl" "$dir/evidence1.$n" "$dir/evidence2.$n" \
     "$dir/verdicts.$n" "$dir/history.$n" "$dir/accepted.$n" "$dir/refused.$n") || rc=1
   snapshot_states >"$dir/states.$n"
