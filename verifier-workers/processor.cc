@@ -11,6 +11,7 @@
 
 #include "common/eventlog/policy.h"
 #include "common/protoconv/hash_alg.h"
+#include "common/tpm/marshal.h"
 #include "common/verify/pcr_policy.h"
 #include "common/verify/selection.h"
 
@@ -327,6 +328,27 @@ OutboxRecord EncodeVerdict(const Context& ctx, const v1::Verdict& verdict, int32
   return rec;
 }
 
+namespace {
+
+// Whether `env` is another copy of the evidence whose TPM counters `row`
+// stores: received by the gateway at the same microsecond, quoting the same
+// clock, resetCount and restartCount. Only a record Kafka holds twice is
+// that: every request the gateway answers gets its own receipt time.
+bool IsSecondCopy(const v1::EvidenceEnvelope& env, const AgentRow& row,
+                  Clock::time_point received) {
+  if (!env.has_received_at() || !row.vstate.clock || row.quote_received_at == Clock::time_point{} ||
+      received != row.quote_received_at) {
+    return false;
+  }
+  auto attest = tpm::ParseAttest(tpm::AsBytes(env.evidence().quote().attest()));
+  if (!attest) return false;
+  const auto& c = attest->clockInfo;
+  return c.clock == row.vstate.clock->clock && c.resetCount == row.vstate.clock->reset_count &&
+         c.restartCount == row.vstate.clock->restart_count;
+}
+
+}  // namespace
+
 Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, const EvidenceRef& ref,
                         AgentRow& row, std::shared_ptr<const verifier::AttestationKey> ak,
                         const AgentPolicyRefs& pol, Clock::time_point now) {
@@ -344,6 +366,21 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
     return Finish(ctx, row, v1::VERDICT_RESULT_REJECTED, prev, std::move(findings), false,
                   env.evidence_id(), ref, pol, received, now, elapsed(), std::nullopt);
   };
+
+  // 0. A second copy of the evidence verified last. The gateway's idempotent
+  // producer (librdkafka 2.0.2) re-sends a batch under a new producer epoch
+  // when some of its records timed out in flight, and the broker then
+  // appends records it already had (docs/faults.md): verifying the copy
+  // would give the agent a second verdict, a REJECTED quote.replay, for
+  // evidence that passed. Skipped: no verdict, no history row, state and
+  // sequence unchanged; the offset advances.
+  if (IsSecondCopy(env, row, received)) {
+    spdlog::info(
+        "worker: evidence {} of agent {} at partition {} offset {} is a second copy of the "
+        "evidence verified last (same gateway receipt time and TPM clock): skipped",
+        env.evidence_id(), row.agent_id, ref.partition, ref.offset);
+    return Outcome{};
+  }
 
   // 1. The challenge token, checked at the time the gateway accepted the
   // evidence: a backlog in Kafka must not expire it. Freshness against

@@ -124,8 +124,10 @@ struct HistoryRecord {
 };
 
 struct Outcome {
-  // UNSPECIFIED only when not even a REJECTED verdict could be built (see
-  // ProcessRecord): the record is then skipped and logged.
+  // UNSPECIFIED when not even a REJECTED verdict could be built (see
+  // ProcessRecord; `error` says why), or when the record is a second copy of
+  // the evidence verified last (ProcessEvidence; `error` empty): the record
+  // is then skipped, without a verdict or a history row.
   v1::VerdictResult result = v1::VERDICT_RESULT_UNSPECIFIED;
   // Non-empty when processing threw: what the caller logs with the record's
   // partition, offset and agent.
@@ -149,7 +151,9 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& envelope
 
 // The worker's unit of containment: one Kafka record of `row`'s agent, from
 // its bytes to its outcome. Decodes the envelope and runs ProcessEvidence.
-// Total: never throws, and every record gives exactly one verdict:
+// Total: never throws, and every record gives exactly one verdict, except a
+// second copy of the evidence verified last (same gateway receipt time and
+// TPM clock: Kafka holds the record twice), which gives none:
 //   - bytes that are not an envelope, or an envelope naming another agent
 //     than the record's key: REJECTED (evidence.malformed);
 //   - an exception while processing: `row` is restored to what it was and

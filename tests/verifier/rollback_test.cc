@@ -253,6 +253,34 @@ TEST_F(WorkerRollback, EqualClockIsAReplayAndForwardPasses) {
   EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_PASS) << r.verdict.DebugString();
 }
 
+// The fault campaign's duplicate (docs/faults.md): the gateway's idempotent
+// producer re-sent a batch under a new epoch and Kafka held the same
+// evidence record twice. The copy gets no verdict (it got a second,
+// REJECTED quote.replay one); the same quote received again by a gateway
+// (another request: another receipt time) is still a replay, and another
+// quote received in the same second still passes.
+TEST_F(WorkerRollback, ASecondCopyOfTheEvidenceVerifiedLastGetsNoVerdict) {
+  StoreQuote();
+  const std::string value = Envelope({50'001, 4, 1, true}, now_ - std::chrono::seconds(5));
+  auto r = Process(value);
+  ASSERT_EQ(r.verdict.result(), v1::VERDICT_RESULT_PASS) << r.verdict.DebugString();
+  const int64_t sequence = row_.sequence;
+
+  const worker::Outcome copy =
+      worker::ProcessRecord(ctx_, value, worker::EvidenceRef{0, ++offset_}, row_, key_, {}, now_);
+  EXPECT_EQ(copy.result, v1::VERDICT_RESULT_UNSPECIFIED);
+  EXPECT_EQ(copy.error, "");
+  EXPECT_TRUE(copy.outbox.empty());
+  EXPECT_EQ(row_.sequence, sequence);
+  EXPECT_EQ(row_.state, "PASS");
+
+  r = Process(Envelope({50'001, 4, 1, true}, now_ - std::chrono::seconds(3)));
+  EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_REJECTED) << r.verdict.DebugString();
+  EXPECT_TRUE(r.has("quote.replay")) << r.verdict.DebugString();
+  r = Process(Envelope({50'002, 4, 1, true}, now_ - std::chrono::seconds(5)));
+  EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_PASS) << r.verdict.DebugString();
+}
+
 // The worker passes its configured tolerance to the verifier.
 TEST_F(WorkerRollback, TheWorkersBootTimeToleranceReachesTheVerifier) {
   row_.vstate.boot_time = kNow - 3600;
