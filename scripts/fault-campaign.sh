@@ -145,12 +145,12 @@ FAULTS=${CAMPAIGN_FAULTS:-$DEFAULT_FAULTS}
 # load must last until the last one (CAMPAIGN_BENCH_DURATION overrides).
 estimate() {
   case $1 in
-    worker | gateway | postgres | devbroker) echo 30 ;;
-    disk) echo 45 ;;
-    kafka-leader | kafka-broker) echo $((NODE_DOWN + 20)) ;;
-    kafka-pause) echo $((PAUSE_NODE + 25)) ;;
-    kafka-node | kafka-restart) echo 50 ;;
-    kafka-cluster-pause) echo $((PAUSE_CLUSTER + 40)) ;;
+    worker | gateway | postgres | devbroker) echo 25 ;;
+    disk) echo 35 ;;
+    kafka-leader | kafka-broker) echo $((NODE_DOWN + 25)) ;;
+    kafka-pause) echo $((PAUSE_NODE + 20)) ;;
+    kafka-node | kafka-restart) echo 40 ;;
+    kafka-cluster-pause) echo $((PAUSE_CLUSTER + 30)) ;;
     *) echo 0 ;;
   esac
 }
