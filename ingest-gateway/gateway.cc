@@ -84,12 +84,15 @@ kafka::ProducerConfig EvidenceProducerConfig(const GatewayConfig& c) {
   // delayed ACK (tens of ms).
   // One produce request in flight per broker: when a request times out
   // (delivery_timeout_ms during a leader change), librdkafka 2.0.2 drops the
-  // connection and bumps the idempotent producer's epoch, and it re-sends
-  // the other requests that were in flight on that connection under the new
-  // epoch, where the broker cannot recognise them as duplicates: evidence
-  // already written (and answered 202) went to the topic twice
-  // (docs/faults.md, librdkafka issue #4953). Batches still form while the
-  // one request is out. The operator's properties win.
+  // connection, bumps the idempotent producer's epoch and re-sends what was
+  // in flight and not timed out under the new epoch, where the broker cannot
+  // recognise it as a duplicate (librdkafka issue #4953). With one request
+  // out, the records of other requests are never among them, and fewer
+  // records are in flight ("possibly persisted") when a broker hangs. It
+  // narrows the duplicates, it does not end them (records of one batch can
+  // still be re-sent): the worker skips a second copy of the evidence it
+  // verified last (docs/faults.md). Batches still form while the one request
+  // is out. The operator's properties win.
   pc.extra = {{"reconnect.backoff.max.ms", "1000"},
               {"socket.nagle.disable", "true"},
               {"max.in.flight.requests.per.connection", "1"},
