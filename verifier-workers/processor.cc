@@ -373,13 +373,12 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   // appends records it already had (docs/faults.md): verifying the copy
   // would give the agent a second verdict, a REJECTED quote.replay, for
   // evidence that passed. Skipped: no verdict, no history row, state and
-  // sequence unchanged; the offset advances.
+  // sequence unchanged; the offset advances (worker.cc logs it and counts
+  // worker_evidence_skipped_total{reason="copy"}).
   if (IsSecondCopy(env, row, received)) {
-    spdlog::info(
-        "worker: evidence {} of agent {} at partition {} offset {} is a second copy of the "
-        "evidence verified last (same gateway receipt time and TPM clock): skipped",
-        env.evidence_id(), row.agent_id, ref.partition, ref.offset);
-    return Outcome{};
+    Outcome copy;
+    copy.copy = true;
+    return copy;
   }
 
   // 1. The challenge token, checked at the time the gateway accepted the

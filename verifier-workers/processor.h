@@ -135,6 +135,8 @@ struct Outcome {
   HistoryRecord history;
   std::vector<OutboxRecord> outbox;  // verdict, then the revocation (if any)
   int64_t verify_micros = 0;
+  // A second copy of the evidence verified last (result UNSPECIFIED).
+  bool copy = false;
 };
 
 struct EvidenceRef {

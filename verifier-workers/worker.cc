@@ -605,6 +605,7 @@ void Worker::CompleteBatch(Batch& b) {
     if (!b.has_outcome[i]) {
       const kafka::Message& m = b.msgs[i];
       const char* reason = b.skip_reason[i] == 1            ? "bad_key"
+                           : b.outcomes[i].copy             ? "copy"
                            : b.rows.count(LowerUuid(m.key)) ? "no_verdict"
                                                             : "not_enrolled";
       spdlog::warn("worker: skipped evidence {}[{}]@{} (key '{}'): {}", m.topic, m.partition,

@@ -269,6 +269,7 @@ TEST_F(WorkerRollback, ASecondCopyOfTheEvidenceVerifiedLastGetsNoVerdict) {
   const worker::Outcome copy =
       worker::ProcessRecord(ctx_, value, worker::EvidenceRef{0, ++offset_}, row_, key_, {}, now_);
   EXPECT_EQ(copy.result, v1::VERDICT_RESULT_UNSPECIFIED);
+  EXPECT_TRUE(copy.copy);
   EXPECT_EQ(copy.error, "");
   EXPECT_TRUE(copy.outbox.empty());
   EXPECT_EQ(row_.sequence, sequence);

@@ -317,6 +317,30 @@ TEST_F(WorkerTest, ReplayedEvidenceIsRejectedWithoutStateChange) {
   EXPECT_EQ(after[1].as<int64_t>(), 3);                        // only the sequence moved
 }
 
+// The same record twice in Kafka (the gateway's idempotent producer re-sent
+// it under a new epoch: docs/faults.md): one verdict, one history row; the
+// copy is skipped and the partition goes on.
+TEST_F(WorkerTest, ASecondCopyOfARecordGetsNoVerdict) {
+  StartWorker();
+  SimAgent a;
+  Enrol(*db_, a, 30);
+  a.ExtendTo(20);
+  const std::string record = a.Envelope(keys_set_, 0);
+  Send(a, record);
+  Send(a, record);
+  auto first = collector_->WaitVerdict(a.uuid, 1);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->result(), v1::VERDICT_RESULT_PASS) << first->DebugString();
+  a.ExtendTo(30);
+  Send(a, a.Envelope(keys_set_, 20));
+  auto second = collector_->WaitVerdict(a.uuid, 2);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->result(), v1::VERDICT_RESULT_PASS) << second->DebugString();
+  EXPECT_NE(second->evidence_id(), first->evidence_id());  // the copy got no verdict
+  EXPECT_EQ(Count("SELECT count(*) FROM attestation_history WHERE agent_id = $1", a.uuid), 2);
+  EXPECT_EQ(AgentRow(a)[1].as<int64_t>(), 2);
+}
+
 TEST_F(WorkerTest, BadTokenIsRejected) {
   StartWorker();
   SimAgent a;
