@@ -153,6 +153,7 @@ Gateway::Gateway(GatewayConfig config, metrics::Registry* registry, token::KeySe
       {"outcome"});
   accepted_ = &evidence_outcomes_->With({"accepted"});
   delivery_failed_ = &evidence_outcomes_->With({"delivery_failed"});
+  delivery_unknown_ = &evidence_outcomes_->With({"delivery_unknown"});
   registry_->AddCollector([this] {
     if (producer_) queue_depth_->Set(static_cast<double>(producer_->InFlight()));
   });
@@ -259,6 +260,32 @@ void Gateway::OnChallenge(http::RequestPtr req, http::Responder res) {
   }
 }
 
+// One evidence record on its way to Kafka. When Kafka may have written it but
+// never said so (errc::possibly_written), the same bytes are sent again: a
+// copy carries the same receipt time, and the worker skips a second copy of
+// the evidence it verified last (docs/worker.md), so a re-send cannot give a
+// second verdict. Answering "not written" instead would refuse evidence that
+// may still get a verdict.
+struct Gateway::PendingEvidence {
+  explicit PendingEvidence(http::Responder r) : res(std::move(r)) {}
+  http::Responder res;
+  BodyFormat format = BodyFormat::kProtobuf;
+  SteadyClock::time_point start;
+  int64_t next_seconds = 0;
+  std::string id;
+  std::string uuid;
+  std::string value;
+  int sends = 0;
+  bool possibly_written = false;  // an earlier send may be on the topic
+};
+
+namespace {
+// Sends of one record before an unknown outcome is answered as such. Each
+// waits up to kafka.delivery_timeout_ms (10 s): the answer comes within 20 s,
+// inside the agent's 30 s request timeout (agent request_timeout_ms).
+constexpr int kMaxEvidenceSends = 2;
+}  // namespace
+
 void Gateway::OnEvidence(http::RequestPtr req, http::Responder res) {
   auto format = FormatOf(req->content_type());
   if (!format) return res.Send(FromError(format.error()));
@@ -311,30 +338,61 @@ void Gateway::OnEvidence(http::RequestPtr req, http::Responder res) {
   }
   req->mutable_body().clear();  // in `value` now; do not hold the bytes twice
 
+  auto p = std::make_shared<PendingEvidence>(res);
+  p->format = ResponseFormat(req->header("Accept"), *format);
+  p->start = SteadyClock::now();
+  p->next_seconds = next_seconds;
+  p->id = *evidence_id;
+  p->uuid = *uuid;
+  p->value = std::move(value);
+  ProduceEvidence(std::move(p));
+}
+
+void Gateway::ProduceEvidence(std::shared_ptr<PendingEvidence> p) {
   static const std::vector<kafka::Header> kHeaders = {{"content-type", std::string(kProtobufType)}};
-  const BodyFormat out = ResponseFormat(req->header("Accept"), *format);
-  const auto start = SteadyClock::now();
-  auto on_delivery = [this, res, out, start, next_seconds, id = *evidence_id,
-                      uuid = *uuid](const Result<kafka::Delivery>& d) {
-    produce_latency_->Observe(std::chrono::duration<double>(SteadyClock::now() - start).count());
-    if (!d) {
-      delivery_failed_->Inc();
-      return res.Send(Unavailable(fmt::format("evidence {} of agent {} not written to Kafka: {}",
-                                              id, uuid, d.error().message)));
+  ++p->sends;
+  auto unknown_outcome = [this, p](std::string_view why) {
+    // Neither accepted nor refused: said so, so that nobody reads a verdict
+    // that may follow as one for refused evidence.
+    delivery_unknown_->Inc();
+    spdlog::warn("gateway: evidence {} of agent {} outcome unknown after {} sends: {}", p->id,
+                 p->uuid, p->sends, why);
+    p->res.Send(Unavailable(fmt::format(
+        "evidence {} of agent {}: outcome unknown, Kafka may have written it and a verdict may "
+        "follow: {}",
+        p->id, p->uuid, why)));
+  };
+  auto on_delivery = [this, p, unknown_outcome](const Result<kafka::Delivery>& d) {
+    if (d) {
+      produce_latency_->Observe(
+          std::chrono::duration<double>(SteadyClock::now() - p->start).count());
+      accepted_->Inc();
+      v1::EvidenceAccepted accepted;
+      accepted.set_evidence_id(p->id);
+      // 0: the gateway does not read the database on this path; the agent
+      // uses the challenge's interval_seconds (unless catching up).
+      accepted.set_next_attestation_seconds(p->next_seconds);
+      return p->res.Send(Encoded(202, p->format, accepted));
     }
-    accepted_->Inc();
-    v1::EvidenceAccepted accepted;
-    accepted.set_evidence_id(id);
-    // 0: the gateway does not read the database on this path; the agent
-    // uses the challenge's interval_seconds (unless catching up).
-    accepted.set_next_attestation_seconds(next_seconds);
-    res.Send(Encoded(202, out, accepted));
+    const bool unknown = d.error().code == kafka::errc::possibly_written;
+    p->possibly_written = p->possibly_written || unknown;
+    if (unknown && p->sends < kMaxEvidenceSends) {
+      spdlog::warn("gateway: evidence {} of agent {}: {}; sending it again ({} of {})", p->id,
+                   p->uuid, d.error().message, p->sends + 1, kMaxEvidenceSends);
+      return ProduceEvidence(p);
+    }
+    produce_latency_->Observe(std::chrono::duration<double>(SteadyClock::now() - p->start).count());
+    if (p->possibly_written) return unknown_outcome(d.error().message);
+    delivery_failed_->Inc();
+    p->res.Send(Unavailable(fmt::format("evidence {} of agent {} not written to Kafka: {}", p->id,
+                                        p->uuid, d.error().message)));
   };
   auto produced =
-      producer_->Produce(config_.kafka_topic, *uuid, value, kHeaders, std::move(on_delivery));
+      producer_->Produce(config_.kafka_topic, p->uuid, p->value, kHeaders, std::move(on_delivery));
   if (!produced) {
+    if (p->possibly_written) return unknown_outcome(produced.error().message);
     evidence_outcomes_->With({"produce_refused"}).Inc();
-    return res.Send(Unavailable("kafka cannot take the evidence: " + produced.error().message));
+    p->res.Send(Unavailable("kafka cannot take the evidence: " + produced.error().message));
   }
 }
 

@@ -65,6 +65,9 @@ class Gateway {
   void OnEvidence(http::RequestPtr req, http::Responder res);
   void OnReadyz(http::Responder res);
   http::Response Unavailable(std::string_view detail) const;
+  // One evidence record on its way to Kafka (gateway.cc).
+  struct PendingEvidence;
+  void ProduceEvidence(std::shared_ptr<PendingEvidence> p);
 
   const GatewayConfig config_;
   metrics::Registry own_registry_;
@@ -75,6 +78,7 @@ class Gateway {
   metrics::CounterFamily* evidence_outcomes_ = nullptr;
   metrics::Counter* accepted_ = nullptr;
   metrics::Counter* delivery_failed_ = nullptr;
+  metrics::Counter* delivery_unknown_ = nullptr;
 
   // Destroyed in reverse: the server first (no more handlers), then the
   // store and the producer (no more callbacks), then the probes.

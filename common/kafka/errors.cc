@@ -34,6 +34,8 @@ class Category final : public std::error_category {
         return "kafka error";
       case errc::topic_mismatch:
         return "kafka topic does not match what the pipeline needs";
+      case errc::possibly_written:
+        return "kafka delivery failed but the record may have been written";
     }
     return "unknown error";
   }

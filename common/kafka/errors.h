@@ -26,6 +26,9 @@ enum class errc {
   closed = 9,             // the client is closed
   failed = 10,            // any other broker or client error (message has the details)
   topic_mismatch = 11,    // a topic exists but not as the pipeline needs it (topics.h)
+  // A delivery failed after the record was sent: the broker may have written
+  // it (librdkafka's "possibly persisted"). Unknown outcome, not a refusal.
+  possibly_written = 12,
 };
 
 const std::error_category& category();

@@ -119,7 +119,14 @@ void Producer::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaq
   if (cb && *cb) {
     const char* topic = msg->rkt ? rd_kafka_topic_name(msg->rkt) : "";
     if (msg->err) {
-      (*cb)(ErrorFromKafka(msg->err, std::string("delivery to '") + topic + "'"));
+      Error e = ErrorFromKafka(msg->err, std::string("delivery to '") + topic + "'");
+      // Sent and not answered (a timeout, a dropped connection): the broker
+      // may hold the record. Callers must not treat this as "not written".
+      if (rd_kafka_message_status(msg) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED) {
+        e.code = make_error_code(errc::possibly_written);
+        e.message += " (possibly written)";
+      }
+      (*cb)(e);
     } else {
       (*cb)(Delivery{topic, msg->partition, msg->offset});
     }

@@ -41,7 +41,8 @@ struct ProducerConfig {
   std::string bootstrap_servers;  // "host:port,host:port"
   std::string client_id = "attest";
   std::chrono::milliseconds linger{5};
-  // A record not acknowledged within this time fails with errc::timed_out.
+  // A record not acknowledged within this time fails with errc::timed_out, or
+  // errc::possibly_written when it was sent and the answer never came.
   std::chrono::milliseconds delivery_timeout{30000};
   std::chrono::milliseconds close_timeout{10000};
   // Any other librdkafka property (e.g. "security.protocol"); may not change

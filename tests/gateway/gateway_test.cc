@@ -11,6 +11,7 @@
 
 #include <random>
 #include <set>
+#include <thread>
 
 #include "common/kafka/partitioner.h"
 #include "tests/gateway/fixture.h"
@@ -352,6 +353,68 @@ TEST_F(GatewayTest, KafkaOutageGives503ThenEveryAcceptedEvidenceIsOnTheTopicOnce
   std::map<std::string, int> seen;
   for (const auto& env : RecordsOf(uuid)) ++seen[env.evidence_id()];
   for (const auto& id : accepted) EXPECT_EQ(seen[id], 1) << id;
+}
+
+TEST_F(GatewayTest, AnUnknownDeliveryOutcomeIsSentAgainAndNeverAnsweredAsNotWritten) {
+  // A send Kafka may have written without saying so (its node hangs while
+  // the request is in flight) is not a refusal: the gateway sends the same
+  // bytes again (the worker skips a second copy), and when the outcome stays
+  // unknown its 503 says so instead of "not written to Kafka", because the
+  // record does reach the topic and gets a verdict (the fault campaign's
+  // "verdict for refused evidence").
+  UsePrivateKafka();
+  GatewayConfig config = MakeConfig();
+  config.token_ttl = 300s;
+  config.kafka_delivery_timeout = 3s;
+  StartGateway(std::move(config));
+  const std::string uuid = NewUuid();
+  InsertAgent(uuid);
+  auto fresh = [&] { return MakeEvidence(uuid, ChallengeOf(AskChallenge(uuid)).token(), 0); };
+  ASSERT_EQ(PostEvidence(uuid, fresh()).status, 202);
+
+  // 1. Hung for both sends: 503 naming the unknown outcome, then the record
+  // is on the topic once the node runs again.
+  v1::Evidence hung = fresh();
+  kafka().PauseNode(1);
+  auto r = PostEvidence(uuid, hung);
+  kafka().ResumeNode(1);
+  ASSERT_EQ(r.status, 503) << r.body;
+  EXPECT_NE(r.body.find("outcome unknown"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("not written to Kafka"), std::string::npos) << r.body;
+  const auto problem = nlohmann::json::parse(r.body, nullptr, false);
+  ASSERT_TRUE(problem.is_object()) << r.body;
+  const std::string detail = problem.value("detail", "");
+  const auto id_at = detail.find("evidence ");
+  ASSERT_NE(id_at, std::string::npos) << detail;
+  const std::string unknown_id = detail.substr(id_at + 9, 36);
+  ASSERT_TRUE(attest::testing::WaitFor([&] { return gateway_->Ready(); }, 60s)) << kafka().Log();
+  std::vector<v1::EvidenceEnvelope> copies;
+  ASSERT_TRUE(attest::testing::WaitFor(
+      [&] {
+        copies.clear();
+        for (auto& env : RecordsOf(uuid)) {
+          if (env.evidence_id() == unknown_id) copies.push_back(env);
+        }
+        return !copies.empty();
+      },
+      30s))
+      << "the 'unknown' evidence never reached the topic: then the answer could have said so";
+  for (const auto& c : copies) {
+    // Byte-identical copies: the worker's second-copy rule needs the same
+    // receipt time.
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(c, copies.front()));
+  }
+
+  // 2. Hung for the first send only: the second is acknowledged, so 202.
+  v1::Evidence late = fresh();
+  kafka().PauseNode(1);
+  std::thread resume([&] {
+    std::this_thread::sleep_for(4s);  // the first send (3 s) timed out, the second waits
+    kafka().ResumeNode(1);
+  });
+  auto r2 = PostEvidence(uuid, late);
+  resume.join();
+  EXPECT_EQ(r2.status, 202) << r2.body;
 }
 
 TEST_F(GatewayTest, EvidenceAboveTheTopicsMaxMessageBytesIsRefusedAndTheGatewayGoesOn) {
