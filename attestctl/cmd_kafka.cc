@@ -238,13 +238,19 @@ int Run(const TopicsArgs& a, bool create) {
       // Usable once every partition has a leader; new topics take a moment.
       for (;;) {
         view = DescribeUntil(**admin, names, bootstrap, deadline);
+        // A broker that has not yet seen a new topic answers DescribeConfigs
+        // with UNKNOWN_TOPIC_OR_PART (seen on a fresh three-node cluster):
+        // wait for readable configs too, and report them unreadable only
+        // if they still are at the deadline.
         bool led = true;
+        bool readable = true;
         for (size_t i = 0; i < specs.size(); ++i) {
           if (status[i] != Status::kCreated) continue;
           const auto& t = view.topics[i];
           led = led && t.exists && t.partitions > 0 && t.partitions_without_leader == 0;
+          readable = readable && t.configs_state != kafka::TopicDescription::Configs::kUnreadable;
         }
-        if (led) break;
+        if (led && (readable || Clock::now() >= deadline)) break;
         if (Clock::now() >= deadline) {
           throw CommandError{kExitKafka, "kafka at " + bootstrap +
                                              ": created topics have no leader within --timeout"};

@@ -33,7 +33,10 @@ die() { echo "kafka.sh: $*" >&2; exit 1; }
 usage() { sed -n '2,/^set -e/p' "$0" | grep '^#' >&2; exit 2; }
 
 fetch() {
-  # Re-fetch only when the pom changed since the last successful fetch.
+  # Re-fetch only when the pom changed since the last successful fetch. Each
+  # pom's jars get their own directory (target/lib-<sha>, target/lib points
+  # at the current one) and nodes run from the resolved path: a re-fetch
+  # never pulls jars from under a running node.
   local stamp=$LIB/.pom.sha256 want
   want=$(sha256sum "$POM" | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && compgen -G "$LIB/kafka_2.13-*.jar" >/dev/null; then
@@ -41,14 +44,17 @@ fetch() {
   fi
   command -v mvn >/dev/null || die "mvn not found (scripts/install-deps.sh installs maven)"
   echo "kafka.sh: fetching Apache Kafka with Maven ($POM)" >&2
-  rm -rf "$LIB"
+  if [ -L "$LIB" ]; then rm -f "$LIB"; else rm -rf "$LIB"; fi
+  rm -rf "$LIB-$want"
   mvn -q -B -f "$POM" package >&2 || die "mvn could not fetch the broker (see above)"
-  echo "$want" >"$stamp"
+  echo "$want" >"$LIB/.pom.sha256"
+  mv "$LIB" "$LIB-$want"
+  ln -s "lib-$want" "$LIB"
 }
 
 classpath() {
   compgen -G "$LIB/kafka_2.13-*.jar" >/dev/null || fetch
-  echo "$LIB/*"
+  echo "$(readlink -f "$LIB")/*"
 }
 
 free_port() {

@@ -79,6 +79,11 @@ Result<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerConfig& config,
       {"session.timeout.ms", std::to_string(config.session_timeout.count())},
       {"heartbeat.interval.ms", std::to_string(config.heartbeat_interval.count())},
       {"auto.offset.reset", config.auto_offset_reset},
+      // A broker that hangs (no RST, no answer) holds a fetch until this
+      // passes; librdkafka's 60 s default kept a hung leader's partitions
+      // unread for a minute after Kafka had moved them (docs/faults.md).
+      // Group joins keep their own, longer timeout (max.poll.interval.ms).
+      {"socket.timeout.ms", "10000"},
   };
   const Properties forced = {
       {"partition.assignment.strategy", "cooperative-sticky"},
