@@ -120,9 +120,13 @@ void Producer::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaq
     const char* topic = msg->rkt ? rd_kafka_topic_name(msg->rkt) : "";
     if (msg->err) {
       Error e = ErrorFromKafka(msg->err, std::string("delivery to '") + topic + "'");
-      // Sent and not answered (a timeout, a dropped connection): the broker
-      // may hold the record. Callers must not treat this as "not written".
-      if (rd_kafka_message_status(msg) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED) {
+      // Sent and not answered: the broker may hold the record. Callers must
+      // not treat this as "not written". A timeout counts whatever status
+      // librdkafka 2.0.2 gives: in the fault campaign a record reported
+      // NOT_PERSISTED after a timeout across a cluster restart (sent, the
+      // connection dropped, retried) was on the topic.
+      if (rd_kafka_message_status(msg) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED ||
+          msg->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) {
         e.code = make_error_code(errc::possibly_written);
         e.message += " (possibly written)";
       }

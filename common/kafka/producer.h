@@ -41,8 +41,9 @@ struct ProducerConfig {
   std::string bootstrap_servers;  // "host:port,host:port"
   std::string client_id = "attest";
   std::chrono::milliseconds linger{5};
-  // A record not acknowledged within this time fails with errc::timed_out, or
-  // errc::possibly_written when it was sent and the answer never came.
+  // A record not acknowledged within this time fails with
+  // errc::possibly_written: it may have been sent and written without an
+  // answer (librdkafka cannot tell reliably), so it is not "not written".
   std::chrono::milliseconds delivery_timeout{30000};
   std::chrono::milliseconds close_timeout{10000};
   // Any other librdkafka property (e.g. "security.protocol"); may not change
