@@ -102,6 +102,12 @@ Result<AgentConfig> ParseAgentConfig(const ConfigFile& f) {
   ATTEST_ASSIGN_OR_RETURN(c.uefi_log_max_bytes,
                           f.Int("uefi_log_max_bytes", c.uefi_log_max_bytes, 1024, 1 << 30));
 
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("block_failover_seconds", c.block_failover_seconds, 1, 86400));
+  c.block_failover_seconds = static_cast<int>(v);
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("once_timeout_seconds", c.once_timeout_seconds, 1, 86400));
+  c.once_timeout_seconds = static_cast<int>(v);
+  ATTEST_ASSIGN_OR_RETURN(c.trusted_network, f.Bool("trusted_network", c.trusted_network));
+
   std::vector<ConfigFile> blocks;
   ATTEST_ASSIGN_OR_RETURN(blocks, f.TableList("servers"));
   if (blocks.empty()) {

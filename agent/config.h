@@ -48,6 +48,15 @@ struct AgentConfig {
   std::string uefi_log = "/sys/kernel/security/tpm0/binary_bios_measurements";
   int verification_duplication = 1;
   std::vector<ServerBlock> servers;
+  // A block in use whose every attempt has failed for this long (no evidence
+  // accepted since its first failure) is replaced by a spare block, if any;
+  // it keeps being retried and is taken back once it accepts evidence.
+  int block_failover_seconds = 120;
+  // --once gives up after this long, naming the blocks that failed and why.
+  int once_timeout_seconds = 300;
+  // http:// server addresses are refused unless the operator says the
+  // network between agent and servers is trusted.
+  bool trusted_network = false;
   TlsClientOptions tls;
   int connect_timeout_ms = 5000;
   int request_timeout_ms = 30000;
