@@ -1,28 +1,22 @@
 // The push agent: registers its TPM identity with the registrars of the
 // [[servers]] blocks it uses, then attests to each block's gateways on the
-// schedule the gateways give.
+// schedule the gateways give (the steps and answers: agent/round.h).
 //
-// Blocks used: the first `verification_duplication` [[servers]] blocks of the
-// config file, in file order. Each is independent: its own registration
-// record, its own challenge, quote and evidence each round, its own schedule
-// and backoff; a block's addresses are never used for another block.
+// Blocks (agent/block_selector.h): verification_duplication = N of the M
+// [[servers]] blocks are in use, preferred in file order; a block in use
+// whose every attempt has failed for block_failover_seconds is replaced by
+// the next spare block, which registers first; the block is retried and
+// taken back once it accepts evidence again. Each block is independent: its
+// own thread, registration record, challenge, quote, evidence, schedule and
+// backoff, so a server that never answers delays only its own block; a
+// block's addresses are never used for another block. Which blocks are in
+// use and why is logged and written to <state_dir>/status.json
+// (agent/status.h).
 //
-// Per block and step, by HTTP answer:
-//   2xx           next step (register -> activate -> challenge -> evidence);
-//                 after 202 the next round is due after the interval the
-//                 gateway gives (EvidenceAccepted, else Challenge, else
-//                 default_interval_seconds).
-//   429           wait Retry-After (503 with Retry-After likewise, on another
-//                 address of the block).
-//   404           on challenge/evidence: the backend lost the registration;
-//                 register again (at once the first time, then with backoff).
-//   5xx, no answer  another address of the block (connection failures try every
-//                 address at once), exponential backoff with jitter
-//                 (retry_initial_ms doubling up to retry_max_ms, 50-100%).
-//   other 4xx     the problem detail is logged; backoff.
-// On start every block asks for a challenge at once ("I am back").
+// On start every block in use asks for a challenge at once ("I am back").
 //
-// Thread-safety: Run() on one thread; Stop via the stop_token from any thread.
+// Thread-safety: Run() on one thread (it starts one thread per block and
+// joins them before it returns); Stop via the stop_token from any thread.
 #pragma once
 
 #include <memory>
@@ -34,9 +28,13 @@
 namespace attest::agent {
 
 struct RunOptions {
-  // Return once every used block has had one evidence accepted (tests, cron).
-  // Permanent errors (4xx other than 404/408/429, TPM failures, a challenge
-  // the TPM cannot quote) end the run with that error instead of a backoff.
+  // Return once N blocks have each had one evidence accepted (tests, cron).
+  // A permanent error (4xx other than 404/408/429, TPM failures, a challenge
+  // the TPM cannot quote, a second 404 after registering again) takes the
+  // block out of this run and a spare in, without waiting for
+  // block_failover_seconds. The run fails (errc::not_attested), naming every
+  // block that failed and why, when N blocks can no longer attest or after
+  // once_timeout_seconds.
   bool once = false;
 };
 
@@ -48,8 +46,9 @@ class Agent {
 
   const std::string& uuid() const;
 
-  // Runs until `stop` is requested (then returns Ok after the request in
-  // flight) or, with options.once, until every block attested once.
+  // Runs until `stop` is requested (then returns Ok after the requests in
+  // flight, each bounded by request_timeout_ms) or, with options.once, until
+  // N blocks attested once.
   Result<void> Run(std::stop_token stop, RunOptions options = {});
 
  private:

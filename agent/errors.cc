@@ -26,6 +26,8 @@ class Category final : public std::error_category {
         return "invalid challenge";
       case errc::stopped:
         return "stopped";
+      case errc::not_attested:
+        return "not attested";
     }
     return "unknown error";
   }

@@ -16,6 +16,7 @@ enum class errc {
   tpm_error = 5,          // the TPM refused or failed an operation
   invalid_challenge = 6,  // a challenge the TPM cannot quote (nonce > 64 bytes, bad PCRs)
   stopped = 7,            // a stop was requested (SIGTERM/SIGINT)
+  not_attested = 8,       // --once: fewer than N blocks attested (timeout, all failed)
 };
 
 const std::error_category& category();

@@ -1,6 +1,9 @@
 // attest-agent: the push attestation agent (see agent/agent.h).
-// Exit codes: 0 stopped by SIGTERM/SIGINT or --once done, 1 runtime failure,
-// 2 bad command line or configuration.
+// Exit codes: 0 stopped by SIGTERM/SIGINT or --once done, 1 runtime failure
+// (--once: fewer than verification_duplication blocks attested), 2 bad
+// command line or configuration. `--status` prints the running agent's
+// status file and exits 0 when verification_duplication blocks are serving,
+// 1 when fewer are, 2 when there is no status to read.
 #include <pthread.h>
 #include <signal.h>
 
@@ -11,6 +14,7 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/status.h"
 #include "common/base/logging.h"
 
 int main(int argc, char** argv) {
@@ -19,8 +23,12 @@ int main(int argc, char** argv) {
   std::string log_format = "human";
   std::string log_level = "info";
   bool once = false;
+  bool status = false;
   app.add_option("--config", config_path, "agent configuration (TOML)");
-  app.add_flag("--once", once, "register if needed, attest once to every block, then exit");
+  app.add_flag("--once", once,
+               "register if needed, attest once to verification_duplication blocks, then exit");
+  app.add_flag("--status", status,
+               "print which blocks the running agent uses and why (its state_dir/status.json)");
   app.add_option("--log-format", log_format, "human | json")
       ->check(CLI::IsMember({"human", "json"}));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
@@ -46,6 +54,16 @@ int main(int argc, char** argv) {
   if (!config) {
     std::fprintf(stderr, "attest-agent: %s\n", config.error().message.c_str());
     return 2;
+  }
+
+  if (status) {
+    auto s = attest::agent::ReadStatus(config->state_dir);
+    if (!s) {
+      std::fprintf(stderr, "attest-agent: %s\n", s.error().message.c_str());
+      return 2;
+    }
+    std::fputs(attest::agent::FormatStatus(*s).c_str(), stdout);
+    return s->Serving() >= s->verification_duplication ? 0 : 1;
   }
 
   // SIGTERM/SIGINT are handled by a thread that requests a stop; the agent

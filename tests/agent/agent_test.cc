@@ -2,13 +2,17 @@
 // FakeBackend (registrar + gateway doubles that do real MakeCredential and
 // verify each quote with common/verify), through a real tinyproxy.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "tests/agent/fake_backend.h"
 #include "tests/harness/pki/pki.h"
@@ -75,7 +79,9 @@ class AgentTest : public ::testing::Test {
       << "ima_log = \"" << (dir_.path() / "ima.txt").string() << "\"\n"
       << "uefi_log = \"" << (dir_.path() / "uefi.bin").string() << "\"\n"
       << "boot_time = " << kBootTime << "\n"
-      << "retry_initial_ms = 100\nretry_max_ms = 400\nconnect_timeout_ms = 2000\n"
+      << "retry_initial_ms = 100\nretry_max_ms = 400\n"
+      << (extra.find("connect_timeout_ms") == std::string::npos ? "connect_timeout_ms = 2000\n"
+                                                                : "")
       << "verification_duplication = " << duplication << "\n"
       << extra << "\n"
       << "[tls]\nca_file = \"" << pki_->ca_cert().string() << "\"\n";
@@ -112,6 +118,52 @@ class AgentTest : public ::testing::Test {
 };
 
 std::string DeadAddress() { return "https://127.0.0.1:" + std::to_string(FreePort()); }
+
+// A server that accepts every TCP connection and never sends a byte (a hung
+// process, a black-holing middlebox): the client waits for its timeouts.
+class SilentServer {
+ public:
+  SilentServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(fd_, 64) != 0) {
+      throw std::runtime_error("SilentServer: cannot listen");
+    }
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) return;  // closed by the destructor
+        std::lock_guard lock(mu_);
+        held_.push_back(c);
+      }
+    });
+  }
+  ~SilentServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+    for (int c : held_) ::close(c);
+  }
+  std::string url() const { return "https://127.0.0.1:" + std::to_string(port_); }
+  size_t connections() {
+    std::lock_guard lock(mu_);
+    return held_.size();
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::mutex mu_;
+  std::vector<int> held_;
+  std::thread thread_;
+};
 
 TEST_F(AgentTest, RegistersActivatesAndSendsEvidenceThatVerifies) {
   FakeBackend be(*pki_, "backend");
@@ -207,6 +259,81 @@ TEST_F(AgentTest, DuplicationAttestsToTheFirstNBlocksEachWithItsOwnChallenge) {
   }
   EXPECT_NE(a.evidence()[0].evidence.challenge_token(), b.evidence()[0].evidence.challenge_token());
   EXPECT_TRUE(c.requests().empty()) << "block 3 is beyond verification_duplication = 2";
+}
+
+// N = 2 of 3 with the first block dead: the spare (block 3) registers and
+// attests in its place, so --once returns 0 with two blocks attested, and
+// --status says which blocks serve and why. Before spare blocks the agent
+// kept retrying block 1 and --once never returned.
+TEST_F(AgentTest, ASpareBlockReplacesADeadOneAndOnceSucceeds) {
+  FakeBackend b(*pki_, "backend-b");
+  FakeBackend c(*pki_, "backend-c");
+  const std::string dead = DeadAddress();
+  WriteConfig({{{dead}, {dead}}, {{b.url()}, {b.url()}}, {{c.url()}, {c.url()}}}, 2, "ecc",
+              "block_failover_seconds = 1\nonce_timeout_seconds = 25");
+  ASSERT_EQ(RunOnce(), 0) << Log();
+  for (FakeBackend* be : {&b, &c}) {
+    EXPECT_EQ(be->Count("activate"), 1) << "the spare registers first";
+    ASSERT_EQ(be->evidence().size(), 1u);
+    EXPECT_TRUE(be->evidence()[0].quote_ok);
+  }
+  const std::string log = Log();
+  EXPECT_NE(log.find("servers[0]: down"), std::string::npos) << log;
+  EXPECT_NE(log.find("servers[2]: in use (replaces servers[0])"), std::string::npos) << log;
+
+  std::string out;
+  const int rc =
+      RunCommand({ATTEST_AGENT_BINARY, "--status", "--config", config_path().string()}, &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("servers[0]  not in use  down"), std::string::npos) << out;
+  EXPECT_NE(out.find("2 of 2 block(s) serving"), std::string::npos) << out;
+  EXPECT_NE(out.find(dead.substr(8)), std::string::npos) << "the reason names the address\n" << out;
+}
+
+// A block whose challenge the agent must refuse (a permanent error) is taken
+// out of a --once run at once, and a spare attests instead.
+TEST_F(AgentTest, APermanentErrorInOnceModeBringsInTheSpare) {
+  FakeBackend a(*pki_, "backend-a");
+  FakeBackend b(*pki_, "backend-b");
+  a.TokenSize(65);
+  WriteConfig({{{a.url()}, {a.url()}}, {{b.url()}, {b.url()}}}, 1);
+  ASSERT_EQ(RunOnce(), 0) << Log();
+  EXPECT_TRUE(a.evidence().empty());
+  EXPECT_EQ(b.evidence().size(), 1u);
+}
+
+// Blocks never wait on each other: block 1's gateway accepts connections
+// and never answers (for up to 20 s per request), while block 2 attests
+// every second. With one thread for all blocks, block 2 waited out block
+// 1's timeouts.
+TEST_F(AgentTest, AServerThatNeverAnswersDelaysOnlyItsOwnBlock) {
+  SilentServer silent;
+  FakeBackend b(*pki_, "backend-b");
+  WriteConfig({{{}, {silent.url()}}, {{b.url()}, {b.url()}}}, 2, "ecc",
+              "request_timeout_ms = 20000\nconnect_timeout_ms = 20000");
+  auto p = Start(false);
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return b.evidence().size() >= 3; }, 15s)) << Log();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 15s);
+  EXPECT_GE(silent.connections(), 1u) << "block 1 was tried, and is still waiting";
+  p->Stop();
+}
+
+// --once exits non-zero after once_timeout_seconds, naming the block that
+// did not attest and why. Before, it retried forever.
+TEST_F(AgentTest, OnceGivesUpAfterItsTimeoutNamingTheFailedBlocks) {
+  FakeBackend a(*pki_, "backend-a");
+  const std::string dead = DeadAddress();
+  WriteConfig({{{a.url()}, {a.url()}}, {{}, {dead}}}, 2, "ecc", "once_timeout_seconds = 3");
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(RunOnce(), 1) << Log();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s);
+  const std::string log = Log();
+  EXPECT_NE(log.find("1 of 2 block(s) attested within once_timeout_seconds = 3 s"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("servers[1] (verifiers " + dead), std::string::npos) << log;
+  EXPECT_EQ(a.evidence().size(), 1u);
 }
 
 TEST_F(AgentTest, DuplicationLargerThanTheBlocksFailsAtStartUp) {

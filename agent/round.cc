@@ -1,0 +1,387 @@
+#include "agent/round.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "agent/binding.h"
+#include "agent/errors.h"
+#include "attest/v1/attestation.pb.h"
+#include "attest/v1/registration.pb.h"
+
+namespace attest::agent {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+namespace {
+
+constexpr char kProto[] = "application/x-protobuf";
+constexpr char kAgentVersion[] = "0.1.0";
+constexpr auto kMaxRetryAfter = std::chrono::hours(1);
+// Room kept in an evidence for what is added after the IMA entries are
+// sized (their framing, the capabilities).
+constexpr size_t kEvidenceReserveBytes = 4096;
+
+std::string Str(const Bytes& b) { return std::string(b.begin(), b.end()); }
+Bytes FromStr(const std::string& s) { return Bytes(s.begin(), s.end()); }
+
+std::string Hex(const Bytes& b) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (uint8_t c : b) {
+    out += digits[c >> 4];
+    out += digits[c & 0xf];
+  }
+  return out;
+}
+
+Result<Bytes> AuthTag(const Bytes& secret, const std::string& uuid) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+           reinterpret_cast<const unsigned char*>(uuid.data()), uuid.size(), out,
+           &len) == nullptr) {
+    return MakeError(errc::protocol_error, "HMAC-SHA256 of the activation secret failed");
+  }
+  return Bytes(out, out + len);
+}
+
+// "404 Not Found: agent ... is not enrolled" from a problem body, else the
+// status and the start of the body.
+std::string ProblemText(const httpclient::Response& r) {
+  std::string text = std::to_string(r.status);
+  auto j = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_discarded() && j.is_object()) {
+    if (j.contains("title") && j["title"].is_string()) text += " " + j["title"].get<std::string>();
+    if (j.contains("detail") && j["detail"].is_string()) {
+      text += ": " + j["detail"].get<std::string>();
+    }
+    return text;
+  }
+  std::string body = r.body.substr(0, 200);
+  for (char& c : body) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '.';
+  }
+  return body.empty() ? text : text + ": " + body;
+}
+
+// What the blocks need of the TPM besides quotes and activations, copied
+// once it is opened so that a block holds the TPM lock only to use it.
+struct TpmIdentity {
+  std::string ek_public, ek_cert, ak_public;
+  Bytes ak_name;
+  std::string ak_name_hex;
+  std::vector<v1::HashAlgorithm> banks;
+  v1::SignatureScheme scheme{};
+};
+
+Step TpmFailure(Devices& d, Error e) {
+  std::lock_guard lock(d.tpm_mu);
+  d.tpm.reset();  // reopened next step: a TPM reset loses every transient handle
+  return Step::Fail(Step::kPermanent, std::move(e));
+}
+
+// The answer to a non-success status of `what` from `ep`.
+Step FromStatus(Devices& d, BlockConn& b, Endpoints& ep, const httpclient::Response& r,
+                const std::string& what, bool lost_registration_on_404) {
+  std::string text = b.name + ": " + what + " at " + ep.current_url() + ": " + ProblemText(r);
+  auto retry_after = r.retry_after();
+  if (r.status == 429) {
+    auto wait =
+        retry_after ? std::min<milliseconds>(*retry_after, kMaxRetryAfter) : Backoff(d.config, b);
+    spdlog::info("{}; retrying in {} ms", text, wait.count());
+    return Step::Of(Step::kWait, wait);
+  }
+  if (r.status == 404 && lost_registration_on_404) {
+    spdlog::warn("{}; registering again", text);
+    return Step::Fail(Step::kReregister, MakeError(errc::http_status, text));
+  }
+  if (r.status >= 500) {
+    ep.Rotate();
+    if (r.status == 503 && retry_after) {
+      auto wait = std::min<milliseconds>(*retry_after, kMaxRetryAfter);
+      spdlog::warn("{}; retrying in {} ms", text, wait.count());
+      // The backend is alive but not serving: a failure for the spare rule.
+      return Step::Fail(Step::kWait, MakeError(errc::http_status, text), wait);
+    }
+    spdlog::warn("{}; failing over to another address", text);
+    return Step::Fail(Step::kBackoff, MakeError(errc::http_status, text));
+  }
+  // 408: we were slow; 401 on evidence: the token expired (or the gateways
+  // rotated keys) while we quoted. A new challenge fixes both.
+  if (r.status == 408 || r.status == 401) {
+    spdlog::warn("{}", text);
+    return Step::Fail(Step::kBackoff, MakeError(errc::http_status, text));
+  }
+  spdlog::error("{}", text);
+  return Step::Fail(Step::kPermanent, MakeError(errc::http_status, text));
+}
+
+Step Unreachable(BlockConn& b, Endpoints& ep, const std::string& what, const Error& e) {
+  std::string text = b.name + ": " + what + ": " + e.message;
+  spdlog::warn("{}", text);
+  ep.Rotate();
+  return Step::Fail(Step::kBackoff, MakeError(errc::http_status, text));
+}
+
+// Opens the TPM when it is not open (first use, or after a failure).
+Result<TpmIdentity> EnsureTpm(Devices& d) {
+  std::lock_guard lock(d.tpm_mu);
+  if (!d.tpm) {
+    TpmOptions o;
+    o.tcti = d.config.tcti;
+    o.ek_type = d.config.ek_type;
+    o.ak_type = d.config.ak_type;
+    o.ak_path = d.state.ak_path();  // a constant path: no state lock needed
+    ATTEST_ASSIGN_OR_RETURN(d.tpm, AgentTpm::Open(o));
+    spdlog::info("TPM ready: {} EK{}, {} AK {}", d.config.ek_type,
+                 d.tpm->ek_cert().empty() ? " (no certificate)" : " with certificate",
+                 d.config.ak_type, Hex(d.tpm->ak_name()));
+  }
+  const AgentTpm& t = *d.tpm;
+  return TpmIdentity{Str(t.ek_public()), Str(t.ek_cert()), Str(t.ak_public()),  t.ak_name(),
+                     Hex(t.ak_name()),   t.active_banks(), t.signature_scheme()};
+}
+
+Result<void> PutRecord(Devices& d, const BlockConn& b) {
+  std::lock_guard lock(d.state_mu);
+  return d.state.Put(b.key, b.record);
+}
+
+Result<ImaReader::Snapshot> ReadIma(Devices& d, uint64_t offset, size_t max_bytes) {
+  std::lock_guard lock(d.ima_mu);
+  return d.ima.Read(offset, max_bytes);
+}
+
+bool Registered(const Devices& d, const TpmIdentity& id, const BlockConn& b) {
+  if (b.registrars->empty()) return true;  // this backend registers agents elsewhere
+  return b.record.registered && b.record.uuid == d.uuid && b.record.ak_name_hex == id.ak_name_hex;
+}
+
+Step Register(Devices& d, const TpmIdentity& id, BlockConn& b) {
+  const std::string base = "/v1/agents/" + d.uuid;
+  v1::RegisterRequest req;
+  req.set_agent_uuid(d.uuid);
+  req.set_ek_public(id.ek_public);
+  req.set_ek_cert(id.ek_cert);
+  req.set_ak_public(id.ak_public);
+  req.set_agent_version(kAgentVersion);
+  auto r = b.registrars->Post(base + "/register", kProto, req.SerializeAsString());
+  if (!r) return Unreachable(b, *b.registrars, "register", r.error());
+  if (r->status != 200) return FromStatus(d, b, *b.registrars, *r, "register", false);
+  v1::RegisterResponse resp;
+  if (!resp.ParseFromString(r->body)) {
+    return Step::Fail(
+        Step::kPermanent,
+        MakeError(errc::protocol_error, b.name + ": register at " + b.registrars->current_url() +
+                                            ": the answer is not a RegisterResponse"));
+  }
+  if (!resp.already_active()) {
+    Result<Bytes> secret = MakeError(errc::tpm_error, "the TPM was reset");
+    {
+      std::lock_guard lock(d.tpm_mu);
+      if (d.tpm) {
+        secret = d.tpm->Activate(FromStr(resp.credential_blob()), FromStr(resp.encrypted_secret()));
+      }
+    }
+    if (!secret) {
+      return Step::Fail(Step::kPermanent,
+                        MakeError(errc::tpm_error,
+                                  b.name + ": credential activation: " + secret.error().message));
+    }
+    auto tag = AuthTag(*secret, d.uuid);
+    if (!tag) return Step::Fail(Step::kPermanent, tag.error());
+    v1::ActivateRequest act;
+    act.set_agent_uuid(d.uuid);
+    act.set_auth_tag(Str(*tag));
+    auto a = b.registrars->Post(base + "/activate", kProto, act.SerializeAsString());
+    if (!a) return Unreachable(b, *b.registrars, "activate", a.error());
+    if (a->status != 200) return FromStatus(d, b, *b.registrars, *a, "activate", false);
+    v1::ActivateResponse ar;
+    if (!ar.ParseFromString(a->body) || !ar.active()) {
+      return Step::Fail(
+          Step::kPermanent,
+          MakeError(errc::protocol_error, b.name + ": activate at " + b.registrars->current_url() +
+                                              ": the registrar did not confirm the activation"));
+    }
+  }
+  b.record.uuid = d.uuid;
+  b.record.ak_name_hex = id.ak_name_hex;
+  b.record.registered = true;
+  if (auto s = PutRecord(d, b); !s) return Step::Fail(Step::kPermanent, s.error());
+  spdlog::info("{}: registered and active at {}{}", b.name, b.registrars->current_url(),
+               resp.already_active() ? " (already active)" : "");
+  return Step::Of(Step::kContinue);
+}
+
+Step Attest(Devices& d, const TpmIdentity& id, BlockConn& b, const std::stop_token& stop) {
+  const std::string base = "/v1/agents/" + d.uuid;
+  auto boot = BootTime(d.config.boot_time);
+  if (!boot) return Step::Fail(Step::kPermanent, boot.error());
+  auto count = ReadIma(d, UINT64_MAX, static_cast<size_t>(d.config.ima_max_batch_bytes));
+  if (!count) return Step::Fail(Step::kPermanent, count.error());
+
+  v1::AgentCapabilities caps;
+  for (auto alg : id.banks) caps.add_hash_algorithms(alg);
+  caps.add_signature_schemes(id.scheme);
+  caps.mutable_boot_time()->set_seconds(*boot);
+  caps.set_ima_entry_count(count->total_entries);
+  caps.set_agent_version(kAgentVersion);
+
+  v1::ChallengeRequest creq;
+  creq.set_agent_uuid(d.uuid);
+  *creq.mutable_capabilities() = caps;
+  auto r = b.verifiers->Post(base + "/challenges", kProto, creq.SerializeAsString());
+  if (!r) return Unreachable(b, *b.verifiers, "challenge", r.error());
+  if (r->status != 200) return FromStatus(d, b, *b.verifiers, *r, "challenge", true);
+  v1::Challenge ch;
+  if (!ch.ParseFromString(r->body)) {
+    return Step::Fail(
+        Step::kPermanent,
+        MakeError(errc::protocol_error, b.name + ": challenge at " + b.verifiers->current_url() +
+                                            ": the answer is not a Challenge"));
+  }
+  if (ch.token().empty() || ch.token().size() > kMaxNonceBytes) {
+    std::string text = b.name + ": challenge from " + b.verifiers->current_url() + ": token is " +
+                       std::to_string(ch.token().size()) +
+                       " bytes, but a TPM quote's qualifyingData (TPM2B_DATA) holds 1 to at "
+                       "most " +
+                       std::to_string(kMaxNonceBytes) + " bytes; the gateway's token must fit";
+    spdlog::error("{}", text);
+    return Step::Fail(Step::kPermanent, MakeError(errc::invalid_challenge, text));
+  }
+  if (auto mismatch = SelectionMismatch(ch)) {
+    // The worker judges the quote by the token: neither selection would
+    // give evidence it accepts. Retried later; never a quote that could
+    // look like a withheld PCR.
+    std::string text =
+        b.name + ": challenge from " + b.verifiers->current_url() + " refused: " + *mismatch;
+    spdlog::error("{}", text);
+    return Step::Fail(Step::kBackoff, MakeError(errc::invalid_challenge, text));
+  }
+  if (stop.stop_requested()) return Step::Fail(Step::kBackoff, MakeError(errc::stopped, "stop"));
+
+  Result<v1::Quote> quote = MakeError(errc::tpm_error, "the TPM was reset");
+  {
+    std::lock_guard lock(d.tpm_mu);
+    if (d.tpm) quote = d.tpm->Quote(FromStr(ch.token()), ch.pcr_selection());
+  }
+  if (!quote) {
+    Error e{quote.error().code, b.name + ": quote: " + quote.error().message};
+    spdlog::error("{}", e.message);
+    if (quote.error().code == errc::invalid_challenge) {
+      return Step::Fail(Step::kPermanent, std::move(e));
+    }
+    return TpmFailure(d, std::move(e));
+  }
+  v1::Evidence ev;
+  ev.set_agent_uuid(d.uuid);
+  ev.set_challenge_token(ch.token());
+  *ev.mutable_quote() = std::move(quote).value();
+  ev.mutable_boot_time()->set_seconds(*boot);
+  bool new_boot = *boot != b.record.last_boot_time;
+  if (UefiLogAsked(ch) || new_boot) {
+    auto log = ReadBounded(d.config.uefi_log, static_cast<size_t>(d.config.uefi_log_max_bytes));
+    if (log && ch.max_evidence_bytes() > 0 &&
+        log->size() + kEvidenceReserveBytes > ch.max_evidence_bytes()) {
+      spdlog::error(
+          "{}: UEFI event log not sent: {} bytes do not fit the gateway's evidence limit of {} "
+          "bytes (its server.max_body_bytes)",
+          b.name, log->size(), ch.max_evidence_bytes());
+    } else if (log) {
+      ev.set_uefi_log(std::move(log).value());
+    } else {
+      spdlog::warn("{}: UEFI event log not sent: {}", b.name, log.error().message);
+    }
+  }
+  // The IMA entries get what the gateway's body limit leaves: a longer
+  // list goes in parts (the gateway asks for the next part soon).
+  size_t ima_budget = static_cast<size_t>(d.config.ima_max_batch_bytes);
+  if (ch.max_evidence_bytes() > 0) {
+    const size_t used = ev.ByteSizeLong() + kEvidenceReserveBytes;
+    ima_budget = ch.max_evidence_bytes() > used
+                     ? std::min<uint64_t>(ima_budget, ch.max_evidence_bytes() - used)
+                     : 1;  // still one entry: the verifier then says what is wrong
+  }
+  auto ima_snap = ReadIma(d, ch.ima_offset(), ima_budget);
+  if (!ima_snap) return Step::Fail(Step::kPermanent, ima_snap.error());
+  *ev.mutable_ima() = std::move(ima_snap->entries);
+  caps.set_ima_entry_count(ima_snap->total_entries);
+  *ev.mutable_capabilities() = caps;
+  auto e = b.verifiers->Post(base + "/evidence", kProto, ev.SerializeAsString());
+  if (!e) return Unreachable(b, *b.verifiers, "evidence", e.error());
+  if (e->status != 202 && e->status != 200) {
+    return FromStatus(d, b, *b.verifiers, *e, "evidence", true);
+  }
+  v1::EvidenceAccepted acc;
+  if (!acc.ParseFromString(e->body)) {
+    spdlog::warn("{}: evidence accepted but the answer is not an EvidenceAccepted", b.name);
+  }
+  if (new_boot) {
+    b.record.last_boot_time = *boot;
+    if (auto s = PutRecord(d, b); !s) spdlog::warn("{}", s.error().message);
+  }
+  uint32_t interval = acc.next_attestation_seconds() ? acc.next_attestation_seconds()
+                      : ch.interval_seconds()        ? ch.interval_seconds()
+                                                     : d.config.default_interval_seconds;
+  spdlog::info(
+      "{}: evidence {} accepted by {} (PCRs of {} bank(s), {} IMA entries from {}{}); "
+      "next in {} s",
+      b.name, acc.evidence_id(), b.verifiers->current_url(), ch.pcr_selection_size(),
+      ev.ima().entry_count(), ev.ima().start_offset(), ev.uefi_log().empty() ? "" : ", UEFI log",
+      interval);
+  return Step::Of(Step::kAccepted, seconds(interval));
+}
+
+}  // namespace
+
+Devices::Devices(const AgentConfig& c, StateStore s, std::string u)
+    : config(c),
+      uuid(std::move(u)),
+      ima(config.ima_log,
+          config.ima_log_format == "ascii" ? v1::IMA_LOG_FORMAT_ASCII : v1::IMA_LOG_FORMAT_BINARY,
+          static_cast<size_t>(config.ima_max_batch_bytes)),
+      state(std::move(s)) {}
+
+BlockConn::BlockConn(size_t i, const AgentConfig& config, const StateStore& state)
+    : index(i),
+      name("servers[" + std::to_string(i) + "]"),
+      key(BlockKey(config.servers[i])),
+      rng(std::make_unique<std::mt19937_64>(std::random_device{}())),
+      registrars(std::make_unique<Endpoints>(config.servers[i].registrars, config, rng.get())),
+      verifiers(std::make_unique<Endpoints>(config.servers[i].verifiers, config, rng.get())),
+      record(state.Get(key)) {}
+
+milliseconds Backoff(const AgentConfig& config, BlockConn& b) {
+  int shift = std::min(b.failures, 30);
+  int64_t base = std::min<int64_t>(int64_t{config.retry_initial_ms} << shift, config.retry_max_ms);
+  // Jitter in [base/2, base]: agents that failed together do not retry together.
+  int64_t d = std::uniform_int_distribution<int64_t>(base / 2, base)(*b.rng);
+  b.failures++;
+  return milliseconds(d);
+}
+
+void ForgetRegistration(Devices& d, BlockConn& b) {
+  b.record.registered = false;
+  if (auto w = PutRecord(d, b); !w) spdlog::warn("{}", w.error().message);
+}
+
+Step RunStep(Devices& d, BlockConn& b, const std::stop_token& stop) {
+  auto id = EnsureTpm(d);
+  if (!id) {
+    spdlog::error("TPM: {}", id.error().message);
+    return TpmFailure(d, id.error());
+  }
+  if (!Registered(d, *id, b)) {
+    Step s = Register(d, *id, b);
+    if (s.kind != Step::kContinue) return s;
+    if (stop.stop_requested()) return Step::Fail(Step::kBackoff, MakeError(errc::stopped, "stop"));
+  }
+  return Attest(d, *id, b, stop);
+}
+
+}  // namespace attest::agent
