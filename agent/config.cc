@@ -1,21 +1,81 @@
 #include "agent/config.h"
 
+#include <map>
+
 #include "common/base/errors.h"
 
 namespace attest::agent {
 namespace {
 
+// Reads one role's addresses of a [[servers]] block. A plain http:// address
+// carries the agent's identity and evidence readable (and a registrar's
+// credential challenge changeable) by anyone on the path: refused unless the
+// operator says the network is trusted.
 Result<std::vector<ServerAddress>> ParseAddresses(const ConfigFile& block, const char* key,
-                                                  uint16_t default_port) {
+                                                  uint16_t default_port, bool trusted_network) {
   std::vector<std::string> texts;
   ATTEST_ASSIGN_OR_RETURN(texts, block.StringList(key, std::vector<std::string>{}));
   std::vector<ServerAddress> out;
-  for (const auto& t : texts) {
-    auto a = ParseServerAddress(t, default_port);
-    if (!a.ok()) return block.Invalid(key, a.error().message);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto a = ParseServerAddress(texts[i], default_port);
+    if (!a.ok()) return block.Invalid(key, i, a.error().message);
+    if (a->scheme == "http" && !trusted_network) {
+      return block.Invalid(key, i,
+                           "\"" + texts[i] +
+                               "\" is plain http: refused unless trusted_network = true (set "
+                               "it only when the network between this node and its servers is "
+                               "trusted; use https otherwise)");
+    }
     out.push_back(*a);
   }
   return out;
+}
+
+// Where an address was written: for the error about a second listing.
+struct Listed {
+  size_t block = 0;
+  const char* key = nullptr;
+  size_t element = 0;
+  std::string location;
+};
+
+// A server listed twice, in one block or in two, is refused: two blocks are
+// meant to be two independent backends (verification_duplication counts
+// them), and a block that shares a server with another would send one
+// node's evidence to the same backend twice and count it as two. Addresses
+// are compared by host and port after normalisation (ServerAddress::Endpoint),
+// whatever their scheme.
+Result<void> CheckOverlaps(const std::vector<ConfigFile>& blocks,
+                           const std::vector<ServerBlock>& parsed) {
+  std::map<std::string, Listed> seen;  // role + endpoint -> first listing
+  for (size_t b = 0; b < parsed.size(); ++b) {
+    for (const char* key : {"registrars", "verifiers"}) {
+      const auto& list =
+          std::string_view(key) == "registrars" ? parsed[b].registrars : parsed[b].verifiers;
+      for (size_t i = 0; i < list.size(); ++i) {
+        const std::string endpoint = list[i].Endpoint();
+        auto [it, inserted] = seen.try_emplace(std::string(key) + " " + endpoint,
+                                               Listed{b, key, i, blocks[b].Locate(key, i)});
+        if (inserted) continue;
+        const Listed& first = it->second;
+        const std::string where = blocks[first.block].Where(key) + "[" +
+                                  std::to_string(first.element) + "] (" + first.location + ")";
+        if (first.block == b) {
+          return blocks[b].Invalid(key, i,
+                                   "duplicate address: " + endpoint + " is already listed as " +
+                                       where + "; list each server once");
+        }
+        return blocks[b].Invalid(
+            key, i,
+            "overlapping [[servers]] blocks: " + endpoint + " is also listed in block " +
+                std::to_string(first.block) + " as " + where +
+                "; each block must be its own backend (servers[" + std::to_string(first.block) +
+                "] and servers[" + std::to_string(b) +
+                "] would be the same backend counted twice by verification_duplication)");
+      }
+    }
+  }
+  return Ok();
 }
 
 Result<std::string> OneOf(const ConfigFile& f, const char* key, std::string fallback,
@@ -111,24 +171,22 @@ Result<AgentConfig> ParseAgentConfig(const ConfigFile& f) {
   std::vector<ConfigFile> blocks;
   ATTEST_ASSIGN_OR_RETURN(blocks, f.TableList("servers"));
   if (blocks.empty()) {
-    return MakeError(base::errc::missing_value,
-                     f.origin() + ": at least one [[servers]] block is required");
+    return f.Missing("servers", "at least one [[servers]] block is required");
   }
   for (const ConfigFile& b : blocks) {
     ServerBlock block;
-    ATTEST_ASSIGN_OR_RETURN(block.registrars,
-                            ParseAddresses(b, "registrars", kDefaultRegistrarPort));
-    ATTEST_ASSIGN_OR_RETURN(block.verifiers, ParseAddresses(b, "verifiers", kDefaultGatewayPort));
+    ATTEST_ASSIGN_OR_RETURN(block.registrars, ParseAddresses(b, "registrars", kDefaultRegistrarPort,
+                                                             c.trusted_network));
+    ATTEST_ASSIGN_OR_RETURN(block.verifiers,
+                            ParseAddresses(b, "verifiers", kDefaultGatewayPort, c.trusted_network));
     if (block.verifiers.empty()) {
       return b.Has("verifiers")
                  ? b.Invalid("verifiers", "a [[servers]] block needs at least one verifier")
-                 : MakeError(base::errc::missing_value,
-                             f.origin() + ": key 'servers[" + std::to_string(c.servers.size()) +
-                                 "].verifiers': a [[servers]] block needs at least "
-                                 "one verifier");
+                 : b.Missing("verifiers", "a [[servers]] block needs at least one verifier");
     }
     c.servers.push_back(std::move(block));
   }
+  if (auto r = CheckOverlaps(blocks, c.servers); !r) return r.error();
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("verification_duplication", 1, 1, 64));
   if (v > static_cast<int64_t>(c.servers.size())) {
     return f.Invalid("verification_duplication", "is " + std::to_string(v) + " but only " +
@@ -136,6 +194,7 @@ Result<AgentConfig> ParseAgentConfig(const ConfigFile& f) {
                                                      " [[servers]] block(s) are configured");
   }
   c.verification_duplication = static_cast<int>(v);
+  if (auto r = f.RejectUnknownKeys(); !r) return r.error();
   return c;
 }
 

@@ -1,5 +1,8 @@
 #include "agent/server_address.h"
 
+#include <arpa/inet.h>
+
+#include <cctype>
 #include <charconv>
 
 #include "common/base/errors.h"
@@ -22,6 +25,20 @@ bool ValidHostChar(char c) {
 std::string ServerAddress::Url() const {
   bool v6 = host.find(':') != std::string::npos;
   return scheme + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::string ServerAddress::Endpoint() const {
+  std::string h = host;
+  if (h.find(':') != std::string::npos) {
+    in6_addr a{};
+    char buf[INET6_ADDRSTRLEN] = {0};
+    if (inet_pton(AF_INET6, h.c_str(), &a) == 1 && inet_ntop(AF_INET6, &a, buf, sizeof buf)) {
+      h = buf;
+    }
+    return "[" + h + "]:" + std::to_string(port);
+  }
+  if (!h.empty() && h.back() == '.') h.pop_back();
+  return h + ":" + std::to_string(port);
 }
 
 Result<ServerAddress> ParseServerAddress(std::string_view text, uint16_t default_port) {
@@ -50,10 +67,11 @@ Result<ServerAddress> ParseServerAddress(std::string_view text, uint16_t default
       port_text = after.substr(1);
       if (port_text.empty()) return Bad(text, "empty port");
     }
-    for (char c : out.host) {
+    for (char& c : out.host) {
       if (!(std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.')) {
         return Bad(text, "invalid IPv6 address");
       }
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     }
   } else {
     auto colon = rest.rfind(':');
@@ -63,8 +81,9 @@ Result<ServerAddress> ParseServerAddress(std::string_view text, uint16_t default
       if (port_text.empty()) return Bad(text, "empty port");
     }
     out.host = std::string(rest);
-    for (char c : out.host) {
+    for (char& c : out.host) {
       if (!ValidHostChar(c)) return Bad(text, "invalid character in host name");
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     }
   }
   if (out.host.empty()) return Bad(text, "empty host");

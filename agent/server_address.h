@@ -1,7 +1,8 @@
 // Backend addresses of the agent's [[servers]] blocks:
 // "[scheme://]host[:port]" with scheme http or https (default https) and a
 // per-role default port (registrar 8891, gateway 8881). IPv6 literals are
-// written in brackets ("[::1]:8881").
+// written in brackets ("[::1]:8881"). Host names are kept lower-case (DNS
+// and certificate names are case-insensitive).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,11 @@ struct ServerAddress {
 
   // "https://host:port" (brackets around IPv6 hosts), the base URL for libcurl.
   std::string Url() const;
+  // "host:port" normalised for comparing servers: the host without a
+  // trailing dot, an IPv6 literal in its canonical form ("[::1]:8881" for
+  // "[0:0::1]"), the default port filled in; the scheme left out (one port
+  // is one server whatever the scheme).
+  std::string Endpoint() const;
   bool operator==(const ServerAddress&) const = default;
 };
 

@@ -274,6 +274,11 @@ Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
   if (!format) return Invalid(f, "log.format", "expected human or json");
   c.log.format = *format;
   c.log.component = "gateway";
+  if (auto r = f.RejectUnknownKeys(); !r) {
+    Error e = r.error();
+    e.code = make_error_code(errc::invalid_config);
+    return e;
+  }
   return c;
 }
 

@@ -81,6 +81,7 @@ Result<RegistrarConfig> ParseRegistrarConfig(const ConfigFile& f, const std::str
     return f.Invalid("log.format", "must be human or json");
   }
   ATTEST_ASSIGN_OR_RETURN(c.log_level, f.String("log.level", c.log_level));
+  if (auto r = f.RejectUnknownKeys(); !r) return r.error();
   return c;
 }
 

@@ -133,6 +133,7 @@ Result<WorkerConfig> ParseWorkerConfig(const ConfigFile& f) {
   c.log.level = level;
   c.log.format = *fmt;
   c.log.component = "worker";
+  if (auto r = f.RejectUnknownKeys(); !r) return Recode(r.error());
   return c;
 }
 

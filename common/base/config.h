@@ -6,11 +6,20 @@
 // struct with this reader, then pass that struct around; nothing reads config
 // later.
 //
-// Thread-safety: a ConfigFile is immutable after Load/Parse; const methods may
-// be called from any thread.
+// Strictness: every key a parser asks for (through any getter, Has or
+// TableList, present or not) is recorded, and RejectUnknownKeys, called by
+// the parser once it has read everything, refuses any key of the file that
+// no one asked for: a typo ("registrar" for "registrars") or a key in the
+// wrong table is an error, never a silently ignored setting.
+//
+// Thread-safety: the document is immutable after Load/Parse; the record of
+// asked keys is shared by a ConfigFile, its copies and its TableList
+// elements, and guarded by a mutex: const methods may be called from any
+// thread.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,17 +62,49 @@ class ConfigFile {
   Result<std::vector<ConfigFile>> TableList(std::string_view key) const;
 
   // "origin:line:col: key 'k': what" for errors found by callers (for example
-  // a cross-field check); falls back to "origin: key 'k': what".
+  // a cross-field check); falls back to "origin: key 'k': what". With
+  // `element`, the location and the name are those of that element of the
+  // array `key` ("key 'servers[0].verifiers[1]'").
   Error Invalid(std::string_view key, std::string_view what) const;
+  Error Invalid(std::string_view key, size_t element, std::string_view what) const;
+  // "origin: key 'k': what" (code missing_value) for a key that is absent or
+  // empty where a value is needed; names a near-miss key of the same table,
+  // if any ("is 'verifier' at agent.toml:3:1 a misspelling?").
+  Error Missing(std::string_view key, std::string_view what) const;
+  // "origin:line:col" of the key (or of element `element` of the array), or
+  // just the origin when the key is absent.
+  std::string Locate(std::string_view key, std::optional<size_t> element = std::nullopt) const;
+  // The dotted name of `key` inside the file ("servers[1].verifiers").
+  std::string Where(std::string_view key) const;
+
+  // Refuses every key of the whole file (leaf or table, at any depth) that no
+  // parser asked for through this ConfigFile, its copies or its TableList
+  // elements. The error (code unknown_key) names each such key with its
+  // "file:line:col", and says where a key belongs when its name is asked for
+  // in another table ("'registrars' belongs in [[servers]]"), or which key was
+  // meant when the name is one or two edits away from one asked for. Call it
+  // after every getter: a key asked for later would be reported.
+  Result<void> RejectUnknownKeys() const;
+
+  // Every key asked for so far, dotted, elements of arrays of tables written
+  // "servers[].registrars", with the default given to its getter as text:
+  // strings bare, numbers and booleans as TOML writes them, lists as TOML
+  // arrays ("[]"); nullopt for a required key or one only tested with Has.
+  // For tests that compare the code's defaults with the documentation.
+  std::map<std::string, std::optional<std::string>> AskedKeys() const;
 
  private:
-  ConfigFile(std::shared_ptr<const toml::table> root, std::string origin, std::string prefix);
+  struct Tracker;
+  ConfigFile(std::shared_ptr<const toml::table> root, std::string origin, std::string prefix,
+             std::shared_ptr<Tracker> tracker);
   const toml::node* Find(std::string_view key) const;
-  std::string Where(std::string_view key) const;
+  // Records `key` as asked for, with its default (if any) as text.
+  void Ask(std::string_view key, std::optional<std::string> fallback) const;
 
   std::shared_ptr<const toml::table> root_;
   std::string origin_;
-  std::string prefix_;  // dotted path of root_ inside the file, for messages
+  std::string prefix_;                // dotted path of root_ inside the file, for messages
+  std::shared_ptr<Tracker> tracker_;  // shared with copies and TableList elements
 };
 
 }  // namespace attest

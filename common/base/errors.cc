@@ -20,6 +20,8 @@ class Category final : public std::error_category {
         return "invalid value";
       case errc::missing_value:
         return "missing value";
+      case errc::unknown_key:
+        return "unknown key";
     }
     return "unknown error";
   }

@@ -13,6 +13,7 @@ enum class errc {
   parse_error = 2,    // a file is not valid in its format
   invalid_value = 3,  // a value is out of range or of the wrong type
   missing_value = 4,  // a required key is absent
+  unknown_key = 5,    // a config key no parser reads (a typo, a key in the wrong table)
 };
 
 const std::error_category& category();

@@ -122,5 +122,140 @@ verifiers = ["g"]
   }
 }
 
+// Issue 19.4: the typo of the issue, `registrar` for `registrars`, used to
+// leave the block without registrars and say nothing.
+TEST(AgentConfig, AnUnknownKeyIsAnErrorNamingFileLineAndKey) {
+  auto c = Parse(R"(verification_duplication = 1
+[[servers]]
+registrars = ["reg1.example.com"]
+verifiers = ["gw1.example.com"]
+
+[[servers]]
+registrar = ["reg2.example.com"]
+verifiers = ["gw2.example.com"]
+)");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message,
+            "agent.toml:7:1: key 'servers[1].registrar': unknown key; did you mean 'registrars'?");
+  c = Parse("ima_log_fromat = \"ascii\"\n[[servers]]\nverifiers = [\"g\"]\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message,
+            "agent.toml:1:1: key 'ima_log_fromat': unknown key; did you mean 'ima_log_format'?");
+}
+
+TEST(AgentConfig, AKeyInTheWrongTableSaysWhereItBelongs) {
+  // proxy written after [tls] is tls.proxy: the agent would have used no proxy.
+  auto c = Parse(R"([tls]
+ca_file = "/etc/attest/ca.pem"
+proxy = "http://proxy:3128"
+[[servers]]
+verifiers = ["g"]
+)");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message,
+            "agent.toml:3:1: key 'tls.proxy': unknown key; 'proxy' belongs at the top level "
+            "(before any [table] header)");
+  c = Parse("registrars = [\"r\"]\n[[servers]]\nverifiers = [\"g\"]\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message,
+            "agent.toml:1:1: key 'registrars': unknown key; 'registrars' belongs in [[servers]]");
+  c = Parse("ca_file = \"/etc/attest/ca.pem\"\n[[servers]]\nverifiers = [\"g\"]\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("'ca_file' belongs in [tls]"), std::string::npos)
+      << c.error().message;
+  // A misspelt required key is named by the error about the missing one.
+  c = Parse("[[servers]]\nverifier = [\"g\"]\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("is 'verifier' at agent.toml:2:1 a misspelling?"),
+            std::string::npos)
+      << c.error().message;
+  c = Parse("[[server]]\nverifiers = [\"g\"]\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("is 'server' at agent.toml:1:3 a misspelling?"),
+            std::string::npos)
+      << c.error().message;
+}
+
+TEST(AgentConfig, AnAddressListedTwiceInABlockIsAnError) {
+  // Same server after normalisation: case, default port, trailing dot.
+  auto c = Parse(R"([[servers]]
+verifiers = ["gw1.example.com",
+             "https://GW1.Example.com.:8881"]
+)");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message,
+            "agent.toml:3:14: key 'servers[0].verifiers[1]': duplicate address: "
+            "gw1.example.com:8881 is already listed as servers[0].verifiers[0] (agent.toml:2:14); "
+            "list each server once");
+  c = Parse("[[servers]]\nregistrars = [\"[::1]\", \"[0:0::1]:8891\"]\nverifiers = [\"g\"]\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("key 'servers[0].registrars[1]': duplicate address: [::1]:8891"),
+            std::string::npos)
+      << c.error().message;
+  // Another port is another server; a registrar and a gateway on one host too.
+  EXPECT_TRUE(Parse("[[servers]]\nregistrars = [\"h\"]\nverifiers = [\"h\", \"h:9881\"]\n").ok());
+}
+
+TEST(AgentConfig, OverlappingBlocksAreAnError) {
+  auto c = Parse(R"(verification_duplication = 2
+[[servers]]
+registrars = ["reg1.example.com"]
+verifiers = ["gw1.example.com"]
+[[servers]]
+registrars = ["reg2.example.com"]
+verifiers = ["gw2.example.com", "https://gw1.example.com:8881"]
+)");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message,
+            "agent.toml:7:33: key 'servers[1].verifiers[1]': overlapping [[servers]] blocks: "
+            "gw1.example.com:8881 is also listed in block 0 as servers[0].verifiers[0] "
+            "(agent.toml:4:14); each block must be its own backend (servers[0] and servers[1] "
+            "would be the same backend counted twice by verification_duplication)");
+  // Two identical blocks: the first address in common is named.
+  c = Parse(R"([[servers]]
+registrars = ["r"]
+verifiers = ["g"]
+[[servers]]
+registrars = ["r"]
+verifiers = ["g"]
+)");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("agent.toml:5:15: key 'servers[1].registrars[0]': overlapping"),
+            std::string::npos)
+      << c.error().message;
+}
+
+TEST(AgentConfig, PlainHttpNeedsTrustedNetwork) {
+  const std::string servers = R"(
+[[servers]]
+registrars = ["https://reg1.example.com"]
+verifiers = ["gw1.example.com", "http://gw2.example.com:8080"]
+)";
+  auto c = Parse(servers);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message,
+            "agent.toml:4:33: key 'servers[0].verifiers[1]': \"http://gw2.example.com:8080\" is "
+            "plain http: refused unless trusted_network = true (set it only when the network "
+            "between this node and its servers is trusted; use https otherwise)");
+  c = Parse("trusted_network = true\n" + servers);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_TRUE(c->trusted_network);
+  EXPECT_EQ(c->servers[0].verifiers[1].Url(), "http://gw2.example.com:8080");
+  c = Parse(
+      "trusted_network = false\n[[servers]]\nregistrars = [\"http://r\"]\nverifiers = "
+      "[\"g\"]\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("key 'servers[0].registrars[0]'"), std::string::npos);
+}
+
+TEST(AgentConfig, BlockKeysDefaults) {
+  auto c = Parse("[[servers]]\nverifiers = [\"g\"]\n");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->block_failover_seconds, 120);
+  EXPECT_EQ(c->once_timeout_seconds, 300);
+  EXPECT_FALSE(c->trusted_network);
+  EXPECT_EQ(c->tls.ca_file, "");  // the system store
+}
+
 }  // namespace
 }  // namespace attest::agent

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <optional>
+
 #include "common/base/errors.h"
 #include "common/base/logging.h"
 
@@ -74,6 +77,167 @@ TEST(ConfigFile, MissingFileIsIoError) {
   auto cfg = ConfigFile::Load("/nonexistent/attest.toml");
   ASSERT_FALSE(cfg.ok());
   EXPECT_EQ(cfg.error().code, base::errc::io_error);
+}
+
+// Issue 19.4: keys nobody reads are errors, not silently ignored settings.
+// A small parser in the shape of the agent's: top-level keys, [tls] and
+// [[servers]] blocks.
+Result<void> ParseLikeAnAgent(const ConfigFile& f) {
+  if (auto r = f.String("proxy", ""); !r) return r.error();
+  if (auto r = f.Int("connect_timeout_ms", 5000); !r) return r.error();
+  if (auto r = f.String("tls.ca_file", ""); !r) return r.error();
+  if (auto r = f.String("tls.client_cert", ""); !r) return r.error();
+  auto blocks = f.TableList("servers");
+  if (!blocks) return blocks.error();
+  for (const ConfigFile& b : *blocks) {
+    if (auto r = b.StringList("registrars", std::vector<std::string>{}); !r) return r.error();
+    if (auto r = b.StringList("verifiers"); !r) return r.error();
+  }
+  return f.RejectUnknownKeys();
+}
+
+Result<void> ParseLikeAnAgent(std::string_view text) {
+  auto f = ConfigFile::Parse(text, "/etc/attest/agent.toml");
+  if (!f) return f.error();
+  return ParseLikeAnAgent(*f);
+}
+
+TEST(ConfigFile, EveryKeyReadIsAccepted) {
+  auto r = ParseLikeAnAgent(R"(proxy = "http://p:3128"
+[tls]
+ca_file = "/etc/attest/ca.pem"
+[[servers]]
+registrars = ["r1"]
+verifiers = ["g1"]
+[[servers]]
+verifiers = ["g2"]
+)");
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  // Absent keys (every default) are fine too.
+  EXPECT_TRUE(ParseLikeAnAgent("[[servers]]\nverifiers = [\"g\"]\n").ok());
+}
+
+TEST(ConfigFile, AnUnknownKeyNamesFileLineKeyAndTheKeyMeant) {
+  auto r = ParseLikeAnAgent(R"(proxy = ""
+[[servers]]
+verifiers = ["g1"]
+[[servers]]
+verifiers = ["g2"]
+
+registrar = ["r2"]
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, base::errc::unknown_key);
+  EXPECT_EQ(r.error().message,
+            "/etc/attest/agent.toml:7:1: key 'servers[1].registrar': unknown key; did you mean "
+            "'registrars'?");
+  // A top-level typo, a name unlike any other, and an unknown table: every
+  // one is listed, in file order.
+  r = ParseLikeAnAgent(R"(conect_timeout_ms = 1
+colour = "blue"
+[tsl]
+ca_file = "x"
+[[servers]]
+verifiers = ["g"]
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            "/etc/attest/agent.toml:1:1: key 'conect_timeout_ms': unknown key; did you mean "
+            "'connect_timeout_ms'?\n"
+            "/etc/attest/agent.toml:2:1: key 'colour': unknown key\n"
+            "/etc/attest/agent.toml:3:2: key 'tsl': unknown table; did you mean 'tls'?");
+}
+
+TEST(ConfigFile, AKeyInTheWrongTableSaysWhereItBelongs) {
+  // Keys written after [tls] land in it; ca_file needs [tls].
+  auto r = ParseLikeAnAgent(R"(ca_file = "/etc/attest/ca.pem"
+[tls]
+client_cert = ""
+proxy = "http://p:3128"
+[[servers]]
+verifiers = ["g"]
+[tls.extra]
+registrars = ["r"]
+)");
+  ASSERT_FALSE(r.ok());
+  const std::string& m = r.error().message;
+  EXPECT_NE(m.find("agent.toml:1:1: key 'ca_file': unknown key; 'ca_file' belongs in [tls]"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("agent.toml:4:1: key 'tls.proxy': unknown key; 'proxy' belongs at the top "
+                   "level (before any [table] header)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("key 'tls.extra': unknown table"), std::string::npos) << m;
+  // A near miss of a key of another table names that table.
+  r = ParseLikeAnAgent("[[servers]]\nverifiers = [\"g\"]\nca_fle = \"x\"\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("key 'servers[0].ca_fle': unknown key; did you mean 'ca_file' "
+                                   "in [tls]?"),
+            std::string::npos)
+      << r.error().message;
+}
+
+TEST(ConfigFile, AnUnknownArrayOfTablesOrEmptyTableIsRefused) {
+  auto r = ParseLikeAnAgent("[[server]]\nverifiers = [\"g\"]\n[[servers]]\nverifiers = [\"g\"]\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("agent.toml:1:3: key 'server': unknown table; did you mean "
+                                   "'servers'?"),
+            std::string::npos)
+      << r.error().message;
+  r = ParseLikeAnAgent("[extra]\n[[servers]]\nverifiers = [\"g\"]\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("key 'extra': unknown table"), std::string::npos);
+}
+
+TEST(ConfigFile, AMissingKeyNamesANearMissOfTheSameTable) {
+  auto f = ConfigFile::Parse("[[servers]]\nverifier = [\"g\"]\n", "agent.toml");
+  ASSERT_TRUE(f.ok());
+  auto blocks = f->TableList("servers");
+  ASSERT_TRUE(blocks.ok());
+  auto v = (*blocks)[0].StringList("verifiers");
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.error().code, base::errc::missing_value);
+  EXPECT_EQ(v.error().message,
+            "agent.toml: key 'servers[0].verifiers': required key is missing (is 'verifier' at "
+            "agent.toml:2:1 a misspelling?)");
+}
+
+TEST(ConfigFile, RecordsEveryKeyAskedWithItsDefault) {
+  auto f = ConfigFile::Parse("[[servers]]\nverifiers = [\"g\"]\n[[servers]]\nverifiers = [\"h\"]\n",
+                             "agent.toml");
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE(ParseLikeAnAgent(*f).ok());
+  EXPECT_TRUE(f->Double("ratio", 0.8).ok());
+  EXPECT_TRUE(f->Bool("trusted", false).ok());
+  EXPECT_TRUE(f->StringList("list", std::vector<std::string>{"a", "b"}).ok());
+  EXPECT_FALSE(f->Has("tested"));
+  const auto asked = f->AskedKeys();
+  using Map = std::map<std::string, std::optional<std::string>>;
+  EXPECT_EQ(asked, (Map{{"proxy", ""},
+                        {"connect_timeout_ms", "5000"},
+                        {"tls.ca_file", ""},
+                        {"tls.client_cert", ""},
+                        {"servers", std::nullopt},
+                        {"servers[].registrars", "[]"},
+                        {"servers[].verifiers", std::nullopt},
+                        {"ratio", "0.8"},
+                        {"trusted", "false"},
+                        {"list", "[\"a\", \"b\"]"},
+                        {"tested", std::nullopt}}));
+  // A key tested with Has and then read keeps the getter's default.
+  EXPECT_FALSE(f->Has("later"));
+  EXPECT_TRUE(f->Int("later", 3).ok());
+  EXPECT_EQ(f->AskedKeys().at("later"), "3");
+}
+
+TEST(ConfigFile, ElementErrorsPointAtTheElement) {
+  auto f = ConfigFile::Parse("list = [\"a\",\n  \"b\"]\n", "x.toml");
+  ASSERT_TRUE(f.ok());
+  Error e = f->Invalid("list", 1, "bad");
+  EXPECT_EQ(e.message, "x.toml:2:3: key 'list[1]': bad");
+  EXPECT_EQ(f->Locate("list", 0), "x.toml:1:9");
+  EXPECT_EQ(f->Locate("absent"), "x.toml");
 }
 
 TEST(Logging, JsonEscape) {
