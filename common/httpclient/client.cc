@@ -1,10 +1,15 @@
 #include "common/httpclient/client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 
@@ -30,6 +35,8 @@ class Category final : public std::error_category {
         return "transfer failed";
       case errc::too_large:
         return "response too large";
+      case errc::proxy_unreachable:
+        return "proxy unreachable";
     }
     return "unknown error";
   }
@@ -58,15 +65,187 @@ struct SlistFree {
   void operator()(curl_slist* l) const { curl_slist_free_all(l); }
 };
 
-// True once the request could have reached the server: the TLS handshake
-// (https) or the connection (http) completed.
+struct UrlFree {
+  void operator()(CURLU* u) const { curl_url_cleanup(u); }
+};
+struct CurlFree {
+  void operator()(char* p) const { curl_free(p); }
+};
+
+// True once the request could have reached the server: curl got as far as
+// sending it. CURLINFO_APPCONNECT_TIME (the TLS handshake) is 0 when a
+// kept-alive connection is reused, which made a timeout there look like a
+// server never reached; the pre-transfer time is set on every path.
 bool Connected(CURL* c) {
-  char* scheme = nullptr;
-  curl_easy_getinfo(c, CURLINFO_SCHEME, &scheme);
   curl_off_t us = 0;
-  bool tls = scheme && (std::string_view(scheme) == "https" || std::string_view(scheme) == "HTTPS");
-  curl_easy_getinfo(c, tls ? CURLINFO_APPCONNECT_TIME_T : CURLINFO_PRETRANSFER_TIME_T, &us);
+  curl_easy_getinfo(c, CURLINFO_PRETRANSFER_TIME_T, &us);
   return us > 0;
+}
+
+// One no_proxy entry, parsed (see NoProxyMatches in client.h).
+struct NoProxyEntry {
+  enum Kind { kAll, kName, kIpv4, kIpv6 } kind = kAll;
+  std::string name;                // kName: lower case, no leading/trailing dot
+  std::array<uint8_t, 16> addr{};  // kIpv4 (4 bytes), kIpv6 (16)
+  int bits = 0;                    // prefix length of addr
+  int port = 0;                    // 0: any port
+};
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::optional<int> ParsePort(std::string_view s) {
+  int port = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), port);
+  if (ec != std::errc() || end != s.data() + s.size() || port < 1 || port > 65535) {
+    return std::nullopt;
+  }
+  return port;
+}
+
+// "a.b.c.d", "a.b.c.d/n", "v6", "v6/n" into `e`.
+bool ParseAddress(std::string_view text, NoProxyEntry& e) {
+  std::string_view addr = text;
+  std::optional<int> bits;
+  if (size_t slash = text.find('/'); slash != std::string_view::npos) {
+    addr = text.substr(0, slash);
+    std::string_view b = text.substr(slash + 1);
+    int n = -1;
+    auto [end, ec] = std::from_chars(b.data(), b.data() + b.size(), n);
+    if (ec != std::errc() || end != b.data() + b.size() || b.empty()) return false;
+    bits = n;
+  }
+  std::string a(addr);
+  if (::inet_pton(AF_INET, a.c_str(), e.addr.data()) == 1) {
+    e.kind = NoProxyEntry::kIpv4;
+    e.bits = bits.value_or(32);
+    return e.bits >= 0 && e.bits <= 32;
+  }
+  if (::inet_pton(AF_INET6, a.c_str(), e.addr.data()) == 1) {
+    e.kind = NoProxyEntry::kIpv6;
+    e.bits = bits.value_or(128);
+    return e.bits >= 0 && e.bits <= 128;
+  }
+  return false;
+}
+
+bool IsName(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+std::optional<NoProxyEntry> ParseNoProxyEntry(std::string_view t) {
+  NoProxyEntry e;
+  if (t == "*") return e;
+  std::string_view host = t;
+  if (t.front() == '[') {  // [v6] or [v6]:port
+    size_t close = t.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = t.substr(1, close - 1);
+    std::string_view rest = t.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return std::nullopt;
+      auto port = ParsePort(rest.substr(1));
+      if (!port) return std::nullopt;
+      e.port = *port;
+    }
+    if (!ParseAddress(host, e) || e.kind != NoProxyEntry::kIpv6) return std::nullopt;
+    return e;
+  }
+  // One colon: host:port. More: an IPv6 address (no port without brackets).
+  size_t colon = t.find(':');
+  if (colon != std::string_view::npos && t.find(':', colon + 1) == std::string_view::npos) {
+    auto port = ParsePort(t.substr(colon + 1));
+    if (!port) return std::nullopt;
+    e.port = *port;
+    host = t.substr(0, colon);
+  }
+  if (host.empty()) return std::nullopt;
+  if (ParseAddress(host, e)) return e;
+  if (host.find('/') != std::string_view::npos || host.find(':') != std::string_view::npos) {
+    return std::nullopt;  // a malformed address or range
+  }
+  while (!host.empty() && host.front() == '.') host.remove_prefix(1);
+  while (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (!IsName(host)) return std::nullopt;
+  e.kind = NoProxyEntry::kName;
+  e.name = Lower(host);
+  return e;
+}
+
+// The entries of a list separated by commas and/or blanks.
+std::vector<std::string_view> SplitNoProxy(std::string_view list) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < list.size()) {
+    while (i < list.size() && (list[i] == ',' || list[i] == ' ' || list[i] == '\t')) ++i;
+    size_t start = i;
+    while (i < list.size() && list[i] != ',' && list[i] != ' ' && list[i] != '\t') ++i;
+    if (i > start) out.push_back(list.substr(start, i - start));
+  }
+  return out;
+}
+
+bool PrefixMatches(const std::array<uint8_t, 16>& a, const std::array<uint8_t, 16>& b, int bits) {
+  int full = bits / 8, rest = bits % 8;
+  if (std::memcmp(a.data(), b.data(), static_cast<size_t>(full)) != 0) return false;
+  if (rest == 0) return true;
+  uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
+  return (a[full] & mask) == (b[full] & mask);
+}
+
+std::optional<std::string> Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::optional<std::string>(v) : std::nullopt;
+}
+
+// The proxy the environment names for `scheme`, as libcurl 7.88 reads it:
+// <scheme>_proxy, then its upper case except HTTP_PROXY (which CGI servers
+// set from a request header), then all_proxy, ALL_PROXY. The first one set
+// wins, even when empty.
+std::string ProxyFromEnvironment(std::string_view scheme) {
+  std::optional<std::string> p = Env(scheme == "https" ? "https_proxy" : "http_proxy");
+  if (!p && scheme == "https") p = Env("HTTPS_PROXY");
+  if (!p) p = Env("all_proxy");
+  if (!p) p = Env("ALL_PROXY");
+  return p.value_or("");
+}
+
+struct Target {
+  std::string scheme, host;  // host: a name or an address (IPv6 without brackets)
+  int port = 0;
+};
+
+Result<Target> ParseBaseUrl(const std::string& url) {
+  std::unique_ptr<CURLU, UrlFree> u(curl_url());
+  if (!u) return MakeError(errc::invalid_argument, "http client: curl_url failed");
+  auto bad = [&] {
+    return MakeError(errc::invalid_argument,
+                     fmt::format("http client: base URL '{}' is not a valid URL", url));
+  };
+  if (curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return bad();
+  Target t;
+  for (auto [part, out] : {std::pair{CURLUPART_SCHEME, &t.scheme}, {CURLUPART_HOST, &t.host}}) {
+    char* v = nullptr;
+    if (curl_url_get(u.get(), part, &v, 0) != CURLUE_OK || !v) return bad();
+    std::unique_ptr<char, CurlFree> owned(v);
+    *out = Lower(v);
+  }
+  char* port = nullptr;
+  if (curl_url_get(u.get(), CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK || !port) {
+    return bad();
+  }
+  std::unique_ptr<char, CurlFree> owned(port);
+  auto p = ParsePort(port);
+  if (!p) return bad();
+  t.port = *p;
+  if (t.host.size() > 1 && t.host.front() == '[') t.host = t.host.substr(1, t.host.size() - 2);
+  if (auto zone = t.host.find('%'); zone != std::string::npos) t.host.resize(zone);
+  return t;
 }
 
 void GlobalInit() {
@@ -82,7 +261,55 @@ const std::error_category& category() {
   return instance;
 }
 
-bool IsConnectionFailure(const Error& e) { return e.code == errc::connect_failed; }
+bool IsConnectionFailure(const Error& e) {
+  return e.code == errc::connect_failed || e.code == errc::proxy_unreachable;
+}
+
+bool NoProxyMatches(std::string_view no_proxy, std::string_view host, int port) {
+  NoProxyEntry h;
+  const bool is_address =
+      ParseAddress(host, h) && h.bits == (h.kind == NoProxyEntry::kIpv4 ? 32 : 128);
+  std::string name = Lower(host);
+  while (!name.empty() && name.back() == '.') name.pop_back();
+  for (std::string_view t : SplitNoProxy(no_proxy)) {
+    auto e = ParseNoProxyEntry(t);
+    if (!e) continue;
+    if (e->kind == NoProxyEntry::kAll) return true;
+    if (e->port != 0 && e->port != port) continue;
+    if (e->kind == NoProxyEntry::kName) {
+      if (is_address) continue;
+      if (name == e->name) return true;
+      if (name.size() > e->name.size() && name.ends_with(e->name) &&
+          name[name.size() - e->name.size() - 1] == '.') {
+        return true;
+      }
+      continue;
+    }
+    if (is_address && e->kind == h.kind && PrefixMatches(e->addr, h.addr, e->bits)) return true;
+  }
+  return false;
+}
+
+Result<void> ValidateNoProxy(std::string_view no_proxy) {
+  for (std::string_view t : SplitNoProxy(no_proxy)) {
+    if (!ParseNoProxyEntry(t)) {
+      return MakeError(errc::invalid_argument,
+                       fmt::format("no_proxy entry '{}' is not '*', a host name, an IP address or "
+                                   "a CIDR range (a name or an address may end in :port; an IPv6 "
+                                   "address with a port goes in brackets)",
+                                   t));
+    }
+  }
+  return Ok();
+}
+
+std::string RedactProxy(std::string_view proxy) {
+  size_t start = proxy.find("://");
+  start = start == std::string_view::npos ? 0 : start + 3;
+  size_t at = proxy.find('@', start);
+  if (at == std::string_view::npos || proxy.find('/', start) < at) return std::string(proxy);
+  return std::string(proxy.substr(0, start)) + "***@" + std::string(proxy.substr(at + 1));
+}
 
 std::string_view Response::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
@@ -106,6 +333,8 @@ std::optional<std::chrono::seconds> Response::retry_after() const {
 
 struct Client::Impl {
   ClientOptions options;
+  Target target;      // from options.base_url
+  std::string proxy;  // the proxy in use, "" when direct
   std::unique_ptr<CURL, EasyFree> easy;
   Response current;
   bool too_large = false;
@@ -141,6 +370,8 @@ struct Client::Impl {
   }
 
   Result<void> Configure();
+  std::optional<Error> ProxyFailure(CURLcode rc, long opened, std::string_view method,
+                                    const std::string& url, const char* detail);
   Result<Response> Perform(std::string_view path, const std::string* content_type,
                            std::string_view body);
 };
@@ -178,9 +409,45 @@ Result<void> Client::Impl::Configure() {
   // Agents sit behind firewalls: always tunnel through the proxy (CONNECT),
   // never let it see or rewrite the request.
   curl_easy_setopt(c, CURLOPT_HTTPPROXYTUNNEL, 1L);
-  if (options.proxy) curl_easy_setopt(c, CURLOPT_PROXY, options.proxy->c_str());
-  if (options.no_proxy) curl_easy_setopt(c, CURLOPT_NOPROXY, options.no_proxy->c_str());
+  // Decided here (Create), not by libcurl: "" keeps libcurl from reading the
+  // environment's proxies and no_proxy again.
+  curl_easy_setopt(c, CURLOPT_PROXY, proxy.c_str());
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "");
   return Ok();
+}
+
+// A failure before the tunnel through the proxy was open, said as such, or
+// nullopt when the tunnel was open (the server's own failure follows).
+std::optional<Error> Client::Impl::ProxyFailure(CURLcode rc, long opened, std::string_view method,
+                                                const std::string& url, const char* detail) {
+  const std::string p = RedactProxy(proxy);
+  // No connection opened: the one libcurl tried was the proxy's.
+  if (rc == CURLE_COULDNT_RESOLVE_PROXY ||
+      (opened == 0 && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT))) {
+    return MakeError(errc::proxy_unreachable,
+                     fmt::format("proxy {} is unreachable: {}; {} {} was not sent to the server", p,
+                                 detail, method, url));
+  }
+  long code = 0;
+  curl_easy_getinfo(easy.get(), CURLINFO_HTTP_CONNECTCODE, &code);
+  const std::string hostport = target.host.find(':') != std::string::npos
+                                   ? fmt::format("[{}]:{}", target.host, target.port)
+                                   : fmt::format("{}:{}", target.host, target.port);
+  if (code != 0 && (code < 200 || code > 299)) {
+    // Typically the proxy could not reach the server (tinyproxy: 500), or
+    // its rules refuse the port (403).
+    return MakeError(
+        errc::connect_failed,
+        fmt::format("{} {}: proxy {} answered CONNECT {} with {}", method, url, p, hostport, code));
+  }
+  if (code == 0 && opened > 0) {
+    // The proxy took the connection and closed it or stayed silent: it may
+    // still be trying to reach the server.
+    return MakeError(errc::connect_failed,
+                     fmt::format("{} {}: proxy {} did not answer CONNECT {}: {}", method, url, p,
+                                 hostport, detail));
+  }
+  return std::nullopt;
 }
 
 Result<Response> Client::Impl::Perform(std::string_view path, const std::string* content_type,
@@ -221,8 +488,12 @@ Result<Response> Client::Impl::Perform(std::string_view path, const std::string*
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &current.status);
     return std::move(current);
   }
-  std::string what = fmt::format("POST {}: {}", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
-  if (!content_type) what.replace(0, 4, "GET");
+  const char* detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+  const std::string_view method = content_type ? "POST" : "GET";
+  if (!proxy.empty() && !Connected(c)) {
+    if (auto e = ProxyFailure(rc, opened, method, url, detail)) return *e;
+  }
+  std::string what = fmt::format("{} {}: {}", method, url, detail);
   errc code = errc::transfer_failed;
   switch (rc) {
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -231,7 +502,7 @@ Result<Response> Client::Impl::Perform(std::string_view path, const std::string*
     case CURLE_SSL_CONNECT_ERROR:
       code = errc::connect_failed;
       break;
-    case CURLE_RECV_ERROR:  // also a proxy refusing the CONNECT
+    case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_GOT_NOTHING:
       code = Connected(c) ? errc::transfer_failed : errc::connect_failed;
@@ -265,7 +536,20 @@ Result<Client> Client::Create(ClientOptions options) {
                      fmt::format("http client: base URL '{}' must start with https:// or http://",
                                  options.base_url));
   }
+  auto target = ParseBaseUrl(options.base_url);
+  if (!target) return target.error();
+  if (options.no_proxy) {
+    if (auto v = ValidateNoProxy(*options.no_proxy); !v) return v.error();
+  }
   auto impl = std::make_unique<Impl>();
+  impl->proxy = options.proxy ? *options.proxy : ProxyFromEnvironment(target->scheme);
+  if (!impl->proxy.empty()) {
+    std::string no_proxy = options.no_proxy
+                               ? *options.no_proxy
+                               : Env("no_proxy").value_or(Env("NO_PROXY").value_or(""));
+    if (NoProxyMatches(no_proxy, target->host, target->port)) impl->proxy.clear();
+  }
+  impl->target = std::move(target).value();
   impl->options = std::move(options);
   impl->easy.reset(curl_easy_init());
   if (!impl->easy) return MakeError(errc::invalid_argument, "http client: curl_easy_init failed");
@@ -287,6 +571,7 @@ Result<Response> Client::Post(std::string_view path, std::string_view content_ty
 Result<Response> Client::Get(std::string_view path) { return impl_->Perform(path, nullptr, {}); }
 
 const ClientOptions& Client::options() const { return impl_->options; }
+const std::string& Client::proxy() const { return impl_->proxy; }
 long Client::connections_opened() const { return impl_->connects; }
 
 }  // namespace attest::httpclient

@@ -2,17 +2,21 @@
 // requests (keep-alive), server CA pinning, optional client certificate,
 // proxies (HTTP CONNECT), timeouts.
 //
-// Proxy resolution: `proxy` set in the options overrides the environment
-// (an empty string means "no proxy at all"); unset, libcurl honours
-// HTTPS_PROXY/https_proxy (and HTTP_PROXY for http:// URLs). `no_proxy` set
-// in the options overrides NO_PROXY/no_proxy; hosts matching it bypass the
-// proxy, whichever source the proxy came from.
+// Proxy resolution, decided once per Client (one base URL) by this code, not
+// by libcurl, so that an error can say whether the proxy or the server
+// failed: `proxy` set in the options overrides the environment (an empty
+// string means "no proxy at all"); unset, https_proxy / HTTPS_PROXY (http_proxy
+// for http:// URLs), then all_proxy / ALL_PROXY apply, as in libcurl.
+// `no_proxy` set in the options overrides no_proxy / NO_PROXY; a base URL that
+// matches it (NoProxyMatches) goes direct, whichever source the proxy came
+// from.
 //
 // Errors: an HTTP answer of any status is a Response, not an error. Errors
 // mean no answer: IsConnectionFailure() says the server was not reached (DNS,
-// refused, proxy refused, TLS handshake, connect timeout), so the caller may
-// fail over to another address; other codes mean the request may have
-// reached the server (timeout or reset after sending).
+// refused, the proxy down or refusing the tunnel, TLS handshake, connect
+// timeout), so the caller may send the request to another address; other
+// codes mean the request may have reached the server (timeout or reset after
+// sending).
 //
 // Thread-safety: a Client is not thread-safe; use one per thread.
 #pragma once
@@ -33,11 +37,14 @@ namespace attest::httpclient {
 enum class errc {
   ok = 0,
   invalid_argument = 1,  // bad options or URL
-  connect_failed = 2,    // server (or proxy) not reached: fail over
+  connect_failed = 2,    // server not reached (also: the proxy could not reach it)
   tls_error = 3,         // certificate verification / pinning failed
   timeout = 4,           // total timeout after the connection was made
   transfer_failed = 5,   // connection broke during the exchange
   too_large = 6,         // response body above max_response_bytes
+  // The proxy itself was not reached (resolve, refused, connect timeout) or
+  // closed the connection without answering the CONNECT: no server was tried.
+  proxy_unreachable = 7,
 };
 const std::error_category& category();
 inline std::error_code make_error_code(errc e) { return {static_cast<int>(e), category()}; }
@@ -49,8 +56,10 @@ struct ClientOptions {
   std::string pinned_public_key;
   std::string client_cert_file;  // PEM; with client_key_file for mTLS
   std::string client_key_file;
-  std::optional<std::string> proxy;     // "http://proxy:3128"; "" disables proxies
-  std::optional<std::string> no_proxy;  // "localhost,.internal"; "" bypasses nothing
+  std::optional<std::string> proxy;  // "http://proxy:3128"; "" disables proxies
+  // "localhost,.internal" (see NoProxyMatches); "" bypasses nothing. A
+  // malformed entry here is an error at Create (in the environment: ignored).
+  std::optional<std::string> no_proxy;
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds total_timeout{30'000};
   size_t max_response_bytes = 16 << 20;
@@ -68,7 +77,24 @@ struct Response {
   std::optional<std::chrono::seconds> retry_after() const;
 };
 
+// The server was not reached: connect_failed or proxy_unreachable.
 bool IsConnectionFailure(const Error& e);
+
+// Whether `host` (a name, an IPv4 address or an IPv6 address without
+// brackets) and `port` match a no_proxy list: entries separated by commas
+// and/or blanks; "*" matches every host; a name matches itself and its
+// subdomains, case-insensitively, with leading and trailing dots ignored
+// (".example.com" and "example.com" both match "a.example.com"); an IP
+// address matches the same address or a CIDR range ("10.0.0.0/8",
+// "fd00::/8"); names are never resolved, so "localhost" does not match
+// "127.0.0.1". An entry may end in ":port" ("gw.example.com:8881",
+// "10.0.0.5:8881", "[fd00::5]:8881"), then only that port matches (libcurl
+// 7.88 itself ignores such entries). Malformed entries match nothing.
+bool NoProxyMatches(std::string_view no_proxy, std::string_view host, int port);
+// The first malformed entry of a no_proxy list, as an error naming it.
+Result<void> ValidateNoProxy(std::string_view no_proxy);
+// A proxy URL without its user:password, for logs.
+std::string RedactProxy(std::string_view proxy);
 
 class Client {
  public:
@@ -82,6 +108,9 @@ class Client {
   Result<Response> Get(std::string_view path);
 
   const ClientOptions& options() const;
+  // The proxy this client's requests go through ("" when direct), decided at
+  // Create from the options and the environment.
+  const std::string& proxy() const;
   // Connections opened so far by this client (keep-alive reuse opens none).
   long connections_opened() const;
 

@@ -1,5 +1,6 @@
 // The libcurl client against the project's TLS server on loopback, directly
-// and through a real tinyproxy (HTTP CONNECT).
+// and through a real tinyproxy (HTTP CONNECT) or the recording ConnectProxy
+// of net_doubles.h; the no_proxy rules as a table.
 #include "common/httpclient/client.h"
 
 #include <gtest/gtest.h>
@@ -12,12 +13,15 @@
 #include "common/http/server.h"
 #include "tests/harness/pki/pki.h"
 #include "tests/harness/util/process.h"
+#include "tests/httpclient/net_doubles.h"
 
 namespace attest::httpclient {
 namespace {
 
 using namespace std::chrono_literals;
+using attest::testing::ConnectProxy;
 using attest::testing::FreePort;
+using attest::testing::HalfOpenListener;
 using attest::testing::ReadFile;
 using attest::testing::Subprocess;
 using attest::testing::TempDir;
@@ -312,6 +316,203 @@ TEST_F(ClientTest, ConfigNoProxyBypassesConfiguredProxy) {
   auto c = Make(o);
   auto r = c.Get("/hello");
   ASSERT_TRUE(r.ok()) << r.error().ToString();
+}
+
+TEST_F(ClientTest, TimeoutOnAReusedConnectionIsNotConnectionFailure) {
+  // libcurl reports no TLS handshake time for a kept-alive connection: the
+  // old check called this timeout "server not reached", and the agent sent
+  // the same evidence to another gateway while the first might write it.
+  auto o = Options();
+  o.total_timeout = 300ms;
+  auto c = Make(o);
+  ASSERT_TRUE(c.Get("/hello").ok());
+  auto r = c.Get("/park");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(c.connections_opened(), 1) << "the second request reused the connection";
+  EXPECT_EQ(r.error().code, errc::timeout) << r.error().ToString();
+  EXPECT_FALSE(IsConnectionFailure(r.error()));
+}
+
+TEST(NoProxy, WhatMatches) {
+  struct Case {
+    const char* list;
+    const char* host;
+    int port;
+    bool match;
+  };
+  const Case cases[] = {
+      {"", "gw.example.com", 8881, false},
+      {"*", "gw.example.com", 8881, true},
+      {" * ", "10.0.0.1", 8881, true},
+      {"other,*", "gw.example.com", 8881, true},  // libcurl: "*" only alone
+      // Names: the name and its subdomains, either spelling, any case.
+      {"example.com", "example.com", 8881, true},
+      {"example.com", "gw.example.com", 8881, true},
+      {".example.com", "gw.example.com", 8881, true},
+      {".example.com", "example.com", 8881, true},
+      {"example.com.", "GW.Example.COM", 8881, true},
+      {"example.com", "gw.example.com.", 8881, true},
+      {"example.com", "notexample.com", 8881, false},
+      {"gw.example.com", "example.com", 8881, false},
+      {"localhost", "127.0.0.1", 8881, false},  // never resolved
+      {"127.0.0.1", "localhost", 8881, false},
+      // Separators: commas and blanks.
+      {"a.test, b.test\tc.test,,d.test", "c.test", 8881, true},
+      {"a.test b.test", "d.test", 8881, false},
+      // Addresses and ranges.
+      {"10.1.2.3", "10.1.2.3", 8881, true},
+      {"10.1.2.3", "10.1.2.4", 8881, false},
+      {"10.0.0.0/8", "10.200.1.1", 8881, true},
+      {"10.0.0.0/8", "11.0.0.1", 8881, false},
+      {"192.168.4.0/22", "192.168.7.255", 8881, true},
+      {"192.168.4.0/22", "192.168.8.0", 8881, false},
+      {"0.0.0.0/0", "8.8.8.8", 8881, true},
+      {".0.0.1", "127.0.0.1", 8881, false},  // a leading dot is for names only
+      {"::1", "::1", 8881, true},
+      {"[::1]", "::1", 8881, true},
+      {"fd00::/8", "fd12:3456::1", 8881, true},
+      {"fd00::/8", "fe80::1", 8881, false},
+      {"10.0.0.0/8", "fd00::1", 8881, false},
+      // Ports: only that port (libcurl 7.88 ignores such entries).
+      {"127.0.0.1:8443", "127.0.0.1", 8443, true},
+      {"127.0.0.1:8443", "127.0.0.1", 8881, false},
+      {"gw.example.com:8881", "gw.example.com", 8881, true},
+      {"example.com:8881", "gw.example.com", 8891, false},
+      {"[::1]:8881", "::1", 8881, true},
+      {"[::1]:8881", "::1", 8891, false},
+      // Malformed entries match nothing (and ValidateNoProxy names them).
+      {"10.0.0.0/33", "10.0.0.1", 8881, false},
+      {"*.example.com", "gw.example.com", 8881, false},
+      {"gw:http", "gw", 8881, false},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(NoProxyMatches(c.list, c.host, c.port), c.match)
+        << "no_proxy \"" << c.list << "\" for " << c.host << ":" << c.port;
+  }
+  for (const char* bad : {"10.0.0.0/33", "*.example.com", "gw:http", "gw:0", ":8881", "[::1",
+                          "[::1]8881", "gw/8", "1.2.3.4/x"}) {
+    auto v = ValidateNoProxy(std::string("localhost,") + bad);
+    ASSERT_FALSE(v.ok()) << bad;
+    EXPECT_NE(v.error().message.find(std::string("'") + bad + "'"), std::string::npos)
+        << v.error().message;
+  }
+  EXPECT_TRUE(ValidateNoProxy("*, localhost .internal,10.0.0.0/8 [fd00::1]:8881 gw:8881").ok());
+}
+
+TEST_F(ClientTest, ProxyChoiceFollowsLibcurlsEnvironmentRules) {
+  auto proxy_of = [&](const std::string& url) {
+    auto o = Options();
+    o.base_url = url;
+    return Make(o).proxy();
+  };
+  const std::string https = "https://gw.example.com:8881", http = "http://gw.example.com:8881";
+  EXPECT_EQ(proxy_of(https), "");
+  env_.Set("HTTPS_PROXY", "http://upper:1");
+  EXPECT_EQ(proxy_of(https), "http://upper:1");
+  env_.Set("https_proxy", "http://lower:1");
+  EXPECT_EQ(proxy_of(https), "http://lower:1") << "the lower-case name wins";
+  EXPECT_EQ(proxy_of(http), "");
+  env_.Set("HTTP_PROXY", "http://cgi:1");
+  EXPECT_EQ(proxy_of(http), "") << "HTTP_PROXY is never read (CGI sets it from a header)";
+  env_.Set("ALL_PROXY", "http://all:1");
+  EXPECT_EQ(proxy_of(http), "http://all:1");
+  env_.Set("NO_PROXY", ".example.com");
+  EXPECT_EQ(proxy_of(https), "");
+  env_.Set("no_proxy", "other.test");
+  EXPECT_EQ(proxy_of(https), "http://lower:1") << "the lower-case no_proxy wins";
+  // The options override the environment, the empty proxy meaning none.
+  auto o = Options();
+  o.base_url = https;
+  o.proxy = "";
+  EXPECT_EQ(Make(o).proxy(), "");
+  o.proxy = "http://conf:1";
+  EXPECT_EQ(Make(o).proxy(), "http://conf:1");
+  o.no_proxy = "gw.example.com:8881";
+  EXPECT_EQ(Make(o).proxy(), "");
+  o.no_proxy = "";
+  EXPECT_EQ(Make(o).proxy(), "http://conf:1") << "an empty no_proxy option bypasses nothing";
+  // A malformed entry: an error from the options, ignored from the environment.
+  o.no_proxy = "gw.example.com:http";
+  auto bad = Client::Create(o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, errc::invalid_argument);
+  env_.Set("no_proxy", "gw.example.com:http,.example.com");
+  EXPECT_EQ(proxy_of(https), "");
+}
+
+TEST_F(ClientTest, AProxyThatIsDownIsNamedAsSuch) {
+  const std::string dead = DeadProxy();
+  auto o = Options();
+  o.proxy = dead;
+  auto c = Make(o);
+  auto started = std::chrono::steady_clock::now();
+  auto r = c.Get("/hello");
+  ASSERT_FALSE(r.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+  EXPECT_EQ(r.error().code, errc::proxy_unreachable) << r.error().ToString();
+  EXPECT_TRUE(IsConnectionFailure(r.error()));
+  EXPECT_NE(r.error().message.find("proxy " + dead + " is unreachable"), std::string::npos)
+      << r.error().message;
+  EXPECT_NE(r.error().message.find("was not sent to the server"), std::string::npos)
+      << r.error().message;
+  // Credentials in the proxy URL stay out of the message.
+  o.proxy = "http://agent:s3cret@127.0.0.1:" + std::to_string(attest::testing::FreePort());
+  r = Make(o).Get("/hello");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, errc::proxy_unreachable);
+  EXPECT_EQ(r.error().message.find("s3cret"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("http://***@127.0.0.1:"), std::string::npos)
+      << r.error().message;
+  // A proxy whose host drops connection attempts: the same, after the
+  // connect timeout.
+  HalfOpenListener hung;
+  o.proxy = "http://127.0.0.1:" + std::to_string(hung.port());
+  o.connect_timeout = 300ms;
+  started = std::chrono::steady_clock::now();
+  r = Make(o).Get("/hello");
+  ASSERT_FALSE(r.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  EXPECT_EQ(r.error().code, errc::proxy_unreachable) << r.error().ToString();
+}
+
+TEST_F(ClientTest, AProxyThatCannotOpenTheTunnelIsAConnectionFailureOfTheServer) {
+  const std::string server = "127.0.0.1:" + std::to_string(server_->port());
+  {
+    ConnectProxy refusing(ConnectProxy::Mode::kRefuse);
+    auto o = Options();
+    o.proxy = refusing.url();
+    auto r = Make(o).Get("/hello");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, errc::connect_failed) << r.error().ToString();
+    EXPECT_NE(r.error().message.find("answered CONNECT " + server + " with 403"), std::string::npos)
+        << r.error().message;
+  }
+  {
+    ConnectProxy forwarding;  // to a port nobody listens on: 502
+    auto o = Options();
+    o.base_url = "https://127.0.0.1:" + std::to_string(attest::testing::FreePort());
+    o.proxy = forwarding.url();
+    auto r = Make(o).Get("/hello");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, errc::connect_failed) << r.error().ToString();
+    EXPECT_NE(r.error().message.find("with 502"), std::string::npos) << r.error().message;
+  }
+  {
+    ConnectProxy closing(ConnectProxy::Mode::kCloseAtOnce);
+    auto o = Options();
+    o.proxy = closing.url();
+    auto r = Make(o).Get("/hello");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, errc::connect_failed) << r.error().ToString();
+    EXPECT_NE(r.error().message.find("did not answer CONNECT " + server), std::string::npos)
+        << r.error().message;
+  }
+  ConnectProxy working;
+  auto o = Options();
+  o.proxy = working.url();
+  auto r = Make(o).Get("/hello");
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_EQ(working.targets(), std::vector<std::string>{server});
 }
 
 TEST_F(ClientTest, RejectsBadBaseUrl) {
