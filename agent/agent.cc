@@ -286,11 +286,13 @@ Result<void> Agent::Run(std::stop_token stop, RunOptions options) {
   Result<void> result = Ok();
   {
     std::unique_lock lock(im.mu);
-    const auto deadline = options.once
-                              ? started + std::chrono::seconds(im.config.once_timeout_seconds)
-                              : Clock::time_point::max();
-    im.cv.wait_until(lock, inner.get_token(), deadline,
-                     [&] { return options.once && (im.OnceDone() || im.OnceHopeless()); });
+    if (options.once) {
+      im.cv.wait_until(lock, inner.get_token(),
+                       started + std::chrono::seconds(im.config.once_timeout_seconds),
+                       [&] { return im.OnceDone() || im.OnceHopeless(); });
+    } else {
+      im.cv.wait(lock, inner.get_token(), [] { return false; });  // until stopped
+    }
     if (options.once && !im.OnceDone() && !stop.stop_requested()) {
       const bool hopeless = im.OnceHopeless();
       result =
