@@ -52,6 +52,10 @@ struct PipelineOptions {
   // Empty: a harness PostgreSQL (fsync off). Else an existing database (e.g.
   // from `pg_virtualenv -o fsync=on` for durable commits), migrated here.
   std::string database;
+  // Pipelines that stand for separate backends in one test give each its own
+  // id and token key, so a token of one is refused by another's gateway.
+  std::string gateway_id = "gw-test";
+  std::string token_key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 };
 
 class Pipeline {
@@ -61,7 +65,7 @@ class Pipeline {
     StartKafka();
     pki_ = std::make_unique<attest::testing::TestPki>(d);
     auto server = pki_->IssueServer("localhost");
-    Write(d / "token.key", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
+    Write(d / "token.key", options_.token_key + "\n");
     Write(d / "admin.token", "bench-admin-token-0123456789abcdef\n");
     std::string out;
     if (RunCommand({"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
@@ -89,14 +93,11 @@ class Pipeline {
               (d / "admin.token").string() + "\"\n[kafka]\nbootstrap_servers = \"" + bootstrap_ +
               "\"\nevidence_topic = \"" + topics_.evidence +
               "\"\nevidence_partitions = " + std::to_string(options_.evidence_partitions) + "\n");
-    registrar_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{ATTEST_REGISTRAR_BINARY, "--config",
-                                 (d / "registrar.toml").string(), "--no-migrate"},
-        (d / "registrar.log").string());
+    StartRegistrarProcess();
 
     gateway_port_ = FreePort();
     Write(d / "gateway.toml",
-          "gateway_id = \"gw-test\"\n[server]\nlisten = \"127.0.0.1:" +
+          "gateway_id = \"" + options_.gateway_id + "\"\n[server]\nlisten = \"127.0.0.1:" +
               std::to_string(gateway_port_) + "\"\ncert_file = \"" + server.cert.string() +
               "\"\nkey_file = \"" + server.key.string() + "\"\nio_threads = " +
               std::to_string(options_.gateway_io_threads) + "\n[token]\nkey_files = [\"" +
@@ -104,9 +105,7 @@ class Pipeline {
               "\"\npool_size = " + std::to_string(options_.gateway_db_pool) +
               "\n[kafka]\nbootstrap_servers = \"" + bootstrap_ + "\"\ntopic = \"" +
               topics_.evidence + "\"\n[challenge]\nmin_interval_fraction = 0.8\n");
-    gateway_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{ATTEST_GATEWAY_BINARY, "--config", (d / "gateway.toml").string()},
-        (d / "gateway.log").string());
+    StartGatewayProcess();
 
     for (int i = 0; i < options_.workers; ++i) StartWorker(i);
     if (!attest::testing::WaitFor(
@@ -156,6 +155,21 @@ class Pipeline {
   const std::string& conninfo() const { return conninfo_; }
   const fs::path& dir() const { return dir_.path(); }
   pid_t gateway_pid() const { return gateway_->pid(); }
+  pid_t registrar_pid() const { return registrar_->pid(); }
+
+  // A front end down (SIGTERM, waits for the exit) and back on the same port
+  // and configuration (waits until it listens); the logs are appended to.
+  // gateway_pid() and registrar_pid() need the process started.
+  void StopRegistrar() { registrar_.reset(); }
+  void StopGateway() { gateway_.reset(); }
+  void StartRegistrar() {
+    StartRegistrarProcess();
+    WaitListening(registrar_port_, "registrar");
+  }
+  void StartGateway() {
+    StartGatewayProcess();
+    WaitListening(gateway_port_, "gateway");
+  }
   pid_t worker_pid(size_t i) const { return workers_.at(i)->pid(); }
   // The postmaster's PID: the parent of a backend of ours.
   pid_t postgres_pid() const {
@@ -188,6 +202,26 @@ class Pipeline {
 
  private:
   static void Write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+
+  void StartRegistrarProcess() {
+    const fs::path d = dir_.path();
+    registrar_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{ATTEST_REGISTRAR_BINARY, "--config",
+                                 (d / "registrar.toml").string(), "--no-migrate"},
+        (d / "registrar.log").string());
+  }
+  void StartGatewayProcess() {
+    const fs::path d = dir_.path();
+    gateway_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{ATTEST_GATEWAY_BINARY, "--config", (d / "gateway.toml").string()},
+        (d / "gateway.log").string());
+  }
+  void WaitListening(int port, const std::string& what) {
+    if (!attest::testing::WaitFor([&] { return attest::testing::PortOpen(port); },
+                                  std::chrono::seconds(30))) {
+      throw std::runtime_error(what + " did not listen again:\n" + Logs());
+    }
+  }
 
   void StartKafka() {
     switch (options_.kafka) {
