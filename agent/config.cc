@@ -1,5 +1,7 @@
 #include "agent/config.h"
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "common/base/errors.h"
@@ -134,7 +136,7 @@ Result<AgentConfig> ParseAgentConfig(const ConfigFile& f) {
                                                              "_runtime_measurements"));
   if (auto r = ResolveImaFormat(f, c); !r) return r.error();
   ATTEST_ASSIGN_OR_RETURN(c.uefi_log, f.String("uefi_log", c.uefi_log));
-  ATTEST_ASSIGN_OR_RETURN(c.tls.ca_file, f.String("tls.ca_file", ""));
+  ATTEST_ASSIGN_OR_RETURN(c.tls.ca_file, f.String("tls.ca_file", c.tls.ca_file));
   ATTEST_ASSIGN_OR_RETURN(c.tls.client_cert, f.String("tls.client_cert", ""));
   ATTEST_ASSIGN_OR_RETURN(c.tls.client_key, f.String("tls.client_key", ""));
   ATTEST_ASSIGN_OR_RETURN(c.tls.proxy, f.String("proxy", ""));
@@ -201,7 +203,18 @@ Result<AgentConfig> ParseAgentConfig(const ConfigFile& f) {
 Result<AgentConfig> LoadAgentConfig(const std::string& path) {
   auto file = ConfigFile::Load(path);
   if (!file.ok()) return file.error();
-  return ParseAgentConfig(*file);
+  auto c = ParseAgentConfig(*file);
+  if (!c.ok() || c->tls.ca_file.empty()) return c;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(c->tls.ca_file, ec) ||
+      !std::ifstream(c->tls.ca_file).is_open()) {
+    return file->Invalid("tls.ca_file",
+                         "cannot read \"" + c->tls.ca_file + "\"" +
+                             (file->Has("tls.ca_file") ? "" : " (the default)") +
+                             ": set it to the PEM bundle of the CA that issued the servers' "
+                             "certificates, or to \"\" to trust the system store");
+  }
+  return c;
 }
 
 }  // namespace attest::agent

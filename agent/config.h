@@ -20,13 +20,22 @@
 
 namespace attest::agent {
 
+// What an evidence carries besides its IMA part and UEFI log, at most: the
+// quote (attest, signature, 24 PCR values of the largest bank), the
+// challenge token, the capabilities and protobuf framing take under 8 KiB;
+// the rest is room. The gateway's least body limit (kMinBodyBytes) is the
+// default UEFI log limit plus this.
+inline constexpr int64_t kEvidenceOverheadBytes = 64 * 1024;
+
 struct ServerBlock {
   std::vector<ServerAddress> registrars;
   std::vector<ServerAddress> verifiers;  // ingest gateways
 };
 
 struct TlsClientOptions {
-  std::string ca_file;      // trust anchors for the servers; empty: system store
+  // Trust anchors for the servers: the deployment's CA by default (a private
+  // PKI trusts only what the operator issued); "" for the system store.
+  std::string ca_file = "/etc/attest/ca.pem";
   std::string client_cert;  // optional client certificate (mTLS)
   std::string client_key;
   std::string proxy;              // "http://proxy:3128"; empty: HTTPS_PROXY/NO_PROXY env
@@ -66,12 +75,17 @@ struct AgentConfig {
   int default_interval_seconds = 60;  // when the server names no interval
   // IMA list bytes per evidence; the gateway's limit (Challenge
   // max_evidence_bytes) may make a part smaller. A longer list goes in parts.
-  int64_t ima_max_batch_bytes = 1 << 20;
+  // The defaults fit a default gateway even before that limit is applied:
+  // ima_max_batch_bytes + uefi_log_max_bytes + kEvidenceOverheadBytes =
+  // 2 MiB, the gateway's default server.max_body_bytes.
+  int64_t ima_max_batch_bytes = (1 << 20) - kEvidenceOverheadBytes;
   int64_t uefi_log_max_bytes = 1 << 20;  // a larger UEFI log is not sent
 };
 
 // Reads and validates; errors name the file, the key and the line.
 Result<AgentConfig> ParseAgentConfig(const ConfigFile& file);
+// Also refuses a tls.ca_file that cannot be read: at start-up, not as a TLS
+// error on every request.
 Result<AgentConfig> LoadAgentConfig(const std::string& path);
 
 }  // namespace attest::agent

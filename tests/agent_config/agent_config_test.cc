@@ -1,4 +1,8 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "agent/config.h"
 #include "agent/server_address.h"
@@ -254,7 +258,32 @@ TEST(AgentConfig, BlockKeysDefaults) {
   EXPECT_EQ(c->block_failover_seconds, 120);
   EXPECT_EQ(c->once_timeout_seconds, 300);
   EXPECT_FALSE(c->trusted_network);
-  EXPECT_EQ(c->tls.ca_file, "");  // the system store
+  EXPECT_EQ(c->tls.ca_file, "/etc/attest/ca.pem");  // docs/configuration.md's default
+}
+
+// The CA file is read by libcurl at each connection: a missing one would be
+// a TLS error every round. LoadAgentConfig refuses it at start instead.
+TEST(AgentConfig, AnUnreadableCaFileStopsTheAgentAtStart) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("agent-config-test-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string servers = "[[servers]]\nverifiers = [\"g\"]\n";
+  auto write = [&](const std::string& text) {
+    std::ofstream(dir / "agent.toml") << text;
+    return LoadAgentConfig((dir / "agent.toml").string());
+  };
+  auto c = write("[tls]\nca_file = \"" + (dir / "none.pem").string() + "\"\n" + servers);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("agent.toml:2:11: key 'tls.ca_file': cannot read"),
+            std::string::npos)
+      << c.error().message;
+  std::ofstream(dir / "ca.pem") << "-----BEGIN CERTIFICATE-----\n";
+  c = write("[tls]\nca_file = \"" + (dir / "ca.pem").string() + "\"\n" + servers);
+  EXPECT_TRUE(c.ok()) << c.error().message;
+  c = write("[tls]\nca_file = \"\"\n" + servers);  // the system store
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->tls.ca_file, "");
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
