@@ -1,9 +1,22 @@
 // The addresses of one role (registrars or verifiers) of one [[servers]]
-// block, with failover: requests go to the current address (first chosen at
-// random); on a connection failure (httpclient::IsConnectionFailure) every
-// other address of the same block is tried once, in random order, before the
-// request fails. Rotate() moves on after a server error (5xx). Never another
-// block's addresses.
+// block, with failover. Requests go to the current address (first chosen at
+// random). An address that fails (not reached, 5xx, timeout) is marked; the
+// marks clear at the next answer below 500 from any address of the block.
+//
+// Post() sends a request again to the block's other addresses, each once,
+// the unmarked ones first, in random order:
+//   - when the address was not reached (httpclient::IsConnectionFailure:
+//     refused, DNS, TLS handshake, connect_timeout_ms, the proxy unable to
+//     reach it), always: the request cannot have had an effect there;
+//   - after a 5xx answer, a timeout (request_timeout_ms) or a broken
+//     transfer, only for Resend::kIdempotent requests;
+//   - never through a proxy that was just found unreachable (every address
+//     behind it would fail the same way); direct (no_proxy) ones still are.
+// Rotate() moves on after a failure the caller handles itself (a 5xx or a
+// timeout of an evidence): to an unmarked address if there is one (then it
+// returns true: retrying at once is fine), else it clears the marks and
+// returns false: every address failed, back off. Never another block's
+// addresses.
 //
 // One httpclient::Client per address, created on first use and kept, so
 // requests reuse their TLS connection (keep-alive).
@@ -34,14 +47,28 @@ class Endpoints {
   // Base URL of the address requests go to now.
   std::string current_url() const;
 
-  // POST with failover over connection failures. An HTTP answer of any status
-  // is a Response; an error means no address answered (or the transfer broke).
-  Result<httpclient::Response> Post(std::string_view path, std::string_view content_type,
-                                    std::string_view body);
+  // What Post may send again to another address after one failed.
+  enum class Resend {
+    // Only when the address was not reached. For evidence: a gateway that
+    // answered 5xx ("outcome unknown") or timed out may have written it to
+    // Kafka, and a second copy through another gateway would get a second
+    // verdict (a replayed quote). The caller takes a new challenge instead.
+    kIfNotReached,
+    // Also after a 5xx, a timeout or a broken transfer: for requests that
+    // may be repeated (challenges, registration, activation).
+    kIdempotent,
+  };
 
-  // Moves to another address of the block (random, not the current one when
-  // there are several).
-  void Rotate();
+  // POST with failover (see above). An HTTP answer is a Response: the first
+  // below 500, else the last 5xx; an error means no address answered (the
+  // last address's error), or a failure Post does not resend after.
+  Result<httpclient::Response> Post(std::string_view path, std::string_view content_type,
+                                    std::string_view body, Resend resend = Resend::kIfNotReached);
+
+  // Marks the current address failed and moves to another: true when it is
+  // one not marked since the last good answer (retry now), false when every
+  // address has failed (marks cleared; the caller backs off).
+  bool Rotate();
 
  private:
   Result<httpclient::Client*> ClientFor(size_t index);
@@ -50,6 +77,7 @@ class Endpoints {
   const AgentConfig* config_;
   std::mt19937_64* rng_;
   size_t current_ = 0;
+  std::vector<bool> failed_;  // since the last answer below 500
   std::vector<std::unique_ptr<httpclient::Client>> clients_;
 };
 
