@@ -49,6 +49,7 @@ constexpr char kUuid[] = "3f1d6c2a-8b4e-4f19-9a19-000000000019";
 constexpr int kBackends = 3;
 constexpr int kIntervalSeconds = 2;  // the enrolment's, given to the agent by every challenge
 constexpr int kFailoverSeconds = 3;  // block_failover_seconds
+constexpr int kRequestTimeoutMs = 2000;
 
 // A distinct 32-byte hex token key per backend.
 std::string TokenKey(int i) { return std::string(64, static_cast<char>('a' + i)); }
@@ -116,7 +117,7 @@ class AgentBackendsTest : public ::testing::Test {
       << "verification_duplication = 2\n"
       << "block_failover_seconds = " << kFailoverSeconds << "\n"
       << "retry_initial_ms = 100\nretry_max_ms = 1000\n"
-      << "connect_timeout_ms = 1000\nrequest_timeout_ms = 2000\n"
+      << "connect_timeout_ms = 1000\nrequest_timeout_ms = " << kRequestTimeoutMs << "\n"
       << "[tls]\nca_file = \"" << (work_.path() / "ca-bundle.pem").string() << "\"\n";
     for (auto& b : backends_) {
       c << "[[servers]]\nregistrars = [\"" << b->registrar_url() << "\"]\nverifiers = [\""
@@ -338,6 +339,18 @@ TEST_F(AgentBackendsTest, TwoOfThreeBlocksServeThroughTwoOutagesAndTheSpareSteps
   Note("phase 3 (backends 0 and 1 down): block 2 alone", t);
   EXPECT_EQ(StatusCommand(&out), 1) << out;
   EXPECT_TRUE(StatusIs({{{"down", false}, {"down", false}, {"serving", true}}})) << Counts();
+  {
+    const json st = Status();
+    EXPECT_EQ(st.value("agent_uuid", ""), kUuid);
+    EXPECT_EQ(st.value("pid", 0), agent_->pid());
+    EXPECT_EQ(st.value("verification_duplication", 0), 2);
+    EXPECT_FALSE(st.value("updated", "").empty());
+    for (int i : {0, 1}) {
+      EXPECT_FALSE(st["blocks"][i].value("reason", "").empty()) << st.dump(2);
+      EXPECT_FALSE(st["blocks"][i].value("last_error", "").empty()) << st.dump(2);
+    }
+    EXPECT_FALSE(st["blocks"][2].value("last_accepted", "").empty()) << st.dump(2);
+  }
 
   // --- Both back: blocks 0 and 1 are taken back, block 2 is spare again
   // and stops attesting.
@@ -353,13 +366,18 @@ TEST_F(AgentBackendsTest, TwoOfThreeBlocksServeThroughTwoOutagesAndTheSpareSteps
       30s))
       << Counts();
   Note("phase 4 (both back): blocks 0 and 1 in use again", t);
-  const size_t spare_evidence = Evidence(2).size();
-  const auto flat_since = Clock::now();
+  // A request block 2 had in flight when it was made spare may still land
+  // (a step is not cut short): count from one request timeout later.
+  const auto spare_at = Clock::now();
   ASSERT_TRUE(
       WaitFor([&] { return Verdicts(0) >= v0_back + 2 && Verdicts(1) >= v1_back + 2; }, 30s))
       << Counts();
-  std::this_thread::sleep_until(flat_since + std::chrono::seconds(3 * kIntervalSeconds));
+  std::this_thread::sleep_until(spare_at + std::chrono::milliseconds(kRequestTimeoutMs + 500));
+  const size_t spare_evidence = Evidence(2).size();
+  const std::string spare_last_accepted = Status()["blocks"][2].value("last_accepted", "?");
+  std::this_thread::sleep_for(std::chrono::seconds(3 * kIntervalSeconds));
   EXPECT_EQ(Evidence(2).size(), spare_evidence) << "the spare block kept attesting\n" << Counts();
+  EXPECT_EQ(Status()["blocks"][2].value("last_accepted", "?"), spare_last_accepted);
   EXPECT_TRUE(StatusIs({{{"serving", true}, {"serving", true}, {"spare", false}}})) << Counts();
   EXPECT_EQ(StatusCommand(&out), 0) << out;
   Note("phase 4: spare flat for 3 intervals", t);
