@@ -33,6 +33,24 @@ conninfo = "host=db"
 bootstrap_servers = "k:9092"
 )";
 
+// Issue 19.4: a key the gateway does not read is an error, not a setting
+// silently ignored.
+TEST(GatewayConfigTest, UnknownKeysAndKeysInTheWrongTableAreErrors) {
+  auto c = Parse(kMinimal + "[challenge]\npcr = \"10\"\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, make_error_code(errc::invalid_config));
+  EXPECT_EQ(c.error().message,
+            "gw.toml:12:1: key 'challenge.pcr': unknown key; did you mean 'pcrs'?");
+  c = Parse(kMinimal + "max_body_bytes = 4194304\n");  // under [kafka]
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message,
+            "gw.toml:11:1: key 'kafka.max_body_bytes': unknown key; 'max_body_bytes' belongs in "
+            "[server]");
+  c = Parse("gateway_id = \"g\"\n[tls]\ncert_file = \"c.pem\"\n" + kMinimal);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message, "gw.toml:2:2: key 'tls': unknown table");
+}
+
 TEST(GatewayConfigTest, DefaultsAndOverrides) {
   auto c = Parse(kMinimal);
   ASSERT_TRUE(c.ok()) << c.error().ToString();

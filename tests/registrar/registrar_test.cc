@@ -509,6 +509,28 @@ TEST(RegistrarConfigTest, BulkEnrolmentDefaultsOff) {
       << bad.error().message;
 }
 
+// Issue 19.4: a key the registrar does not read is an error, not a setting
+// silently ignored.
+TEST(RegistrarConfigTest, UnknownKeysAndKeysInTheWrongTableAreErrors) {
+  const std::string base =
+      "[server]\ncert='c'\nkey='k'\n[database]\nconninfo='x'\n[ek]\nrequire_cert=false\n"
+      "[kafka]\nbootstrap_servers='k:9092'\n[admin]\ntoken_file='t'\n";
+  auto f = ConfigFile::Parse(base + "evidence_topic = 'e'\n", "registrar.toml");
+  ASSERT_TRUE(f.ok());
+  auto c = ParseRegistrarConfig(*f);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message,
+            "registrar.toml:12:1: key 'admin.evidence_topic': unknown key; 'evidence_topic' "
+            "belongs in [kafka]");
+  f = ConfigFile::Parse(base + "[registration]\npending_ttl_second = 60\n", "registrar.toml");
+  ASSERT_TRUE(f.ok());
+  c = ParseRegistrarConfig(*f);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message,
+            "registrar.toml:13:1: key 'registration.pending_ttl_second': unknown key; did you "
+            "mean 'pending_ttl_seconds'?");
+}
+
 TEST(RegistrarConfigTest, ParsesAndValidates) {
   auto f = ConfigFile::Parse(R"(
 [server]

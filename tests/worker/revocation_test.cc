@@ -21,6 +21,7 @@
 #include "common/base/config.h"
 #include "tests/harness/util/process.h"
 #include "verifier-workers/config.h"
+#include "verifier-workers/errors.h"
 #include "verifier-workers/processor.h"
 #include "verifier-workers/relay.h"
 #include "verifier-workers/revocation.h"
@@ -414,6 +415,21 @@ Result<WorkerConfig> Parse(const std::string& extra) {
   auto f = ConfigFile::Parse(text, "<test>");
   if (!f) return f.error();
   return ParseWorkerConfig(*f);
+}
+
+// Issue 19.4: a key the worker does not read is an error, not a setting
+// silently ignored.
+TEST(WorkerConfigTest, UnknownKeysAndKeysInTheWrongTableAreErrors) {
+  auto c = Parse("[output]\nencoding = \"json\"\nsign_verdicts = false\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, make_error_code(errc::invalid_config));
+  EXPECT_EQ(c.error().message,
+            "<test>:13:1: key 'output.sign_verdicts': unknown key; 'sign_verdicts' belongs in "
+            "[revocation]");
+  c = Parse("[batch]\nmax_cout = 100\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message,
+            "<test>:12:1: key 'batch.max_cout': unknown key; did you mean 'max_count'?");
 }
 
 TEST(SignVerdictsConfigTest, OnByDefaultStrictlyTyped) {
