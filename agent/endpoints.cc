@@ -96,7 +96,13 @@ Result<httpclient::Response> Endpoints::Post(std::string_view path, std::string_
     auto r = (*client)->Post(path, content_type, body);
     if (r.ok() && r->status < 500) {
       current_ = i;
-      std::fill(failed_.begin(), failed_.end(), false);
+      // An answered challenge does not end the cycle (its evidence may still
+      // fail there); the answer to the round's last request does.
+      if (resend == Resend::kIdempotent) {
+        failed_[i] = false;
+      } else {
+        std::fill(failed_.begin(), failed_.end(), false);
+      }
       return r;
     }
     failed_[i] = true;

@@ -1,7 +1,10 @@
 // The addresses of one role (registrars or verifiers) of one [[servers]]
 // block, with failover. Requests go to the current address (first chosen at
-// random). An address that fails (not reached, 5xx, timeout) is marked; the
-// marks clear at the next answer below 500 from any address of the block.
+// random). An address that fails (not reached, 5xx, timeout) is marked. An
+// answer below 500 clears the mark of the address that gave it; to a
+// kIfNotReached request (evidence: a round's last request) it clears every
+// mark. So a block whose gateways all answer challenges but fail evidence
+// still runs out of unmarked addresses and backs off.
 //
 // Post() sends a request again to the block's other addresses, each once,
 // the unmarked ones first, in random order:
@@ -66,8 +69,8 @@ class Endpoints {
                                     std::string_view body, Resend resend = Resend::kIfNotReached);
 
   // Marks the current address failed and moves to another: true when it is
-  // one not marked since the last good answer (retry now), false when every
-  // address has failed (marks cleared; the caller backs off).
+  // an unmarked one (retry now), false when every address has failed (marks
+  // cleared; the caller backs off).
   bool Rotate();
 
  private:
@@ -77,7 +80,7 @@ class Endpoints {
   const AgentConfig* config_;
   std::mt19937_64* rng_;
   size_t current_ = 0;
-  std::vector<bool> failed_;  // since the last answer below 500
+  std::vector<bool> failed_;  // the marks
   std::vector<std::unique_ptr<httpclient::Client>> clients_;
 };
 

@@ -39,10 +39,11 @@ constexpr char kPath[] = "/v1/agents/11111111-2222-3333-4444-555555555555/challe
 class TestServer {
  public:
   enum class Mode {
-    kOk,          // 200
-    kFail,        // `status` (5xx)
-    kPark,        // never answers (TLS completed)
-    kOkThenPark,  // answers the first request, parks the rest
+    kOk,            // 200
+    kFail,          // `status` (5xx)
+    kPark,          // never answers (TLS completed)
+    kOkThenPark,    // answers the first request, parks the rest
+    kFailEvidence,  // 200 except to evidence: `status`
   };
   TestServer(testing::TestPki& pki, Mode mode, int status = 500,
              const std::vector<std::string>& extra_dns = {})
@@ -55,7 +56,9 @@ class TestServer {
     http::Router r;
     for (const char* op : {"challenges", "evidence", "register", "activate"}) {
       auto added = r.Add("POST", std::string("/v1/agents/{uuid}/") + op,
-                         [this](http::RequestPtr, http::Responder res) { Handle(res); });
+                         [this, op](http::RequestPtr, http::Responder res) {
+                           Handle(res, std::string_view(op) == "evidence");
+                         });
       if (!added) throw std::runtime_error(added.error().message);
     }
     server_ = std::make_unique<http::Server>(o, std::move(r), nullptr);
@@ -74,12 +77,12 @@ class TestServer {
   }
 
  private:
-  void Handle(http::Responder res) {
+  void Handle(http::Responder res, bool evidence) {
     std::lock_guard lock(mu_);
     ++hits_;
     if (mode_ == Mode::kPark || (mode_ == Mode::kOkThenPark && hits_ > 1)) {
       parked_.push_back(res);
-    } else if (mode_ == Mode::kFail) {
+    } else if (mode_ == Mode::kFail || (mode_ == Mode::kFailEvidence && evidence)) {
       res.Send(http::Problem(status_, "broken on purpose").RetryAfter(status_ == 503 ? 30s : 0s));
     } else {
       res.Send(http::Response::Text(200, "ok"));
@@ -206,6 +209,25 @@ TEST_F(FailoverTest, EveryAddressFailsOnceBeforeAnyFailsTwice) {
     EXPECT_EQ(a.hits() + b.hits() + c.hits(), 6);
     EXPECT_FALSE(ep->Rotate());
   }
+}
+
+TEST_F(FailoverTest, GatewaysThatAnswerChallengesButFailEvidenceLeadToABackoffNotASpin) {
+  // Kafka down: every gateway gives challenges and answers evidence 503. An
+  // answered challenge must not make the gateway that failed the evidence a
+  // fresh address again, or the rounds would go back and forth at once.
+  TestServer a(pki_, TestServer::Mode::kFailEvidence, 503);
+  TestServer b(pki_, TestServer::Mode::kFailEvidence, 503);
+  auto ep = StartingAt({a.url(), b.url()}, a.url());
+  const std::string evidence = "/v1/agents/11111111-2222-3333-4444-555555555555/evidence";
+  std::vector<bool> rotated;
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_EQ(Post(*ep, Resend::kIdempotent)->status, 200);
+    ASSERT_EQ(ep->Post(evidence, "application/x-protobuf", "x")->status, 503);
+    rotated.push_back(ep->Rotate());
+  }
+  EXPECT_EQ(rotated, (std::vector<bool>{true, false}));
+  EXPECT_EQ(a.hits(), 2);
+  EXPECT_EQ(b.hits(), 2);
 }
 
 // --- timeouts ----------------------------------------------------------
