@@ -101,7 +101,12 @@ Step FromStatus(Devices& d, BlockConn& b, Endpoints& ep, const httpclient::Respo
     return Step::Fail(Step::kReregister, MakeError(errc::http_status, text));
   }
   if (r.status >= 500) {
-    ep.Rotate();
+    // Another address that has not failed in this cycle: a new round there
+    // at once (the evidence itself is never sent twice).
+    if (ep.Rotate()) {
+      spdlog::warn("{}; trying another address of the block", text);
+      return Step::Fail(Step::kWait, MakeError(errc::http_status, text), milliseconds(0));
+    }
     if (r.status == 503 && retry_after) {
       auto wait = std::min<milliseconds>(*retry_after, kMaxRetryAfter);
       spdlog::warn("{}; retrying in {} ms", text, wait.count());
@@ -124,7 +129,11 @@ Step FromStatus(Devices& d, BlockConn& b, Endpoints& ep, const httpclient::Respo
 Step Unreachable(BlockConn& b, Endpoints& ep, const std::string& what, const Error& e) {
   std::string text = b.name + ": " + what + ": " + e.message;
   spdlog::warn("{}", text);
-  ep.Rotate();
+  // A timeout of an evidence (not sent again): the next round at once at an
+  // address that has not failed; after connection failures every address
+  // was tried, Rotate() says so and the block backs off.
+  if (ep.Rotate())
+    return Step::Fail(Step::kWait, MakeError(errc::http_status, text), milliseconds(0));
   return Step::Fail(Step::kBackoff, MakeError(errc::http_status, text));
 }
 
@@ -170,7 +179,8 @@ Step Register(Devices& d, const TpmIdentity& id, BlockConn& b) {
   req.set_ek_cert(id.ek_cert);
   req.set_ak_public(id.ak_public);
   req.set_agent_version(kAgentVersion);
-  auto r = b.registrars->Post(base + "/register", kProto, req.SerializeAsString());
+  auto r = b.registrars->Post(base + "/register", kProto, req.SerializeAsString(),
+                              Endpoints::Resend::kIdempotent);
   if (!r) return Unreachable(b, *b.registrars, "register", r.error());
   if (r->status != 200) return FromStatus(d, b, *b.registrars, *r, "register", false);
   v1::RegisterResponse resp;
@@ -198,7 +208,8 @@ Step Register(Devices& d, const TpmIdentity& id, BlockConn& b) {
     v1::ActivateRequest act;
     act.set_agent_uuid(d.uuid);
     act.set_auth_tag(Str(*tag));
-    auto a = b.registrars->Post(base + "/activate", kProto, act.SerializeAsString());
+    auto a = b.registrars->Post(base + "/activate", kProto, act.SerializeAsString(),
+                                Endpoints::Resend::kIdempotent);
     if (!a) return Unreachable(b, *b.registrars, "activate", a.error());
     if (a->status != 200) return FromStatus(d, b, *b.registrars, *a, "activate", false);
     v1::ActivateResponse ar;
@@ -235,7 +246,8 @@ Step Attest(Devices& d, const TpmIdentity& id, BlockConn& b, const std::stop_tok
   v1::ChallengeRequest creq;
   creq.set_agent_uuid(d.uuid);
   *creq.mutable_capabilities() = caps;
-  auto r = b.verifiers->Post(base + "/challenges", kProto, creq.SerializeAsString());
+  auto r = b.verifiers->Post(base + "/challenges", kProto, creq.SerializeAsString(),
+                             Endpoints::Resend::kIdempotent);
   if (!r) return Unreachable(b, *b.verifiers, "challenge", r.error());
   if (r->status != 200) return FromStatus(d, b, *b.verifiers, *r, "challenge", true);
   v1::Challenge ch;

@@ -535,13 +535,12 @@ TEST_F(AgentFailoverTest, AProxyThatIsDownIsLoggedAsTheProxyAndRetriedWithBackof
   EXPECT_LE(lines, 2 * 14) << log;
 }
 
-// The two tests below need the round (agent/round.cc) to use
-// Endpoints::Resend::kIdempotent for challenges, registration and activation,
-// and to start a new round at once when Rotate() returns true after a 5xx or
-// a timeout of an evidence, instead of backing off (issue 19.5). Enable them
-// with that change.
+// The real agent leaves a failing gateway for another address of the block
+// at once (challenges, registration and activation are sent again; after a
+// failed evidence a new round starts at once elsewhere), not after a
+// backoff (issue 19.5).
 
-TEST_F(AgentFailoverTest, DISABLED_A5xxGatewayIsLeftAtOnceNotAfterABackoff) {
+TEST_F(AgentFailoverTest, A5xxGatewayIsLeftAtOnceNotAfterABackoff) {
   testing::FakeBackend be(pki_, "backend");
   TestServer bad(pki_, TestServer::Mode::kFail, 500);
   // A backoff would take at least 10 s; a failover at once well under that.
@@ -560,7 +559,7 @@ TEST_F(AgentFailoverTest, DISABLED_A5xxGatewayIsLeftAtOnceNotAfterABackoff) {
   ASSERT_EQ(bad.hits(), 1) << "the broken gateway was asked again, or never: " << Log();
 }
 
-TEST_F(AgentFailoverTest, DISABLED_AHungGatewayIsLeftAfterTheRequestTimeoutNotAfterABackoff) {
+TEST_F(AgentFailoverTest, AHungGatewayIsLeftAfterTheRequestTimeoutNotAfterABackoff) {
   testing::FakeBackend be(pki_, "backend");
   TestServer hung(pki_, TestServer::Mode::kPark);
   WriteConfig({be.url()}, {hung.url(), be.url()},
