@@ -67,7 +67,8 @@ Result<httpclient::Client*> Endpoints::ClientFor(size_t i) {
 }
 
 Result<httpclient::Response> Endpoints::Post(std::string_view path, std::string_view content_type,
-                                             std::string_view body, Resend resend) {
+                                             std::string_view body, Resend resend,
+                                             std::stop_token stop) {
   if (addresses_.empty()) {
     return MakeError(httpclient::errc::invalid_argument, "no address configured for this role");
   }
@@ -93,7 +94,8 @@ Result<httpclient::Response> Endpoints::Post(std::string_view path, std::string_
       failed_[i] = true;  // unreachable as well
       continue;
     }
-    auto r = (*client)->Post(path, content_type, body);
+    auto r = (*client)->Post(path, content_type, body, stop);
+    if (!r && r.error().code == httpclient::errc::cancelled) return r.error();
     if (r.ok() && r->status < 500) {
       current_ = i;
       // An answered challenge does not end the cycle (its evidence may still

@@ -65,8 +65,11 @@ class Endpoints {
   // POST with failover (see above). An HTTP answer is a Response: the first
   // below 500, else the last 5xx; an error means no address answered (the
   // last address's error), or a failure Post does not resend after.
+  // A stop requested on `stop` ends it (httpclient::errc::cancelled, no
+  // failover).
   Result<httpclient::Response> Post(std::string_view path, std::string_view content_type,
-                                    std::string_view body, Resend resend = Resend::kIfNotReached);
+                                    std::string_view body, Resend resend = Resend::kIfNotReached,
+                                    std::stop_token stop = {});
 
   // Marks the current address failed and moves to another: true when it is
   // an unmarked one (retry now), false when every address has failed (marks

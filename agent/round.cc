@@ -127,6 +127,9 @@ Step FromStatus(Devices& d, BlockConn& b, Endpoints& ep, const httpclient::Respo
 }
 
 Step Unreachable(BlockConn& b, Endpoints& ep, const std::string& what, const Error& e) {
+  if (e.code == httpclient::errc::cancelled) {
+    return Step::Fail(Step::kBackoff, MakeError(errc::stopped, b.name + ": " + e.message));
+  }
   std::string text = b.name + ": " + what + ": " + e.message;
   spdlog::warn("{}", text);
   // A timeout of an evidence (not sent again): the next round at once at an
@@ -171,7 +174,7 @@ bool Registered(const Devices& d, const TpmIdentity& id, const BlockConn& b) {
   return b.record.registered && b.record.uuid == d.uuid && b.record.ak_name_hex == id.ak_name_hex;
 }
 
-Step Register(Devices& d, const TpmIdentity& id, BlockConn& b) {
+Step Register(Devices& d, const TpmIdentity& id, BlockConn& b, const std::stop_token& stop) {
   const std::string base = "/v1/agents/" + d.uuid;
   v1::RegisterRequest req;
   req.set_agent_uuid(d.uuid);
@@ -180,7 +183,7 @@ Step Register(Devices& d, const TpmIdentity& id, BlockConn& b) {
   req.set_ak_public(id.ak_public);
   req.set_agent_version(kAgentVersion);
   auto r = b.registrars->Post(base + "/register", kProto, req.SerializeAsString(),
-                              Endpoints::Resend::kIdempotent);
+                              Endpoints::Resend::kIdempotent, stop);
   if (!r) return Unreachable(b, *b.registrars, "register", r.error());
   if (r->status != 200) return FromStatus(d, b, *b.registrars, *r, "register", false);
   v1::RegisterResponse resp;
@@ -209,7 +212,7 @@ Step Register(Devices& d, const TpmIdentity& id, BlockConn& b) {
     act.set_agent_uuid(d.uuid);
     act.set_auth_tag(Str(*tag));
     auto a = b.registrars->Post(base + "/activate", kProto, act.SerializeAsString(),
-                                Endpoints::Resend::kIdempotent);
+                                Endpoints::Resend::kIdempotent, stop);
     if (!a) return Unreachable(b, *b.registrars, "activate", a.error());
     if (a->status != 200) return FromStatus(d, b, *b.registrars, *a, "activate", false);
     v1::ActivateResponse ar;
@@ -247,7 +250,7 @@ Step Attest(Devices& d, const TpmIdentity& id, BlockConn& b, const std::stop_tok
   creq.set_agent_uuid(d.uuid);
   *creq.mutable_capabilities() = caps;
   auto r = b.verifiers->Post(base + "/challenges", kProto, creq.SerializeAsString(),
-                             Endpoints::Resend::kIdempotent);
+                             Endpoints::Resend::kIdempotent, stop);
   if (!r) return Unreachable(b, *b.verifiers, "challenge", r.error());
   if (r->status != 200) return FromStatus(d, b, *b.verifiers, *r, "challenge", true);
   v1::Challenge ch;
@@ -324,7 +327,8 @@ Step Attest(Devices& d, const TpmIdentity& id, BlockConn& b, const std::stop_tok
   *ev.mutable_ima() = std::move(ima_snap->entries);
   caps.set_ima_entry_count(ima_snap->total_entries);
   *ev.mutable_capabilities() = caps;
-  auto e = b.verifiers->Post(base + "/evidence", kProto, ev.SerializeAsString());
+  auto e = b.verifiers->Post(base + "/evidence", kProto, ev.SerializeAsString(),
+                             Endpoints::Resend::kIfNotReached, stop);
   if (!e) return Unreachable(b, *b.verifiers, "evidence", e.error());
   if (e->status != 202 && e->status != 200) {
     return FromStatus(d, b, *b.verifiers, *e, "evidence", true);
@@ -389,7 +393,7 @@ Step RunStep(Devices& d, BlockConn& b, const std::stop_token& stop) {
     return TpmFailure(d, id.error());
   }
   if (!Registered(d, *id, b)) {
-    Step s = Register(d, *id, b);
+    Step s = Register(d, *id, b, stop);
     if (s.kind != Step::kContinue) return s;
     if (stop.stop_requested()) return Step::Fail(Step::kBackoff, MakeError(errc::stopped, "stop"));
   }

@@ -37,6 +37,8 @@ class Category final : public std::error_category {
         return "response too large";
       case errc::proxy_unreachable:
         return "proxy unreachable";
+      case errc::cancelled:
+        return "cancelled";
     }
     return "unknown error";
   }
@@ -372,8 +374,13 @@ struct Client::Impl {
   Result<void> Configure();
   std::optional<Error> ProxyFailure(CURLcode rc, long opened, std::string_view method,
                                     const std::string& url, const char* detail);
+  // libcurl calls it about once a second even while nothing moves.
+  static int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    return static_cast<const std::stop_token*>(user)->stop_requested() ? 1 : 0;
+  }
+
   Result<Response> Perform(std::string_view path, const std::string* content_type,
-                           std::string_view body);
+                           std::string_view body, const std::stop_token& stop);
 };
 
 Result<void> Client::Impl::Configure() {
@@ -451,7 +458,7 @@ std::optional<Error> Client::Impl::ProxyFailure(CURLcode rc, long opened, std::s
 }
 
 Result<Response> Client::Impl::Perform(std::string_view path, const std::string* content_type,
-                                       std::string_view body) {
+                                       std::string_view body, const std::stop_token& stop) {
   CURL* c = easy.get();
   std::string url = options.base_url;
   if (!url.empty() && url.back() == '/' && !path.empty() && path.front() == '/') url.pop_back();
@@ -478,7 +485,14 @@ Result<Response> Client::Impl::Perform(std::string_view path, const std::string*
   current = Response{};
   too_large = false;
   errbuf[0] = 0;
+  if (stop.stop_possible()) {
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Impl::OnProgress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &stop);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  }
   CURLcode rc = curl_easy_perform(c);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, nullptr);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, nullptr);
   long opened = 0;
@@ -490,6 +504,9 @@ Result<Response> Client::Impl::Perform(std::string_view path, const std::string*
   }
   const char* detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
   const std::string_view method = content_type ? "POST" : "GET";
+  if (rc == CURLE_ABORTED_BY_CALLBACK) {
+    return MakeError(errc::cancelled, fmt::format("{} {}: cancelled (stopping)", method, url));
+  }
   if (!proxy.empty() && !Connected(c)) {
     if (auto e = ProxyFailure(rc, opened, method, url, detail)) return *e;
   }
@@ -563,12 +580,14 @@ Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 
 Result<Response> Client::Post(std::string_view path, std::string_view content_type,
-                              std::string_view body) {
+                              std::string_view body, std::stop_token stop) {
   std::string ct(content_type);
-  return impl_->Perform(path, &ct, body);
+  return impl_->Perform(path, &ct, body, stop);
 }
 
-Result<Response> Client::Get(std::string_view path) { return impl_->Perform(path, nullptr, {}); }
+Result<Response> Client::Get(std::string_view path, std::stop_token stop) {
+  return impl_->Perform(path, nullptr, {}, stop);
+}
 
 const ClientOptions& Client::options() const { return impl_->options; }
 const std::string& Client::proxy() const { return impl_->proxy; }

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -45,6 +46,7 @@ enum class errc {
   // The proxy itself was not reached (resolve, refused, connect timeout) or
   // closed the connection without answering the CONNECT: no server was tried.
   proxy_unreachable = 7,
+  cancelled = 8,  // the caller's stop_token asked to stop; the outcome is unknown
 };
 const std::error_category& category();
 inline std::error_code make_error_code(errc e) { return {static_cast<int>(e), category()}; }
@@ -103,9 +105,12 @@ class Client {
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;
 
-  Result<Response> Post(std::string_view path, std::string_view content_type,
-                        std::string_view body);
-  Result<Response> Get(std::string_view path);
+  // A stop requested on `stop` ends the request within about a second
+  // (errc::cancelled), whatever the timeouts: a service stopping does not
+  // wait out a server that never answers.
+  Result<Response> Post(std::string_view path, std::string_view content_type, std::string_view body,
+                        std::stop_token stop = {});
+  Result<Response> Get(std::string_view path, std::stop_token stop = {});
 
   const ClientOptions& options() const;
   // The proxy this client's requests go through ("" when direct), decided at

@@ -319,6 +319,21 @@ TEST_F(AgentTest, AServerThatNeverAnswersDelaysOnlyItsOwnBlock) {
   p->Stop();
 }
 
+// SIGTERM ends the agent promptly although a block's request is parked on a
+// server that never answers (its timeout 20 s): the request is cancelled.
+TEST_F(AgentTest, SigtermDoesNotWaitOutAServerThatNeverAnswers) {
+  SilentServer silent;
+  WriteConfig({{{}, {silent.url()}}}, 1, "ecc",
+              "request_timeout_ms = 20000\nconnect_timeout_ms = 20000");
+  auto p = Start(false);
+  ASSERT_TRUE(WaitFor([&] { return silent.connections() >= 1; }, 10s)) << Log();
+  const auto t0 = std::chrono::steady_clock::now();
+  const int status = p->Stop(SIGTERM, 15s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s) << Log();
+  ASSERT_TRUE(WIFEXITED(status)) << Log();
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
 // --once exits non-zero after once_timeout_seconds, naming the block that
 // did not attest and why. Before, it retried forever.
 TEST_F(AgentTest, OnceGivesUpAfterItsTimeoutNamingTheFailedBlocks) {

@@ -178,6 +178,31 @@ TEST_F(ClientTest, RetryAfterHttpDate) {
   EXPECT_FALSE(r.retry_after().has_value());
 }
 
+// A stop ends a request that the server parks, long before the timeouts:
+// a stopping agent does not wait out a server that never answers.
+TEST_F(ClientTest, AStopEndsAParkedRequestWithinAboutASecond) {
+  auto o = Options();
+  o.total_timeout = 60s;
+  auto c = Make(o);
+  std::stop_source stop;
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(300ms);
+    stop.request_stop();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = c.Get("/park", stop.get_token());
+  const auto took = std::chrono::steady_clock::now() - t0;
+  stopper.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, make_error_code(errc::cancelled)) << r.error().message;
+  EXPECT_FALSE(IsConnectionFailure(r.error())) << "the server may have the request";
+  EXPECT_LT(took, 3s);
+  // The client stays usable.
+  auto again = c.Get("/hello");
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->status, 200);
+}
+
 TEST_F(ClientTest, RefusedConnectionIsConnectionFailure) {
   auto o = Options();
   o.base_url = "https://127.0.0.1:" + std::to_string(FreePort());
