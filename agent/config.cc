@@ -5,6 +5,7 @@
 #include <map>
 
 #include "common/base/errors.h"
+#include "common/httpclient/client.h"
 
 namespace attest::agent {
 namespace {
@@ -141,6 +142,9 @@ Result<AgentConfig> ParseAgentConfig(const ConfigFile& f) {
   ATTEST_ASSIGN_OR_RETURN(c.tls.client_key, f.String("tls.client_key", ""));
   ATTEST_ASSIGN_OR_RETURN(c.tls.proxy, f.String("proxy", ""));
   ATTEST_ASSIGN_OR_RETURN(c.tls.no_proxy, f.String("no_proxy", ""));
+  if (auto v = httpclient::ValidateNoProxy(c.tls.no_proxy); !v) {
+    return f.Invalid("no_proxy", v.error().message);
+  }
   ATTEST_ASSIGN_OR_RETURN(c.tls.pinned_public_key, f.String("tls.pinned_public_key", ""));
   if (c.tls.client_cert.empty() != c.tls.client_key.empty()) {
     return f.Invalid(c.tls.client_cert.empty() ? "tls.client_key" : "tls.client_cert",

@@ -120,7 +120,8 @@ verifiers = ["g"]
   EXPECT_EQ(d->boot_time, 0);
   EXPECT_EQ(d->default_interval_seconds, 60);
   for (const char* bad : {"default_interval_seconds = 0", "ima_max_batch_bytes = 10",
-                          "boot_time = -1", "retry_max_ms = 10\nretry_initial_ms = 100"}) {
+                          "boot_time = -1", "retry_max_ms = 10\nretry_initial_ms = 100",
+                          "no_proxy = \"localhost,exa$mple\"", "no_proxy = \"10.0.0.0/99\""}) {
     auto e = Parse(std::string(bad) + "\n[[servers]]\nverifiers = [\"g\"]\n");
     EXPECT_FALSE(e.ok()) << bad;
   }
