@@ -75,6 +75,11 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 bool NearMiss(std::string_view typed, std::string_view known) {
   if (typed == known) return false;
   const size_t limit = std::min(typed.size(), known.size()) <= 4 ? 1 : 2;
+  // Lengths further apart than the limit cannot be that close; and a key of
+  // a megabyte must not cost a megabyte-by-name table per known name.
+  if (std::max(typed.size(), known.size()) - std::min(typed.size(), known.size()) > limit) {
+    return false;
+  }
   return EditDistance(typed, known) <= limit;
 }
 
@@ -131,7 +136,92 @@ struct Unknown {
   std::string key;  // full dotted key with indexes
   toml::source_region where;
   bool table = false;
+  bool quoted = false;  // its name holds '.', '[' or ']' (a quoted key)
 };
+
+// A quoted key whose name holds '.', '[' or ']' ("tls.ca_file" = ...) reads
+// like a dotted path but is one name, which no getter's path reaches.
+bool Unnameable(std::string_view name) { return name.find_first_of(".[]") != name.npos; }
+
+// Unknown keys listed in one error; the rest are counted.
+constexpr size_t kMaxUnknownListed = 50;
+
+// toml++ recurses once per level of nested tables while parsing, so a key
+// of tens of thousands of dotted parts ("a.a.a...", 80 KB) overflows the
+// stack. No configuration needs more than a few parts: a longer chain is
+// refused before toml++ sees it. (Nested arrays and inline tables toml++
+// bounds itself: TOML_MAX_NESTED_VALUES.)
+constexpr size_t kMaxKeyParts = 32;
+
+bool BareKeyChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+
+// "line:col" of the first chain of more than kMaxKeyParts dot-separated
+// parts (bare or quoted, blanks around the dots allowed) outside strings
+// and comments, or nullopt. A float or a date has one dot and ends at its
+// first other character, so only keys and table headers make long chains.
+std::optional<std::string> TooDeepKey(std::string_view text) {
+  size_t line = 1, line_start = 0;
+  size_t dots = 0;          // in the current chain
+  bool after_part = false;  // the last significant character ended a part
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      line_start = i + 1;
+      dots = 0;
+      after_part = false;
+    } else if (c == '#') {
+      while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
+    } else if (c == '"' || c == '\'') {
+      // Skip the string, a part of a chain if it is a quoted key. '...' and
+      // '''...''' have no escapes. A closing ''' or """ may be followed by
+      // up to two more quotes of the content.
+      const std::string_view delim =
+          text.substr(i, 3) == std::string_view(c == '"' ? R"(""")" : "'''") ? text.substr(i, 3)
+                                                                             : text.substr(i, 1);
+      size_t j = i + delim.size();
+      while (j < text.size()) {
+        if (c == '"' && text[j] == '\\') {
+          if (j + 1 < text.size() && text[j + 1] == '\n') {  // a line-ending backslash
+            ++line;
+            line_start = j + 2;
+          }
+          j += 2;
+        } else if (text.substr(j, delim.size()) == delim) {
+          j += delim.size();
+          for (int extra = 0; delim.size() == 3 && extra < 2 && j < text.size() && text[j] == c;
+               ++extra) {
+            ++j;
+          }
+          break;
+        } else if (text[j] == '\n') {
+          if (delim.size() == 1) break;  // unterminated: toml++ says so
+          ++line;
+          line_start = ++j;
+        } else {
+          ++j;
+        }
+      }
+      i = j - 1;  // the loop's ++i: the character after the string (or the newline)
+      after_part = true;
+    } else if (c == '.') {
+      if (!after_part) dots = 0;
+      if (after_part && ++dots >= kMaxKeyParts) {
+        return std::to_string(line) + ":" + std::to_string(i - line_start + 1);
+      }
+      after_part = false;
+    } else if (BareKeyChar(c)) {
+      after_part = true;
+    } else if (c != ' ' && c != '\t') {
+      dots = 0;
+      after_part = false;
+    }
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -152,6 +242,11 @@ Result<ConfigFile> ConfigFile::Load(const std::string& path) {
 }
 
 Result<ConfigFile> ConfigFile::Parse(std::string_view text, std::string origin) {
+  if (auto at = TooDeepKey(text)) {
+    return MakeError(base::errc::parse_error, origin + ":" + *at +
+                                                  ": a key or table name of more than " +
+                                                  std::to_string(kMaxKeyParts) + " dotted parts");
+  }
   try {
     auto table = std::make_shared<toml::table>(toml::parse(text, origin));
     auto tracker = std::make_shared<Tracker>();
@@ -338,8 +433,11 @@ Result<void> ConfigFile::RejectUnknownKeys() const {
       const std::string key =
           path.empty() ? std::string(k.str()) : path + "." + std::string(k.str());
       const toml::source_region& src = k.source().begin.line ? k.source() : node.source();
-      const bool is_asked = asked.count(key) > 0;
-      if (const toml::table* sub = node.as_table()) {
+      const bool quoted = Unnameable(k.str());
+      const bool is_asked = !quoted && asked.count(key) > 0;
+      if (quoted) {
+        unknown.push_back({key, src, node.is_table() || node.is_array_of_tables(), true});
+      } else if (const toml::table* sub = node.as_table()) {
         if (!is_asked && !known_table(key)) {
           unknown.push_back({key, src, true});
         } else {
@@ -380,7 +478,12 @@ Result<void> ConfigFile::RejectUnknownKeys() const {
            std::pair(b.where.begin.line, b.where.begin.column);
   });
   std::string msg;
-  for (const Unknown& u : unknown) {
+  for (size_t n = 0; n < unknown.size(); ++n) {
+    if (n == kMaxUnknownListed) {
+      msg += "\n(and " + std::to_string(unknown.size() - n) + " more unknown keys)";
+      break;
+    }
+    const Unknown& u = unknown[n];
     const auto [table, name] = Split(Generic(u.key));
     std::string hint;
     // The same name in other tables: the key is in the wrong one.
@@ -388,7 +491,11 @@ Result<void> ConfigFile::RejectUnknownKeys() const {
     for (const auto& [t, known] : names) {
       if (t != table && known.count(name)) homes.push_back(TableName(t));
     }
-    if (!homes.empty()) {
+    if (u.quoted) {
+      hint =
+          "a quoted name with '.', '[' or ']' is one name, not a path: write it unquoted "
+          "(tls.ca_file = ...) or under its [table]";
+    } else if (!homes.empty()) {
       hint = "'" + name + "' belongs in ";
       for (size_t i = 0; i < homes.size(); ++i) {
         hint += (i == 0 ? "" : i + 1 == homes.size() ? " or " : ", ") + homes[i];

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <optional>
 
@@ -238,6 +240,75 @@ TEST(ConfigFile, ElementErrorsPointAtTheElement) {
   EXPECT_EQ(e.message, "x.toml:2:3: key 'list[1]': bad");
   EXPECT_EQ(f->Locate("list", 0), "x.toml:1:9");
   EXPECT_EQ(f->Locate("absent"), "x.toml");
+}
+
+// A key of 40 000 dotted parts (80 KB) overflowed toml++'s stack while
+// parsing: a crash of every binary at start-up. It is a parse error now,
+// and dots in strings, comments, floats and dates still parse.
+TEST(ConfigFile, AKeyOfTensOfThousandsOfDottedPartsIsAnErrorNotACrash) {
+  std::string deep = "a";
+  for (int i = 0; i < 40000; ++i) deep += ".a";
+  for (const std::string& text : {"x = 1\n" + deep + " = 1\n", "x = 1\n[" + deep + "]\n",
+                                  "x = 1\n[[" + deep + "]]\n", "x = {" + deep + " = 1}\n"}) {
+    auto f = ConfigFile::Parse(text, "deep.toml");
+    ASSERT_FALSE(f.ok());
+    EXPECT_EQ(f.error().code, base::errc::parse_error);
+    EXPECT_NE(f.error().message.find("deep.toml:"), std::string::npos) << f.error().message;
+    EXPECT_NE(f.error().message.find("more than 32 dotted parts"), std::string::npos)
+        << f.error().message;
+  }
+  std::string dots(200, '.');
+  std::string floats, dotted = "k";
+  for (int i = 0; i < 200; ++i) floats += (i ? ", " : "") + std::to_string(i) + ".5";
+  for (int i = 0; i < 31; ++i) dotted += " . \"k\"";
+  const std::string ok = "s = \"" + dots + "\\\"" + dots + "\"\nl = '" + dots + "'\nm = \"\"\"\n" +
+                         dots + "\\\n" + dots + "\"\"\"\"\"\nml = '''" + dots + "\n" + dots +
+                         "'''''\n# " + dots + "\nf = [" + floats +
+                         "]\nd = 1979-05-27T07:32:00.999-07:00\n" + dotted + " = 1\n";
+  auto f = ConfigFile::Parse(ok, "ok.toml");
+  ASSERT_TRUE(f.ok()) << f.error().message << "\n" << ok;
+  EXPECT_EQ(*f->String("m"), dots + dots + "\"\"");
+  std::string path = "k";
+  for (int i = 0; i < 31; ++i) path += ".k";
+  EXPECT_TRUE(f->Has(path)) << "32 parts are still fine";
+}
+
+// A quoted key holding a dot is one name, not a path: "tls.ca_file" at the
+// top level is not [tls] ca_file, which its author meant, and was accepted
+// and ignored because its text equals the path the parser asked for.
+TEST(ConfigFile, AQuotedKeyWithADotIsUnknownEvenWhenItReadsLikeAKeyAsked) {
+  auto r = ParseLikeAnAgent(
+      "\"tls.ca_file\" = \"/etc/evil.pem\"\n\"servers[0].registrars\" = [\"r\"]\n"
+      "[tls]\n\"client_cert\" = \"\"\n[[servers]]\nverifiers = [\"g\"]\n");
+  ASSERT_FALSE(r.ok());
+  const std::string& m = r.error().message;
+  EXPECT_NE(m.find("agent.toml:1:1: key 'tls.ca_file': unknown key; a quoted name with '.'"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("agent.toml:2:1: key 'servers[0].registrars': unknown key"), std::string::npos)
+      << m;
+  EXPECT_EQ(m.find("client_cert"), std::string::npos) << "a quoted plain name is that name\n" << m;
+}
+
+// A megabyte-long unknown key cost a megabyte-by-name edit-distance table
+// per known name (seconds and hundreds of MB); thousands of unknown keys
+// made an error of thousands of lines.
+TEST(ConfigFile, AHugeUnknownKeyOrThousandsOfThemGiveAShortErrorQuickly) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto f = ConfigFile::Parse(std::string(1 << 20, 'k') + " = 1\n", "big.toml");
+  ASSERT_TRUE(f.ok());
+  for (int i = 0; i < 10; ++i) (void)f->Int("known_name_" + std::to_string(i), 1);
+  auto r = f->RejectUnknownKeys();
+  ASSERT_FALSE(r.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+
+  std::string many;
+  for (int i = 0; i < 200; ++i) many += "unknown_" + std::to_string(i) + " = 1\n";
+  r = ParseLikeAnAgent(many + "[[servers]]\nverifiers = [\"g\"]\n");
+  ASSERT_FALSE(r.ok());
+  const std::string& m = r.error().message;
+  EXPECT_EQ(std::count(m.begin(), m.end(), '\n'), 50) << m;
+  EXPECT_NE(m.find("\n(and 150 more unknown keys)"), std::string::npos) << m;
 }
 
 TEST(Logging, JsonEscape) {
