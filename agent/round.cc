@@ -11,6 +11,7 @@
 #include "agent/errors.h"
 #include "attest/v1/attestation.pb.h"
 #include "attest/v1/registration.pb.h"
+#include "common/base/escape.h"
 
 namespace attest::agent {
 
@@ -50,15 +51,26 @@ Result<Bytes> AuthTag(const Bytes& secret, const std::string& uuid) {
   return Bytes(out, out + len);
 }
 
+// A server's text for the log and the status file: cut to `max` bytes and
+// with control characters and invalid UTF-8 escaped, so that a server cannot
+// forge log lines, drive the terminal of `attest-agent --status`, or grow
+// status.json past what --status reads.
+std::string ServerText(std::string_view text, size_t max) {
+  if (text.size() <= max) return TerminalSafe(text);
+  return TerminalSafe(text.substr(0, max)) + "...";
+}
+
 // "404 Not Found: agent ... is not enrolled" from a problem body, else the
 // status and the start of the body.
 std::string ProblemText(const httpclient::Response& r) {
   std::string text = std::to_string(r.status);
   auto j = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
   if (!j.is_discarded() && j.is_object()) {
-    if (j.contains("title") && j["title"].is_string()) text += " " + j["title"].get<std::string>();
+    if (j.contains("title") && j["title"].is_string()) {
+      text += " " + ServerText(j["title"].get<std::string>(), 100);
+    }
     if (j.contains("detail") && j["detail"].is_string()) {
-      text += ": " + j["detail"].get<std::string>();
+      text += ": " + ServerText(j["detail"].get<std::string>(), 400);
     }
     return text;
   }
@@ -85,14 +97,22 @@ Step TpmFailure(Devices& d, Error e) {
   return Step::Fail(Step::kPermanent, std::move(e));
 }
 
+// How long to wait when the server said Retry-After: what it asks, up to
+// kMaxRetryAfter, but never less than the block's backoff, so that a "0" or
+// a date in the past, answered again and again, cannot make the block spin.
+milliseconds RetryAfterWait(Devices& d, BlockConn& b, std::optional<seconds> retry_after) {
+  const milliseconds backoff = Backoff(d.config, b);
+  if (!retry_after) return backoff;
+  return std::max(backoff, std::min<milliseconds>(*retry_after, kMaxRetryAfter));
+}
+
 // The answer to a non-success status of `what` from `ep`.
 Step FromStatus(Devices& d, BlockConn& b, Endpoints& ep, const httpclient::Response& r,
                 const std::string& what, bool lost_registration_on_404) {
   std::string text = b.name + ": " + what + " at " + ep.current_url() + ": " + ProblemText(r);
   auto retry_after = r.retry_after();
   if (r.status == 429) {
-    auto wait =
-        retry_after ? std::min<milliseconds>(*retry_after, kMaxRetryAfter) : Backoff(d.config, b);
+    auto wait = RetryAfterWait(d, b, retry_after);
     spdlog::info("{}; retrying in {} ms", text, wait.count());
     return Step::Of(Step::kWait, wait);
   }
@@ -108,7 +128,10 @@ Step FromStatus(Devices& d, BlockConn& b, Endpoints& ep, const httpclient::Respo
       return Step::Fail(Step::kWait, MakeError(errc::http_status, text), milliseconds(0));
     }
     if (r.status == 503 && retry_after) {
-      auto wait = std::min<milliseconds>(*retry_after, kMaxRetryAfter);
+      // The block is judged again within block_failover_seconds: a long
+      // Retry-After must not keep a failing block from being replaced.
+      auto wait = std::min<milliseconds>(RetryAfterWait(d, b, retry_after),
+                                         seconds(d.config.block_failover_seconds));
       spdlog::warn("{}; retrying in {} ms", text, wait.count());
       // The backend is alive but not serving: a failure for the spare rule.
       return Step::Fail(Step::kWait, MakeError(errc::http_status, text), wait);
@@ -347,9 +370,9 @@ Step Attest(Devices& d, const TpmIdentity& id, BlockConn& b, const std::stop_tok
   spdlog::info(
       "{}: evidence {} accepted by {} (PCRs of {} bank(s), {} IMA entries from {}{}); "
       "next in {} s",
-      b.name, acc.evidence_id(), b.verifiers->current_url(), ch.pcr_selection_size(),
-      ev.ima().entry_count(), ev.ima().start_offset(), ev.uefi_log().empty() ? "" : ", UEFI log",
-      interval);
+      b.name, ServerText(acc.evidence_id(), 100), b.verifiers->current_url(),
+      ch.pcr_selection_size(), ev.ima().entry_count(), ev.ima().start_offset(),
+      ev.uefi_log().empty() ? "" : ", UEFI log", interval);
   return Step::Of(Step::kAccepted, seconds(interval));
 }
 

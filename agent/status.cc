@@ -9,6 +9,7 @@
 #include "agent/errors.h"
 #include "agent/sources.h"
 #include "agent/state.h"
+#include "common/base/escape.h"
 
 namespace attest::agent {
 
@@ -88,14 +89,17 @@ Result<AgentStatus> ReadStatus(const std::filesystem::path& state_dir) {
 }
 
 std::string FormatStatus(const AgentStatus& s) {
-  std::string out =
-      "agent " + s.agent_uuid + " (pid " + std::to_string(s.pid) + "), updated " + s.updated + "\n";
+  // The file holds servers' words (a reason is an error text): no field may
+  // drive the terminal or break the table's lines.
+  auto safe = [](const std::string& field) { return TerminalSafe(field); };
+  std::string out = "agent " + safe(s.agent_uuid) + " (pid " + std::to_string(s.pid) +
+                    "), updated " + safe(s.updated) + "\n";
   for (const BlockStatus& b : s.blocks) {
-    out += "  " + b.name + "  " + (b.in_use ? "in use" : "not in use") + "  " + b.state;
-    if (!b.last_accepted.empty()) out += "  last accepted " + b.last_accepted;
+    out += "  " + safe(b.name) + "  " + (b.in_use ? "in use" : "not in use") + "  " + safe(b.state);
+    if (!b.last_accepted.empty()) out += "  last accepted " + safe(b.last_accepted);
     out += "\n";
-    if (!b.addresses.empty()) out += "      " + b.addresses + "\n";
-    if (!b.reason.empty()) out += "      why: " + b.reason + "\n";
+    if (!b.addresses.empty()) out += "      " + safe(b.addresses) + "\n";
+    if (!b.reason.empty()) out += "      why: " + safe(b.reason) + "\n";
   }
   out += std::to_string(s.Serving()) + " of " + std::to_string(s.verification_duplication) +
          " block(s) serving\n";

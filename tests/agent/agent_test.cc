@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <thread>
 
+#include "common/http/server.h"
 #include "tests/agent/fake_backend.h"
 #include "tests/harness/pki/pki.h"
 #include "tests/harness/swtpm/swtpm.h"
@@ -164,6 +166,92 @@ class SilentServer {
   std::vector<int> held_;
   std::thread thread_;
 };
+
+// A gateway that answers every challenge with the same response (a hostile
+// or broken server) and counts them.
+class ScriptedGateway {
+ public:
+  ScriptedGateway(TestPki& pki, http::Response answer) : answer_(std::move(answer)) {
+    auto cert = pki.IssueServer("scripted" + std::to_string(FreePort()));
+    http::ServerOptions o;
+    o.name = "scripted-gateway";
+    o.cert_file = cert.cert;
+    o.key_file = cert.key;
+    http::Router r;
+    auto added = r.Add("POST", "/v1/agents/{uuid}/challenges",
+                       [this](http::RequestPtr, http::Responder res) {
+                         hits_.fetch_add(1);
+                         res.Send(http::Response(answer_));
+                       });
+    if (!added) throw std::runtime_error(added.error().message);
+    server_ = std::make_unique<http::Server>(o, std::move(r), nullptr);
+    if (auto s = server_->Start(); !s) throw std::runtime_error(s.error().message);
+  }
+  ~ScriptedGateway() { server_->Stop(std::chrono::milliseconds(0)); }
+  std::string url() const { return "https://127.0.0.1:" + std::to_string(server_->port()); }
+  int hits() const { return hits_.load(); }
+
+ private:
+  const http::Response answer_;
+  std::atomic<int> hits_{0};
+  std::unique_ptr<http::Server> server_;
+};
+
+// "Retry-After: 0" (or a date in the past) on every answer made the block
+// ask again at once, thousands of times a second, forever: the server's
+// word is a floor under the block's backoff, not a replacement for it.
+TEST_F(AgentTest, ARetryAfterOfZeroAnsweredAgainAndAgainDoesNotMakeTheBlockSpin) {
+  for (int status : {429, 503}) {
+    ScriptedGateway gw(*pki_, http::Problem(status, "busy").Header("Retry-After", "0"));
+    WriteConfig({{{}, {gw.url()}}}, 1);  // backoff 100 ms doubling to 400 ms
+    auto p = Start(false);
+    std::this_thread::sleep_for(3s);
+    ASSERT_TRUE(p->Running()) << Log();
+    p->Stop();
+    EXPECT_GE(gw.hits(), 3) << status << "\n" << Log();
+    EXPECT_LE(gw.hits(), 30) << status << ": the block spun\n" << Log().substr(0, 4000);
+  }
+}
+
+// A 503 with a Retry-After of an hour kept the failing block in use for
+// that hour (it is judged only when an attempt fails), so the spare never
+// came in: the wait is capped at block_failover_seconds.
+TEST_F(AgentTest, ALongRetryAfterDoesNotKeepAFailingBlockFromItsSpare) {
+  ScriptedGateway gw(*pki_, http::Problem(503, "maintenance").Header("Retry-After", "3600"));
+  FakeBackend b(*pki_, "backend-b");
+  WriteConfig({{{}, {gw.url()}}, {{b.url()}, {b.url()}}}, 1, "ecc",
+              "block_failover_seconds = 1\nonce_timeout_seconds = 15");
+  ASSERT_EQ(RunOnce(), 0) << Log();
+  EXPECT_EQ(b.evidence().size(), 1u);
+  EXPECT_NE(Log().find("servers[1]: in use (replaces servers[0])"), std::string::npos) << Log();
+}
+
+// A server's problem text reaches the log and status.json: a megabyte of it
+// made a status.json that `--status` refuses to read (over 1 MiB), and its
+// newlines and escape sequences forged log lines and drove the terminal.
+TEST_F(AgentTest, AHostileProblemDetailIsCutAndMadePrintable) {
+  const std::string detail =
+      "\\u001b[2J\\u001b[31mowned\\nerror forged log line\\u0007" + std::string(1 << 20, 'x');
+  ScriptedGateway gw(
+      *pki_, http::Response::Json(
+                 400, "{\"title\": \"Bad\\u009bRequest\", \"detail\": \"" + detail + "\"}"));
+  WriteConfig({{{}, {gw.url()}}}, 1, "ecc", "once_timeout_seconds = 5");
+  EXPECT_EQ(RunOnce(), 1) << Log().substr(0, 4000);
+  const std::string log = Log();
+  EXPECT_EQ(log.find('\x1b'), std::string::npos) << log.substr(0, 4000);
+  EXPECT_EQ(log.find("\x07"), std::string::npos);
+  EXPECT_EQ(log.find("\nerror forged"), std::string::npos) << log.substr(0, 4000);
+  EXPECT_EQ(log.find("\xc2\x9b"), std::string::npos) << "a C1 control (CSI) is escaped too";
+  EXPECT_LT(log.size(), 64u * 1024) << log.substr(0, 4000);
+  EXPECT_LT(fs::file_size(state_dir() / "status.json"), 16u * 1024);
+
+  std::string out;
+  const int rc =
+      RunCommand({ATTEST_AGENT_BINARY, "--status", "--config", config_path().string()}, &out);
+  EXPECT_EQ(rc, 1) << out.substr(0, 4000);
+  EXPECT_NE(out.find("owned"), std::string::npos) << out.substr(0, 4000);
+  EXPECT_EQ(out.find('\x1b'), std::string::npos) << out.substr(0, 4000);
+}
 
 TEST_F(AgentTest, RegistersActivatesAndSendsEvidenceThatVerifies) {
   FakeBackend be(*pki_, "backend");

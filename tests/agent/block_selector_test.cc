@@ -148,6 +148,11 @@ TEST(AgentStatus, RoundTripsAndCountsServingBlocks) {
   EXPECT_EQ(back->blocks[2].state, "failing");
   std::string table = FormatStatus(*back);
   EXPECT_NE(table.find("1 of 2 block(s) serving"), std::string::npos) << table;
+  // The file holds servers' words: --status prints none of their controls.
+  st.blocks[0].reason = "refused\x1b[2J\nforged line";
+  table = FormatStatus(st);
+  EXPECT_EQ(table.find('\x1b'), std::string::npos) << table;
+  EXPECT_NE(table.find("refused\\x1b[2J\\x0aforged line\n"), std::string::npos) << table;
   EXPECT_FALSE(ParseStatusJson("{\"pid\": 1}").ok());
   EXPECT_FALSE(ParseStatusJson("not json").ok());
 }
