@@ -88,21 +88,30 @@ Result<std::string> NewUuid() {
 Result<void> WriteFileAtomic(const fs::path& path, const std::string& data) {
   fs::path tmp = path;
   tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  // Always a new file: a symlink or a hard link found at the temporary name
+  // (planted, or left by a crash) is removed, never written through by the
+  // agent (root), and a leftover's mode is not kept.
+  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) return IoError("cannot remove", tmp);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return IoError("cannot create", tmp);
+  auto fail = [&](const char* what, const fs::path& p, bool close_fd) {
+    Error e = IoError(what, p);  // errno before close and unlink change it
+    if (close_fd) ::close(fd);
+    ::unlink(tmp.c_str());
+    return e;
+  };
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::write(fd, data.data() + done, data.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      auto e = IoError("cannot write", tmp);
-      ::close(fd);
-      return e;
+      return fail("cannot write", tmp, true);
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) return IoError("cannot sync", tmp);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return IoError("cannot rename to", path);
+  if (::fsync(fd) != 0) return fail("cannot sync", tmp, true);
+  if (::close(fd) != 0) return fail("cannot sync", tmp, false);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("cannot rename to", path, false);
   return Ok();
 }
 

@@ -10,7 +10,8 @@
 // block's addresses makes it a new block, which costs one idempotent
 // re-registration and nothing else.
 //
-// Thread-safety: none; the agent uses its StateStore from one thread.
+// Thread-safety: none; the agent's block threads share one StateStore under
+// a mutex (Devices::state_mu).
 #pragma once
 
 #include <cstdint>
@@ -62,7 +63,8 @@ class StateStore {
   std::map<std::string, BlockRecord> blocks_;
 };
 
-// Writes `data` to `path` atomically with mode 0600.
+// Writes `data` to `path` atomically with mode 0600, through a new file at
+// `path`.tmp (whatever was there, a link included, is removed first).
 Result<void> WriteFileAtomic(const std::filesystem::path& path, const std::string& data);
 
 }  // namespace attest::agent

@@ -79,6 +79,31 @@ TEST(StateStore, RegistrationRecordsSurviveReopenAndCorruptionIsAnError) {
   EXPECT_EQ(bad.error().code, errc::state_corrupt);
 }
 
+// The agent runs as root: a symlink or a hard link at a state file's
+// temporary name (status.json.tmp, registration.json.tmp) made it truncate
+// and overwrite the file it points at; a leftover's loose mode was kept.
+TEST(StateStore, AFileFoundAtTheTemporaryNameIsReplacedNeverWrittenThrough) {
+  TempDir dir;
+  const fs::path victim = dir.path() / "victim";
+  std::ofstream(victim) << "precious";
+  fs::create_symlink(victim, dir.path() / "status.json.tmp");
+  ASSERT_TRUE(WriteFileAtomic(dir.path() / "status.json", "new\n").ok());
+  EXPECT_EQ(testing::ReadFile(victim), "precious");
+  EXPECT_EQ(testing::ReadFile(dir.path() / "status.json"), "new\n");
+  EXPECT_FALSE(fs::exists(dir.path() / "status.json.tmp"));
+
+  fs::create_hard_link(victim, dir.path() / "registration.json.tmp");
+  ::chmod(victim.c_str(), 0644);
+  ASSERT_TRUE(WriteFileAtomic(dir.path() / "registration.json", "{}\n").ok());
+  EXPECT_EQ(testing::ReadFile(victim), "precious");
+  EXPECT_EQ(FileMode(dir.path() / "registration.json"), 0600);
+
+  // A failure leaves no temporary file behind.
+  fs::create_directory(dir.path() / "uuid");  // rename() onto a directory fails
+  EXPECT_FALSE(WriteFileAtomic(dir.path() / "uuid", "x\n").ok());
+  EXPECT_FALSE(fs::exists(dir.path() / "uuid.tmp"));
+}
+
 TEST(Sources, BootTimeFromProcStatOrOverride) {
   TempDir dir;
   std::ofstream(dir.path() / "stat") << "cpu 1 2 3\nbtime 1699999999\nprocesses 5\n";
