@@ -32,12 +32,22 @@ std::string ServerAddress::Endpoint() const {
   if (h.find(':') != std::string::npos) {
     in6_addr a{};
     char buf[INET6_ADDRSTRLEN] = {0};
-    if (inet_pton(AF_INET6, h.c_str(), &a) == 1 && inet_ntop(AF_INET6, &a, buf, sizeof buf)) {
-      h = buf;
+    if (inet_pton(AF_INET6, h.c_str(), &a) == 1) {
+      // An IPv4-mapped address ("::ffff:10.0.0.5") reaches the IPv4 server.
+      if (IN6_IS_ADDR_V4MAPPED(&a) && inet_ntop(AF_INET, &a.s6_addr[12], buf, sizeof buf)) {
+        return std::string(buf) + ":" + std::to_string(port);
+      }
+      if (inet_ntop(AF_INET6, &a, buf, sizeof buf)) h = buf;
     }
     return "[" + h + "]:" + std::to_string(port);
   }
   if (!h.empty() && h.back() == '.') h.pop_back();
+  // libcurl reads the numeric forms inet_aton knows ("127.1", "0x7f.0.0.1",
+  // "0177.0.0.1", "2130706433") as the IPv4 address they encode: compare
+  // that address. Host names are not resolved ("localhost" is a name).
+  in_addr v4{};
+  char buf[INET_ADDRSTRLEN] = {0};
+  if (inet_aton(h.c_str(), &v4) != 0 && inet_ntop(AF_INET, &v4, buf, sizeof buf)) h = buf;
   return h + ":" + std::to_string(port);
 }
 

@@ -25,8 +25,10 @@ struct ServerAddress {
   std::string Url() const;
   // "host:port" normalised for comparing servers: the host without a
   // trailing dot, an IPv6 literal in its canonical form ("[::1]:8881" for
-  // "[0:0::1]"), the default port filled in; the scheme left out (one port
-  // is one server whatever the scheme).
+  // "[0:0::1]"), an IPv4 address in dotted decimal whatever form libcurl
+  // reads it in ("127.1", "[::ffff:127.0.0.1]"), the default port filled
+  // in; the scheme left out (one port is one server whatever the scheme).
+  // Names are not resolved.
   std::string Endpoint() const;
   bool operator==(const ServerAddress&) const = default;
 };

@@ -197,6 +197,20 @@ verifiers = ["gw1.example.com",
   EXPECT_NE(c.error().message.find("key 'servers[0].registrars[1]': duplicate address: [::1]:8891"),
             std::string::npos)
       << c.error().message;
+  // libcurl reads "127.1", "0x7f.0.0.1", "0177.0.0.1", "2130706433" and
+  // "[::ffff:127.0.0.1]" as 127.0.0.1: one server, whichever form (each was
+  // accepted as a second server before).
+  for (const char* other :
+       {"127.1", "0x7f.0.0.1", "0177.0.0.1", "2130706433", "[::ffff:127.0.0.1]", "127.0.0.1."}) {
+    c = Parse(std::string("[[servers]]\nverifiers = [\"https://127.0.0.1:8881\", \"") + other +
+              "\"]\n");
+    ASSERT_FALSE(c.ok()) << other;
+    EXPECT_NE(c.error().message.find("duplicate address: 127.0.0.1:8881 is already listed"),
+              std::string::npos)
+        << c.error().message;
+  }
+  // Names are never resolved: "localhost" is not 127.0.0.1 here.
+  EXPECT_TRUE(Parse("[[servers]]\nverifiers = [\"localhost\", \"127.0.0.1\"]\n").ok());
   // Another port is another server; a registrar and a gateway on one host too.
   EXPECT_TRUE(Parse("[[servers]]\nregistrars = [\"h\"]\nverifiers = [\"h\", \"h:9881\"]\n").ok());
 }
