@@ -308,8 +308,10 @@ Result<void> ValidateNoProxy(std::string_view no_proxy) {
 std::string RedactProxy(std::string_view proxy) {
   size_t start = proxy.find("://");
   start = start == std::string_view::npos ? 0 : start + 3;
-  size_t at = proxy.find('@', start);
-  if (at == std::string_view::npos || proxy.find('/', start) < at) return std::string(proxy);
+  // Up to the last '@': a password written with a raw '@' or '/' in it
+  // ("p@ss", "pa/ss") is hidden whole, whatever libcurl makes of it.
+  size_t at = proxy.rfind('@');
+  if (at == std::string_view::npos || at < start) return std::string(proxy);
   return std::string(proxy.substr(0, start)) + "***@" + std::string(proxy.substr(at + 1));
 }
 
@@ -502,13 +504,22 @@ Result<Response> Client::Impl::Perform(std::string_view path, const std::string*
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &current.status);
     return std::move(current);
   }
-  const char* detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+  // libcurl quotes a proxy URL it cannot use ("Unsupported proxy syntax in
+  // 'http://user:password@...'"): its words never carry the credentials.
+  std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+  if (!proxy.empty()) {
+    const std::string redacted = RedactProxy(proxy);
+    for (size_t at = detail.find(proxy); at != std::string::npos;
+         at = detail.find(proxy, at + redacted.size())) {
+      detail.replace(at, proxy.size(), redacted);
+    }
+  }
   const std::string_view method = content_type ? "POST" : "GET";
   if (rc == CURLE_ABORTED_BY_CALLBACK) {
     return MakeError(errc::cancelled, fmt::format("{} {}: cancelled (stopping)", method, url));
   }
   if (!proxy.empty() && !Connected(c)) {
-    if (auto e = ProxyFailure(rc, opened, method, url, detail)) return *e;
+    if (auto e = ProxyFailure(rc, opened, method, url, detail.c_str())) return *e;
   }
   std::string what = fmt::format("{} {}: {}", method, url, detail);
   errc code = errc::transfer_failed;

@@ -488,6 +488,25 @@ TEST_F(ClientTest, AProxyThatIsDownIsNamedAsSuch) {
   EXPECT_EQ(r.error().message.find("s3cret"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find("http://***@127.0.0.1:"), std::string::npos)
       << r.error().message;
+  // Nor when libcurl cannot use the URL and quotes it whole ("Unsupported
+  // proxy syntax in '...'"), or the password has a raw '@' or '/' in it.
+  for (const std::string proxy :
+       {"http://agent:s3cret@pro xy:3128", "ftp://agent:s3cret@127.0.0.1:3128",
+        "http://agent:s3cret@[bad:3128", "http://agent:p@s3cret@127.0.0.1:1",
+        "http://agent:pa/s3cret@127.0.0.1:1"}) {
+    o.proxy = proxy;
+    auto made = Client::Create(o);
+    if (!made) {
+      EXPECT_EQ(made.error().message.find("s3cret"), std::string::npos) << made.error().message;
+      continue;
+    }
+    r = made->Get("/hello");
+    ASSERT_FALSE(r.ok()) << proxy;
+    EXPECT_EQ(r.error().message.find("s3cret"), std::string::npos) << r.error().message;
+  }
+  EXPECT_EQ(RedactProxy("http://agent:p@ss@proxy:3128"), "http://***@proxy:3128");
+  EXPECT_EQ(RedactProxy("agent:pa/ss@proxy:3128"), "***@proxy:3128");
+  EXPECT_EQ(RedactProxy("http://proxy:3128"), "http://proxy:3128");
   // A proxy whose host drops connection attempts: the same, after the
   // connect timeout.
   HalfOpenListener hung;
