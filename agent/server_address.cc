@@ -10,9 +10,19 @@
 namespace attest::agent {
 namespace {
 
+// The address as written, for an error, without what may be a password:
+// everything from the scheme to the last '@' ("user:secret@host").
+std::string Shown(std::string_view text) {
+  size_t start = text.find("://");
+  start = start == std::string_view::npos ? 0 : start + 3;
+  const size_t at = text.rfind('@');
+  if (at == std::string_view::npos || at < start) return std::string(text);
+  return std::string(text.substr(0, start)) + "***@" + std::string(text.substr(at + 1));
+}
+
 Error Bad(std::string_view text, std::string_view why) {
   return MakeError(base::errc::invalid_value,
-                   "address \"" + std::string(text) + "\": " + std::string(why));
+                   "address \"" + Shown(text) + "\": " + std::string(why));
 }
 
 bool ValidHostChar(char c) {
@@ -52,6 +62,9 @@ std::string ServerAddress::Endpoint() const {
 }
 
 Result<ServerAddress> ParseServerAddress(std::string_view text, uint16_t default_port) {
+  if (text.find('@') != std::string_view::npos) {
+    return Bad(text, "user information (user:password@) is not supported in a server address");
+  }
   ServerAddress out;
   std::string_view rest = text;
   if (auto pos = rest.find("://"); pos != std::string_view::npos) {

@@ -34,6 +34,16 @@ TEST(ServerAddress, Rejects) {
                           "https://", "host/path", "ho st", "[::1]x"}) {
     EXPECT_FALSE(ParseServerAddress(bad, 1).ok()) << bad;
   }
+  // Credentials are refused and kept out of the error (it goes to the
+  // journal): they were quoted whole before.
+  for (const char* bad : {"https://agent:s3cret@gw1.example.com", "agent:s3cret@gw1:8881",
+                          "https://agent:p@s3cret@gw1", "https://agent:s3cret/x@gw1"}) {
+    auto a = ParseServerAddress(bad, 1);
+    ASSERT_FALSE(a.ok()) << bad;
+    EXPECT_EQ(a.error().message.find("s3cret"), std::string::npos) << a.error().message;
+    EXPECT_NE(a.error().message.find("user:password@) is not supported"), std::string::npos)
+        << a.error().message;
+  }
 }
 
 Result<AgentConfig> Parse(const std::string& text) {
