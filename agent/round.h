@@ -8,7 +8,10 @@
 //                 gateway gives (EvidenceAccepted, else Challenge, else
 //                 default_interval_seconds).
 //   429           wait Retry-After (503 with Retry-After likewise, on another
-//                 address of the block, and it counts as a failure).
+//                 address of the block, and it counts as a failure), at
+//                 least the block's backoff, at most an hour (a 503:
+//                 block_failover_seconds). A server's problem text is cut
+//                 and made terminal-safe before the log and status.json.
 //   404           on challenge/evidence: the backend lost the registration;
 //                 register again.
 //   5xx, no answer  another address of the block, then backoff.
