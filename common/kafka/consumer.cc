@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include "common/kafka/client_conf.h"
 #include "common/kafka/errors.h"
@@ -149,9 +148,22 @@ void Consumer::HandleRebalance(rd_kafka_resp_err_t err,
   }
 }
 
+// The strategy is forced to cooperative-sticky, so every callback is
+// incremental. The protocol is deliberately not asked for here:
+// rd_kafka_rebalance_protocol() returns NULL once the group has terminated,
+// which happens inside rd_kafka_consumer_close before the callbacks still
+// queued there are served (a strcmp on that NULL crashed Close()).
 void Consumer::HandleAssign(rd_kafka_topic_partition_list_t* partitions) {
-  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk_.get()), "COOPERATIVE") == 0;
   std::vector<TopicPartition> parts = ToVector(partitions);
+  if (leaving_) {
+    // An assignment that was still queued when Close() began. The group is
+    // already leaving (librdkafka treats this acknowledgement as an unassign
+    // and revokes these partitions with the rest): the listener would claim
+    // work only to give it back at once, so it is not told (see HandleRevoke).
+    KafkaErrorPtr error(rd_kafka_incremental_assign(rk_.get(), partitions));
+    spdlog::info("kafka consumer: closing, not taking {}", Describe(parts));
+    return;
+  }
   Result<void> decided = Ok();
   if (failure_) {
     decided = *failure_;
@@ -184,14 +196,10 @@ void Consumer::HandleAssign(rd_kafka_topic_partition_list_t* partitions) {
     for (int i = 0; i < partitions->cnt; ++i) partitions->elems[i].offset = kOffsetEnd;
   }
 
-  if (cooperative) {
-    KafkaErrorPtr error(rd_kafka_incremental_assign(rk_.get(), partitions));
-    if (error && !failure_) {
-      failure_ = MakeError(errc::rebalance_failed, std::string("consumer: incremental_assign: ") +
-                                                       rd_kafka_error_string(error.get()));
-    }
-  } else if (rd_kafka_resp_err_t err = rd_kafka_assign(rk_.get(), partitions); err && !failure_) {
-    failure_ = ErrorFromKafka(err, "consumer: assign");
+  KafkaErrorPtr error(rd_kafka_incremental_assign(rk_.get(), partitions));
+  if (error && !failure_) {
+    failure_ = MakeError(errc::rebalance_failed, std::string("consumer: incremental_assign: ") +
+                                                     rd_kafka_error_string(error.get()));
   }
   if (pause) rd_kafka_pause_partitions(rk_.get(), partitions);
   for (const auto& p : parts) assignment_.emplace(p.topic, p.partition);
@@ -200,9 +208,15 @@ void Consumer::HandleAssign(rd_kafka_topic_partition_list_t* partitions) {
 }
 
 void Consumer::HandleRevoke(rd_kafka_topic_partition_list_t* partitions) {
-  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk_.get()), "COOPERATIVE") == 0;
   const bool lost = rd_kafka_assignment_lost(rk_.get()) != 0;
   std::vector<TopicPartition> parts = ToVector(partitions);
+  if (leaving_) {
+    // The revoke at close covers the group's whole assignment, including
+    // partitions queued but never handed to the listener (HandleAssign).
+    std::erase_if(parts, [this](const TopicPartition& p) {
+      return !assignment_.contains({p.topic, p.partition});
+    });
+  }
   if (listener_) {
     if (lost) {
       listener_->OnLost(parts);
@@ -210,16 +224,13 @@ void Consumer::HandleRevoke(rd_kafka_topic_partition_list_t* partitions) {
       listener_->OnRevoked(parts);
     }
   }
-  if (cooperative) {
-    KafkaErrorPtr error(rd_kafka_incremental_unassign(rk_.get(), partitions));
-    if (error) {
-      spdlog::warn("kafka consumer: incremental_unassign: {}", rd_kafka_error_string(error.get()));
-    }
-    for (const auto& p : parts) assignment_.erase({p.topic, p.partition});
-  } else {
-    rd_kafka_assign(rk_.get(), nullptr);
-    assignment_.clear();
+  KafkaErrorPtr error(rd_kafka_incremental_unassign(rk_.get(), partitions));
+  // While leaving, the group may already have dropped the whole assignment
+  // (an acknowledged assign counts as an unassign then): nothing is wrong.
+  if (error && !leaving_) {
+    spdlog::warn("kafka consumer: incremental_unassign: {}", rd_kafka_error_string(error.get()));
   }
+  for (const auto& p : parts) assignment_.erase({p.topic, p.partition});
   spdlog::info("kafka consumer: {} {}", lost ? "lost" : "revoked", Describe(parts));
 }
 
@@ -286,8 +297,13 @@ Result<void> Consumer::Close() {
   while (!assigned_once_ && std::chrono::steady_clock::now() < deadline) {
     MessagePtr msg(rd_kafka_consumer_poll(rk_.get(), 100));
   }
+  // Callbacks served from here on run while the group leaves (see
+  // HandleAssign). No wait for a rebalance in progress is needed: librdkafka
+  // finishes any join state itself and waits for these callbacks.
+  leaving_ = true;
   rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_.get());
   closed_ = true;
+  assignment_.clear();  // everything was revoked or never taken
   if (err) return ErrorFromKafka(err, "consumer: close");
   return Ok();
 }

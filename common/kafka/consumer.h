@@ -16,7 +16,11 @@
 // librdkafka 2.0.2 has bugs around cooperative rebalancing and close (fixed
 // upstream in 2.1-2.10). Close() therefore first waits (bounded by
 // `config.first_assignment_timeout`) for the first assignment to complete
-// before calling rd_kafka_consumer_close.
+// before calling rd_kafka_consumer_close. A rebalance may still be half done
+// when Close() is called: its queued callbacks are served inside Close(); an
+// assignment among them is acknowledged but never reaches the listener (the
+// group is leaving, librdkafka drops it), and the listener is told of the
+// revocation of exactly the partitions it was given.
 //
 // Thread-safety: not thread-safe; use one Consumer from one thread.
 #pragma once
@@ -153,6 +157,7 @@ class Consumer {
   bool assigned_once_ = false;
   bool closed_ = false;
   bool closing_ = false;
+  bool leaving_ = false;          // inside rd_kafka_consumer_close
   std::optional<Error> failure_;  // sticky: set when the listener or an assign failed
 };
 

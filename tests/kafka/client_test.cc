@@ -5,12 +5,15 @@
 // cluster (unique topic and group names per test); the producer through an
 // outage of a private single-node cluster.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <string_view>
 #include <thread>
 
 #include "common/kafka/consumer.h"
@@ -264,6 +267,82 @@ TEST_F(KafkaClientTest, CloseDuringCooperativeRebalance) {
   EXPECT_TRUE(testing::WaitFor(
       [&] { return (*b)->Poll(100ms).ok() && (*b)->Assignment().size() == kPartitions; }, 30s));
   ASSERT_TRUE((*b)->Close().ok());
+}
+
+// A log sink that, while armed, holds the consumer's thread on each of its
+// log lines: the loaded machine on which the consumer thread falls behind
+// the group (librdkafka's threads and the broker keep going).
+class SlowConsumerLog : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  std::atomic<bool> armed{false};
+  std::atomic<int> held{0};
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (!armed) return;
+    const std::string_view text(msg.payload.data(), msg.payload.size());
+    if (text.starts_with("kafka consumer:")) {
+      ++held;
+      std::this_thread::sleep_for(500ms);
+    }
+  }
+  void flush_() override {}
+};
+
+// Close() while a rebalance has an assignment queued for this member (its
+// peer has just left): librdkafka serves it inside rd_kafka_consumer_close
+// after the group has started leaving, treats it as an unassign, and the
+// group terminates before the revoke queued behind it is served. The old
+// consumer asked rd_kafka_rebalance_protocol() there, got NULL and crashed
+// (SIGSEGV, the CI failure). It also handed the queued partitions to the
+// listener only for them to be revoked at once (a worker would claim them in
+// PostgreSQL while shutting down). The slow log makes the consumer's thread
+// lose that race every time.
+TEST_F(KafkaClientTest, CloseWithAQueuedAssignmentOnASlowThread) {
+  RecordingListener la, lb;
+  auto a = Consumer::Create(Group(topic_), &la);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return (*a)->Poll(100ms).ok() && (*a)->Assignment().size() == kPartitions; }, 20s));
+  auto b = Consumer::Create(Group(topic_), &lb);
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        EXPECT_TRUE((*a)->Poll(50ms).ok());
+        EXPECT_TRUE((*b)->Poll(50ms).ok());
+        return !(*a)->Assignment().empty() && !(*b)->Assignment().empty() &&
+               (*a)->Assignment().size() + (*b)->Assignment().size() == kPartitions;
+      },
+      30s));
+  // Let A acknowledge the last round of B's join, so that it is steady.
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE((*a)->Poll(100ms).ok());
+  ASSERT_TRUE((*b)->Close().ok());
+  const size_t given = la.assigned.size();
+  // A is not polled: its heartbeat learns that B left, it rejoins and the
+  // assignment of B's partitions waits in its queue.
+  std::this_thread::sleep_for(3s);
+
+  auto slow = std::make_shared<SlowConsumerLog>();
+  auto previous = spdlog::default_logger();
+  auto logger =
+      std::make_shared<spdlog::logger>("slow", previous->sinks().begin(), previous->sinks().end());
+  logger->sinks().push_back(slow);
+  spdlog::set_default_logger(logger);
+  slow->armed = true;
+  const bool closed = (*a)->Close().ok();
+  slow->armed = false;
+  spdlog::set_default_logger(previous);
+
+  EXPECT_TRUE(closed);
+  EXPECT_GT(slow->held.load(), 0);
+  EXPECT_TRUE((*a)->Assignment().empty());
+  // The queued partitions never reached the listener, and everything that
+  // did was revoked.
+  EXPECT_EQ(la.assigned.size(), given);
+  std::multiset<int32_t> assigned(la.assigned.begin(), la.assigned.end());
+  std::multiset<int32_t> revoked(la.revoked.begin(), la.revoked.end());
+  EXPECT_EQ(revoked, assigned);
+  EXPECT_TRUE(la.lost.empty());
 }
 
 TEST_F(KafkaClientTest, CloseBeforeFirstAssignmentDoesNotHang) {
