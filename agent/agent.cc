@@ -268,6 +268,14 @@ Result<void> Agent::Run(std::stop_token stop, RunOptions options) {
   {
     std::lock_guard lock(im.mu);
     im.once = options.once;
+    if (options.once) {
+      // A spare must get its chance within the run: a block failing for half
+      // of once_timeout_seconds is replaced even if block_failover_seconds
+      // is longer.
+      im.selector.set_failover(std::min<std::chrono::milliseconds>(
+          std::chrono::seconds(im.config.block_failover_seconds),
+          std::chrono::milliseconds(int64_t{im.config.once_timeout_seconds} * 500)));
+    }
     std::string used, spares;
     for (size_t i = 0; i < im.blocks.size(); ++i) {
       (im.selector.InUse(i) ? used : spares) += " " + im.name(i);

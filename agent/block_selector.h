@@ -54,6 +54,9 @@ class BlockSelector {
 
   BlockSelector(size_t blocks, size_t wanted, std::chrono::milliseconds failover);
 
+  // A --once run judges blocks sooner (agent.cc).
+  void set_failover(std::chrono::milliseconds failover) { failover_ = failover; }
+
   size_t size() const { return blocks_.size(); }
   size_t wanted() const { return wanted_; }
 

@@ -89,11 +89,22 @@ struct TpmIdentity {
   std::string ak_name_hex;
   std::vector<v1::HashAlgorithm> banks;
   v1::SignatureScheme scheme{};
+  uint64_t generation = 0;  // Devices::tpm_generation when copied
 };
 
-Step TpmFailure(Devices& d, Error e) {
+// The TPM this block's identity came from is gone (another block's TPM
+// failure reset it): not this block's failure, retried after a backoff.
+Step TpmReopened(const BlockConn& b, std::string_view what) {
+  return Step::Fail(Step::kBackoff, MakeError(errc::tpm_error, b.name + ": " + std::string(what) +
+                                                                   ": the TPM was reopened after "
+                                                                   "another block's TPM failure"));
+}
+
+Step TpmFailure(Devices& d, uint64_t generation, Error e) {
   std::lock_guard lock(d.tpm_mu);
-  d.tpm.reset();  // reopened next step: a TPM reset loses every transient handle
+  // Reopened next step: a TPM reset loses every transient handle. Only the
+  // TPM this block used: another block may have reopened it already.
+  if (d.tpm_generation == generation) d.tpm.reset();
   return Step::Fail(Step::kPermanent, std::move(e));
 }
 
@@ -173,13 +184,14 @@ Result<TpmIdentity> EnsureTpm(Devices& d) {
     o.ak_type = d.config.ak_type;
     o.ak_path = d.state.ak_path();  // a constant path: no state lock needed
     ATTEST_ASSIGN_OR_RETURN(d.tpm, AgentTpm::Open(o));
+    ++d.tpm_generation;
     spdlog::info("TPM ready: {} EK{}, {} AK {}", d.config.ek_type,
                  d.tpm->ek_cert().empty() ? " (no certificate)" : " with certificate",
                  d.config.ak_type, Hex(d.tpm->ak_name()));
   }
   const AgentTpm& t = *d.tpm;
-  return TpmIdentity{Str(t.ek_public()), Str(t.ek_cert()), Str(t.ak_public()),  t.ak_name(),
-                     Hex(t.ak_name()),   t.active_banks(), t.signature_scheme()};
+  return TpmIdentity{Str(t.ek_public()), Str(t.ek_cert()), Str(t.ak_public()),   t.ak_name(),
+                     Hex(t.ak_name()),   t.active_banks(), t.signature_scheme(), d.tpm_generation};
 }
 
 Result<void> PutRecord(Devices& d, const BlockConn& b) {
@@ -217,12 +229,11 @@ Step Register(Devices& d, const TpmIdentity& id, BlockConn& b, const std::stop_t
                                             ": the answer is not a RegisterResponse"));
   }
   if (!resp.already_active()) {
-    Result<Bytes> secret = MakeError(errc::tpm_error, "the TPM was reset");
+    Result<Bytes> secret = Bytes{};
     {
       std::lock_guard lock(d.tpm_mu);
-      if (d.tpm) {
-        secret = d.tpm->Activate(FromStr(resp.credential_blob()), FromStr(resp.encrypted_secret()));
-      }
+      if (!d.tpm || d.tpm_generation != id.generation) return TpmReopened(b, "activation");
+      secret = d.tpm->Activate(FromStr(resp.credential_blob()), FromStr(resp.encrypted_secret()));
     }
     if (!secret) {
       return Step::Fail(Step::kPermanent,
@@ -303,10 +314,11 @@ Step Attest(Devices& d, const TpmIdentity& id, BlockConn& b, const std::stop_tok
   }
   if (stop.stop_requested()) return Step::Fail(Step::kBackoff, MakeError(errc::stopped, "stop"));
 
-  Result<v1::Quote> quote = MakeError(errc::tpm_error, "the TPM was reset");
+  Result<v1::Quote> quote = v1::Quote{};
   {
     std::lock_guard lock(d.tpm_mu);
-    if (d.tpm) quote = d.tpm->Quote(FromStr(ch.token()), ch.pcr_selection());
+    if (!d.tpm || d.tpm_generation != id.generation) return TpmReopened(b, "quote");
+    quote = d.tpm->Quote(FromStr(ch.token()), ch.pcr_selection());
   }
   if (!quote) {
     Error e{quote.error().code, b.name + ": quote: " + quote.error().message};
@@ -314,7 +326,7 @@ Step Attest(Devices& d, const TpmIdentity& id, BlockConn& b, const std::stop_tok
     if (quote.error().code == errc::invalid_challenge) {
       return Step::Fail(Step::kPermanent, std::move(e));
     }
-    return TpmFailure(d, std::move(e));
+    return TpmFailure(d, id.generation, std::move(e));
   }
   v1::Evidence ev;
   ev.set_agent_uuid(d.uuid);
@@ -413,7 +425,7 @@ Step RunStep(Devices& d, BlockConn& b, const std::stop_token& stop) {
   auto id = EnsureTpm(d);
   if (!id) {
     spdlog::error("TPM: {}", id.error().message);
-    return TpmFailure(d, id.error());
+    return Step::Fail(Step::kPermanent, id.error());  // nothing opened, nothing to reset
   }
   if (!Registered(d, *id, b)) {
     Step s = Register(d, *id, b, stop);

@@ -70,6 +70,10 @@ struct Devices {
 
   std::mutex tpm_mu;
   std::unique_ptr<AgentTpm> tpm;  // guarded by tpm_mu; null until opened, after a TPM failure
+  // Guarded by tpm_mu: bumped at every open, so that a block whose TPM
+  // operation failed resets only the TPM it used, and a block that finds the
+  // TPM reopened by another retries instead of failing for good.
+  uint64_t tpm_generation = 0;
 
   std::mutex ima_mu;
   ImaReader ima;  // guarded by ima_mu
