@@ -220,7 +220,7 @@ TEST_P(LongImaListTest, ArrivesInPartsAndPassesThenAViolationFails) {
   a.log = LongImaList(p.tmpl, p.entries);
   Enrol(*db_, a, p.entries);
   a.ExtendTo(p.entries);
-  constexpr size_t kPartBytes = 1 << 20;  // the agent's default ima_max_batch_bytes
+  constexpr size_t kPartBytes = 1 << 20;  // about the agent's default ima_max_batch_bytes (960 KiB)
   constexpr size_t kGatewayBody = 2 << 20;
   auto part = [&](uint64_t from, size_t* end) {
     std::string env = ImaPartEnvelope(a, keys_set_, from, kPartBytes, end);
