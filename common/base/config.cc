@@ -507,9 +507,10 @@ Result<void> ConfigFile::RejectUnknownKeys() const {
       // A near miss: first in the same table, else anywhere.
       std::string best, best_table;
       size_t best_d = SIZE_MAX;
+      const std::string& wanted = name;  // clang 14 cannot capture a structured binding
       auto consider = [&](const std::string& t, const std::string& n) {
-        if (!NearMiss(name, n)) return;
-        const size_t d = EditDistance(name, n);
+        if (!NearMiss(wanted, n)) return;
+        const size_t d = EditDistance(wanted, n);
         if (d < best_d) best = n, best_table = t, best_d = d;
       };
       if (auto it = names.find(table); it != names.end()) {
