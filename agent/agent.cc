@@ -44,10 +44,11 @@ struct BlockSlot {
   BlockConn conn;  // used only by this block's thread
   // Guarded by Impl::mu:
   Clock::time_point due;
-  bool attested = false;      // evidence accepted in this run
   bool given_up = false;      // --once: a permanent error took it out of this run
-  std::string last_accepted;  // RFC 3339
+  std::string last_accepted;  // RFC 3339; set once evidence is accepted in this run
   std::string last_error;
+
+  bool attested() const { return !last_accepted.empty(); }  // in this run (mu held)
 };
 
 struct Agent::Impl {
@@ -75,19 +76,19 @@ struct Agent::Impl {
   // Whether block i has a step to run now or later (mu held).
   bool Runnable(size_t i) const {
     const BlockSlot& b = *blocks[i];
-    if (once && (b.attested || b.given_up)) return false;
+    if (once && (b.attested() || b.given_up)) return false;
     return selector.ShouldRun(i);
   }
 
   size_t Attested() const {
     return static_cast<size_t>(
-        std::count_if(blocks.begin(), blocks.end(), [](const auto& b) { return b->attested; }));
+        std::count_if(blocks.begin(), blocks.end(), [](const auto& b) { return b->attested(); }));
   }
   bool OnceDone() const { return Attested() >= selector.wanted(); }
   // No N blocks can attest in this run any more.
   bool OnceHopeless() const {
     size_t possible = static_cast<size_t>(std::count_if(
-        blocks.begin(), blocks.end(), [](const auto& b) { return b->attested || !b->given_up; }));
+        blocks.begin(), blocks.end(), [](const auto& b) { return b->attested() || !b->given_up; }));
     return possible < selector.wanted();
   }
 
@@ -166,7 +167,6 @@ struct Agent::Impl {
       case Step::kAccepted:
         c.failures = 0;
         c.not_found = 0;
-        b.attested = true;
         b.last_accepted = NowRfc3339();
         changes = selector.OnAccepted(i);
         b.due = now + s.delay;
@@ -232,7 +232,7 @@ struct Agent::Impl {
     std::string out;
     for (size_t i = 0; i < blocks.size(); ++i) {
       const BlockSlot& b = *blocks[i];
-      if (b.attested) continue;
+      if (b.attested()) continue;
       out += "; " + name(i) + " (" + Addresses(config.servers[i]) + "): ";
       if (!b.last_error.empty()) {
         out += b.last_error;

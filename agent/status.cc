@@ -1,7 +1,5 @@
 #include "agent/status.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -10,6 +8,7 @@
 #include "agent/sources.h"
 #include "agent/state.h"
 #include "common/base/escape.h"
+#include "common/base/time_text.h"
 
 namespace attest::agent {
 
@@ -107,12 +106,7 @@ std::string FormatStatus(const AgentStatus& s) {
 }
 
 std::string NowRfc3339() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return Rfc3339Utc(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()));
 }
 
 }  // namespace attest::agent

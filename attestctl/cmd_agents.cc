@@ -22,6 +22,7 @@
 
 #include "attestctl/command_registry.h"
 #include "common/base/escape.h"
+#include "common/base/time_text.h"
 #include "registrar/admin_client.h"
 #include "registrar/errors.h"
 
@@ -94,12 +95,7 @@ std::string StateName(v1::AgentState s) {
 
 std::string Time(const google::protobuf::Timestamp& t) {
   if (t.seconds() == 0) return "-";
-  time_t secs = static_cast<time_t>(t.seconds());
-  char buf[32];
-  struct tm tm {};
-  gmtime_r(&secs, &tm);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return Rfc3339Utc(t.seconds());
 }
 
 void PrintTable(const std::vector<const v1::AgentStatus*>& agents) {
