@@ -114,6 +114,28 @@ class KafkaClientTest : public ::testing::Test {
   ConsumerConfig Group(const std::string& topic) const {
     return GroupConfig(kafka_.bootstrap(), group_, topic);
   }
+  // A consumer of topic_ that has taken every partition (the group's only
+  // member); null, with a test failure, when it did not.
+  std::unique_ptr<Consumer> SoleMember(RecordingListener& listener) const {
+    auto c = Consumer::Create(Group(topic_), &listener);
+    EXPECT_TRUE(c.ok());
+    if (!c.ok()) return nullptr;
+    const bool all = testing::WaitFor(
+        [&] { return (*c)->Poll(100ms).ok() && (*c)->Assignment().size() == kPartitions; }, 20s);
+    EXPECT_TRUE(all);
+    return all ? std::move(c).value() : nullptr;
+  }
+  // Polls both members until each holds a share and together every partition.
+  static bool SplitBetween(Consumer& a, Consumer& b) {
+    return testing::WaitFor(
+        [&] {
+          EXPECT_TRUE(a.Poll(50ms).ok());
+          EXPECT_TRUE(b.Poll(50ms).ok());
+          return !a.Assignment().empty() && !b.Assignment().empty() &&
+                 a.Assignment().size() + b.Assignment().size() == kPartitions;
+        },
+        30s);
+  }
 
   KafkaCluster& kafka_ = KafkaCluster::Shared();
   const std::string topic_ = UniqueName("client.evidence");
@@ -211,24 +233,14 @@ TEST_F(KafkaClientTest, ListenerChoosesStartOffsets) {
 
 TEST_F(KafkaClientTest, CooperativeRebalanceSplitsWithoutOverlap) {
   RecordingListener la, lb;
-  auto a = Consumer::Create(Group(topic_), &la);
-  ASSERT_TRUE(a.ok());
-  ASSERT_TRUE(testing::WaitFor(
-      [&] { return (*a)->Poll(100ms).ok() && (*a)->Assignment().size() == kPartitions; }, 20s));
+  auto a = SoleMember(la);
+  ASSERT_TRUE(a);
 
   auto b = Consumer::Create(Group(topic_), &lb);
   ASSERT_TRUE(b.ok());
-  const bool split = testing::WaitFor(
-      [&] {
-        EXPECT_TRUE((*a)->Poll(50ms).ok());
-        EXPECT_TRUE((*b)->Poll(50ms).ok());
-        return !(*a)->Assignment().empty() && !(*b)->Assignment().empty() &&
-               (*a)->Assignment().size() + (*b)->Assignment().size() == kPartitions;
-      },
-      30s);
-  ASSERT_TRUE(split);
+  ASSERT_TRUE(SplitBetween(*a, **b));
   std::set<int32_t> both;
-  for (const auto& tp : (*a)->Assignment()) both.insert(tp.partition);
+  for (const auto& tp : a->Assignment()) both.insert(tp.partition);
   for (const auto& tp : (*b)->Assignment()) EXPECT_TRUE(both.insert(tp.partition).second);
   EXPECT_EQ(both.size(), static_cast<size_t>(kPartitions));
   // Incremental: A gave up exactly what B got, and kept the rest throughout.
@@ -240,7 +252,7 @@ TEST_F(KafkaClientTest, CooperativeRebalanceSplitsWithoutOverlap) {
   // rebalances after B's departure).
   ASSERT_TRUE((*b)->Close().ok());
   EXPECT_EQ(lb.revoked.size(), lb.assigned.size());
-  ASSERT_TRUE((*a)->Close().ok());
+  ASSERT_TRUE(a->Close().ok());
 }
 
 // The path librdkafka 2.0.2 is weakest on: a member closes while a
@@ -249,20 +261,18 @@ TEST_F(KafkaClientTest, CooperativeRebalanceSplitsWithoutOverlap) {
 // up with every partition. A hang here fails by the CTest timeout.
 TEST_F(KafkaClientTest, CloseDuringCooperativeRebalance) {
   RecordingListener la, lb;
-  auto a = Consumer::Create(Group(topic_), &la);
-  ASSERT_TRUE(a.ok());
-  ASSERT_TRUE(testing::WaitFor(
-      [&] { return (*a)->Poll(100ms).ok() && (*a)->Assignment().size() == kPartitions; }, 20s));
+  auto a = SoleMember(la);
+  ASSERT_TRUE(a);
   auto b = Consumer::Create(Group(topic_), &lb);
   ASSERT_TRUE(b.ok());
   ASSERT_TRUE(testing::WaitFor(
       [&] {
-        EXPECT_TRUE((*a)->Poll(50ms).ok());
+        EXPECT_TRUE(a->Poll(50ms).ok());
         EXPECT_TRUE((*b)->Poll(50ms).ok());
         return !la.revoked.empty();
       },
       30s));
-  ASSERT_TRUE((*a)->Close().ok());
+  ASSERT_TRUE(a->Close().ok());
   EXPECT_EQ(la.revoked.size(), la.assigned.size());  // everything it held was revoked
   EXPECT_TRUE(testing::WaitFor(
       [&] { return (*b)->Poll(100ms).ok() && (*b)->Assignment().size() == kPartitions; }, 30s));
@@ -300,22 +310,13 @@ class SlowConsumerLog : public spdlog::sinks::base_sink<std::mutex> {
 // lose that race every time.
 TEST_F(KafkaClientTest, CloseWithAQueuedAssignmentOnASlowThread) {
   RecordingListener la, lb;
-  auto a = Consumer::Create(Group(topic_), &la);
-  ASSERT_TRUE(a.ok());
-  ASSERT_TRUE(testing::WaitFor(
-      [&] { return (*a)->Poll(100ms).ok() && (*a)->Assignment().size() == kPartitions; }, 20s));
+  auto a = SoleMember(la);
+  ASSERT_TRUE(a);
   auto b = Consumer::Create(Group(topic_), &lb);
   ASSERT_TRUE(b.ok());
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        EXPECT_TRUE((*a)->Poll(50ms).ok());
-        EXPECT_TRUE((*b)->Poll(50ms).ok());
-        return !(*a)->Assignment().empty() && !(*b)->Assignment().empty() &&
-               (*a)->Assignment().size() + (*b)->Assignment().size() == kPartitions;
-      },
-      30s));
+  ASSERT_TRUE(SplitBetween(*a, **b));
   // Let A acknowledge the last round of B's join, so that it is steady.
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE((*a)->Poll(100ms).ok());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(a->Poll(100ms).ok());
   ASSERT_TRUE((*b)->Close().ok());
   const size_t given = la.assigned.size();
   // A is not polled: its heartbeat learns that B left, it rejoins and the
@@ -329,13 +330,13 @@ TEST_F(KafkaClientTest, CloseWithAQueuedAssignmentOnASlowThread) {
   logger->sinks().push_back(slow);
   spdlog::set_default_logger(logger);
   slow->armed = true;
-  const bool closed = (*a)->Close().ok();
+  const bool closed = a->Close().ok();
   slow->armed = false;
   spdlog::set_default_logger(previous);
 
   EXPECT_TRUE(closed);
   EXPECT_GT(slow->held.load(), 0);
-  EXPECT_TRUE((*a)->Assignment().empty());
+  EXPECT_TRUE(a->Assignment().empty());
   // The queued partitions never reached the listener, and everything that
   // did was revoked.
   EXPECT_EQ(la.assigned.size(), given);
