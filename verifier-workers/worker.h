@@ -139,7 +139,9 @@ class Worker : public kafka::RebalanceListener {
   // partition behind its log end whose committed_time is unknown (just
   // claimed) is left out until its first batch commits.
   std::vector<SweepPartition> SweepPartitions() const;
-  // Graceful stop: the pending and in-flight batches, retried for a while.
+  // Graceful stop: the pending and in-flight batches, retried for
+  // config_.batch_drain_timeout (the relay then drains for
+  // config_.outbox_drain_timeout).
   void Drain();
   // Claims one assigned partition and publishes its outbox leftovers
   // (retried until `deadline`).

@@ -18,10 +18,6 @@ namespace {
 constexpr int kSweepLimit = 1000;
 // After a failed batch, the loop waits this long before it retries.
 constexpr auto kRetryBackoff = std::chrono::milliseconds(250);
-// On a graceful stop: how long the batches are retried, then how long the
-// relay waits for deliveries.
-constexpr auto kBatchDrainTimeout = std::chrono::seconds(5);
-constexpr auto kOutboxDrainTimeout = std::chrono::seconds(10);
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -290,14 +286,14 @@ Result<void> Worker::Run() {
   }
   spdlog::info("worker: stopping");
   Drain();
-  relay_->Stop(kOutboxDrainTimeout);
+  relay_->Stop(config_.outbox_drain_timeout);
   if (auto r = consumer_->Close(); !r) spdlog::warn("worker: close: {}", r.error().message);
   return Ok();
 }
 
 void Worker::Drain() {
   // Finish the batches, publish (the relay drains after), leave the group.
-  const auto deadline = std::chrono::steady_clock::now() + kBatchDrainTimeout;
+  const auto deadline = std::chrono::steady_clock::now() + config_.batch_drain_timeout;
   while (!pending_.empty() || inflight_) {
     auto r = ProcessBatch();
     if (r) r = AwaitInflight();
