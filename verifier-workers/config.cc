@@ -31,16 +31,8 @@ std::string DefaultWorkerId() {
     lhs = std::move(cfg_r_).value();            \
   } while (0)
 
-}  // namespace
-
-Result<WorkerConfig> LoadWorkerConfig(const std::string& path) {
-  auto file = ConfigFile::Load(path);
-  if (!file) return Recode(file.error());
-  return ParseWorkerConfig(*file);
-}
-
-Result<WorkerConfig> ParseWorkerConfig(const ConfigFile& f) {
-  WorkerConfig c;
+// worker_id and [kafka].
+Result<void> ParseIdAndKafka(const ConfigFile& f, WorkerConfig& c) {
   CFG_GET(c.worker_id, f.String("worker_id", DefaultWorkerId()));
   if (c.worker_id.empty() || c.worker_id.size() > 200) {
     return Invalid(f, "worker_id", "must be 1..200 characters");
@@ -65,9 +57,13 @@ Result<WorkerConfig> ParseWorkerConfig(const ConfigFile& f) {
     }
     c.kafka_properties[p.substr(0, eq)] = p.substr(eq + 1);
   }
+  return Ok();
+}
 
-  CFG_GET(c.database_conninfo, f.String("database.conninfo"));
+// [database], [batch], [verification].
+Result<void> ParseProcessing(const ConfigFile& f, WorkerConfig& c) {
   int64_t v = 0;
+  CFG_GET(c.database_conninfo, f.String("database.conninfo"));
   // One connection for the outbox relay, the rest for batches: 2 batch
   // connections pipeline them (N+1 verified while N commits); more are not
   // used (a partition's batches are strictly ordered).
@@ -84,7 +80,12 @@ Result<WorkerConfig> ParseWorkerConfig(const ConfigFile& f) {
   c.policy_cache_size = static_cast<size_t>(v);
   CFG_GET(v, f.Int("verification.uefi_log_max_rounds", c.uefi_log_max_rounds, 1, 100));
   c.uefi_log_max_rounds = static_cast<uint32_t>(v);
+  return Ok();
+}
 
+// [token], [revocation], backend_id (after kafka.group_id, its default).
+Result<void> ParseKeys(const ConfigFile& f, WorkerConfig& c) {
+  int64_t v = 0;
   CFG_GET(c.token_key_files, f.StringList("token.key_files"));
   if (c.token_key_files.empty())
     return Invalid(f, "token.key_files", "needs at least one key file");
@@ -103,7 +104,12 @@ Result<WorkerConfig> ParseWorkerConfig(const ConfigFile& f) {
   if (c.backend_id.empty() || c.backend_id.size() > 200) {
     return Invalid(f, "backend_id", "must be 1..200 characters");
   }
+  return Ok();
+}
 
+// [output], [liveness], [shutdown], [challenge], [metrics], [log].
+Result<void> ParseOutputAndOps(const ConfigFile& f, WorkerConfig& c) {
+  int64_t v = 0;
   std::string enc;
   CFG_GET(enc, f.String("output.encoding", "protobuf"));
   if (enc == "protobuf") {
@@ -115,6 +121,10 @@ Result<WorkerConfig> ParseWorkerConfig(const ConfigFile& f) {
   }
   CFG_GET(v, f.Int("liveness.sweep_period_ms", 1'000, 50, 3'600'000));
   c.sweep_period = std::chrono::milliseconds(v);
+  CFG_GET(v, f.Int("shutdown.batch_drain_timeout_ms", 5'000, 0, 3'600'000));
+  c.batch_drain_timeout = std::chrono::milliseconds(v);
+  CFG_GET(v, f.Int("shutdown.outbox_drain_timeout_ms", 10'000, 0, 3'600'000));
+  c.outbox_drain_timeout = std::chrono::milliseconds(v);
   // The gateway's key, range and default (ingest-gateway/config.cc).
   CFG_GET(v, f.Int("challenge.boot_time_tolerance_seconds", kDefaultBootTimeTolerance.count(), 0,
                    3600));
@@ -133,6 +143,22 @@ Result<WorkerConfig> ParseWorkerConfig(const ConfigFile& f) {
   c.log.level = level;
   c.log.format = *fmt;
   c.log.component = "worker";
+  return Ok();
+}
+
+}  // namespace
+
+Result<WorkerConfig> LoadWorkerConfig(const std::string& path) {
+  auto file = ConfigFile::Load(path);
+  if (!file) return Recode(file.error());
+  return ParseWorkerConfig(*file);
+}
+
+Result<WorkerConfig> ParseWorkerConfig(const ConfigFile& f) {
+  WorkerConfig c;
+  for (auto* parse : {ParseIdAndKafka, ParseProcessing, ParseKeys, ParseOutputAndOps}) {
+    if (auto r = parse(f, c); !r) return r.error();
+  }
   if (auto r = f.RejectUnknownKeys(); !r) return Recode(r.error());
   return c;
 }

@@ -35,6 +35,9 @@
 //   encoding = "protobuf"                     # protobuf | json (verdicts and revocations)
 //   [liveness]
 //   sweep_period_ms = 1000
+//   [shutdown]
+//   batch_drain_timeout_ms = 5000             # on stop, retry the last batches this long
+//   outbox_drain_timeout_ms = 10000           # then wait this long for their deliveries
 //   [challenge]                               # the gateway's key, the same value
 //   boot_time_tolerance_seconds = 2           # boot times closer than this are the same boot
 //   [metrics]
@@ -103,6 +106,11 @@ struct WorkerConfig {
 
   Encoding encoding = Encoding::kProtobuf;
   std::chrono::milliseconds sweep_period{1'000};
+  // On a graceful stop: how long the pending and in-flight batches are
+  // retried (a failed attempt waits 250 ms), then how long the outbox relay
+  // waits for the deliveries of what was committed.
+  std::chrono::milliseconds batch_drain_timeout{5'000};
+  std::chrono::milliseconds outbox_drain_timeout{10'000};
   // Boot times closer than this are the same boot; the gateway's key and
   // default (common/base/boot_time.h): both must agree on what a reboot is.
   std::chrono::seconds boot_time_tolerance = kDefaultBootTimeTolerance;

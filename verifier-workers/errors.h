@@ -21,5 +21,12 @@ inline std::error_code make_error_code(errc e) { return {static_cast<int>(e), ca
 
 }  // namespace attest::worker
 
+// Declares `name` from a Result expression or returns its error (the
+// declaring form of ATTEST_ASSIGN_OR_RETURN).
+#define WORKER_LET(name, expr)                      \
+  auto name##_result = (expr);                      \
+  if (!name##_result) return name##_result.error(); \
+  auto name = std::move(name##_result).value()
+
 template <>
 struct std::is_error_code_enum<attest::worker::errc> : std::true_type {};

@@ -25,19 +25,9 @@
 #include <string>
 
 #include "common/base/result.h"
+#include "verifier-workers/store_types.h"
 
 namespace attest::worker {
-
-struct OffsetKey {
-  std::string group;
-  std::string topic;
-  int32_t partition = -1;
-};
-
-struct Claim {
-  int64_t next_offset = 0;
-  int64_t epoch = 0;
-};
 
 // Prepares the statements on a new connection.
 void PrepareOffsetStatements(pqxx::connection_base& conn);

@@ -5,6 +5,7 @@
 #include "common/db/connection.h"
 #include "verifier-workers/errors.h"
 #include "verifier-workers/revocation.h"
+#include "verifier-workers/store.h"
 
 namespace attest::worker {
 

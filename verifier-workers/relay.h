@@ -28,10 +28,14 @@
 #include <thread>
 #include <vector>
 
-#include "common/db/connection.h"
 #include "common/kafka/producer.h"
 #include "common/metrics/metrics.h"
-#include "verifier-workers/store.h"
+#include "verifier-workers/processor.h"
+#include "verifier-workers/store_types.h"
+
+namespace attest::db {
+class Connection;
+}
 
 namespace attest::worker {
 

@@ -3,6 +3,9 @@
 // connection. Bulk writes pass one array literal per column to unnest(), so
 // a batch costs a fixed number of round trips (and no JSON on either side).
 //
+// The pipeline reaches these through StoreSession (store_session.h), which
+// owns the connection and its transactions.
+//
 // Thread-safety: functions use only the transaction given (one thread).
 #pragma once
 
@@ -16,6 +19,7 @@
 
 #include "common/base/result.h"
 #include "verifier-workers/processor.h"
+#include "verifier-workers/store_types.h"
 
 namespace attest::worker {
 
@@ -33,12 +37,6 @@ Result<std::map<std::string, AgentRow>> LoadAgents(pqxx::transaction_base& tx,
 // Fills ak_public of the given rows (their AK changed under a cached name).
 Result<void> LoadAkPublics(pqxx::transaction_base& tx, const std::vector<AgentRow*>& rows);
 
-struct PolicyRow {
-  int64_t id = 0;
-  std::string kind;
-  int64_t version = 0;
-  std::string body;
-};
 Result<std::vector<PolicyRow>> LoadPolicies(pqxx::transaction_base& tx,
                                             const std::vector<int64_t>& ids);
 
@@ -52,15 +50,6 @@ Result<std::vector<int64_t>> WriteResults(pqxx::transaction_base& tx,
                                           const std::vector<const OutboxRecord*>& outbox,
                                           const std::string& worker_id);
 
-// A partition to sweep and the time through which its evidence has been
-// read: deadlines before it are missed, later ones may still be met by
-// evidence waiting in the partition. nullopt: all of it, so the database's
-// now(). A time past now() counts as now().
-struct SweepPartition {
-  int32_t partition = 0;
-  std::optional<Clock::time_point> seen_through;
-};
-
 // Agents of `partitions` whose liveness deadline is before their
 // partition's seen-through time and not OFFLINE/FAILED, locked (SKIP
 // LOCKED), at most `limit`. Candidates whose stored deadline (a lower bound,
@@ -70,10 +59,6 @@ Result<std::vector<std::string>> LockOverdueAgents(pqxx::transaction_base& tx,
                                                    const std::vector<SweepPartition>& partitions,
                                                    int limit);
 
-struct StoredOutbox {
-  int64_t id = 0;
-  OutboxRecord record;
-};
 // Outbox rows of `partition` in id order, at most `limit`, id > after_id.
 Result<std::vector<StoredOutbox>> LoadOutbox(pqxx::transaction_base& tx, int32_t partition,
                                              int64_t after_id, int limit);

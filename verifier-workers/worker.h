@@ -19,8 +19,30 @@
 //  - a revoked partition's pending evidence is finished before it is let go,
 //    a lost partition's is dropped without writing.
 //
-// Thread-safety: Run() on one thread; RequestStop() and the accessors from
-// any thread.
+// The stages, each a unit with its contract in its header:
+//   consumer loop (worker_loop.cc)      poll, close batches on count or time,
+//                                        the sweep period, the graceful drain
+//   rebalance (worker.cc)               claim, finish or drop partitions
+//   batch (batch.h)                     a Record per message, a PartitionStep
+//                                        per partition; CommitBatch
+//   load + verify (batch_prepare.h)     transaction, rows, AKs, policies,
+//                                        verification jobs on the pool
+//   commit (commit_executor.h)          one long-lived commit thread
+//   sweep (sweep.h)                     OFFLINE verdicts, fenced
+//   store (store_session.h)             sessions that own their transactions
+//
+// Threads and what they own:
+//   - the loop thread (Run(), and the rebalance callbacks, called inside
+//     Poll/Close): owned_, pending_, batch_started_, inflight_ (except while
+//     the commit thread runs CommitBatch on it), the StorePool and the
+//     preparer's caches;
+//   - the commit thread (commit_): the batch in flight and its session,
+//     until CommitExecutor::Idle();
+//   - the verification threads (pool_): one agent's row and records each,
+//     inside BatchPreparer::Prepare;
+//   - the relay's thread: its own connection (relay.h);
+//   - any thread: RequestStop(), Owned(), metrics_port(), /healthz.
+// owned_mu_ guards owned_snapshot_ only; stop_ and last_loop_ms_ are atomic.
 #pragma once
 
 #include <atomic>
@@ -31,22 +53,22 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/base/result.h"
-#include "common/db/connection.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/producer.h"
 #include "common/metrics/metrics.h"
 #include "common/token/token.h"
+#include "verifier-workers/batch.h"
+#include "verifier-workers/batch_prepare.h"
+#include "verifier-workers/commit_executor.h"
 #include "verifier-workers/config.h"
-#include "verifier-workers/lru.h"
-#include "verifier-workers/offsets.h"
 #include "verifier-workers/pool.h"
 #include "verifier-workers/processor.h"
 #include "verifier-workers/relay.h"
-#include "verifier-workers/store.h"
+#include "verifier-workers/store_session.h"
+#include "verifier-workers/worker_metrics.h"
 
 namespace attest::http {
 class Server;
@@ -85,34 +107,31 @@ class Worker : public kafka::RebalanceListener {
     // that has one. The partition is read through this time.
     std::optional<Clock::time_point> committed_time;
   };
-  struct Metrics;
-  struct Batch;
 
   Worker(WorkerConfig config, metrics::Registry* registry, token::KeySet keys,
          std::shared_ptr<const RevocationSigner> signer);
+  Result<void> StartHttp();
+  CommitTarget Target() const;
 
-  // Batch connection `i` (0 also serves claims and sweeps), opened and
-  // prepared on first use.
-  Result<db::Connection*> Db(size_t i = 0);
-  void DropConnection(size_t i = 0);
-  void DropConnections();
-  // Verifies `pending_` as one batch and hands its transaction to the commit
-  // thread (pipelined: batch N+1 is loaded and verified while batch N writes
-  // and commits; serial with one batch connection). A fenced partition is
-  // dropped and the rest retried. Error: database trouble (the evidence is
-  // back in pending_ for a retry).
+  // Verifies `pending_` as one batch and hands it to the commit executor
+  // (pipelined: batch N+1 is loaded and verified while batch N writes and
+  // commits; serial with one batch session). A fenced partition is dropped
+  // and the rest retried. Error: database trouble (the evidence is back in
+  // pending_ for a retry).
   Result<void> ProcessBatch();
-  // Load + verify on connection `conn_index` (transaction left open). On
-  // error the messages are put back at the end of pending_.
-  Result<std::unique_ptr<Batch>> PrepareBatch(std::vector<kafka::Message> msgs, size_t conn_index);
-  // Write + offsets + COMMIT (commit thread; touches only the batch, the
-  // relay and metrics).
-  void CommitBatch(Batch& b);
+  // Builds, loads and verifies a batch on session `session_index`
+  // (transaction left open). On error the messages are put back at the end
+  // of pending_.
+  Result<std::unique_ptr<Batch>> PrepareBatch(std::vector<kafka::Message> msgs,
+                                              size_t session_index);
   // Waits for the batch in flight; on success its post-commit work (offsets,
   // caches, relay), on failure its evidence goes back to the front of
   // pending_ (a fenced partition is dropped). Error: the batch failed.
   Result<void> AwaitInflight();
   void CompleteBatch(Batch& b);
+  // Logs and counts each record of a committed batch; its outbox rows with
+  // their ids go to `publish`.
+  void CountRecords(Batch& b, std::vector<StoredOutbox>& publish);
   Result<void> Sweep();
   // The owned partitions the sweep may look at, each with the time through
   // which it has been read (SweepPartition): now (nullopt) once the
@@ -120,29 +139,39 @@ class Worker : public kafka::RebalanceListener {
   // partition behind its log end whose committed_time is unknown (just
   // claimed) is left out until its first batch commits.
   std::vector<SweepPartition> SweepPartitions() const;
+  // Graceful stop: the pending and in-flight batches, retried for
+  // config_.batch_drain_timeout (the relay then drains for
+  // config_.outbox_drain_timeout).
+  void Drain();
+  // Claims one assigned partition and publishes its outbox leftovers
+  // (retried until `deadline`).
+  Result<void> ClaimAssigned(kafka::TopicPartition& tp,
+                             std::chrono::steady_clock::time_point deadline);
   void DropPartition(int32_t partition, const char* why);
   void PublishOwnedSet();
   // Refreshes the log end offsets of the owned partitions from the
   // consumer's cached watermarks (no broker round trip) and the lag gauges.
   void UpdateLag();
   void SetLagGauges(int32_t partition, const OwnedPartition& o);
-  std::shared_ptr<const CachedPolicy> Policy(int64_t id);
 
   const WorkerConfig config_;
   metrics::Registry* registry_;
   const token::KeySet keys_;
   const std::shared_ptr<const RevocationSigner> signer_;
   Context ctx_;
-  std::unique_ptr<Metrics> m_;
+  std::unique_ptr<WorkerMetrics> m_;
 
-  std::vector<std::optional<db::Connection>> conns_;  // pool_size - 1 (relay has one)
+  StorePool store_;  // min(pool_size - 1, 2) sessions (the relay has its own connection)
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<BatchPreparer> preparer_;
   std::unique_ptr<Batch> inflight_;
-  std::thread commit_thread_;  // runs CommitBatch(*inflight_); joined by AwaitInflight
   std::unique_ptr<kafka::Producer> producer_;
   std::unique_ptr<OutboxRelay> relay_;
   std::unique_ptr<kafka::Consumer> consumer_;
-  std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<http::Server> http_;
+  // Declared last, destroyed first: the commit in flight (which touches the
+  // batch, the relay and the metrics) finishes before anything else goes.
+  CommitExecutor commit_;
 
   std::map<int32_t, OwnedPartition> owned_;  // loop thread only
   mutable std::mutex owned_mu_;              // guards owned_snapshot_
@@ -150,15 +179,8 @@ class Worker : public kafka::RebalanceListener {
   std::vector<kafka::Message> pending_;
   std::chrono::steady_clock::time_point batch_started_{};
 
-  // agent id -> (AK name, parsed key); loop thread only. The registrar writes
-  // an AK's name with its public area, so an unchanged name is an unchanged key.
-  using AkCacheEntry = std::pair<std::string, std::shared_ptr<const verifier::AttestationKey>>;
-  Lru<std::string, AkCacheEntry> aks_;
-  Lru<int64_t, std::shared_ptr<const CachedPolicy>> policies_;
-
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> last_loop_ms_{0};
-  std::atomic<bool> db_ok_{false};
 };
 
 }  // namespace attest::worker

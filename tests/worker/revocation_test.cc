@@ -450,6 +450,20 @@ TEST(SignVerdictsConfigTest, OnByDefaultStrictlyTyped) {
   EXPECT_EQ(named->backend_id, "prod-eu");
 }
 
+// Issue 20.1: the graceful stop's drain timeouts come from [shutdown].
+TEST(WorkerConfigTest, DrainTimeoutsFromShutdownTable) {
+  auto c = Parse("");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->batch_drain_timeout, std::chrono::milliseconds(5'000));
+  EXPECT_EQ(c->outbox_drain_timeout, std::chrono::milliseconds(10'000));
+  c = Parse("[shutdown]\nbatch_drain_timeout_ms = 750\noutbox_drain_timeout_ms = 0\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->batch_drain_timeout, std::chrono::milliseconds(750));
+  EXPECT_EQ(c->outbox_drain_timeout, std::chrono::milliseconds(0));
+  EXPECT_FALSE(Parse("[shutdown]\nbatch_drain_timeout_ms = -1\n").ok());
+  EXPECT_FALSE(Parse("[shutdown]\noutbox_drain_timeout_ms = 3600001\n").ok());
+}
+
 // docs/soc.md: the fenced ```sh blocks whose first line is
 // "# [soc-check: NAME]", run as written.
 std::string DocBlock(const std::string& name) {
