@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "attestctl/command_registry.h"
+#include "common/checks/quote.h"
 #include "common/tpm/pcr.h"
 #include "common/tpm/tpm_crypto.h"
-#include "common/verify/quote.h"
 
 namespace attest::ctl {
 namespace {
@@ -58,7 +58,7 @@ int RunVerifyQuote(const QuoteArgs& a) {
   auto nonce = tpm::FromHex(a.nonce);
   if (!nonce) throw CommandError{kExitUsage, "--nonce: not a hex string"};
 
-  verify::QuoteInputs in;
+  checks::QuoteInputs in;
   in.quote = ReadBytes(a.message);
   in.signature = ReadBytes(a.signature);
   in.ak_key = ak->pkey.get();
@@ -69,7 +69,7 @@ int RunVerifyQuote(const QuoteArgs& a) {
     if (!alg) throw CommandError{kExitUsage, "--hash-alg: unknown algorithm " + name};
     in.allowed_hash_algs.push_back(*alg);
   }
-  auto r = verify::VerifyQuote(in);
+  auto r = checks::VerifyQuote(in);
   // A file that does not parse is an input error, not a failed verification.
   for (const auto& f : r.failures) {
     if (f.event_id == "quote.malformed") {
@@ -88,8 +88,8 @@ int RunVerifyQuote(const QuoteArgs& a) {
     nlohmann::json failures = nlohmann::json::array();
     for (const auto& f : r.failures) {
       failures.push_back({{"event_id", f.event_id},
-                          {"severity", verify::SeverityName(f.severity)},
-                          {"context", nlohmann::json::parse(verify::ContextJson(f.context))}});
+                          {"severity", checks::SeverityName(f.severity)},
+                          {"context", nlohmann::json::parse(checks::ContextJson(f.context))}});
     }
     nlohmann::json out = {
         {"result", r.ok() ? "pass" : "fail"},
@@ -118,8 +118,8 @@ int RunVerifyQuote(const QuoteArgs& a) {
               << " restartCount: " << r.clock.restart_count
               << " safe: " << (r.clock.safe ? "yes" : "no") << "\n";
     for (const auto& f : r.failures) {
-      std::cout << "FAIL " << f.event_id << " (" << verify::SeverityName(f.severity)
-                << "): " << verify::ContextJson(f.context) << "\n";
+      std::cout << "FAIL " << f.event_id << " (" << checks::SeverityName(f.severity)
+                << "): " << checks::ContextJson(f.context) << "\n";
     }
     std::cout << "result: " << (r.ok() ? "pass" : "fail") << "\n";
   }

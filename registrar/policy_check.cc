@@ -2,9 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/checks/pcr_policy.h"
 #include "common/eventlog/policy.h"
 #include "common/ima/policy.h"
-#include "common/verify/pcr_policy.h"
 #include "registrar/errors.h"
 
 namespace attest::registrar {
@@ -22,7 +22,7 @@ Result<void> ValidatePolicy(v1::PolicyKind kind, std::string_view body) {
   }
   switch (kind) {
     case v1::POLICY_KIND_PCR:
-      if (auto r = verify::ParsePcrPolicy(body); !r) {
+      if (auto r = checks::ParsePcrPolicy(body); !r) {
         return MakeError(errc::bad_request, std::string(name) + ": " + r.error().ToString());
       }
       break;

@@ -9,11 +9,11 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "common/checks/pcr_policy.h"
+#include "common/checks/selection.h"
 #include "common/eventlog/policy.h"
 #include "common/protoconv/hash_alg.h"
 #include "common/tpm/marshal.h"
-#include "common/verify/pcr_policy.h"
-#include "common/verify/selection.h"
 
 namespace attest::worker {
 namespace {
@@ -33,12 +33,12 @@ std::optional<TPMI_ALG_HASH> TpmAlg(v1::HashAlgorithm a) {
   return alg;
 }
 
-v1::Severity SeverityOf(verify::Severity s) {
+v1::Severity SeverityOf(checks::Severity s) {
   switch (s) {
-    case verify::Severity::kInfo:
-    case verify::Severity::kNotice:
+    case checks::Severity::kInfo:
+    case checks::Severity::kNotice:
       return v1::SEVERITY_INFO;
-    case verify::Severity::kWarning:
+    case checks::Severity::kWarning:
       return v1::SEVERITY_WARNING;
     default:
       return v1::SEVERITY_CRITICAL;
@@ -107,7 +107,7 @@ void CapFindings(std::vector<Finding>& fs) {
   const size_t omitted = fs.size() - keep;
   fs.resize(keep);
   fs.push_back(Finding{"verdict.findings_truncated", v1::SEVERITY_WARNING,
-                       verify::ContextJson({{"message", "more findings than a verdict carries"},
+                       checks::ContextJson({{"message", "more findings than a verdict carries"},
                                             {"omitted", omitted}})});
 }
 
@@ -209,11 +209,11 @@ Outcome Finish(const Context& ctx, AgentRow& row, v1::VerdictResult result,
 }
 
 Finding MakeFinding(std::string id, std::string_view message) {
-  return Finding{std::move(id), v1::SEVERITY_CRITICAL, verify::ContextJson({{"message", message}})};
+  return Finding{std::move(id), v1::SEVERITY_CRITICAL, checks::ContextJson({{"message", message}})};
 }
 
-Finding ToFinding(const verify::Failure& f) {
-  return Finding{f.event_id, SeverityOf(f.severity), verify::ContextJson(f.context)};
+Finding ToFinding(const checks::Failure& f) {
+  return Finding{f.event_id, SeverityOf(f.severity), checks::ContextJson(f.context)};
 }
 
 // The gateway's receive time; a timestamp out of range (a record that decodes
@@ -277,11 +277,11 @@ std::shared_ptr<const CachedPolicy> CompilePolicy(int64_t id, int64_t version,
   p->version = version;
   p->kind = kind;
   if (kind == "pcr") {
-    auto parsed = verify::ParsePcrPolicy(body);
+    auto parsed = checks::ParsePcrPolicy(body);
     if (!parsed) {
       p->error = parsed.error().message;
     } else {
-      p->pcr = std::make_shared<const verify::PcrPolicy>(std::move(*parsed));
+      p->pcr = std::make_shared<const checks::PcrPolicy>(std::move(*parsed));
     }
   } else if (kind == "runtime") {
     auto c = verifier::CompiledRuntimePolicy::Compile(body);
@@ -458,7 +458,7 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   // the policies need is the gateway's fault, never the agent's: REJECTED
   // before anything can FAIL. The quote's own selection is judged once it is
   // authenticated (after VerifyEvidence).
-  verify::PolicyInputs need_inputs;
+  checks::PolicyInputs need_inputs;
   need_inputs.allowed_banks = agent.policies.allowed_hash_algs;
   if (agent.policies.measured_boot) {
     need_inputs.measured_boot_bank = agent.policies.measured_boot->digest_alg;
@@ -467,13 +467,13 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   }
   need_inputs.ima = agent.policies.runtime != nullptr || ev.ima.has_value();
   need_inputs.pcr_policy = agent.policies.pcr.get();
-  const verify::SelectionNeeds needs = verify::NeedsOf(need_inputs);
-  std::optional<verify::RequestedSelection> requested;
+  const checks::SelectionNeeds needs = checks::NeedsOf(need_inputs);
+  std::optional<checks::RequestedSelection> requested;
   if (claims->binding) {
-    requested = verify::RequestedSelection{claims->binding->pcr_bank, claims->binding->pcr_mask};
-    if (auto f = verify::CheckRequested(needs, *requested)) {
+    requested = checks::RequestedSelection{claims->binding->pcr_bank, claims->binding->pcr_mask};
+    if (auto f = checks::CheckRequested(needs, *requested)) {
       spdlog::warn("worker: evidence {} of agent {} rejected: {} {}", env.evidence_id(),
-                   row.agent_id, f->event_id, verify::ContextJson(f->context));
+                   row.agent_id, f->event_id, checks::ContextJson(f->context));
       return reject({ToFinding(*f)});
     }
   }
@@ -497,9 +497,9 @@ Outcome ProcessEvidence(const Context& ctx, const v1::EvidenceEnvelope& env, con
   // The quote is authentic from here: whatever it failed for, a selection
   // other than the token asked (or, for a version-1 token, short of what the
   // policies need) is REJECTED, so a withheld PCR never gives PASS or FAIL.
-  if (auto f = verify::CheckQuoted(needs, requested, ev.quote, ev.signature)) {
+  if (auto f = checks::CheckQuoted(needs, requested, ev.quote, ev.signature)) {
     spdlog::warn("worker: evidence {} of agent {} rejected: {} {}", env.evidence_id(), row.agent_id,
-                 f->event_id, verify::ContextJson(f->context));
+                 f->event_id, checks::ContextJson(f->context));
     return reject({ToFinding(*f)});
   }
   if (vr.new_state.clock &&
@@ -630,7 +630,7 @@ Outcome MakeOffline(const Context& ctx, AgentRow& row, Clock::time_point now) {
   row.state = "OFFLINE";
   row.state_reason = "no attestation within interval x grace factor";
   std::vector<Finding> findings = {Finding{"liveness.offline", v1::SEVERITY_WARNING,
-                                           verify::ContextJson({{"message", *row.state_reason}})}};
+                                           checks::ContextJson({{"message", *row.state_reason}})}};
   return Finish(ctx, row, v1::VERDICT_RESULT_OFFLINE, prev, std::move(findings), false, "",
                 std::nullopt, AgentPolicyRefs{}, now, now, 0, std::nullopt);
 }

@@ -71,7 +71,7 @@ struct CachedPolicy {
   int64_t id = 0;
   int64_t version = 0;
   std::string kind;  // pcr | runtime | mb
-  std::shared_ptr<const verify::PcrPolicy> pcr;
+  std::shared_ptr<const checks::PcrPolicy> pcr;
   std::shared_ptr<const verifier::CompiledRuntimePolicy> runtime;
   std::shared_ptr<const eventlog::ReferenceState> mb;
   std::string error;  // non-empty: the body does not compile

@@ -279,7 +279,7 @@ Result<std::map<std::string, AgentRow>> LoadAgents(pqxx::transaction_base& tx,
       s.ima_pcr.assign(pcr.begin(), pcr.end());
       s.ima_bank = static_cast<TPMI_ALG_HASH>(f[12].as<int>());
       if (!f[13].is_null()) {
-        verify::ClockState c;
+        checks::ClockState c;
         c.clock = f[13].as<uint64_t>();
         c.reset_count = f[14].is_null() ? 0 : f[14].as<uint32_t>();
         c.restart_count = f[15].is_null() ? 0 : f[15].as<uint32_t>();

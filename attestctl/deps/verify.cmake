@@ -1,1 +1,1 @@
-target_link_libraries(attestctl PRIVATE attest_verify_quote)
+target_link_libraries(attestctl PRIVATE attest_checks_quote)

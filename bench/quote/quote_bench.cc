@@ -5,7 +5,7 @@
 // public key converted from its TPMT_PUBLIC, as a verifier caches it.
 //
 // Full verification, by how the AK is given:
-//   prepared    verify::AkVerifier (what the verifier caches per AK)
+//   prepared    checks::AkVerifier (what the verifier caches per AK)
 //   evp_key     EVP_PKEY, verify context set up per call
 //   tpm_public  TPMT_PUBLIC, converted to an EVP_PKEY per call
 // Bare verification:
@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "common/verify/quote.h"
+#include "common/checks/quote.h"
 #include "tests/quote/soft_quote.h"
 
 namespace attest {
@@ -42,8 +42,8 @@ using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
 struct Fixture {
   testing::SoftAk ak;   // private key, to sign
   tpm::EvpPkeyPtr pub;  // public key from the TPMT_PUBLIC, to verify
-  std::unique_ptr<verify::AkVerifier> verifier;
-  verify::QuoteInputs in;
+  std::unique_ptr<checks::AkVerifier> verifier;
+  checks::QuoteInputs in;
   tpm::Bytes digest_sig;  // EVP_DigestSign of the quote (DER for ECDSA)
   tpm::Bytes speed_tbs;   // openssl speed's input: 36 bytes (RSA) / 20 bytes (ECDSA)
   tpm::Bytes speed_sig;   // EVP_PKEY_sign of speed_tbs, no digest set
@@ -52,7 +52,7 @@ struct Fixture {
     auto key = tpm::PublicToEvpPkey(ak.pub);
     testing::Check(key.ok(), "public key");
     pub = std::move(*key);
-    verifier = std::make_unique<verify::AkVerifier>(pub.get());
+    verifier = std::make_unique<checks::AkVerifier>(pub.get());
     // A typical selection: sha256 PCRs 0-7 and 10.
     auto sel = testing::Selection(TPM2_ALG_SHA256, {0, 1, 2, 3, 4, 5, 6, 7, 10});
     in.nonce = tpm::Bytes(20, 0x42);
@@ -60,7 +60,7 @@ struct Fixture {
     in.quote = testing::MakeQuote(in.nonce, sel, in.pcrs, TPM2_ALG_SHA256, {5000, 1, 0, true});
     in.signature =
         testing::SignLikeTpm(ak, rsa ? TPM2_ALG_RSASSA : TPM2_ALG_ECDSA, TPM2_ALG_SHA256, in.quote);
-    in.previous = verify::ClockState{4000, 1, 0, true};
+    in.previous = checks::ClockState{4000, 1, 0, true};
 
     MdCtxPtr ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
     size_t len = 0;
@@ -101,7 +101,7 @@ Fixture& Ecc() {
 enum class AkForm { kPrepared, kEvpKey, kTpmPublic };
 
 void FullQuote(benchmark::State& state, Fixture& f, AkForm form) {
-  verify::QuoteInputs in = f.in;
+  checks::QuoteInputs in = f.in;
   switch (form) {
     case AkForm::kPrepared:
       in.ak_verifier = f.verifier.get();
@@ -114,7 +114,7 @@ void FullQuote(benchmark::State& state, Fixture& f, AkForm form) {
       break;
   }
   for (auto _ : state) {
-    auto r = verify::VerifyQuote(in);
+    auto r = checks::VerifyQuote(in);
     if (!r.ok()) state.SkipWithError("quote did not verify");
     benchmark::DoNotOptimize(r);
   }

@@ -57,7 +57,7 @@ struct Fixture {
     }
     ima_text = ima::WriteAscii(log);
     agent.policies.runtime = policy;
-    auto pcr_policy = std::make_shared<verify::PcrPolicy>();
+    auto pcr_policy = std::make_shared<checks::PcrPolicy>();
     for (uint32_t i = 0; i < 8; ++i) pcr_policy->allowed[TPM2_ALG_SHA256][i] = {tpm::Bytes(32, 0)};
     agent.policies.pcr = pcr_policy;
     quoted = tpm.Quote(test::kNonce, {0, 1, 2, 3, 4, 5, 6, 7, 10});

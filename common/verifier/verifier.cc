@@ -18,7 +18,7 @@ constexpr uint32_t kImaPcr = 10;
 // Whether quote failures still prove the agent's TPM signed this quote for
 // this challenge: only a disallowed hash algorithm leaves the quote authentic
 // (the signature is checked regardless), and a TPM rollback is only reported
-// for an otherwise authentic quote (verify::VerifyQuote): the TPM signed it for
+// for an otherwise authentic quote (checks::VerifyQuote): the TPM signed it for
 // a fresh nonce with counters that went back. Anything else (bad signature, other
 // nonce, PCR values that are not the quoted ones, unparseable, a replay) says
 // nothing about the agent, and the gateway gives tokens to whoever knows a
@@ -74,7 +74,7 @@ bool AllBootPcrsQuoted(const tpm::PcrValues& boot) {
 }
 
 Failure FromEventlog(const eventlog::Failure& f, const eventlog::EventLog* log) {
-  verify::Context ctx;
+  checks::Context ctx;
   ctx.emplace_back("message", f.message);
   for (const auto& [k, v] : f.context) {
     if (k == "event" || k == "pcr") {
@@ -182,7 +182,7 @@ struct ImaCheck {
 ImaCheck CheckIma(const Evidence& ev, const CompiledRuntimePolicy* policy,
                   const tpm::PcrValues& quoted, AgentState& state, Verdict& v, int64_t now) {
   ImaCheck out;
-  auto add = [&v](const char* id, Severity sev, verify::Context ctx) {
+  auto add = [&v](const char* id, Severity sev, checks::Context ctx) {
     v.failures.push_back(Failure{id, sev, std::move(ctx)});
   };
   auto bank = ChooseImaBank(quoted, state.ima_bank);
@@ -318,7 +318,7 @@ ImaCheck CheckIma(const Evidence& ev, const CompiledRuntimePolicy* policy,
   bool mismatch = false;
   for (const auto& f : outcome.failures) {
     mismatch = mismatch || f.id == ima::failure_id::kPcrMismatch;
-    verify::Context ctx = {{"message", f.message}, {"entry", f.entry}};
+    checks::Context ctx = {{"message", f.message}, {"entry", f.entry}};
     if (!f.path.empty()) ctx.emplace_back("path", f.path);
     if (f.id == ima::failure_id::kPcrMismatch) {
       ctx.emplace_back("bank", tpm::HashAlgName(*bank));
@@ -402,7 +402,7 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
   const AgentPolicies& pol = agent.policies;
 
   // 1. The quote: authentic, fresh, newer than the accepted one.
-  verify::QuoteInputs qi;
+  checks::QuoteInputs qi;
   qi.quote.assign(ev.quote.begin(), ev.quote.end());
   qi.signature.assign(ev.signature.begin(), ev.signature.end());
   qi.nonce.assign(nonce.begin(), nonce.end());
@@ -416,7 +416,7 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
     auto pub = tpm::ParsePublic(agent.ak_public);
     if (pub) qi.ak_public = pub->publicArea;  // else: no key, quote.invalid_signature
   }
-  verify::QuoteResult q = verify::VerifyQuote(qi);
+  checks::QuoteResult q = checks::VerifyQuote(qi);
   // clockInfo.safe = NO follows every power loss until the TPM persists its
   // clock again. Replays are still caught: a clock that went back comes with
   // a higher resetCount, which quote.replay compares first. So it is a notice,
@@ -517,7 +517,7 @@ Verdict VerifyEvidence(const Evidence& ev, tpm::ByteView nonce, const Agent& age
 
   // 5. PCR policy.
   if (pol.pcr) {
-    auto f = verify::CheckPcrPolicy(*pol.pcr, quoted);
+    auto f = checks::CheckPcrPolicy(*pol.pcr, quoted);
     v.failures.insert(v.failures.end(), std::make_move_iterator(f.begin()),
                       std::make_move_iterator(f.end()));
   }

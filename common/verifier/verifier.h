@@ -1,4 +1,4 @@
-// The verify entry point: one call per evidence combines the quote check,
+// The verifier: one entry point; one call per evidence combines the quote check,
 // measured boot (UEFI event log), IMA (incremental PCR-10 replay against the
 // runtime policy) and the PCR policy into a verdict plus the agent state to
 // store. docs/verification.md documents the order of checks, the results,
@@ -42,6 +42,9 @@
 
 #include "common/base/boot_time.h"
 #include "common/base/result.h"
+#include "common/checks/failure.h"
+#include "common/checks/pcr_policy.h"
+#include "common/checks/quote.h"
 #include "common/eventlog/policy.h"
 #include "common/ima/keyring.h"
 #include "common/ima/log.h"
@@ -49,9 +52,6 @@
 #include "common/tpm/marshal.h"
 #include "common/tpm/pcr.h"
 #include "common/tpm/tpm_crypto.h"
-#include "common/verify/failure.h"
-#include "common/verify/pcr_policy.h"
-#include "common/verify/quote.h"
 
 namespace attest::verifier {
 
@@ -63,10 +63,10 @@ inline constexpr const char* kImaCatchingUp = "ima.catching_up";
 inline constexpr const char* kImaNotAnchored = "ima.not_anchored";
 inline constexpr int64_t kImaCatchUpMaxSeconds = 900;
 
-using verify::ClockState;
-using verify::Failure;
-using verify::Failures;
-using verify::Severity;
+using checks::ClockState;
+using checks::Failure;
+using checks::Failures;
+using checks::Severity;
 
 // ---- Cached inputs (built once per agent / policy version by the worker) ----
 
@@ -81,14 +81,14 @@ class AttestationKey {
   const EVP_PKEY* pkey() const { return pkey_.get(); }
   const TPMT_PUBLIC& public_area() const { return pub_; }
   // Prepared verify contexts of this key; safe to share between threads.
-  const verify::AkVerifier& verifier() const { return verifier_; }
+  const checks::AkVerifier& verifier() const { return verifier_; }
 
  private:
   AttestationKey(tpm::EvpPkeyPtr pkey, const TPMT_PUBLIC& pub)
       : pkey_(std::move(pkey)), pub_(pub), verifier_(pkey_.get()) {}
   tpm::EvpPkeyPtr pkey_;
   TPMT_PUBLIC pub_{};
-  verify::AkVerifier verifier_;
+  checks::AkVerifier verifier_;
 };
 
 // A Keylime runtime policy with its ima-sig verification keys loaded.
@@ -101,7 +101,7 @@ struct CompiledRuntimePolicy {
 };
 
 struct AgentPolicies {
-  std::shared_ptr<const verify::PcrPolicy> pcr;                   // optional
+  std::shared_ptr<const checks::PcrPolicy> pcr;                   // optional
   std::shared_ptr<const CompiledRuntimePolicy> runtime;           // optional (IMA)
   std::shared_ptr<const eventlog::ReferenceState> measured_boot;  // optional
   // Names the version of measured_boot (the worker's policy id): a boot log
@@ -163,7 +163,7 @@ struct Evidence {
   // quote for it with lower TPM counters is a TPM rollback (FAIL,
   // quote.tpm_rollback), not an old quote delayed on its way (REJECTED,
   // quote.replay). The caller decides it from the token's issue time and when
-  // the stored quote was received (verify::QuoteInputs::nonce_after_previous).
+  // the stored quote was received (checks::QuoteInputs::nonce_after_previous).
   bool nonce_after_stored_quote = false;
 };
 

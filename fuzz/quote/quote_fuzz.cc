@@ -7,10 +7,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/checks/quote.h"
 #include "common/tpm/marshal.h"
 #include "common/tpm/pcr.h"
 #include "common/tpm/tpm_crypto.h"
-#include "common/verify/quote.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace attest;
@@ -28,19 +28,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
   // Split the rest into quote | signature at a position given by byte 0.
   size_t split = 1 + (data[0] * (size - 1)) / 256;
-  verify::QuoteInputs in;
+  checks::QuoteInputs in;
   in.quote.assign(data + 1, data + split);
   in.signature.assign(data + split, data + size);
   if (key) in.ak_key = key->pkey.get();
   auto pcrs = tpm::ParseTpm2ToolsPcrFile(all);
   if (pcrs) in.pcrs = pcrs->values;
-  in.previous = verify::ClockState{1, 0, 0, true};
-  const auto per_call = verify::VerifyQuote(in);
+  in.previous = checks::ClockState{1, 0, 0, true};
+  const auto per_call = checks::VerifyQuote(in);
   if (key) {
     // The prepared verifier must give the same verdict as the per-call path.
-    const verify::AkVerifier prepared(key->pkey.get());
+    const checks::AkVerifier prepared(key->pkey.get());
     in.ak_verifier = &prepared;
-    const auto r = verify::VerifyQuote(in);
+    const auto r = checks::VerifyQuote(in);
     if (r.failures.size() != per_call.failures.size()) __builtin_trap();
   }
   return 0;

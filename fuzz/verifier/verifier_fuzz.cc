@@ -34,7 +34,7 @@ struct Setup {
     ref->secureboot_required = true;
     ref->boot_applications = std::vector<eventlog::RefEntry>{{std::string(64, 'a'), ""}};
     agent.policies.measured_boot = ref;
-    auto pcr = std::make_shared<verify::PcrPolicy>();
+    auto pcr = std::make_shared<checks::PcrPolicy>();
     pcr->allowed[TPM2_ALG_SHA256][0] = {tpm::Bytes(32, 0)};
     agent.policies.pcr = pcr;
   }
@@ -54,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   verifier::AgentState stored;
   if (p.ConsumeBool()) {
-    stored.clock = verify::ClockState{p.ConsumeIntegral<uint64_t>(), p.ConsumeIntegral<uint32_t>(),
+    stored.clock = checks::ClockState{p.ConsumeIntegral<uint64_t>(), p.ConsumeIntegral<uint32_t>(),
                                       p.ConsumeIntegral<uint32_t>(), p.ConsumeBool()};
   }
   if (p.ConsumeBool()) stored.boot_time = p.ConsumeIntegral<int64_t>();

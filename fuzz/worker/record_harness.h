@@ -70,7 +70,7 @@ struct Setup {
       p.mb = ref;
     });
     policies.pcr = Policy("pcr", [](worker::CachedPolicy& p) {
-      auto pcr = std::make_shared<verify::PcrPolicy>();
+      auto pcr = std::make_shared<checks::PcrPolicy>();
       pcr->allowed[TPM2_ALG_SHA256][0] = {tpm::Bytes(32, 0)};
       p.pcr = pcr;
     });

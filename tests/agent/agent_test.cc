@@ -1,6 +1,6 @@
 // attest-agent end to end: the real binary on a real swtpm against
 // FakeBackend (registrar + gateway doubles that do real MakeCredential and
-// verify each quote with common/verify), through a real tinyproxy.
+// verify each quote with common/checks), through a real tinyproxy.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>

@@ -8,9 +8,9 @@
 
 #include "agent/tpm.h"
 #include "attest/v1/registration.pb.h"
+#include "common/checks/quote.h"
 #include "common/credential/credential.h"
 #include "common/tpm/marshal.h"
-#include "common/verify/quote.h"
 
 namespace attest::testing {
 namespace {
@@ -220,7 +220,7 @@ void FakeBackend::Evidence(http::RequestPtr req, http::Responder res) {
   rec.evidence = m;
   auto pub = tpm::ParsePublic(tpm::AsBytes(reg->second.ak_public));
   if (pub) {
-    verify::QuoteInputs in;
+    checks::QuoteInputs in;
     in.quote = tpm::Bytes(m.quote().attest().begin(), m.quote().attest().end());
     in.signature = tpm::Bytes(m.quote().signature().begin(), m.quote().signature().end());
     in.ak_public = pub->publicArea;
@@ -231,7 +231,7 @@ void FakeBackend::Evidence(http::RequestPtr req, http::Responder res) {
         out[index] = tpm::Bytes(digest.begin(), digest.end());
       }
     }
-    auto result = verify::VerifyQuote(in);
+    auto result = checks::VerifyQuote(in);
     rec.quote_ok = result.ok();
     for (const auto& f : result.failures) rec.quote_failures += f.event_id + " ";
   } else {

@@ -2,7 +2,7 @@
 // server (common/http), for the agent tests. It does the real protocol work a
 // backend does: MakeCredential (common/credential) for the agent's EK and AK
 // name, the HMAC-SHA256(secret, uuid) activation check, random challenge
-// tokens, and verification of each evidence's quote with common/verify
+// tokens, and verification of each evidence's quote with common/checks
 // (VerifyQuote with the registered AK and the challenge token as the nonce).
 // It keeps no database: state lives in this object and tests inspect it.
 //

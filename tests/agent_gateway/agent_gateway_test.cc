@@ -6,7 +6,7 @@
 // key = agent UUID, be on partition PartitionFor(uuid), decode as an
 // EvidenceEnvelope, carry a challenge token the gateway's key verifies for
 // that UUID, and a quote that the verification core (common/verifier, which
-// runs common/verify's quote check) accepts against the registered AK with
+// runs common/checks's quote check) accepts against the registered AK with
 // the token as nonce; the second quote must not be a replay of the first.
 #include <gtest/gtest.h>
 
@@ -51,7 +51,7 @@ tpm::Bytes FromHex(const std::string& hex) {
   return out;
 }
 
-std::string FailureIds(const verify::Failures& fs) {
+std::string FailureIds(const checks::Failures& fs) {
   std::string out;
   for (const auto& f : fs) out += f.event_id + " ";
   return out;

@@ -2,9 +2,9 @@
 // accepted as tpm2_checkquote accepts it, refused when any input is altered.
 #include <gtest/gtest.h>
 
+#include "common/checks/quote.h"
 #include "common/tpm/pcr.h"
 #include "common/tpm/tpm_crypto.h"
-#include "common/verify/quote.h"
 #include "tests/quote/quote_test_util.h"
 
 namespace attest {
@@ -30,11 +30,11 @@ class KeylimeQuote : public ::testing::Test {
     in_.ak_key = ak_.pkey.get();
   }
   tpm::LoadedKey ak_;
-  verify::QuoteInputs in_;
+  checks::QuoteInputs in_;
 };
 
 TEST_F(KeylimeQuote, PassesWithTheRightNonce) {
-  auto r = verify::VerifyQuote(in_);
+  auto r = checks::VerifyQuote(in_);
   EXPECT_TRUE(r.ok()) << Ids(r);
   EXPECT_TRUE(r.parsed);
   EXPECT_EQ(r.clock.clock, 5994u);
@@ -52,23 +52,23 @@ TEST_F(KeylimeQuote, PassesWithTheRightNonce) {
 TEST_F(KeylimeQuote, PassesWithTheAkAsTpmPublic) {
   in_.ak_key = nullptr;
   in_.ak_public = ak_.tpm_public;
-  auto r = verify::VerifyQuote(in_);
+  auto r = checks::VerifyQuote(in_);
   EXPECT_TRUE(r.ok()) << Ids(r);
 }
 
 TEST_F(KeylimeQuote, PassesWithAPreparedVerifier) {
-  const verify::AkVerifier verifier(ak_.pkey.get());
+  const checks::AkVerifier verifier(ak_.pkey.get());
   in_.ak_key = nullptr;
   in_.ak_verifier = &verifier;
   for (int i = 0; i < 2; ++i) {  // preparing, then prepared
-    auto r = verify::VerifyQuote(in_);
+    auto r = checks::VerifyQuote(in_);
     EXPECT_TRUE(r.ok()) << Ids(r);
   }
   in_.nonce[0] ^= 1;
-  EXPECT_TRUE(HasEvent(verify::VerifyQuote(in_), "quote.nonce_mismatch"));
+  EXPECT_TRUE(HasEvent(checks::VerifyQuote(in_), "quote.nonce_mismatch"));
   in_.nonce[0] ^= 1;
   in_.signature[in_.signature.size() - 1] ^= 1;
-  EXPECT_TRUE(HasEvent(verify::VerifyQuote(in_), "quote.invalid_signature"));
+  EXPECT_TRUE(HasEvent(checks::VerifyQuote(in_), "quote.invalid_signature"));
 }
 
 TEST_F(KeylimeQuote, PcrFileValues) {
@@ -88,18 +88,18 @@ TEST_F(KeylimeQuote, PcrFileValues) {
 
 TEST_F(KeylimeQuote, FailsWithAWrongNonce) {
   in_.nonce[0] ^= 1;
-  auto r = verify::VerifyQuote(in_);
+  auto r = checks::VerifyQuote(in_);
   EXPECT_TRUE(HasEvent(r, "quote.nonce_mismatch")) << Ids(r);
   EXPECT_EQ(r.failures.size(), 1u) << Ids(r);
   in_.nonce.clear();
-  EXPECT_TRUE(HasEvent(verify::VerifyQuote(in_), "quote.nonce_mismatch"));
+  EXPECT_TRUE(HasEvent(checks::VerifyQuote(in_), "quote.nonce_mismatch"));
 }
 
 TEST_F(KeylimeQuote, FailsWithAFlippedPcrByte) {
   for (uint32_t pcr : {15u, 16u, 22u}) {
     auto in = in_;
     in.pcrs[TPM2_ALG_SHA256][pcr][5] ^= 0x40;
-    auto r = verify::VerifyQuote(in);
+    auto r = checks::VerifyQuote(in);
     EXPECT_TRUE(HasEvent(r, "quote.pcr_digest_mismatch")) << pcr << Ids(r);
     EXPECT_EQ(r.failures.size(), 1u) << Ids(r);
   }
@@ -108,18 +108,18 @@ TEST_F(KeylimeQuote, FailsWithAFlippedPcrByte) {
 TEST_F(KeylimeQuote, FailsWhenAPcrValueIsMissingOrExtra) {
   auto in = in_;
   in.pcrs[TPM2_ALG_SHA256].erase(16);
-  EXPECT_TRUE(HasEvent(verify::VerifyQuote(in), "quote.pcr_value_missing"));
+  EXPECT_TRUE(HasEvent(checks::VerifyQuote(in), "quote.pcr_value_missing"));
   in = in_;
   in.pcrs[TPM2_ALG_SHA256][16].pop_back();
-  EXPECT_TRUE(HasEvent(verify::VerifyQuote(in), "quote.pcr_value_missing"));
+  EXPECT_TRUE(HasEvent(checks::VerifyQuote(in), "quote.pcr_value_missing"));
   in = in_;
   in.pcrs[TPM2_ALG_SHA256][10] = tpm::Bytes(32, 0);
-  auto r = verify::VerifyQuote(in);
+  auto r = checks::VerifyQuote(in);
   EXPECT_TRUE(HasEvent(r, "quote.pcr_selection_mismatch")) << Ids(r);
   EXPECT_FALSE(HasEvent(r, "quote.pcr_digest_mismatch")) << Ids(r);
   in = in_;
   in.pcrs[TPM2_ALG_SHA1][0] = tpm::Bytes(20, 0);
-  EXPECT_TRUE(HasEvent(verify::VerifyQuote(in), "quote.pcr_selection_mismatch"));
+  EXPECT_TRUE(HasEvent(checks::VerifyQuote(in), "quote.pcr_selection_mismatch"));
 }
 
 TEST_F(KeylimeQuote, FailsWithAFlippedSignatureByte) {
@@ -127,7 +127,7 @@ TEST_F(KeylimeQuote, FailsWithAFlippedSignatureByte) {
   for (size_t pos : {size_t{6}, size_t{100}, in_.signature.size() - 1}) {
     auto in = in_;
     in.signature[pos] ^= 0x01;
-    auto r = verify::VerifyQuote(in);
+    auto r = checks::VerifyQuote(in);
     EXPECT_TRUE(HasEvent(r, "quote.invalid_signature")) << pos << Ids(r);
   }
 }
@@ -135,7 +135,7 @@ TEST_F(KeylimeQuote, FailsWithAFlippedSignatureByte) {
 TEST_F(KeylimeQuote, FailsWithAFlippedQuoteByte) {
   auto in = in_;
   in.quote[0x40] ^= 0x01;  // inside clockInfo.clock
-  auto r = verify::VerifyQuote(in);
+  auto r = checks::VerifyQuote(in);
   EXPECT_TRUE(HasEvent(r, "quote.invalid_signature")) << Ids(r);
 }
 
@@ -144,26 +144,26 @@ TEST_F(KeylimeQuote, FailsWithAnotherAk) {
   auto ek = tpm::LoadAkPublic(ReadBytes(KeylimeQuoteDir() / "ek.pub"));
   ASSERT_TRUE(ek) << ek.error().message;
   in_.ak_key = ek->pkey.get();
-  auto r = verify::VerifyQuote(in_);
+  auto r = checks::VerifyQuote(in_);
   EXPECT_TRUE(HasEvent(r, "quote.invalid_signature")) << Ids(r);
   EXPECT_EQ(r.failures.size(), 1u) << Ids(r);
 }
 
 TEST_F(KeylimeQuote, HashAlgorithmPolicy) {
   in_.allowed_hash_algs = {TPM2_ALG_SHA384};
-  auto r = verify::VerifyQuote(in_);
+  auto r = checks::VerifyQuote(in_);
   EXPECT_TRUE(HasEvent(r, "quote.hash_alg_not_allowed")) << Ids(r);
   in_.allowed_hash_algs = {TPM2_ALG_SHA1, TPM2_ALG_SHA256};
-  EXPECT_TRUE(verify::VerifyQuote(in_).ok());
+  EXPECT_TRUE(checks::VerifyQuote(in_).ok());
 }
 
 TEST_F(KeylimeQuote, TrailingBytesAreMalformed) {
   auto in = in_;
   in.quote.push_back(0);
-  EXPECT_TRUE(HasEvent(verify::VerifyQuote(in), "quote.malformed"));
+  EXPECT_TRUE(HasEvent(checks::VerifyQuote(in), "quote.malformed"));
   in = in_;
   in.signature.push_back(0);
-  EXPECT_TRUE(HasEvent(verify::VerifyQuote(in), "quote.malformed"));
+  EXPECT_TRUE(HasEvent(checks::VerifyQuote(in), "quote.malformed"));
 }
 
 TEST(KeylimeAk, PemAndTpmPublicAreTheSameKey) {

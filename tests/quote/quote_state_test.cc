@@ -6,23 +6,23 @@
 
 #include <random>
 
+#include "common/checks/quote.h"
 #include "common/tpm/pcr.h"
 #include "common/tpm/tpm_crypto.h"
-#include "common/verify/quote.h"
 #include "tests/quote/quote_test_util.h"
 #include "tests/quote/soft_quote.h"
 
 namespace attest {
 namespace {
 
+using checks::ClockState;
 using testing::HasEvent;
 using testing::Ids;
 using testing::KeylimeQuoteDir;
 using testing::ReadBytes;
-using verify::ClockState;
 
-verify::QuoteInputs KeylimeInputs(const tpm::LoadedKey& ak) {
-  verify::QuoteInputs in;
+checks::QuoteInputs KeylimeInputs(const tpm::LoadedKey& ak) {
+  checks::QuoteInputs in;
   in.quote = ReadBytes(KeylimeQuoteDir() / "quote.out");
   in.signature = ReadBytes(KeylimeQuoteDir() / "quotesig.out");
   in.nonce = ReadBytes(KeylimeQuoteDir() / "rand.out");
@@ -44,32 +44,32 @@ TEST(QuoteClock, KeylimeQuoteAgainstPreviousState) {
   auto in = KeylimeInputs(ak);
 
   in.previous = ClockState{5993, 0, 0, true};  // older quote of the same boot
-  auto r = verify::VerifyQuote(in);
+  auto r = checks::VerifyQuote(in);
   EXPECT_TRUE(r.ok()) << Ids(r);
   EXPECT_FALSE(r.reboot);
 
   in.previous = ClockState{5994, 0, 0, true};  // the same quote again
-  r = verify::VerifyQuote(in);
+  r = checks::VerifyQuote(in);
   EXPECT_TRUE(HasEvent(r, "quote.replay")) << Ids(r);
   EXPECT_EQ(r.failures.size(), 1u) << Ids(r);
 
   in.previous = ClockState{9000, 0, 0, true};  // a newer quote was already accepted
-  EXPECT_TRUE(HasEvent(verify::VerifyQuote(in), "quote.replay"));
+  EXPECT_TRUE(HasEvent(checks::VerifyQuote(in), "quote.replay"));
 
   in.previous = ClockState{10, 1, 0, true};  // from before a reset that already happened
-  r = verify::VerifyQuote(in);
+  r = checks::VerifyQuote(in);
   EXPECT_TRUE(HasEvent(r, "quote.replay")) << Ids(r);
   EXPECT_FALSE(r.reboot);
 
   in.previous = ClockState{10, 0, 3, true};  // lower restartCount
-  EXPECT_TRUE(HasEvent(verify::VerifyQuote(in), "quote.replay"));
+  EXPECT_TRUE(HasEvent(checks::VerifyQuote(in), "quote.replay"));
 }
 
 class SoftQuote : public ::testing::Test {
  protected:
-  verify::QuoteInputs Make(const testing::SoftClock& clock) {
+  checks::QuoteInputs Make(const testing::SoftClock& clock) {
     auto sel = testing::Selection(TPM2_ALG_SHA256, {0, 1, 7, 10});
-    verify::QuoteInputs in;
+    checks::QuoteInputs in;
     in.nonce = tpm::Bytes(20, 0x5a);
     in.pcrs = testing::ValuesFor(sel);
     in.quote = testing::MakeQuote(in.nonce, sel, in.pcrs, TPM2_ALG_SHA256, clock);
@@ -86,31 +86,31 @@ TEST_F(SoftQuote, RebootIsReportedNotFailed) {
   // ever reported: CountersPushedForwardOverARestoredClockAreARollback).
   auto in = Make({500, 3, 0, false});
   in.previous = ClockState{800, 2, 5, true};
-  auto r = verify::VerifyQuote(in);
+  auto r = checks::VerifyQuote(in);
   EXPECT_TRUE(r.reboot);
   EXPECT_FALSE(HasEvent(r, "quote.replay")) << Ids(r);
   EXPECT_FALSE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
   in = Make({900, 3, 0, true});
   in.previous = ClockState{800, 2, 5, true};
-  r = verify::VerifyQuote(in);
+  r = checks::VerifyQuote(in);
   EXPECT_TRUE(r.ok()) << Ids(r);
   EXPECT_TRUE(r.reboot);
   // Restart (TPM2_Startup(STATE) after hibernate): restartCount up.
   in = Make({900, 2, 6, true});
   in.previous = ClockState{800, 2, 5, true};
-  r = verify::VerifyQuote(in);
+  r = checks::VerifyQuote(in);
   EXPECT_TRUE(r.ok()) << Ids(r);
   EXPECT_TRUE(r.reboot);
   // Same boot, clock advanced: no reboot.
   in = Make({801, 2, 5, true});
   in.previous = ClockState{800, 2, 5, true};
-  r = verify::VerifyQuote(in);
+  r = checks::VerifyQuote(in);
   EXPECT_TRUE(r.ok()) << Ids(r);
   EXPECT_FALSE(r.reboot);
   // Lower restart count with the same reset count: old quote.
   in = Make({900, 2, 4, true});
   in.previous = ClockState{800, 2, 5, true};
-  EXPECT_TRUE(HasEvent(verify::VerifyQuote(in), "quote.replay"));
+  EXPECT_TRUE(HasEvent(checks::VerifyQuote(in), "quote.replay"));
 }
 
 // Issue 17.4: lower counters in a quote the TPM signed for a nonce issued
@@ -129,11 +129,11 @@ TEST_F(SoftQuote, CountersPushedForwardOverARestoredClockAreARollback) {
     auto in = Make(c);
     in.previous = stored;
     in.nonce_after_previous = true;
-    auto r = verify::VerifyQuote(in);
+    auto r = checks::VerifyQuote(in);
     EXPECT_TRUE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
     EXPECT_FALSE(r.reboot);
     in.nonce_after_previous = false;
-    r = verify::VerifyQuote(in);
+    r = checks::VerifyQuote(in);
     EXPECT_TRUE(HasEvent(r, "quote.replay")) << Ids(r);
   }
   // A reset after a power loss may lose the clock since it was saved: a
@@ -141,7 +141,7 @@ TEST_F(SoftQuote, CountersPushedForwardOverARestoredClockAreARollback) {
   auto in = Make(testing::SoftClock{40'000, 3, 0, false});
   in.previous = stored;
   in.nonce_after_previous = true;
-  auto r = verify::VerifyQuote(in);
+  auto r = checks::VerifyQuote(in);
   EXPECT_TRUE(r.reboot);
   EXPECT_FALSE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
 }
@@ -157,16 +157,16 @@ TEST_F(SoftQuote, CountersBackwardsForAFreshNonceAreARollback) {
     auto in = Make(c);
     in.previous = stored;
     in.nonce_after_previous = true;
-    auto r = verify::VerifyQuote(in);
+    auto r = checks::VerifyQuote(in);
     ASSERT_TRUE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
     EXPECT_FALSE(HasEvent(r, "quote.replay")) << Ids(r);
     EXPECT_FALSE(r.reboot);
-    const verify::Failure* f = nullptr;
+    const checks::Failure* f = nullptr;
     for (const auto& x : r.failures) {
       if (x.event_id == "quote.tpm_rollback") f = &x;
     }
-    EXPECT_EQ(f->severity, verify::Severity::kCritical);
-    auto json = verify::ContextJson(f->context);
+    EXPECT_EQ(f->severity, checks::Severity::kCritical);
+    auto json = checks::ContextJson(f->context);
     EXPECT_NE(json.find("\"previous_clock\":800"), std::string::npos) << json;
     EXPECT_NE(json.find("\"reset_count\":" + std::to_string(c.reset_count)), std::string::npos)
         << json;
@@ -174,7 +174,7 @@ TEST_F(SoftQuote, CountersBackwardsForAFreshNonceAreARollback) {
     // A nonce that may predate the stored quote: an old quote delayed on its
     // way (reordered), not provably a rollback.
     in.nonce_after_previous = false;
-    r = verify::VerifyQuote(in);
+    r = checks::VerifyQuote(in);
     EXPECT_TRUE(HasEvent(r, "quote.replay")) << Ids(r);
     EXPECT_FALSE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
   }
@@ -186,18 +186,18 @@ TEST_F(SoftQuote, RollbackNeedsAnOtherwiseAuthenticQuote) {
   in.nonce_after_previous = true;
   auto wrong_nonce = in;
   wrong_nonce.nonce = tpm::Bytes(20, 0x11);
-  auto r = verify::VerifyQuote(wrong_nonce);
+  auto r = checks::VerifyQuote(wrong_nonce);
   EXPECT_TRUE(HasEvent(r, "quote.replay")) << Ids(r);
   EXPECT_FALSE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
   auto bad_sig = in;
   bad_sig.signature =
       testing::SignLikeTpm(testing::MakeEccAk(), TPM2_ALG_ECDSA, TPM2_ALG_SHA256, in.quote);
-  r = verify::VerifyQuote(bad_sig);
+  r = checks::VerifyQuote(bad_sig);
   EXPECT_TRUE(HasEvent(r, "quote.replay")) << Ids(r);
   EXPECT_FALSE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
   auto bad_pcr = in;
   bad_pcr.pcrs[TPM2_ALG_SHA256][7][0] ^= 1;
-  r = verify::VerifyQuote(bad_pcr);
+  r = checks::VerifyQuote(bad_pcr);
   EXPECT_FALSE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
 }
 
@@ -207,7 +207,7 @@ TEST_F(SoftQuote, EqualClockInfoStaysAReplay) {
   auto in = Make({800, 2, 5, true});
   in.previous = ClockState{800, 2, 5, true};
   in.nonce_after_previous = true;
-  auto r = verify::VerifyQuote(in);
+  auto r = checks::VerifyQuote(in);
   EXPECT_TRUE(HasEvent(r, "quote.replay")) << Ids(r);
   EXPECT_FALSE(HasEvent(r, "quote.tpm_rollback")) << Ids(r);
   EXPECT_EQ(r.failures.size(), 1u) << Ids(r);
@@ -215,7 +215,7 @@ TEST_F(SoftQuote, EqualClockInfoStaysAReplay) {
 
 TEST_F(SoftQuote, UnsafeClockFails) {
   auto in = Make({900, 0, 0, false});
-  auto r = verify::VerifyQuote(in);
+  auto r = checks::VerifyQuote(in);
   EXPECT_TRUE(HasEvent(r, "quote.clock_unsafe")) << Ids(r);
   EXPECT_EQ(r.failures.size(), 1u) << Ids(r);
 }
@@ -227,7 +227,7 @@ TEST_F(SoftQuote, MagicAndTypeAreChecked) {
   attest->magic = 0x12345678;
   in.quote = *tpm::MarshalAttest(*attest);
   in.signature = testing::SignLikeTpm(ak_, TPM2_ALG_ECDSA, TPM2_ALG_SHA256, in.quote);
-  auto r = verify::VerifyQuote(in);
+  auto r = checks::VerifyQuote(in);
   EXPECT_TRUE(HasEvent(r, "quote.invalid_magic")) << Ids(r);
   EXPECT_EQ(r.failures.size(), 1u) << Ids(r);
 
@@ -240,7 +240,7 @@ TEST_F(SoftQuote, MagicAndTypeAreChecked) {
   certify.clockInfo.safe = TPM2_YES;
   in.quote = *tpm::MarshalAttest(certify);
   in.signature = testing::SignLikeTpm(ak_, TPM2_ALG_ECDSA, TPM2_ALG_SHA256, in.quote);
-  r = verify::VerifyQuote(in);
+  r = checks::VerifyQuote(in);
   EXPECT_TRUE(HasEvent(r, "quote.invalid_type")) << Ids(r);
 }
 
@@ -255,31 +255,31 @@ TEST_P(AllSchemes, ValidPassesTamperedFails) {
   TPML_PCR_SELECTION sel = testing::Selection(TPM2_ALG_SHA256, {0, 2, 4});
   sel.count = 2;
   sel.pcrSelections[1] = testing::Selection(TPM2_ALG_SHA384, {10, 23}).pcrSelections[0];
-  verify::QuoteInputs in;
+  checks::QuoteInputs in;
   in.nonce = tpm::Bytes(32, 0x11);
   in.pcrs = testing::ValuesFor(sel);
   in.quote = testing::MakeQuote(in.nonce, sel, in.pcrs, s.hash);
   in.signature = testing::SignLikeTpm(ak, s.sig, s.hash, in.quote);
   in.ak_public = ak.pub;
-  auto r = verify::VerifyQuote(in);
+  auto r = checks::VerifyQuote(in);
   EXPECT_TRUE(r.ok()) << Ids(r);
   EXPECT_EQ(r.hash_alg, s.hash);
   EXPECT_EQ(tpm::FormatSelection(r.pcr_selection), "sha256:0,2,4+sha384:10,23");
 
   auto bad = in;
   bad.pcrs[TPM2_ALG_SHA384][23][0] ^= 1;
-  EXPECT_TRUE(HasEvent(verify::VerifyQuote(bad), "quote.pcr_digest_mismatch"));
+  EXPECT_TRUE(HasEvent(checks::VerifyQuote(bad), "quote.pcr_digest_mismatch"));
   bad = in;
   bad.ak_public = other.pub;
-  EXPECT_TRUE(HasEvent(verify::VerifyQuote(bad), "quote.invalid_signature"));
+  EXPECT_TRUE(HasEvent(checks::VerifyQuote(bad), "quote.invalid_signature"));
   bad = in;
   bad.signature[bad.signature.size() - 3] ^= 0x80;
-  EXPECT_TRUE(HasEvent(verify::VerifyQuote(bad), "quote.invalid_signature"));
+  EXPECT_TRUE(HasEvent(checks::VerifyQuote(bad), "quote.invalid_signature"));
   // The signature of another key type never verifies (RSA vs ECC).
   auto swapped = s.rsa ? testing::MakeEccAk() : testing::MakeRsaAk();
   bad = in;
   bad.ak_public = swapped.pub;
-  EXPECT_TRUE(HasEvent(verify::VerifyQuote(bad), "quote.invalid_signature"));
+  EXPECT_TRUE(HasEvent(checks::VerifyQuote(bad), "quote.invalid_signature"));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -296,16 +296,16 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(QuoteRobustness, EveryBitFlipOfQuoteOrSignatureFails) {
   auto ak = KeylimeAk();
   const auto in = KeylimeInputs(ak);
-  ASSERT_TRUE(verify::VerifyQuote(in).ok());
+  ASSERT_TRUE(checks::VerifyQuote(in).ok());
   for (size_t i = 0; i < in.quote.size() * 8; ++i) {
     auto bad = in;
     bad.quote[i / 8] ^= static_cast<uint8_t>(1 << (i % 8));
-    EXPECT_FALSE(verify::VerifyQuote(bad).ok()) << "quote bit " << i;
+    EXPECT_FALSE(checks::VerifyQuote(bad).ok()) << "quote bit " << i;
   }
   for (size_t i = 0; i < in.signature.size() * 8; ++i) {
     auto bad = in;
     bad.signature[i / 8] ^= static_cast<uint8_t>(1 << (i % 8));
-    EXPECT_FALSE(verify::VerifyQuote(bad).ok()) << "signature bit " << i;
+    EXPECT_FALSE(checks::VerifyQuote(bad).ok()) << "signature bit " << i;
   }
 }
 
@@ -317,12 +317,12 @@ TEST(QuoteRobustness, TruncationsAndGarbageNeverCrashOrPass) {
   for (size_t n = 0; n < in.quote.size(); ++n) {
     auto bad = in;
     bad.quote.resize(n);
-    EXPECT_TRUE(HasEvent(verify::VerifyQuote(bad), "quote.malformed")) << n;
+    EXPECT_TRUE(HasEvent(checks::VerifyQuote(bad), "quote.malformed")) << n;
   }
   for (size_t n = 0; n < in.signature.size(); ++n) {
     auto bad = in;
     bad.signature.resize(n);
-    EXPECT_TRUE(HasEvent(verify::VerifyQuote(bad), "quote.malformed")) << n;
+    EXPECT_TRUE(HasEvent(checks::VerifyQuote(bad), "quote.malformed")) << n;
   }
   for (size_t n = 0; n < pcr_file.size(); ++n) {
     EXPECT_FALSE(tpm::ParseTpm2ToolsPcrFile(tpm::ByteView(pcr_file).first(n))) << n;
@@ -336,7 +336,7 @@ TEST(QuoteRobustness, TruncationsAndGarbageNeverCrashOrPass) {
     for (auto& b : junk) b = static_cast<uint8_t>(rng());
     auto bad = in;
     (round % 2 ? bad.quote : bad.signature) = junk;
-    EXPECT_FALSE(verify::VerifyQuote(bad).ok());
+    EXPECT_FALSE(checks::VerifyQuote(bad).ok());
     (void)tpm::ParseTpm2ToolsPcrFile(junk);
     (void)tpm::LoadAkPublic(junk);
     (void)tpm::ParsePcrSelection(junk);
@@ -355,7 +355,7 @@ TEST(QuoteRobustness, PcrFileBitFlipsNeverPassWithChangedValues) {
     auto v = in;
     v.pcrs = parsed->values;
     // Padding bytes do not matter; any change of a value must be caught.
-    EXPECT_EQ(verify::VerifyQuote(v).ok(), parsed->values == in.pcrs) << "bit " << i;
+    EXPECT_EQ(checks::VerifyQuote(v).ok(), parsed->values == in.pcrs) << "bit " << i;
   }
 }
 

@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <string>
 
+#include "common/checks/quote.h"
 #include "common/tpm/marshal.h"
-#include "common/verify/quote.h"
 #include "tests/harness/util/process.h"
 
 namespace attest::testing {
@@ -18,7 +18,7 @@ inline tpm::Bytes ReadBytes(const std::filesystem::path& p) {
   return tpm::Bytes(s.begin(), s.end());
 }
 
-inline bool HasEvent(const verify::QuoteResult& r, const std::string& id) {
+inline bool HasEvent(const checks::QuoteResult& r, const std::string& id) {
   for (const auto& f : r.failures) {
     if (f.event_id == id) return true;
   }
@@ -26,9 +26,9 @@ inline bool HasEvent(const verify::QuoteResult& r, const std::string& id) {
 }
 
 // All failures, one per line, for assertion messages.
-inline std::string Ids(const verify::QuoteResult& r) {
+inline std::string Ids(const checks::QuoteResult& r) {
   std::string out;
-  for (const auto& f : r.failures) out += f.event_id + " " + verify::ContextJson(f.context) + "\n";
+  for (const auto& f : r.failures) out += f.event_id + " " + checks::ContextJson(f.context) + "\n";
   return out;
 }
 

@@ -1,4 +1,4 @@
-// The prepared verifier (verify::AkVerifier) against the per-call path
+// The prepared verifier (checks::AkVerifier) against the per-call path
 // (VerifyTpmSignature) and the truth: same verdicts for every scheme and
 // hash, for altered messages, signatures and keys; several schemes through
 // one verifier; and many threads sharing one verifier from its first use.
@@ -8,9 +8,9 @@
 #include <thread>
 #include <vector>
 
+#include "common/checks/quote.h"
+#include "common/checks/signature.h"
 #include "common/tpm/marshal.h"
-#include "common/verify/quote.h"
-#include "common/verify/signature.h"
 #include "tests/quote/quote_test_util.h"
 #include "tests/quote/soft_quote.h"
 
@@ -43,9 +43,9 @@ TEST_P(PreparedVsPerCall, SameVerdicts) {
   auto other = s.rsa ? testing::MakeRsaAk() : testing::MakeEccAk(s.curve);
   auto wrong_type = s.rsa ? testing::MakeEccAk() : testing::MakeRsaAk();
   const auto key = PublicKey(ak);
-  const verify::AkVerifier verifier(key.get());
-  const verify::AkVerifier other_verifier(PublicKey(other).get());  // holds its own reference
-  const verify::AkVerifier wrong_type_verifier(PublicKey(wrong_type).get());
+  const checks::AkVerifier verifier(key.get());
+  const checks::AkVerifier other_verifier(PublicKey(other).get());  // holds its own reference
+  const checks::AkVerifier wrong_type_verifier(PublicKey(wrong_type).get());
   const tpm::Bytes message(145, 0x3c);
   const TPMT_SIGNATURE sig = Sign(ak, s.sig, s.hash, message);
 
@@ -53,14 +53,14 @@ TEST_P(PreparedVsPerCall, SameVerdicts) {
   // Twice: the first call prepares the template, the second only uses it.
   for (int round = 0; round < 2; ++round) {
     EXPECT_TRUE(verifier.Verify(sig, message, &why)) << why;
-    EXPECT_TRUE(verify::VerifyTpmSignature(key.get(), sig, message, &why)) << why;
+    EXPECT_TRUE(checks::VerifyTpmSignature(key.get(), sig, message, &why)) << why;
   }
 
   auto altered = message;
   altered[17] ^= 0x01;
   EXPECT_FALSE(verifier.Verify(sig, altered, &why));
   EXPECT_EQ(why, "signature does not verify");
-  EXPECT_FALSE(verify::VerifyTpmSignature(key.get(), sig, altered, &why));
+  EXPECT_FALSE(checks::VerifyTpmSignature(key.get(), sig, altered, &why));
 
   TPMT_SIGNATURE bad = sig;
   if (s.rsa) {
@@ -69,7 +69,7 @@ TEST_P(PreparedVsPerCall, SameVerdicts) {
     bad.signature.ecdsa.signatureS.buffer[5] ^= 0x40;
   }
   EXPECT_FALSE(verifier.Verify(bad, message, &why));
-  EXPECT_FALSE(verify::VerifyTpmSignature(key.get(), bad, message, &why));
+  EXPECT_FALSE(checks::VerifyTpmSignature(key.get(), bad, message, &why));
 
   EXPECT_FALSE(other_verifier.Verify(sig, message, &why));
   EXPECT_FALSE(wrong_type_verifier.Verify(sig, message, &why));
@@ -80,7 +80,7 @@ TEST_P(PreparedVsPerCall, SameVerdicts) {
   (s.rsa ? bad.signature.rsassa.hash : bad.signature.ecdsa.hash) =
       s.hash == TPM2_ALG_SHA256 ? TPM2_ALG_SHA384 : TPM2_ALG_SHA256;
   EXPECT_FALSE(verifier.Verify(bad, message, &why));
-  EXPECT_FALSE(verify::VerifyTpmSignature(key.get(), bad, message, &why));
+  EXPECT_FALSE(checks::VerifyTpmSignature(key.get(), bad, message, &why));
   // And the right one still verifies afterwards.
   EXPECT_TRUE(verifier.Verify(sig, message, &why)) << why;
 }
@@ -99,7 +99,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(AkVerifier, SeveralSchemesThroughOneVerifier) {
   auto ak = testing::MakeRsaAk();
-  const verify::AkVerifier verifier(PublicKey(ak).get());
+  const checks::AkVerifier verifier(PublicKey(ak).get());
   const tpm::Bytes message(64, 0x11);
   const auto sassa = Sign(ak, TPM2_ALG_RSASSA, TPM2_ALG_SHA256, message);
   const auto pss = Sign(ak, TPM2_ALG_RSAPSS, TPM2_ALG_SHA256, message);
@@ -122,7 +122,7 @@ TEST(AkVerifier, SeveralSchemesThroughOneVerifier) {
 TEST(AkVerifier, RefusesWhatItCannotVerify) {
   auto ak = testing::MakeEccAk();
   const auto key = PublicKey(ak);
-  const verify::AkVerifier verifier(key.get());
+  const checks::AkVerifier verifier(key.get());
   const tpm::Bytes message(32, 0x22);
   auto sig = Sign(ak, TPM2_ALG_ECDSA, TPM2_ALG_SHA256, message);
   std::string why, per_call_why;
@@ -130,13 +130,13 @@ TEST(AkVerifier, RefusesWhatItCannotVerify) {
   auto unknown_hash = sig;
   unknown_hash.signature.ecdsa.hash = TPM2_ALG_SM3_256;
   EXPECT_FALSE(verifier.Verify(unknown_hash, message, &why));
-  EXPECT_FALSE(verify::VerifyTpmSignature(key.get(), unknown_hash, message, &per_call_why));
+  EXPECT_FALSE(checks::VerifyTpmSignature(key.get(), unknown_hash, message, &per_call_why));
   EXPECT_EQ(why, per_call_why);
 
   auto unknown_scheme = sig;
   unknown_scheme.sigAlg = TPM2_ALG_SM2;
   EXPECT_FALSE(verifier.Verify(unknown_scheme, message, &why));
-  EXPECT_FALSE(verify::VerifyTpmSignature(key.get(), unknown_scheme, message, &per_call_why));
+  EXPECT_FALSE(checks::VerifyTpmSignature(key.get(), unknown_scheme, message, &per_call_why));
   EXPECT_EQ(why, per_call_why);
 
   auto empty_r = sig;
@@ -144,7 +144,7 @@ TEST(AkVerifier, RefusesWhatItCannotVerify) {
   EXPECT_FALSE(verifier.Verify(empty_r, message, &why));
   EXPECT_EQ(why, "ECDSA r/s not encodable");
 
-  const verify::AkVerifier no_key(nullptr);
+  const checks::AkVerifier no_key(nullptr);
   EXPECT_EQ(no_key.key(), nullptr);
   EXPECT_FALSE(no_key.Verify(sig, message, &why));
   EXPECT_EQ(why, "no key");
@@ -155,7 +155,7 @@ TEST(AkVerifier, RefusesWhatItCannotVerify) {
 TEST(AkVerifier, ConcurrentUseFromItsFirstCall) {
   for (bool rsa : {true, false}) {
     auto ak = rsa ? testing::MakeRsaAk() : testing::MakeEccAk();
-    const verify::AkVerifier verifier(PublicKey(ak).get());
+    const checks::AkVerifier verifier(PublicKey(ak).get());
     const tpm::Bytes message(145, 0x42);
     auto altered = message;
     altered[0] ^= 1;
@@ -182,10 +182,10 @@ TEST(AkVerifier, VerifyQuotePrefersThePreparedVerifier) {
   auto other = testing::MakeRsaAk();
   const auto key = PublicKey(ak);
   const auto other_key = PublicKey(other);
-  const verify::AkVerifier verifier(key.get());
-  const verify::AkVerifier other_verifier(other_key.get());
+  const checks::AkVerifier verifier(key.get());
+  const checks::AkVerifier other_verifier(other_key.get());
   auto sel = testing::Selection(TPM2_ALG_SHA256, {0, 7});
-  verify::QuoteInputs in;
+  checks::QuoteInputs in;
   in.nonce = tpm::Bytes(20, 0x5a);
   in.pcrs = testing::ValuesFor(sel);
   in.quote = testing::MakeQuote(in.nonce, sel, in.pcrs, TPM2_ALG_SHA256);
@@ -193,18 +193,18 @@ TEST(AkVerifier, VerifyQuotePrefersThePreparedVerifier) {
 
   in.ak_verifier = &verifier;
   in.ak_key = other_key.get();
-  auto r = verify::VerifyQuote(in);
+  auto r = checks::VerifyQuote(in);
   EXPECT_TRUE(r.ok()) << Ids(r);
 
   in.ak_verifier = &other_verifier;
   in.ak_key = key.get();
-  r = verify::VerifyQuote(in);
+  r = checks::VerifyQuote(in);
   EXPECT_TRUE(HasEvent(r, "quote.invalid_signature")) << Ids(r);
   EXPECT_EQ(r.failures.size(), 1u) << Ids(r);
 
-  const verify::AkVerifier no_key(nullptr);
+  const checks::AkVerifier no_key(nullptr);
   in.ak_verifier = &no_key;
-  EXPECT_TRUE(HasEvent(verify::VerifyQuote(in), "quote.invalid_signature"));
+  EXPECT_TRUE(HasEvent(checks::VerifyQuote(in), "quote.invalid_signature"));
 }
 
 }  // namespace

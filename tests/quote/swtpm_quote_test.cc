@@ -7,9 +7,9 @@
 
 #include <fstream>
 
+#include "common/checks/quote.h"
 #include "common/tpm/pcr.h"
 #include "common/tpm/tpm_crypto.h"
-#include "common/verify/quote.h"
 #include "tests/harness/swtpm/swtpm.h"
 #include "tests/quote/quote_test_util.h"
 
@@ -82,14 +82,14 @@ class TpmTools {
   fs::path dir_;
 };
 
-verify::QuoteResult Verify(const QuoteFiles& q, const fs::path& ak_file,
+checks::QuoteResult Verify(const QuoteFiles& q, const fs::path& ak_file,
                            const std::string& nonce_hex,
-                           std::optional<verify::ClockState> previous = std::nullopt) {
+                           std::optional<checks::ClockState> previous = std::nullopt) {
   auto ak = tpm::LoadAkPublic(ReadBytes(ak_file));
   EXPECT_TRUE(ak) << ak.error().message;
   auto pcrs = tpm::ParseTpm2ToolsPcrFile(ReadBytes(q.pcrs));
   EXPECT_TRUE(pcrs) << pcrs.error().message;
-  verify::QuoteInputs in;
+  checks::QuoteInputs in;
   in.quote = ReadBytes(q.msg);
   in.signature = ReadBytes(q.sig);
   if (ak) in.ak_public = ak->tpm_public;
@@ -97,13 +97,13 @@ verify::QuoteResult Verify(const QuoteFiles& q, const fs::path& ak_file,
   in.nonce = *tpm::FromHex(nonce_hex);
   if (pcrs) in.pcrs = pcrs->values;
   in.previous = previous;
-  auto r = verify::VerifyQuote(in);
+  auto r = checks::VerifyQuote(in);
   // A prepared verifier of the same AK (what the verifier caches) agrees.
   if (ak) {
-    const verify::AkVerifier verifier(ak->pkey.get());
+    const checks::AkVerifier verifier(ak->pkey.get());
     auto prepared = in;
     prepared.ak_verifier = &verifier;
-    EXPECT_EQ(verify::VerifyQuote(prepared).ok(), r.ok());
+    EXPECT_EQ(checks::VerifyQuote(prepared).ok(), r.ok());
   }
   // The PEM form of the same AK must give the same verdict.
   if (ak && ak->tpm_public) {
@@ -116,7 +116,7 @@ verify::QuoteResult Verify(const QuoteFiles& q, const fs::path& ak_file,
         EXPECT_TRUE(tpm::SamePublicKey(key->pkey.get(), ak->pkey.get()));
         in.ak_public.reset();
         in.ak_key = key->pkey.get();
-        EXPECT_EQ(verify::VerifyQuote(in).ok(), r.ok());
+        EXPECT_EQ(checks::VerifyQuote(in).ok(), r.ok());
       }
     }
   }

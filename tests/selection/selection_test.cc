@@ -1,14 +1,14 @@
-// The pure selection check (common/verify/selection): what the policies
+// The pure selection check (common/checks/selection): what the policies
 // need, a challenge that asks for less (challenge.insufficient_selection),
 // a quote that covers less than asked (quote.selection_mismatch), and a
 // version-1 token judged by the quote alone.
-#include "common/verify/selection.h"
+#include "common/checks/selection.h"
 
 #include <gtest/gtest.h>
 
 #include "common/tpm/marshal.h"
 
-namespace attest::verify {
+namespace attest::checks {
 namespace {
 
 constexpr uint32_t kDefault = 0x0004ff;  // PCRs 0-7 and 10
@@ -150,4 +150,4 @@ TEST(SelectionTest, MasksAndTheirText) {
 }
 
 }  // namespace
-}  // namespace attest::verify
+}  // namespace attest::checks

@@ -302,7 +302,7 @@ TEST_F(SelectionWorkerTest, APcrPolicyPcrTheChallengeLeftOutIsRejected) {
   pcr->id = 1;
   pcr->version = 1;
   pcr->kind = "pcr";
-  auto policy = std::make_shared<verify::PcrPolicy>();
+  auto policy = std::make_shared<checks::PcrPolicy>();
   policy->allowed[TPM2_ALG_SHA256][14] = {tpm::Bytes(32, 0)};
   pcr->pcr = policy;
   policies_.pcr = pcr;

@@ -50,13 +50,13 @@ inline const Failure* Find(const Verdict& v, std::string_view id) {
 }
 
 inline nlohmann::json Context(const Failure& f) {
-  return nlohmann::json::parse(verify::ContextJson(f.context));
+  return nlohmann::json::parse(checks::ContextJson(f.context));
 }
 
 inline std::string Describe(const Verdict& v) {
   std::string out = std::string(OutcomeName(v.result)) + "\n";
   for (const auto& f : v.failures)
-    out += "  " + f.event_id + " " + verify::ContextJson(f.context) + "\n";
+    out += "  " + f.event_id + " " + checks::ContextJson(f.context) + "\n";
   return out;
 }
 

@@ -469,7 +469,7 @@ TEST_F(VerifierTest, RuntimePolicyWithoutPcr10Fails) {
 }
 
 TEST_F(VerifierTest, PcrPolicyFailureIds) {
-  auto policy = std::make_shared<verify::PcrPolicy>();
+  auto policy = std::make_shared<checks::PcrPolicy>();
   policy->allowed[TPM2_ALG_SHA256][0] = {tpm::Bytes(32, 0)};
   policy->allowed[TPM2_ALG_SHA256][1] = {tpm::Bytes(32, 5), tpm::Bytes(32, 6)};
   policy->allowed[TPM2_ALG_SHA256][7] = {tpm::Bytes(32, 0)};

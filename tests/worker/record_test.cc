@@ -175,8 +175,8 @@ TEST(RecordTest, ThousandsOfViolationsGiveABoundedVerdict) {
 
 TEST(RecordTest, TextBeyondPathMaxIsCutAndSaysSo) {
   const std::string path = "/" + std::string(5000, 'a');
-  verify::Context ctx = {{"path", path}};
-  auto j = nlohmann::json::parse(verify::ContextJson(ctx));
+  checks::Context ctx = {{"path", path}};
+  auto j = nlohmann::json::parse(checks::ContextJson(ctx));
   EXPECT_EQ(j.at("path").get<std::string>().size(), 4096u);
   EXPECT_EQ(j.at("path_total"), 5001);
 }

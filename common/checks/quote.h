@@ -51,12 +51,12 @@
 #include <optional>
 #include <vector>
 
+#include "common/checks/failure.h"
+#include "common/checks/signature.h"
 #include "common/tpm/marshal.h"
 #include "common/tpm/pcr.h"
-#include "common/verify/failure.h"
-#include "common/verify/signature.h"
 
-namespace attest::verify {
+namespace attest::checks {
 
 // TPMS_CLOCK_INFO of an accepted quote.
 struct ClockState {
@@ -109,4 +109,4 @@ struct QuoteResult {
 
 QuoteResult VerifyQuote(const QuoteInputs& in);
 
-}  // namespace attest::verify
+}  // namespace attest::checks

@@ -19,10 +19,10 @@
 #include <system_error>
 
 #include "common/base/result.h"
+#include "common/checks/failure.h"
 #include "common/tpm/pcr.h"
-#include "common/verify/failure.h"
 
-namespace attest::verify {
+namespace attest::checks {
 
 enum class pcr_policy_errc { ok = 0, invalid_policy = 1 };
 const std::error_category& pcr_policy_category();
@@ -40,7 +40,7 @@ Result<PcrPolicy> ParsePcrPolicy(std::string_view json_text);
 // `values` must come from a quote that verified (VerifyQuote().ok()).
 Failures CheckPcrPolicy(const PcrPolicy& policy, const tpm::PcrValues& values);
 
-}  // namespace attest::verify
+}  // namespace attest::checks
 
 template <>
-struct std::is_error_code_enum<attest::verify::pcr_policy_errc> : std::true_type {};
+struct std::is_error_code_enum<attest::checks::pcr_policy_errc> : std::true_type {};

@@ -39,11 +39,11 @@
 #include <string>
 #include <vector>
 
+#include "common/checks/failure.h"
+#include "common/checks/pcr_policy.h"
 #include "common/tpm/marshal.h"
-#include "common/verify/failure.h"
-#include "common/verify/pcr_policy.h"
 
-namespace attest::verify {
+namespace attest::checks {
 
 inline constexpr const char* kInsufficientSelection = "challenge.insufficient_selection";
 inline constexpr const char* kSelectionMismatch = "quote.selection_mismatch";
@@ -113,4 +113,4 @@ std::optional<Failure> CheckQuoted(const SelectionNeeds& needs,
                                    const std::optional<RequestedSelection>& requested,
                                    tpm::ByteView quote, tpm::ByteView signature);
 
-}  // namespace attest::verify
+}  // namespace attest::checks

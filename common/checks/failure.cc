@@ -1,11 +1,11 @@
-#include "common/verify/failure.h"
+#include "common/checks/failure.h"
 
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "common/base/escape.h"
 
-namespace attest::verify {
+namespace attest::checks {
 
 namespace {
 
@@ -52,4 +52,4 @@ std::string ContextJson(const Context& context) {
   return obj.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-}  // namespace attest::verify
+}  // namespace attest::checks

@@ -1,4 +1,4 @@
-#include "common/verify/signature.h"
+#include "common/checks/signature.h"
 
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -6,7 +6,7 @@
 
 #include <utility>
 
-namespace attest::verify {
+namespace attest::checks {
 
 namespace {
 
@@ -219,4 +219,4 @@ bool AkVerifier::Verify(const TPMT_SIGNATURE& sig, ByteView message, std::string
   return VerifyMessage(ctx.get(), slot.prepared->md.get(), signature, message, why);
 }
 
-}  // namespace attest::verify
+}  // namespace attest::checks

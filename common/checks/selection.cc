@@ -1,11 +1,11 @@
-#include "common/verify/selection.h"
+#include "common/checks/selection.h"
 
 #include <algorithm>
 
 #include "common/tpm/marshal.h"
 #include "common/tpm/pcr.h"
 
-namespace attest::verify {
+namespace attest::checks {
 namespace {
 
 bool Contains(const std::vector<TPMI_ALG_HASH>& v, TPMI_ALG_HASH h) {
@@ -236,4 +236,4 @@ std::optional<Failure> CheckQuoted(const SelectionNeeds& needs,
   return CheckQuoted(needs, requested, attest->attested.quote.pcrSelect);
 }
 
-}  // namespace attest::verify
+}  // namespace attest::checks

@@ -1,9 +1,9 @@
-#include "common/verify/pcr_policy.h"
+#include "common/checks/pcr_policy.h"
 
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace attest::verify {
+namespace attest::checks {
 namespace {
 
 class Category final : public std::error_category {
@@ -87,4 +87,4 @@ Failures CheckPcrPolicy(const PcrPolicy& policy, const tpm::PcrValues& values) {
   return out;
 }
 
-}  // namespace attest::verify
+}  // namespace attest::checks

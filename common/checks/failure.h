@@ -20,7 +20,7 @@
 #include <variant>
 #include <vector>
 
-namespace attest::verify {
+namespace attest::checks {
 
 // Keylime's severity labels, least to most severe.
 enum class Severity { kInfo, kNotice, kWarning, kError, kCritical, kAlert, kEmergency };
@@ -95,4 +95,4 @@ using Failures = std::vector<Failure>;
 // there were.
 std::string ContextJson(const Context& context);
 
-}  // namespace attest::verify
+}  // namespace attest::checks

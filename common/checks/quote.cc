@@ -1,4 +1,4 @@
-#include "common/verify/quote.h"
+#include "common/checks/quote.h"
 
 #include <algorithm>
 #include <memory>
@@ -8,7 +8,7 @@
 
 #include "common/tpm/tpm_crypto.h"
 
-namespace attest::verify {
+namespace attest::checks {
 namespace {
 
 using tpm::Bytes;
@@ -247,4 +247,4 @@ QuoteResult VerifyQuote(const QuoteInputs& in) {
   return r;
 }
 
-}  // namespace attest::verify
+}  // namespace attest::checks

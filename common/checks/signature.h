@@ -33,7 +33,7 @@
 #include "common/tpm/marshal.h"
 #include "common/tpm/tpm_crypto.h"
 
-namespace attest::verify {
+namespace attest::checks {
 
 // The hash of a signature's scheme; TPM2_ALG_NULL for schemes not verified here.
 TPMI_ALG_HASH SignatureHashAlg(const TPMT_SIGNATURE& signature);
@@ -75,4 +75,4 @@ class AkVerifier {
   mutable std::array<Slot, kSchemes * kHashes> slots_;
 };
 
-}  // namespace attest::verify
+}  // namespace attest::checks
