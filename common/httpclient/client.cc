@@ -1,15 +1,11 @@
 #include "common/httpclient/client.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <array>
 #include <cctype>
-#include <charconv>
 #include <cstdlib>
-#include <cstring>
 #include <ctime>
 #include <mutex>
 
@@ -84,122 +80,6 @@ bool Connected(CURL* c) {
   return us > 0;
 }
 
-// One no_proxy entry, parsed (see NoProxyMatches in client.h).
-struct NoProxyEntry {
-  enum Kind { kAll, kName, kIpv4, kIpv6 } kind = kAll;
-  std::string name;                // kName: lower case, no leading/trailing dot
-  std::array<uint8_t, 16> addr{};  // kIpv4 (4 bytes), kIpv6 (16)
-  int bits = 0;                    // prefix length of addr
-  int port = 0;                    // 0: any port
-};
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::optional<int> ParsePort(std::string_view s) {
-  int port = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), port);
-  if (ec != std::errc() || end != s.data() + s.size() || port < 1 || port > 65535) {
-    return std::nullopt;
-  }
-  return port;
-}
-
-// "a.b.c.d", "a.b.c.d/n", "v6", "v6/n" into `e`.
-bool ParseAddress(std::string_view text, NoProxyEntry& e) {
-  std::string_view addr = text;
-  std::optional<int> bits;
-  if (size_t slash = text.find('/'); slash != std::string_view::npos) {
-    addr = text.substr(0, slash);
-    std::string_view b = text.substr(slash + 1);
-    int n = -1;
-    auto [end, ec] = std::from_chars(b.data(), b.data() + b.size(), n);
-    if (ec != std::errc() || end != b.data() + b.size() || b.empty()) return false;
-    bits = n;
-  }
-  std::string a(addr);
-  if (::inet_pton(AF_INET, a.c_str(), e.addr.data()) == 1) {
-    e.kind = NoProxyEntry::kIpv4;
-    e.bits = bits.value_or(32);
-    return e.bits >= 0 && e.bits <= 32;
-  }
-  if (::inet_pton(AF_INET6, a.c_str(), e.addr.data()) == 1) {
-    e.kind = NoProxyEntry::kIpv6;
-    e.bits = bits.value_or(128);
-    return e.bits >= 0 && e.bits <= 128;
-  }
-  return false;
-}
-
-bool IsName(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
-}
-
-std::optional<NoProxyEntry> ParseNoProxyEntry(std::string_view t) {
-  NoProxyEntry e;
-  if (t == "*") return e;
-  std::string_view host = t;
-  if (t.front() == '[') {  // [v6] or [v6]:port
-    size_t close = t.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    host = t.substr(1, close - 1);
-    std::string_view rest = t.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') return std::nullopt;
-      auto port = ParsePort(rest.substr(1));
-      if (!port) return std::nullopt;
-      e.port = *port;
-    }
-    if (!ParseAddress(host, e) || e.kind != NoProxyEntry::kIpv6) return std::nullopt;
-    return e;
-  }
-  // One colon: host:port. More: an IPv6 address (no port without brackets).
-  size_t colon = t.find(':');
-  if (colon != std::string_view::npos && t.find(':', colon + 1) == std::string_view::npos) {
-    auto port = ParsePort(t.substr(colon + 1));
-    if (!port) return std::nullopt;
-    e.port = *port;
-    host = t.substr(0, colon);
-  }
-  if (host.empty()) return std::nullopt;
-  if (ParseAddress(host, e)) return e;
-  if (host.find('/') != std::string_view::npos || host.find(':') != std::string_view::npos) {
-    return std::nullopt;  // a malformed address or range
-  }
-  while (!host.empty() && host.front() == '.') host.remove_prefix(1);
-  while (!host.empty() && host.back() == '.') host.remove_suffix(1);
-  if (!IsName(host)) return std::nullopt;
-  e.kind = NoProxyEntry::kName;
-  e.name = Lower(host);
-  return e;
-}
-
-// The entries of a list separated by commas and/or blanks.
-std::vector<std::string_view> SplitNoProxy(std::string_view list) {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < list.size()) {
-    while (i < list.size() && (list[i] == ',' || list[i] == ' ' || list[i] == '\t')) ++i;
-    size_t start = i;
-    while (i < list.size() && list[i] != ',' && list[i] != ' ' && list[i] != '\t') ++i;
-    if (i > start) out.push_back(list.substr(start, i - start));
-  }
-  return out;
-}
-
-bool PrefixMatches(const std::array<uint8_t, 16>& a, const std::array<uint8_t, 16>& b, int bits) {
-  int full = bits / 8, rest = bits % 8;
-  if (std::memcmp(a.data(), b.data(), static_cast<size_t>(full)) != 0) return false;
-  if (rest == 0) return true;
-  uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
-  return (a[full] & mask) == (b[full] & mask);
-}
-
 std::optional<std::string> Env(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::optional<std::string>(v) : std::nullopt;
@@ -265,44 +145,6 @@ const std::error_category& category() {
 
 bool IsConnectionFailure(const Error& e) {
   return e.code == errc::connect_failed || e.code == errc::proxy_unreachable;
-}
-
-bool NoProxyMatches(std::string_view no_proxy, std::string_view host, int port) {
-  NoProxyEntry h;
-  const bool is_address =
-      ParseAddress(host, h) && h.bits == (h.kind == NoProxyEntry::kIpv4 ? 32 : 128);
-  std::string name = Lower(host);
-  while (!name.empty() && name.back() == '.') name.pop_back();
-  for (std::string_view t : SplitNoProxy(no_proxy)) {
-    auto e = ParseNoProxyEntry(t);
-    if (!e) continue;
-    if (e->kind == NoProxyEntry::kAll) return true;
-    if (e->port != 0 && e->port != port) continue;
-    if (e->kind == NoProxyEntry::kName) {
-      if (is_address) continue;
-      if (name == e->name) return true;
-      if (name.size() > e->name.size() && name.ends_with(e->name) &&
-          name[name.size() - e->name.size() - 1] == '.') {
-        return true;
-      }
-      continue;
-    }
-    if (is_address && e->kind == h.kind && PrefixMatches(e->addr, h.addr, e->bits)) return true;
-  }
-  return false;
-}
-
-Result<void> ValidateNoProxy(std::string_view no_proxy) {
-  for (std::string_view t : SplitNoProxy(no_proxy)) {
-    if (!ParseNoProxyEntry(t)) {
-      return MakeError(errc::invalid_argument,
-                       fmt::format("no_proxy entry '{}' is not '*', a host name, an IP address or "
-                                   "a CIDR range (a name or an address may end in :port; an IPv6 "
-                                   "address with a port goes in brackets)",
-                                   t));
-    }
-  }
-  return Ok();
 }
 
 std::string RedactProxy(std::string_view proxy) {
@@ -381,6 +223,11 @@ struct Client::Impl {
     return static_cast<const std::stop_token*>(user)->stop_requested() ? 1 : 0;
   }
 
+  std::unique_ptr<curl_slist, SlistFree> Prepare(const std::string& url,
+                                                 const std::string* content_type,
+                                                 std::string_view body,
+                                                 const std::stop_token& stop);
+  Error Failure(CURLcode rc, long opened, std::string_view method, const std::string& url);
   Result<Response> Perform(std::string_view path, const std::string* content_type,
                            std::string_view body, const std::stop_token& stop);
 };
@@ -459,12 +306,13 @@ std::optional<Error> Client::Impl::ProxyFailure(CURLcode rc, long opened, std::s
   return std::nullopt;
 }
 
-Result<Response> Client::Impl::Perform(std::string_view path, const std::string* content_type,
-                                       std::string_view body, const std::stop_token& stop) {
+// Sets the URL, headers and body of the next transfer; the returned list
+// must outlive it.
+std::unique_ptr<curl_slist, SlistFree> Client::Impl::Prepare(const std::string& url,
+                                                             const std::string* content_type,
+                                                             std::string_view body,
+                                                             const std::stop_token& stop) {
   CURL* c = easy.get();
-  std::string url = options.base_url;
-  if (!url.empty() && url.back() == '/' && !path.empty() && path.front() == '/') url.pop_back();
-  url += path;
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   std::unique_ptr<curl_slist, SlistFree> headers;
   auto add = [&](const std::string& h) {
@@ -492,18 +340,14 @@ Result<Response> Client::Impl::Perform(std::string_view path, const std::string*
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &stop);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
   }
-  CURLcode rc = curl_easy_perform(c);
-  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
-  curl_easy_setopt(c, CURLOPT_XFERINFODATA, nullptr);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, nullptr);
-  long opened = 0;
-  curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &opened);
-  connects += opened;
-  if (rc == CURLE_OK) {
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &current.status);
-    return std::move(current);
-  }
+  return headers;
+}
+
+// The error of a failed transfer, said from the caller's side: whether the
+// proxy or the server failed, and whether the request may have been sent.
+Error Client::Impl::Failure(CURLcode rc, long opened, std::string_view method,
+                            const std::string& url) {
+  CURL* c = easy.get();
   // libcurl quotes a proxy URL it cannot use ("Unsupported proxy syntax in
   // 'http://user:password@...'"): its words never carry the credentials.
   std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
@@ -514,7 +358,6 @@ Result<Response> Client::Impl::Perform(std::string_view path, const std::string*
       detail.replace(at, proxy.size(), redacted);
     }
   }
-  const std::string_view method = content_type ? "POST" : "GET";
   if (rc == CURLE_ABORTED_BY_CALLBACK) {
     return MakeError(errc::cancelled, fmt::format("{} {}: cancelled (stopping)", method, url));
   }
@@ -555,6 +398,28 @@ Result<Response> Client::Impl::Perform(std::string_view path, const std::string*
       break;
   }
   return MakeError(code, std::move(what));
+}
+
+Result<Response> Client::Impl::Perform(std::string_view path, const std::string* content_type,
+                                       std::string_view body, const std::stop_token& stop) {
+  CURL* c = easy.get();
+  std::string url = options.base_url;
+  if (!url.empty() && url.back() == '/' && !path.empty() && path.front() == '/') url.pop_back();
+  url += path;
+  auto headers = Prepare(url, content_type, body, stop);
+  CURLcode rc = curl_easy_perform(c);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, nullptr);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, nullptr);
+  long opened = 0;
+  curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &opened);
+  connects += opened;
+  if (rc == CURLE_OK) {
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &current.status);
+    return std::move(current);
+  }
+  return Failure(rc, opened, content_type ? "POST" : "GET", url);
 }
 
 Result<Client> Client::Create(ClientOptions options) {
