@@ -92,29 +92,14 @@ Result<std::vector<uint32_t>> ParsePcrList(std::string_view text) {
   return out;
 }
 
-Result<GatewayConfig> LoadGatewayConfig(const std::string& path) {
-  auto file = ConfigFile::Load(path);
-  if (!file) {
-    Error e = file.error();
-    e.code = make_error_code(errc::invalid_config);
-    return e;
-  }
-  return ParseGatewayConfig(*file);
-}
+namespace {
 
-Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
-  GatewayConfig c;
-  c.server.name = "gateway";
-  c.server.metrics_prefix = "gateway_http";
-  c.server.max_body_bytes = 2 << 20;
-  c.server.port = 8881;
-  c.server.bind_address = "0.0.0.0";
-
+// gateway_id and [server]: the listen address and TLS.
+Result<void> ParseIdentityAndTls(const ConfigFile& f, GatewayConfig& c) {
   ATTEST_ASSIGN_OR_RETURN(c.gateway_id, f.String("gateway_id", HostName()));
   if (c.gateway_id.empty() || c.gateway_id.size() > 255) {
     return Invalid(f, "gateway_id", "must be 1..255 characters");
   }
-
   std::string listen;
   ATTEST_ASSIGN_OR_RETURN(listen, f.String("server.listen", "0.0.0.0:8881"));
   size_t colon = listen.rfind(':');
@@ -143,6 +128,11 @@ Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
   if (c.server.client_auth != http::ClientAuth::kOff && c.server.client_ca_file.empty()) {
     return Invalid(f, "server.client_ca_file", "required when client_auth is not \"off\"");
   }
+  return Ok();
+}
+
+// [server]: threads, sizes and timeouts.
+Result<void> ParseServerLimits(const ConfigFile& f, GatewayConfig& c) {
   int64_t v = 0;
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.io_threads", 2, 1, 256));
   c.server.io_threads = static_cast<int>(v);
@@ -168,7 +158,12 @@ Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
   c.drain_timeout = Ms(v);
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.retry_after_seconds", 5, 1, 3600));
   c.retry_after = std::chrono::seconds(v);
+  return Ok();
+}
 
+// [token] and [database].
+Result<void> ParseTokenAndDatabase(const ConfigFile& f, GatewayConfig& c) {
+  int64_t v = 0;
   ATTEST_ASSIGN_OR_RETURN(c.token_key_files, f.StringList("token.key_files"));
   if (c.token_key_files.empty()) {
     return Invalid(f, "token.key_files", "needs at least the current key file");
@@ -177,13 +172,17 @@ Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
   c.token_ttl = Ms(v * 1000);
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("token.max_skew_seconds", 5, 0, 300));
   c.token_max_skew = Ms(v * 1000);
-
   ATTEST_ASSIGN_OR_RETURN(c.database_conninfo, f.String("database.conninfo"));
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("database.pool_size", 4, 1, 256));
   c.database_pool_size = static_cast<int>(v);
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("database.max_queue", 1000, 1, 1'000'000));
   c.database_max_queue = static_cast<size_t>(v);
+  return Ok();
+}
 
+// [kafka]: the producer and the limits it must share with [server].
+Result<void> ParseKafka(const ConfigFile& f, GatewayConfig& c) {
+  int64_t v = 0;
   ATTEST_ASSIGN_OR_RETURN(c.kafka_bootstrap, f.String("kafka.bootstrap_servers"));
   if (c.kafka_bootstrap.empty()) return Invalid(f, "kafka.bootstrap_servers", "is empty");
   ATTEST_ASSIGN_OR_RETURN(c.kafka_topic, f.String("kafka.topic", "attestation.evidence"));
@@ -227,7 +226,12 @@ Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
     }
     c.kafka_properties[name] = p.substr(eq + 1);
   }
+  return Ok();
+}
 
+// [challenge]: what the gateway asks agents to quote.
+Result<void> ParseChallenge(const ConfigFile& f, GatewayConfig& c) {
+  int64_t v = 0;
   double fraction = 0;
   ATTEST_ASSIGN_OR_RETURN(fraction, f.Double("challenge.min_interval_fraction", 0.8));
   if (!(fraction >= 0 && fraction <= 1)) {
@@ -267,13 +271,45 @@ Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
   c.challenge.boot_time_tolerance = std::chrono::seconds(v);
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("challenge.catch_up_interval_seconds", 2, 1, 3600));
   c.challenge.catch_up_interval = std::chrono::seconds(v);
+  return Ok();
+}
 
+// [log].
+Result<void> ParseLog(const ConfigFile& f, GatewayConfig& c) {
+  std::string text;
   ATTEST_ASSIGN_OR_RETURN(c.log.level, f.String("log.level", "info"));
   ATTEST_ASSIGN_OR_RETURN(text, f.String("log.format", "human"));
   auto format = ParseLogFormat(text);
   if (!format) return Invalid(f, "log.format", "expected human or json");
   c.log.format = *format;
   c.log.component = "gateway";
+  return Ok();
+}
+
+}  // namespace
+
+Result<GatewayConfig> LoadGatewayConfig(const std::string& path) {
+  auto file = ConfigFile::Load(path);
+  if (!file) {
+    Error e = file.error();
+    e.code = make_error_code(errc::invalid_config);
+    return e;
+  }
+  return ParseGatewayConfig(*file);
+}
+
+Result<GatewayConfig> ParseGatewayConfig(const ConfigFile& f) {
+  GatewayConfig c;
+  c.server.name = "gateway";
+  c.server.metrics_prefix = "gateway_http";
+  c.server.max_body_bytes = 2 << 20;
+  c.server.port = 8881;
+  c.server.bind_address = "0.0.0.0";
+  // In this order: [kafka] checks its limits against [server]'s.
+  for (auto* parse : {ParseIdentityAndTls, ParseServerLimits, ParseTokenAndDatabase, ParseKafka,
+                      ParseChallenge, ParseLog}) {
+    if (auto r = parse(f, c); !r) return r.error();
+  }
   if (auto r = f.RejectUnknownKeys(); !r) {
     Error e = r.error();
     e.code = make_error_code(errc::invalid_config);
