@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <initializer_list>
 
+#include "common/eventlog/failure_ids.h"
+
 namespace attest::eventlog {
 namespace {
 
@@ -108,11 +110,11 @@ std::vector<Failure> CheckPcrUsage(const EventLog& log) {
     const Event& e = log.events[i];
     if (e.index == 0) continue;
     if (!EventTypeAllowedInPcr(e.type, e.pcr)) {
-      out.push_back(EventFailure("measured_boot.event_type_not_allowed", e,
+      out.push_back(EventFailure(failure_id::kEventTypeNotAllowed, e,
                                  "does not belong in PCR " + std::to_string(e.pcr) +
                                      " (TCG PC Client Platform Firmware Profile)"));
     } else if (after[i] && ConfigurationBeforeSeparator(e.type, e.pcr)) {
-      out.push_back(EventFailure("measured_boot.event_after_separator", e,
+      out.push_back(EventFailure(failure_id::kEventAfterSeparator, e,
                                  "measured after the separator of PCR " + std::to_string(e.pcr) +
                                      ": extended by the running OS, not by the firmware"));
     }
@@ -126,7 +128,7 @@ std::vector<Failure> CheckTextEvents(const EventLog& log, uint32_t pcr, uint32_t
     if (e.index == 0 || e.pcr != pcr || e.type == ev::kNoAction) continue;
     if (e.type != type || !e.text) {
       out.push_back(EventFailure(
-          "measured_boot.event_type_not_allowed", e,
+          failure_id::kEventTypeNotAllowed, e,
           "is not a text " + EventTypeName(type) + " event, in PCR " + std::to_string(pcr)));
       continue;
     }
@@ -144,7 +146,7 @@ std::vector<Failure> CheckTextEvents(const EventLog& log, uint32_t pcr, uint32_t
     }
     if (!bound) {
       out.push_back(
-          EventFailure("measured_boot.event_digest_mismatch", e, "text is not what was measured"));
+          EventFailure(failure_id::kEventDigestMismatch, e, "text is not what was measured"));
     }
   }
   return out;

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "common/eventlog/errors.h"
+#include "common/eventlog/failure_ids.h"
 #include "common/eventlog/hasher.h"
 
 namespace attest::eventlog {
@@ -86,7 +87,7 @@ std::vector<Failure> ComparePcrs(const PcrValues& replayed, const PcrValues& quo
     auto rbank = replayed.find(alg_id);
     if (rbank == replayed.end()) {
       failures.push_back(
-          {"measured_boot.bank_not_in_log",
+          {failure_id::kBankNotInLog,
            "the quote has a " + HashAlgName(alg_id) + " bank that the event log does not carry",
            {{"bank", HashAlgName(alg_id)}}});
       continue;
@@ -96,7 +97,7 @@ std::vector<Failure> ComparePcrs(const PcrValues& replayed, const PcrValues& quo
       auto r = rbank->second.find(pcr);
       Bytes expected = r != rbank->second.end() ? r->second : Bytes(HashAlgSize(alg_id), 0);
       if (expected != actual) {
-        failures.push_back({"measured_boot.invalid_pcr_" + std::to_string(pcr),
+        failures.push_back({failure_id::kInvalidPcrPrefix + std::to_string(pcr),
                             "PCR " + std::to_string(pcr) + " (" + HashAlgName(alg_id) +
                                 ") differs from the event log replay",
                             {{"bank", HashAlgName(alg_id)},
@@ -119,7 +120,7 @@ std::vector<Failure> VerifyEventDigests(const EventLog& log) {
       if (!hasher.Supports(d.alg_id)) continue;
       bool ok = hasher.Hash(d.alg_id, e.data, {}, computed);
       if (!ok || computed != d.value) {
-        failures.push_back({"measured_boot.event_digest_mismatch",
+        failures.push_back({failure_id::kEventDigestMismatch,
                             "event " + std::to_string(e.index) + " (" + EventTypeName(e.type) +
                                 ", PCR " + std::to_string(e.pcr) + "): " + HashAlgName(d.alg_id) +
                                 " digest is not the hash of the event data",
