@@ -30,6 +30,12 @@ class Category final : public std::error_category {
         return "invalid migrations directory";
       case errc::usage_error:
         return "database API misuse";
+      case errc::pool_full:
+        return "database work queue is full";
+      case errc::pool_timeout:
+        return "timed out waiting for a database connection";
+      case errc::pool_stopped:
+        return "database pool is stopping";
     }
     return "unknown error";
   }

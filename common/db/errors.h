@@ -18,6 +18,9 @@ enum class errc {
   checksum_mismatch = 7,     // an applied migration file was edited afterwards
   invalid_migrations = 8,    // the migrations directory is unreadable or malformed
   usage_error = 9,           // the caller misused the API (e.g. nested transactions)
+  pool_full = 10,            // Pool: the work queue is at its limit; job refused
+  pool_timeout = 11,         // Pool: the job waited longer than max_wait for a connection
+  pool_stopped = 12,         // Pool: stopping; job refused or not run
 };
 
 const std::error_category& category();
