@@ -1,7 +1,7 @@
-// Reads agents' enrolment rows from PostgreSQL off the I/O threads: a fixed
-// pool of worker threads, each with its own connection (opened lazily,
-// reopened after a failure) and the lookup as a prepared statement. The
-// gateway only reads (a login in role attest_gateway suffices).
+// Reads agents' enrolment rows from PostgreSQL off the I/O threads: a
+// db::Pool (common/db/pool.h) of threads, each with its own connection
+// (opened lazily, reopened after a failure) and the lookup as a prepared
+// statement. The gateway only reads (a login in role attest_gateway suffices).
 //
 // Lookup() queues the work and returns at once; the callback runs later on a
 // pool thread with the row, nullopt (unknown agent) or an error (database
@@ -12,16 +12,12 @@
 // stops the threads; queued lookups not yet run get errc::unavailable.
 #pragma once
 
-#include <condition_variable>
-#include <deque>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "common/base/result.h"
+#include "common/db/pool.h"
 #include "ingest-gateway/challenge.h"
 
 namespace attest::gateway {
@@ -43,19 +39,7 @@ class EnrolmentStore {
   static const char* const kLookupSql;
 
  private:
-  struct Task {
-    std::string uuid;
-    Callback callback;
-  };
-  void Run();
-
-  const std::string conninfo_;
-  const size_t max_queue_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Task> queue_;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
+  db::Pool pool_;
 };
 
 }  // namespace attest::gateway
