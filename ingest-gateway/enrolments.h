@@ -22,17 +22,27 @@
 
 namespace attest::gateway {
 
-class EnrolmentStore {
+// The gateway's view of the enrolments (the contract of Lookup above), an
+// interface so its handlers are unit-tested with a fake; EnrolmentStore is
+// the PostgreSQL one.
+class EnrolmentLookup {
  public:
   using Callback = std::function<void(Result<std::optional<EnrolmentRow>>)>;
+  virtual ~EnrolmentLookup() = default;
+  // `uuid` must be canonical. False when the lookup is refused at once (the
+  // callback is then never called).
+  virtual bool Lookup(std::string uuid, Callback callback) = 0;
+};
 
+class EnrolmentStore final : public EnrolmentLookup {
+ public:
   EnrolmentStore(std::string conninfo, int pool_size, size_t max_queue);
-  ~EnrolmentStore();
+  ~EnrolmentStore() override;
   EnrolmentStore(const EnrolmentStore&) = delete;
   EnrolmentStore& operator=(const EnrolmentStore&) = delete;
 
   // `uuid` must be canonical. False when the queue is full or the store stops.
-  bool Lookup(std::string uuid, Callback callback);
+  bool Lookup(std::string uuid, Callback callback) override;
   size_t queued() const;
 
   // The SQL of the lookup (for docs and tests).

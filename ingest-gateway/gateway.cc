@@ -16,8 +16,6 @@
 namespace attest::gateway {
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
-
 http::Response FromError(const Error& e) {
   int status = HttpStatus(static_cast<errc>(e.code.category() == category() ? e.code.value() : 9));
   return http::Problem(status, e.message);
@@ -102,11 +100,47 @@ kafka::ProducerConfig EvidenceProducerConfig(const GatewayConfig& c) {
   return pc;
 }
 
-Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayConfig config,
+Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayConfig config, const Clock& clock,
                                                  metrics::Registry* registry) {
   auto keys = token::KeySet::LoadFiles(config.token_key_files);
+  // The keys first: a bad key file is reported before Kafka or the database
+  // are tried.
   if (!keys) return MakeError(errc::invalid_config, keys.error().message);
-  std::unique_ptr<Gateway> gw(new Gateway(std::move(config), registry, std::move(keys).value()));
+  const GatewayConfig& c = config;
+  GatewayIo io;
+  const kafka::ProducerConfig pc = EvidenceProducerConfig(c);
+  auto sink = KafkaEvidenceSink::Create(pc, c.kafka_topic);
+  if (!sink) return MakeError(errc::invalid_config, sink.error().message);
+  io.sink = std::move(sink).value();
+
+  ProbeOptions po;
+  po.kafka_bootstrap = c.kafka_bootstrap;
+  po.kafka_properties = pc.extra;
+  po.topic = c.kafka_topic;
+  po.database_conninfo = c.database_conninfo;
+  auto probes = Probes::Start(std::move(po), clock);
+  if (!probes) return MakeError(errc::invalid_config, probes.error().message);
+  io.readiness = std::move(probes).value();
+
+  io.enrolments = std::make_unique<EnrolmentStore>(c.database_conninfo, c.database_pool_size,
+                                                   c.database_max_queue);
+  return Assemble(std::move(config), clock, std::move(keys).value(), std::move(io), registry);
+}
+
+Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayConfig config, const Clock& clock,
+                                                 GatewayIo io, metrics::Registry* registry) {
+  auto keys = token::KeySet::LoadFiles(config.token_key_files);
+  if (!keys) return MakeError(errc::invalid_config, keys.error().message);
+  return Assemble(std::move(config), clock, std::move(keys).value(), std::move(io), registry);
+}
+
+Result<std::unique_ptr<Gateway>> Gateway::Assemble(GatewayConfig config, const Clock& clock,
+                                                   token::KeySet keys, GatewayIo io,
+                                                   metrics::Registry* registry) {
+  if (!io.sink || !io.enrolments || !io.readiness) {
+    return MakeError(errc::internal, "gateway: an evidence sink, enrolments and probes are needed");
+  }
+  std::unique_ptr<Gateway> gw(new Gateway(std::move(config), clock, registry, std::move(keys)));
   const GatewayConfig& c = gw->config_;
   if ((PcrMask(c.challenge.pcrs) & kPolicyPcrMask) != kPolicyPcrMask) {
     spdlog::warn(
@@ -114,30 +148,18 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayConfig config,
         "kernel command line or runtime policies read them get REJECTED verdicts "
         "(challenge.insufficient_selection)");
   }
-
-  const kafka::ProducerConfig pc = EvidenceProducerConfig(c);
-  auto producer = kafka::Producer::Create(pc);
-  if (!producer) return MakeError(errc::invalid_config, producer.error().message);
-  gw->producer_ = std::move(producer).value();
-
-  ProbeOptions po;
-  po.kafka_bootstrap = c.kafka_bootstrap;
-  po.kafka_properties = pc.extra;
-  po.topic = c.kafka_topic;
-  po.database_conninfo = c.database_conninfo;
-  auto probes = Probes::Start(std::move(po));
-  if (!probes) return MakeError(errc::invalid_config, probes.error().message);
-  gw->probes_ = std::move(probes).value();
-
-  gw->store_ = std::make_unique<EnrolmentStore>(c.database_conninfo, c.database_pool_size,
-                                                c.database_max_queue);
+  gw->probes_ = std::move(io.readiness);
+  gw->sink_ = std::move(io.sink);
+  gw->store_ = std::move(io.enrolments);
   gw->server_ = std::make_unique<http::Server>(c.server, gw->MakeRouter(), gw->registry_);
   return gw;
 }
 
-Gateway::Gateway(GatewayConfig config, metrics::Registry* registry, token::KeySet keys)
+Gateway::Gateway(GatewayConfig config, const Clock& clock, metrics::Registry* registry,
+                 token::KeySet keys)
     : config_(std::move(config)),
       registry_(registry ? registry : &own_registry_),
+      clock_(clock),
       keys_(std::move(keys)) {
   produce_latency_ =
       &registry_
@@ -155,7 +177,7 @@ Gateway::Gateway(GatewayConfig config, metrics::Registry* registry, token::KeySe
   delivery_failed_ = &evidence_outcomes_->With({"delivery_failed"});
   delivery_unknown_ = &evidence_outcomes_->With({"delivery_unknown"});
   registry_->AddCollector([this] {
-    if (producer_) queue_depth_->Set(static_cast<double>(producer_->InFlight()));
+    if (sink_) queue_depth_->Set(static_cast<double>(sink_->InFlight()));
   });
 }
 
@@ -169,8 +191,8 @@ void Gateway::Stop() {
   if (stopped_) return;
   stopped_ = true;
   if (server_) server_->Stop(config_.drain_timeout);
-  if (producer_) {
-    if (auto r = producer_->Flush(config_.kafka_delivery_timeout); !r) {
+  if (sink_) {
+    if (auto r = sink_->Flush(config_.kafka_delivery_timeout); !r) {
       spdlog::warn("gateway: {}", r.error().message);
     }
   }
@@ -224,7 +246,7 @@ void Gateway::OnChallenge(http::RequestPtr req, http::Responder res) {
   const BodyFormat out = ResponseFormat(req->header("Accept"), *format);
   auto on_row = [this, res, request, uuid = *uuid, out](Result<std::optional<EnrolmentRow>> row) {
     if (!row) return res.Send(Unavailable(row.error().message));
-    const auto now = SysClock::now();
+    const auto now = clock_.Now();
     ChallengeDecision d = Decide(uuid, *row, *request, now, config_.challenge);
     if (d.kind == ChallengeDecision::Kind::kNotFound) return res.Send(http::Problem(404, d.detail));
     if (d.kind == ChallengeDecision::Kind::kTooEarly) {
@@ -270,7 +292,7 @@ struct Gateway::PendingEvidence {
   explicit PendingEvidence(http::Responder r) : res(std::move(r)) {}
   http::Responder res;
   BodyFormat format = BodyFormat::kProtobuf;
-  SteadyClock::time_point start;
+  Clock::MonotonicTime start;
   int64_t next_seconds = 0;
   std::string id;
   std::string uuid;
@@ -306,7 +328,7 @@ void Gateway::OnEvidence(http::RequestPtr req, http::Responder res) {
   const uint32_t next_seconds =
       more_ima ? static_cast<uint32_t>(config_.challenge.catch_up_interval.count()) : 0;
 
-  const auto now = SysClock::now();
+  const auto now = clock_.Now();
   auto claims = token::Verify(keys_, evidence->challenge_token(), *uuid, now,
                               {.ttl = config_.token_ttl, .max_skew = config_.token_max_skew});
   if (!claims) {
@@ -340,7 +362,7 @@ void Gateway::OnEvidence(http::RequestPtr req, http::Responder res) {
 
   auto p = std::make_shared<PendingEvidence>(res);
   p->format = ResponseFormat(req->header("Accept"), *format);
-  p->start = SteadyClock::now();
+  p->start = clock_.Monotonic();
   p->next_seconds = next_seconds;
   p->id = *evidence_id;
   p->uuid = *uuid;
@@ -349,7 +371,6 @@ void Gateway::OnEvidence(http::RequestPtr req, http::Responder res) {
 }
 
 void Gateway::ProduceEvidence(std::shared_ptr<PendingEvidence> p) {
-  static const std::vector<kafka::Header> kHeaders = {{"content-type", std::string(kProtobufType)}};
   ++p->sends;
   auto unknown_outcome = [this, p](std::string_view why) {
     // Neither accepted nor refused: said so, so that nobody reads a verdict
@@ -365,7 +386,7 @@ void Gateway::ProduceEvidence(std::shared_ptr<PendingEvidence> p) {
   auto on_delivery = [this, p, unknown_outcome](const Result<kafka::Delivery>& d) {
     if (d) {
       produce_latency_->Observe(
-          std::chrono::duration<double>(SteadyClock::now() - p->start).count());
+          std::chrono::duration<double>(clock_.Monotonic() - p->start).count());
       accepted_->Inc();
       v1::EvidenceAccepted accepted;
       accepted.set_evidence_id(p->id);
@@ -381,14 +402,13 @@ void Gateway::ProduceEvidence(std::shared_ptr<PendingEvidence> p) {
                    p->uuid, d.error().message, p->sends + 1, kMaxEvidenceSends);
       return ProduceEvidence(p);
     }
-    produce_latency_->Observe(std::chrono::duration<double>(SteadyClock::now() - p->start).count());
+    produce_latency_->Observe(std::chrono::duration<double>(clock_.Monotonic() - p->start).count());
     if (p->possibly_written) return unknown_outcome(d.error().message);
     delivery_failed_->Inc();
     p->res.Send(Unavailable(fmt::format("evidence {} of agent {} not written to Kafka: {}", p->id,
                                         p->uuid, d.error().message)));
   };
-  auto produced =
-      producer_->Produce(config_.kafka_topic, p->uuid, p->value, kHeaders, std::move(on_delivery));
+  auto produced = sink_->Publish(p->uuid, p->value, std::move(on_delivery));
   if (!produced) {
     if (p->possibly_written) return unknown_outcome(produced.error().message);
     evidence_outcomes_->With({"produce_refused"}).Inc();

@@ -90,7 +90,8 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto gateway = attest::gateway::Gateway::Create(std::move(config).value());
+  const attest::SystemClock clock;  // outlives the gateway
+  auto gateway = attest::gateway::Gateway::Create(std::move(config).value(), clock);
   if (!gateway) {
     std::fprintf(stderr, "attest-gateway: %s\n", gateway.error().message.c_str());
     return 1;

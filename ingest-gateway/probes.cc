@@ -35,7 +35,7 @@ struct Probes::Impl {
   std::unique_ptr<db::Connection> db;
 };
 
-Result<std::unique_ptr<Probes>> Probes::Start(ProbeOptions options) {
+Result<std::unique_ptr<Probes>> Probes::Start(ProbeOptions options, const Clock& clock) {
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   // socket.timeout.ms = the probe's timeout: librdkafka sends metadata
@@ -65,20 +65,17 @@ Result<std::unique_ptr<Probes>> Probes::Start(ProbeOptions options) {
     return MakeError(kafka::errc::invalid_config,
                      "readiness probe: cannot create topic handle '" + impl->options.topic + "'");
   }
-  std::unique_ptr<Probes> p(new Probes(std::move(impl)));
+  std::unique_ptr<Probes> p(new Probes(std::move(impl), clock));
   p->Round();
-  p->thread_ = std::thread([raw = p.get()] { raw->Loop(); });
+  p->thread_ = std::jthread([raw = p.get()](std::stop_token stop) { raw->Loop(stop); });
   return p;
 }
 
-Probes::Probes(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Probes::Probes(std::unique_ptr<Impl> impl, const Clock& clock)
+    : impl_(std::move(impl)), clock_(clock) {}
 
 Probes::~Probes() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
+  thread_.request_stop();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -91,13 +88,8 @@ std::string Probes::Status() const {
   return s;
 }
 
-void Probes::Loop() {
-  std::unique_lock lock(mu_);
-  while (!cv_.wait_for(lock, impl_->options.interval, [this] { return stop_; })) {
-    lock.unlock();
-    Round();
-    lock.lock();
-  }
+void Probes::Loop(std::stop_token stop) {
+  while (clock_.SleepFor(impl_->options.interval, stop)) Round();
 }
 
 void Probes::Round() {

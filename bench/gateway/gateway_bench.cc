@@ -43,6 +43,7 @@ struct Env {
   testing::TempDir dir{"gateway-bench"};
   testing::TestPki pki{dir.path()};
   testing::IssuedCert cert = pki.IssueServer("gateway");
+  const SystemClock clock;  // outlives gw
   std::unique_ptr<gateway::Gateway> gw;
   std::string evidence_body;
 
@@ -67,7 +68,7 @@ struct Env {
     if (const char* linger = std::getenv("ATTEST_BENCH_LINGER_MS")) {
       c.kafka_properties["linger.ms"] = linger;
     }
-    auto g = gateway::Gateway::Create(c);
+    auto g = gateway::Gateway::Create(c, clock);
     if (!g) throw std::runtime_error(g.error().ToString());
     gw = std::move(g).value();
     if (auto r = gw->Start(); !r) throw std::runtime_error(r.error().ToString());

@@ -191,7 +191,7 @@ GatewayConfig GatewayTest::MakeConfig() const {
 }
 
 void GatewayTest::StartGateway(GatewayConfig config) {
-  auto gw = Gateway::Create(std::move(config));
+  auto gw = Gateway::Create(std::move(config), clock_);
   ASSERT_TRUE(gw.ok()) << gw.error().ToString();
   gateway_ = std::move(gw).value();
   auto started = gateway_->Start();

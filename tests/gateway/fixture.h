@@ -94,6 +94,7 @@ class GatewayTest : public attest::testing::PostgresTest {
   attest::testing::PipelineTopics topics_;
   std::unique_ptr<attest::testing::KafkaCluster> private_kafka_;
 
+  const SystemClock clock_;  // outlives gateway_
   std::unique_ptr<Gateway> gateway_;
   std::optional<httpclient::Client> client_;
 };

@@ -51,7 +51,8 @@ TEST(GatewayProbeTest, OneOfThreeNodesUnreachableDoesNotMakeKafkaUnreachable) {
   o.kafka_bootstrap = kafka.bootstrap();
   o.topic = topics.evidence;
   o.database_conninfo = "host=127.0.0.1 port=1 dbname=none connect_timeout=1";  // not tested
-  auto probes = Probes::Start(o);
+  const attest::SystemClock clock;
+  auto probes = Probes::Start(o, clock);
   ASSERT_TRUE(probes.ok()) << probes.error().ToString();
   const auto deadline = Clock::now() + 30s;
   while (!(*probes)->kafka_ok() && Clock::now() < deadline) std::this_thread::sleep_for(100ms);
