@@ -16,11 +16,10 @@
 #include "agent/round.h"
 #include "agent/state.h"
 #include "agent/status.h"
+#include "common/base/time_text.h"
 
 namespace attest::agent {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 std::string Addresses(const ServerBlock& b) {
   std::string out;
@@ -43,7 +42,10 @@ struct BlockSlot {
 
   BlockConn conn;  // used only by this block's thread
   // Guarded by Impl::mu:
-  Clock::time_point due;
+  Clock::MonotonicTime due;
+  // Ends this block's sleep early (Impl::SleepLocked): requested when the
+  // block is no longer runnable or its due time moved earlier.
+  std::stop_source wake;
   bool given_up = false;      // --once: a permanent error took it out of this run
   std::string last_accepted;  // RFC 3339; set once evidence is accepted in this run
   std::string last_error;
@@ -52,9 +54,10 @@ struct BlockSlot {
 };
 
 struct Agent::Impl {
-  Impl(AgentConfig c, StateStore s, std::string u)
+  Impl(AgentConfig c, StateStore s, std::string u, const Clock& clk, TpmOpener open_tpm)
       : config(std::move(c)),
-        devices(config, std::move(s), std::move(u)),
+        clock(clk),
+        devices(config, std::move(s), std::move(u), std::move(open_tpm)),
         selector(config.servers.size(), static_cast<size_t>(config.verification_duplication),
                  std::chrono::seconds(config.block_failover_seconds)) {
     for (size_t i = 0; i < config.servers.size(); ++i) {
@@ -63,6 +66,7 @@ struct Agent::Impl {
   }
 
   const AgentConfig config;
+  const Clock& clock;  // every time read and timed wait of the agent
   Devices devices;
   std::vector<std::unique_ptr<BlockSlot>> blocks;
 
@@ -70,6 +74,7 @@ struct Agent::Impl {
   std::condition_variable_any cv;  // any change of the fields guarded by mu
   BlockSelector selector;          // guarded by mu
   bool once = false;               // set before the threads start
+  std::stop_source once_wake;      // guarded by mu: ends Run's --once wait early
 
   const std::string& name(size_t i) const { return blocks[i]->conn.name; }
 
@@ -92,6 +97,26 @@ struct Agent::Impl {
     return possible < selector.wanted();
   }
 
+  // "2026-12-04T22:30:00Z" for the clock's wall time.
+  std::string Stamp() const {
+    return Rfc3339Utc(
+        std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch()).count());
+  }
+
+  // Sleeps on the clock until `deadline`, a stop, or another thread's
+  // wake.request_stop() (mu held on entry and on return; released while
+  // asleep). A wake requested after the lock is released still ends the
+  // sleep: the token is taken first.
+  void SleepLocked(std::unique_lock<std::mutex>& lock, std::stop_source& wake,
+                   Clock::MonotonicTime deadline, const std::stop_token& stop) {
+    wake = std::stop_source();
+    std::stop_callback forward(stop, [w = wake]() mutable { w.request_stop(); });
+    const std::stop_token token = wake.get_token();
+    lock.unlock();
+    clock.SleepUntil(deadline, token);
+    lock.lock();
+  }
+
   // Logs the selector's changes and schedules blocks put in use (mu held).
   void Apply(const std::vector<BlockChange>& changes) {
     for (const BlockChange& c : changes) {
@@ -106,7 +131,8 @@ struct Agent::Impl {
           }
           break;
         case BlockChange::kInUse:
-          blocks[c.block]->due = Clock::now();
+          blocks[c.block]->due = clock.Monotonic();
+          blocks[c.block]->wake.request_stop();
           if (c.other) {
             spdlog::info("{}: in use (replaces {})", name(c.block), name(*c.other));
           } else {
@@ -127,7 +153,7 @@ struct Agent::Impl {
     AgentStatus s;
     s.agent_uuid = devices.uuid;
     s.pid = ::getpid();
-    s.updated = NowRfc3339();
+    s.updated = Stamp();
     s.verification_duplication = static_cast<int>(selector.wanted());
     for (size_t i = 0; i < blocks.size(); ++i) {
       const BlockSlot& b = *blocks[i];
@@ -156,7 +182,7 @@ struct Agent::Impl {
   void Record(size_t i, const Step& s) {
     BlockSlot& b = *blocks[i];
     BlockConn& c = b.conn;
-    const auto now = Clock::now();
+    const auto now = clock.Monotonic();
     if (s.failed() && s.error.code == errc::stopped) return;
     if (s.failed()) b.last_error = s.error.message;
     std::vector<BlockChange> changes;
@@ -167,7 +193,7 @@ struct Agent::Impl {
       case Step::kAccepted:
         c.failures = 0;
         c.not_found = 0;
-        b.last_accepted = NowRfc3339();
+        b.last_accepted = Stamp();
         changes = selector.OnAccepted(i);
         b.due = now + s.delay;
         break;
@@ -206,6 +232,12 @@ struct Agent::Impl {
     }
     Apply(changes);
     WriteStatusFile();
+    // The sleepers this changed: blocks made spares or taken out of a --once
+    // run, and Run's --once wait when the run is decided.
+    for (size_t j = 0; j < blocks.size(); ++j) {
+      if (j != i && !Runnable(j)) blocks[j]->wake.request_stop();
+    }
+    if (once && (OnceDone() || OnceHopeless())) once_wake.request_stop();
     cv.notify_all();
   }
 
@@ -216,8 +248,8 @@ struct Agent::Impl {
     for (;;) {
       cv.wait(lock, stop, [&] { return Runnable(i); });
       if (stop.stop_requested()) return;
-      if (Clock::now() < blocks[i]->due) {
-        cv.wait_until(lock, stop, blocks[i]->due, [&] { return !Runnable(i); });
+      if (clock.Monotonic() < blocks[i]->due) {
+        SleepLocked(lock, blocks[i]->wake, blocks[i]->due, stop);
         continue;  // re-evaluated: stopped, made a spare, or due
       }
       lock.unlock();
@@ -251,18 +283,20 @@ Agent::~Agent() = default;
 
 const std::string& Agent::uuid() const { return impl_->devices.uuid; }
 
-Result<std::unique_ptr<Agent>> Agent::Create(AgentConfig config) {
+Result<std::unique_ptr<Agent>> Agent::Create(AgentConfig config, const Clock& clock,
+                                             TpmOpener open_tpm) {
   auto state = StateStore::Open(config.state_dir);
   if (!state) return state.error();
   auto uuid = state->LoadOrCreateUuid(config.uuid);
   if (!uuid) return uuid.error();
-  return std::unique_ptr<Agent>(new Agent(std::make_unique<Impl>(
-      std::move(config), std::move(state).value(), std::move(uuid).value())));
+  return std::unique_ptr<Agent>(
+      new Agent(std::make_unique<Impl>(std::move(config), std::move(state).value(),
+                                       std::move(uuid).value(), clock, std::move(open_tpm))));
 }
 
 Result<void> Agent::Run(std::stop_token stop, RunOptions options) {
   Impl& im = *impl_;
-  const auto started = Clock::now();
+  const auto started = im.clock.Monotonic();
   std::stop_source inner;
   std::stop_callback forward(stop, [&] { inner.request_stop(); });
   {
@@ -295,9 +329,11 @@ Result<void> Agent::Run(std::stop_token stop, RunOptions options) {
   {
     std::unique_lock lock(im.mu);
     if (options.once) {
-      im.cv.wait_until(lock, inner.get_token(),
-                       started + std::chrono::seconds(im.config.once_timeout_seconds),
-                       [&] { return im.OnceDone() || im.OnceHopeless(); });
+      const auto deadline = started + std::chrono::seconds(im.config.once_timeout_seconds);
+      while (!im.OnceDone() && !im.OnceHopeless() && !inner.stop_requested() &&
+             im.clock.Monotonic() < deadline) {
+        im.SleepLocked(lock, im.once_wake, deadline, inner.get_token());
+      }
     } else {
       im.cv.wait(lock, inner.get_token(), [] { return false; });  // until stopped
     }

@@ -15,6 +15,12 @@
 //
 // On start every block in use asks for a challenge at once ("I am back").
 //
+// Time and the TPM are seams: every time read and timed wait (a block's
+// next round, its backoff, Retry-After, block_failover_seconds,
+// once_timeout_seconds, the status file's times) goes through the Clock
+// given to Create, and the TPM is opened through the TpmOpener, so tests
+// drive the agent with a ManualClock and a fake TPM without sleeping.
+//
 // Thread-safety: Run() on one thread (it starts one thread per block and
 // joins them before it returns); Stop via the stop_token from any thread.
 #pragma once
@@ -23,6 +29,8 @@
 #include <stop_token>
 
 #include "agent/config.h"
+#include "agent/tpm.h"
+#include "common/base/clock.h"
 #include "common/base/result.h"
 
 namespace attest::agent {
@@ -40,8 +48,10 @@ struct RunOptions {
 
 class Agent {
  public:
-  // Opens the state directory and the agent UUID; the TPM is opened by Run().
-  static Result<std::unique_ptr<Agent>> Create(AgentConfig config);
+  // Opens the state directory and the agent UUID; the TPM is opened by Run()
+  // through `open_tpm`. `clock` must outlive the agent.
+  static Result<std::unique_ptr<Agent>> Create(AgentConfig config, const Clock& clock,
+                                               TpmOpener open_tpm = AgentTpm::Open);
   ~Agent();
 
   const std::string& uuid() const;

@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "common/base/clock.h"
+
 namespace attest::agent {
 
 enum class BlockHealth {
@@ -50,7 +52,7 @@ struct BlockChange {
 
 class BlockSelector {
  public:
-  using TimePoint = std::chrono::steady_clock::time_point;
+  using TimePoint = Clock::MonotonicTime;
 
   BlockSelector(size_t blocks, size_t wanted, std::chrono::milliseconds failover);
 

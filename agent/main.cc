@@ -15,6 +15,7 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "agent/status.h"
+#include "common/base/clock.h"
 #include "common/base/logging.h"
 
 int main(int argc, char** argv) {
@@ -79,9 +80,9 @@ int main(int argc, char** argv) {
     sigwait(&signals, &sig);
     stop.request_stop();
   });
-
   int rc = 0;
-  auto agent = attest::agent::Agent::Create(std::move(config).value());
+  attest::SystemClock clock;  // the one clock of the agent (agent/agent.h)
+  auto agent = attest::agent::Agent::Create(std::move(config).value(), clock);
   if (!agent) {
     std::fprintf(stderr, "attest-agent: %s\n", agent.error().message.c_str());
     rc = 1;

@@ -183,7 +183,7 @@ Result<TpmIdentity> EnsureTpm(Devices& d) {
     o.ek_type = d.config.ek_type;
     o.ak_type = d.config.ak_type;
     o.ak_path = d.state.ak_path();  // a constant path: no state lock needed
-    ATTEST_ASSIGN_OR_RETURN(d.tpm, AgentTpm::Open(o));
+    ATTEST_ASSIGN_OR_RETURN(d.tpm, d.open_tpm(o));
     ++d.tpm_generation;
     spdlog::info("TPM ready: {} EK{}, {} AK {}", d.config.ek_type,
                  d.tpm->ek_cert().empty() ? " (no certificate)" : " with certificate",
@@ -266,133 +266,187 @@ Step Register(Devices& d, const TpmIdentity& id, BlockConn& b, const std::stop_t
   return Step::Of(Step::kContinue);
 }
 
-Step Attest(Devices& d, const TpmIdentity& id, BlockConn& b, const std::stop_token& stop) {
-  const std::string base = "/v1/agents/" + d.uuid;
-  auto boot = BootTime(d.config.boot_time);
-  if (!boot) return Step::Fail(Step::kPermanent, boot.error());
-  auto count = ReadIma(d, UINT64_MAX, static_cast<size_t>(d.config.ima_max_batch_bytes));
-  if (!count) return Step::Fail(Step::kPermanent, count.error());
+// One attestation round of a block: challenge -> quote -> evidence, as named
+// steps over the round's state. Each step returns the Step that ends the
+// round early (a failure or a server's answer), or nothing to go on.
+class Round {
+ public:
+  Round(Devices& d, const TpmIdentity& id, BlockConn& b, const std::stop_token& stop)
+      : d_(d), id_(id), b_(b), stop_(stop), base_("/v1/agents/" + d.uuid) {}
 
-  v1::AgentCapabilities caps;
-  for (auto alg : id.banks) caps.add_hash_algorithms(alg);
-  caps.add_signature_schemes(id.scheme);
-  caps.mutable_boot_time()->set_seconds(*boot);
-  caps.set_ima_entry_count(count->total_entries);
-  caps.set_agent_version(kAgentVersion);
+  Step Run() {
+    if (auto s = ReadCapabilities()) return *s;
+    if (auto s = RequestChallenge()) return *s;
+    if (auto s = QuoteChallenge()) return *s;
+    AddUefiLog();
+    if (auto s = AddImaEntries()) return *s;
+    return SendEvidence();
+  }
 
-  v1::ChallengeRequest creq;
-  creq.set_agent_uuid(d.uuid);
-  *creq.mutable_capabilities() = caps;
-  auto r = b.verifiers->Post(base + "/challenges", kProto, creq.SerializeAsString(),
-                             Endpoints::Resend::kIdempotent, stop);
-  if (!r) return Unreachable(b, *b.verifiers, "challenge", r.error());
-  if (r->status != 200) return FromStatus(d, b, *b.verifiers, *r, "challenge", true);
-  v1::Challenge ch;
-  if (!ch.ParseFromString(r->body)) {
-    return Step::Fail(
-        Step::kPermanent,
-        MakeError(errc::protocol_error, b.name + ": challenge at " + b.verifiers->current_url() +
-                                            ": the answer is not a Challenge"));
+ private:
+  // Boot time and IMA entry count: what the gateway bases its challenge on.
+  std::optional<Step> ReadCapabilities() {
+    auto boot = BootTime(d_.config.boot_time);
+    if (!boot) return Step::Fail(Step::kPermanent, boot.error());
+    boot_ = *boot;
+    auto count = ReadIma(d_, UINT64_MAX, static_cast<size_t>(d_.config.ima_max_batch_bytes));
+    if (!count) return Step::Fail(Step::kPermanent, count.error());
+    for (auto alg : id_.banks) caps_.add_hash_algorithms(alg);
+    caps_.add_signature_schemes(id_.scheme);
+    caps_.mutable_boot_time()->set_seconds(boot_);
+    caps_.set_ima_entry_count(count->total_entries);
+    caps_.set_agent_version(kAgentVersion);
+    return std::nullopt;
   }
-  if (ch.token().empty() || ch.token().size() > kMaxNonceBytes) {
-    std::string text = b.name + ": challenge from " + b.verifiers->current_url() + ": token is " +
-                       std::to_string(ch.token().size()) +
-                       " bytes, but a TPM quote's qualifyingData (TPM2B_DATA) holds 1 to at "
-                       "most " +
-                       std::to_string(kMaxNonceBytes) + " bytes; the gateway's token must fit";
-    spdlog::error("{}", text);
-    return Step::Fail(Step::kPermanent, MakeError(errc::invalid_challenge, text));
-  }
-  if (auto mismatch = SelectionMismatch(ch)) {
-    // The worker judges the quote by the token: neither selection would
-    // give evidence it accepts. Retried later; never a quote that could
-    // look like a withheld PCR.
-    std::string text =
-        b.name + ": challenge from " + b.verifiers->current_url() + " refused: " + *mismatch;
-    spdlog::error("{}", text);
-    return Step::Fail(Step::kBackoff, MakeError(errc::invalid_challenge, text));
-  }
-  if (stop.stop_requested()) return Step::Fail(Step::kBackoff, MakeError(errc::stopped, "stop"));
 
-  Result<v1::Quote> quote = v1::Quote{};
-  {
-    std::lock_guard lock(d.tpm_mu);
-    if (!d.tpm || d.tpm_generation != id.generation) return TpmReopened(b, "quote");
-    quote = d.tpm->Quote(FromStr(ch.token()), ch.pcr_selection());
-  }
-  if (!quote) {
-    Error e{quote.error().code, b.name + ": quote: " + quote.error().message};
-    spdlog::error("{}", e.message);
-    if (quote.error().code == errc::invalid_challenge) {
-      return Step::Fail(Step::kPermanent, std::move(e));
+  // POST challenges; a challenge the TPM cannot quote is refused here.
+  std::optional<Step> RequestChallenge() {
+    Endpoints& ep = *b_.verifiers;
+    v1::ChallengeRequest creq;
+    creq.set_agent_uuid(d_.uuid);
+    *creq.mutable_capabilities() = caps_;
+    auto r = ep.Post(base_ + "/challenges", kProto, creq.SerializeAsString(),
+                     Endpoints::Resend::kIdempotent, stop_);
+    if (!r) return Unreachable(b_, ep, "challenge", r.error());
+    if (r->status != 200) return FromStatus(d_, b_, ep, *r, "challenge", true);
+    if (!ch_.ParseFromString(r->body)) {
+      return Step::Fail(Step::kPermanent, MakeError(errc::protocol_error,
+                                                    b_.name + ": challenge at " + ep.current_url() +
+                                                        ": the answer is not a Challenge"));
     }
-    return TpmFailure(d, id.generation, std::move(e));
+    if (ch_.token().empty() || ch_.token().size() > kMaxNonceBytes) {
+      std::string text = b_.name + ": challenge from " + ep.current_url() + ": token is " +
+                         std::to_string(ch_.token().size()) +
+                         " bytes, but a TPM quote's qualifyingData (TPM2B_DATA) holds 1 to at "
+                         "most " +
+                         std::to_string(kMaxNonceBytes) + " bytes; the gateway's token must fit";
+      spdlog::error("{}", text);
+      return Step::Fail(Step::kPermanent, MakeError(errc::invalid_challenge, text));
+    }
+    if (auto mismatch = SelectionMismatch(ch_)) {
+      // The worker judges the quote by the token: neither selection would
+      // give evidence it accepts. Retried later; never a quote that could
+      // look like a withheld PCR.
+      std::string text =
+          b_.name + ": challenge from " + ep.current_url() + " refused: " + *mismatch;
+      spdlog::error("{}", text);
+      return Step::Fail(Step::kBackoff, MakeError(errc::invalid_challenge, text));
+    }
+    if (stop_.stop_requested()) {
+      return Step::Fail(Step::kBackoff, MakeError(errc::stopped, "stop"));
+    }
+    return std::nullopt;
   }
-  v1::Evidence ev;
-  ev.set_agent_uuid(d.uuid);
-  ev.set_challenge_token(ch.token());
-  *ev.mutable_quote() = std::move(quote).value();
-  ev.mutable_boot_time()->set_seconds(*boot);
-  bool new_boot = *boot != b.record.last_boot_time;
-  if (UefiLogAsked(ch) || new_boot) {
-    auto log = ReadBounded(d.config.uefi_log, static_cast<size_t>(d.config.uefi_log_max_bytes));
-    if (log && ch.max_evidence_bytes() > 0 &&
-        log->size() + kEvidenceReserveBytes > ch.max_evidence_bytes()) {
+
+  // The quote over the challenge's selection, the token as qualifying data.
+  std::optional<Step> QuoteChallenge() {
+    Result<v1::Quote> quote = v1::Quote{};
+    {
+      std::lock_guard lock(d_.tpm_mu);
+      if (!d_.tpm || d_.tpm_generation != id_.generation) return TpmReopened(b_, "quote");
+      quote = d_.tpm->Quote(FromStr(ch_.token()), ch_.pcr_selection());
+    }
+    if (!quote) {
+      Error e{quote.error().code, b_.name + ": quote: " + quote.error().message};
+      spdlog::error("{}", e.message);
+      if (quote.error().code == errc::invalid_challenge) {
+        return Step::Fail(Step::kPermanent, std::move(e));
+      }
+      return TpmFailure(d_, id_.generation, std::move(e));
+    }
+    ev_.set_agent_uuid(d_.uuid);
+    ev_.set_challenge_token(ch_.token());
+    *ev_.mutable_quote() = std::move(quote).value();
+    ev_.mutable_boot_time()->set_seconds(boot_);
+    return std::nullopt;
+  }
+
+  // The UEFI log when asked or after a new boot, if it fits the gateway's
+  // limit (else logged and left out: the verifier says what it misses).
+  void AddUefiLog() {
+    new_boot_ = boot_ != b_.record.last_boot_time;
+    if (!UefiLogAsked(ch_) && !new_boot_) return;
+    auto log = ReadBounded(d_.config.uefi_log, static_cast<size_t>(d_.config.uefi_log_max_bytes));
+    if (log && ch_.max_evidence_bytes() > 0 &&
+        log->size() + kEvidenceReserveBytes > ch_.max_evidence_bytes()) {
       spdlog::error(
           "{}: UEFI event log not sent: {} bytes do not fit the gateway's evidence limit of {} "
           "bytes (its server.max_body_bytes)",
-          b.name, log->size(), ch.max_evidence_bytes());
+          b_.name, log->size(), ch_.max_evidence_bytes());
     } else if (log) {
-      ev.set_uefi_log(std::move(log).value());
+      ev_.set_uefi_log(std::move(log).value());
     } else {
-      spdlog::warn("{}: UEFI event log not sent: {}", b.name, log.error().message);
+      spdlog::warn("{}: UEFI event log not sent: {}", b_.name, log.error().message);
     }
   }
-  // The IMA entries get what the gateway's body limit leaves: a longer
-  // list goes in parts (the gateway asks for the next part soon).
-  size_t ima_budget = static_cast<size_t>(d.config.ima_max_batch_bytes);
-  if (ch.max_evidence_bytes() > 0) {
-    const size_t used = ev.ByteSizeLong() + kEvidenceReserveBytes;
-    ima_budget = ch.max_evidence_bytes() > used
-                     ? std::min<uint64_t>(ima_budget, ch.max_evidence_bytes() - used)
-                     : 1;  // still one entry: the verifier then says what is wrong
+
+  // The IMA entries from the challenge's offset get what the gateway's body
+  // limit leaves: a longer list goes in parts (the gateway asks for the next
+  // part soon).
+  std::optional<Step> AddImaEntries() {
+    size_t ima_budget = static_cast<size_t>(d_.config.ima_max_batch_bytes);
+    if (ch_.max_evidence_bytes() > 0) {
+      const size_t used = ev_.ByteSizeLong() + kEvidenceReserveBytes;
+      ima_budget = ch_.max_evidence_bytes() > used
+                       ? std::min<uint64_t>(ima_budget, ch_.max_evidence_bytes() - used)
+                       : 1;  // still one entry: the verifier then says what is wrong
+    }
+    auto ima_snap = ReadIma(d_, ch_.ima_offset(), ima_budget);
+    if (!ima_snap) return Step::Fail(Step::kPermanent, ima_snap.error());
+    *ev_.mutable_ima() = std::move(ima_snap->entries);
+    caps_.set_ima_entry_count(ima_snap->total_entries);
+    *ev_.mutable_capabilities() = caps_;
+    return std::nullopt;
   }
-  auto ima_snap = ReadIma(d, ch.ima_offset(), ima_budget);
-  if (!ima_snap) return Step::Fail(Step::kPermanent, ima_snap.error());
-  *ev.mutable_ima() = std::move(ima_snap->entries);
-  caps.set_ima_entry_count(ima_snap->total_entries);
-  *ev.mutable_capabilities() = caps;
-  auto e = b.verifiers->Post(base + "/evidence", kProto, ev.SerializeAsString(),
-                             Endpoints::Resend::kIfNotReached, stop);
-  if (!e) return Unreachable(b, *b.verifiers, "evidence", e.error());
-  if (e->status != 202 && e->status != 200) {
-    return FromStatus(d, b, *b.verifiers, *e, "evidence", true);
+
+  // POST evidence (never sent twice: Resend::kIfNotReached); after 202 the
+  // next round is due after the interval the gateway gives.
+  Step SendEvidence() {
+    Endpoints& ep = *b_.verifiers;
+    auto e = ep.Post(base_ + "/evidence", kProto, ev_.SerializeAsString(),
+                     Endpoints::Resend::kIfNotReached, stop_);
+    if (!e) return Unreachable(b_, ep, "evidence", e.error());
+    if (e->status != 202 && e->status != 200) {
+      return FromStatus(d_, b_, ep, *e, "evidence", true);
+    }
+    v1::EvidenceAccepted acc;
+    if (!acc.ParseFromString(e->body)) {
+      spdlog::warn("{}: evidence accepted but the answer is not an EvidenceAccepted", b_.name);
+    }
+    if (new_boot_) {
+      b_.record.last_boot_time = boot_;
+      if (auto s = PutRecord(d_, b_); !s) spdlog::warn("{}", s.error().message);
+    }
+    uint32_t interval = acc.next_attestation_seconds() ? acc.next_attestation_seconds()
+                        : ch_.interval_seconds()       ? ch_.interval_seconds()
+                                                       : d_.config.default_interval_seconds;
+    spdlog::info(
+        "{}: evidence {} accepted by {} (PCRs of {} bank(s), {} IMA entries from {}{}); "
+        "next in {} s",
+        b_.name, ServerText(acc.evidence_id(), 100), ep.current_url(), ch_.pcr_selection_size(),
+        ev_.ima().entry_count(), ev_.ima().start_offset(),
+        ev_.uefi_log().empty() ? "" : ", UEFI log", interval);
+    return Step::Of(Step::kAccepted, seconds(interval));
   }
-  v1::EvidenceAccepted acc;
-  if (!acc.ParseFromString(e->body)) {
-    spdlog::warn("{}: evidence accepted but the answer is not an EvidenceAccepted", b.name);
-  }
-  if (new_boot) {
-    b.record.last_boot_time = *boot;
-    if (auto s = PutRecord(d, b); !s) spdlog::warn("{}", s.error().message);
-  }
-  uint32_t interval = acc.next_attestation_seconds() ? acc.next_attestation_seconds()
-                      : ch.interval_seconds()        ? ch.interval_seconds()
-                                                     : d.config.default_interval_seconds;
-  spdlog::info(
-      "{}: evidence {} accepted by {} (PCRs of {} bank(s), {} IMA entries from {}{}); "
-      "next in {} s",
-      b.name, ServerText(acc.evidence_id(), 100), b.verifiers->current_url(),
-      ch.pcr_selection_size(), ev.ima().entry_count(), ev.ima().start_offset(),
-      ev.uefi_log().empty() ? "" : ", UEFI log", interval);
-  return Step::Of(Step::kAccepted, seconds(interval));
-}
+
+  Devices& d_;
+  const TpmIdentity& id_;
+  BlockConn& b_;
+  const std::stop_token& stop_;
+  const std::string base_;  // "/v1/agents/<uuid>"
+  int64_t boot_ = 0;
+  bool new_boot_ = false;  // boot time differs from the last accepted evidence's
+  v1::AgentCapabilities caps_;
+  v1::Challenge ch_;
+  v1::Evidence ev_;
+};
 
 }  // namespace
 
-Devices::Devices(const AgentConfig& c, StateStore s, std::string u)
+Devices::Devices(const AgentConfig& c, StateStore s, std::string u, TpmOpener o)
     : config(c),
       uuid(std::move(u)),
+      open_tpm(std::move(o)),
       ima(config.ima_log,
           config.ima_log_format == "ascii" ? v1::IMA_LOG_FORMAT_ASCII : v1::IMA_LOG_FORMAT_BINARY,
           static_cast<size_t>(config.ima_max_batch_bytes)),
@@ -432,7 +486,7 @@ Step RunStep(Devices& d, BlockConn& b, const std::stop_token& stop) {
     if (s.kind != Step::kContinue) return s;
     if (stop.stop_requested()) return Step::Fail(Step::kBackoff, MakeError(errc::stopped, "stop"));
   }
-  return Attest(d, *id, b, stop);
+  return Round(d, *id, b, stop).Run();
 }
 
 }  // namespace attest::agent

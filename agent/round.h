@@ -63,10 +63,11 @@ struct Step {
 
 // What the blocks share: the TPM, the IMA list and the state file.
 struct Devices {
-  Devices(const AgentConfig& c, StateStore s, std::string u);
+  Devices(const AgentConfig& c, StateStore s, std::string u, TpmOpener open_tpm);
 
   const AgentConfig& config;
   const std::string uuid;
+  const TpmOpener open_tpm;  // at the first step and after a TPM failure
 
   std::mutex tpm_mu;
   std::unique_ptr<AgentTpm> tpm;  // guarded by tpm_mu; null until opened, after a TPM failure

@@ -1,14 +1,12 @@
 #include "agent/status.h"
 
 #include <algorithm>
-#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "agent/errors.h"
 #include "agent/sources.h"
 #include "agent/state.h"
 #include "common/base/escape.h"
-#include "common/base/time_text.h"
 
 namespace attest::agent {
 
@@ -103,10 +101,6 @@ std::string FormatStatus(const AgentStatus& s) {
   out += std::to_string(s.Serving()) + " of " + std::to_string(s.verification_duplication) +
          " block(s) serving\n";
   return out;
-}
-
-std::string NowRfc3339() {
-  return Rfc3339Utc(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()));
 }
 
 }  // namespace attest::agent

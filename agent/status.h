@@ -57,7 +57,4 @@ Result<AgentStatus> ReadStatus(const std::filesystem::path& state_dir);
 // A table for people: one line per block, then "N of M blocks serving".
 std::string FormatStatus(const AgentStatus& status);
 
-// "2026-12-04T22:30:00Z" for the system clock's now.
-std::string NowRfc3339();
-
 }  // namespace attest::agent

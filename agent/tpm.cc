@@ -6,7 +6,9 @@
 #include <map>
 
 #include "agent/errors.h"
+#include "common/esys/context.h"
 #include "common/esys/errors.h"
+#include "common/esys/keys.h"
 #include "common/esys/pcr.h"
 #include "common/esys/quote.h"
 
@@ -65,12 +67,38 @@ bool SameValues(const PcrSnapshot& a, const PcrSnapshot& b) {
   return true;
 }
 
-}  // namespace
+// The agent's TPM through one tpm2-tss ESAPI context.
+class TssTpm final : public AgentTpm {
+ public:
+  static Result<std::unique_ptr<AgentTpm>> Open(const TpmOptions& options);
 
-Result<std::unique_ptr<AgentTpm>> AgentTpm::Open(const TpmOptions& o) {
+  const Bytes& ek_public() const override { return ek_->public_bytes; }
+  const Bytes& ek_cert() const override { return ek_cert_; }
+  const Bytes& ak_public() const override { return ak_->public_bytes; }
+  const Bytes& ak_name() const override { return ak_->name; }
+  v1::SignatureScheme signature_scheme() const override { return scheme_; }
+  const std::vector<v1::HashAlgorithm>& active_banks() const override { return banks_; }
+
+  Result<Bytes> Activate(const Bytes& credential_blob, const Bytes& encrypted_secret) override;
+  Result<v1::Quote> Quote(
+      const Bytes& nonce,
+      const google::protobuf::RepeatedPtrField<v1::PcrSelection>& selection) override;
+
+ private:
+  explicit TssTpm(esys::EsysContext ctx) : ctx_(std::move(ctx)) {}
+
+  esys::EsysContext ctx_;        // first: outlives the keys flushed through it
+  std::optional<esys::Key> ek_;  // set by Open()
+  std::optional<esys::Key> ak_;
+  Bytes ek_cert_;
+  v1::SignatureScheme scheme_ = v1::SIGNATURE_SCHEME_UNSPECIFIED;
+  std::vector<v1::HashAlgorithm> banks_;
+};
+
+Result<std::unique_ptr<AgentTpm>> TssTpm::Open(const TpmOptions& o) {
   auto ctx = esys::EsysContext::Open(o.tcti);
   if (!ctx) return TpmError(ctx.error());
-  std::unique_ptr<AgentTpm> tpm(new AgentTpm(std::move(ctx).value()));
+  std::unique_ptr<TssTpm> tpm(new TssTpm(std::move(ctx).value()));
   esys::KeyType ek_type = o.ek_type == "ecc" ? esys::KeyType::kEccP256 : esys::KeyType::kRsa2048;
   auto ek = esys::CreateEk(tpm->ctx_, ek_type);
   if (!ek) return TpmError(ek.error());
@@ -92,16 +120,16 @@ Result<std::unique_ptr<AgentTpm>> AgentTpm::Open(const TpmOptions& o) {
   auto banks = ReadActiveBanks(tpm->ctx_);
   if (!banks) return TpmError(banks.error());
   tpm->banks_ = std::move(banks).value();
-  return tpm;
+  return std::unique_ptr<AgentTpm>(std::move(tpm));
 }
 
-Result<Bytes> AgentTpm::Activate(const Bytes& blob, const Bytes& secret) {
+Result<Bytes> TssTpm::Activate(const Bytes& blob, const Bytes& secret) {
   auto r = esys::ActivateCredential(ctx_, *ak_, *ek_, blob, secret);
   if (!r) return TpmError(r.error());
   return std::move(r).value();
 }
 
-Result<v1::Quote> AgentTpm::Quote(
+Result<v1::Quote> TssTpm::Quote(
     const Bytes& nonce, const google::protobuf::RepeatedPtrField<v1::PcrSelection>& selection) {
   if (nonce.size() > kMaxNonceBytes) {
     return MakeError(errc::invalid_challenge,
@@ -172,6 +200,12 @@ Result<v1::Quote> AgentTpm::Quote(
     return out;
   }
   return MakeError(errc::tpm_error, "PCRs kept changing during three quotes in a row");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<AgentTpm>> AgentTpm::Open(const TpmOptions& options) {
+  return TssTpm::Open(options);
 }
 
 }  // namespace attest::agent

@@ -8,10 +8,15 @@
 // identity survives restarts. After a TPM error the caller drops the AgentTpm
 // and opens a new one (a TPM reset flushes every transient handle).
 //
-// Thread-safety: none (ESAPI contexts are single-threaded).
+// AgentTpm is an interface (tpm.cc implements it with tpm2-tss ESAPI; tests
+// use a fake).
+//
+// Thread-safety: none (ESAPI contexts are single-threaded): callers
+// serialise every call.
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,8 +25,6 @@
 #include "attest/v1/attestation.pb.h"
 #include "attest/v1/common.pb.h"
 #include "common/base/result.h"
-#include "common/esys/context.h"
-#include "common/esys/keys.h"
 #include "common/protoconv/hash_alg.h"
 
 namespace attest::agent {
@@ -42,37 +45,41 @@ struct TpmOptions {
   std::filesystem::path ak_path;
 };
 
+// What the agent does with its TPM: the identity it registers (EK, its
+// certificate, AK), quotes and credential activation. round.cc uses only this
+// interface, so the agent's steps can be driven with a fake TPM in tests.
+// After a failed operation the caller drops the object and opens a new one
+// (a TPM reset: see TpmOpener).
 class AgentTpm {
  public:
+  // The TPM through tpm2-tss: EK from the TCG template, EK certificate from
+  // NV, AK loaded or created at options.ak_path, active PCR banks read.
   static Result<std::unique_ptr<AgentTpm>> Open(const TpmOptions& options);
 
-  const Bytes& ek_public() const { return ek_->public_bytes; }
-  const Bytes& ek_cert() const { return ek_cert_; }  // DER, empty when none
-  const Bytes& ak_public() const { return ak_->public_bytes; }
-  const Bytes& ak_name() const { return ak_->name; }
-  v1::SignatureScheme signature_scheme() const { return scheme_; }
-  const std::vector<v1::HashAlgorithm>& active_banks() const { return banks_; }
+  virtual ~AgentTpm() = default;
+
+  virtual const Bytes& ek_public() const = 0;  // TPM2B_PUBLIC, marshalled
+  virtual const Bytes& ek_cert() const = 0;    // DER, empty when none
+  virtual const Bytes& ak_public() const = 0;
+  virtual const Bytes& ak_name() const = 0;
+  virtual v1::SignatureScheme signature_scheme() const = 0;
+  virtual const std::vector<v1::HashAlgorithm>& active_banks() const = 0;
 
   // TPM2_ActivateCredential of a RegisterResponse: the registrar's secret.
-  Result<Bytes> Activate(const Bytes& credential_blob, const Bytes& encrypted_secret);
+  virtual Result<Bytes> Activate(const Bytes& credential_blob, const Bytes& encrypted_secret) = 0;
 
   // TPM2_Quote over `selection` (one or more banks) with `nonce` as
   // qualifyingData, plus the quoted PCR values. The PCRs are read before and
   // after the quote and the quote is repeated (up to 3 times) when they moved,
   // so the values are the ones the quote covers. A nonce over 64 bytes or an
-  // index over 23 is errc::invalid_challenge.
-  Result<v1::Quote> Quote(const Bytes& nonce,
-                          const google::protobuf::RepeatedPtrField<v1::PcrSelection>& selection);
-
- private:
-  AgentTpm(esys::EsysContext ctx) : ctx_(std::move(ctx)) {}
-
-  esys::EsysContext ctx_;        // first: outlives the keys flushed through it
-  std::optional<esys::Key> ek_;  // set by Open()
-  std::optional<esys::Key> ak_;
-  Bytes ek_cert_;
-  v1::SignatureScheme scheme_ = v1::SIGNATURE_SCHEME_UNSPECIFIED;
-  std::vector<v1::HashAlgorithm> banks_;
+  // index over 23 is errc::invalid_challenge; TPM failures are errc::tpm_error.
+  virtual Result<v1::Quote> Quote(
+      const Bytes& nonce,
+      const google::protobuf::RepeatedPtrField<v1::PcrSelection>& selection) = 0;
 };
+
+// Opens the agent's TPM: at the first step, and again after a TPM failure
+// (the failed object is dropped first). AgentTpm::Open in production.
+using TpmOpener = std::function<Result<std::unique_ptr<AgentTpm>>(const TpmOptions&)>;
 
 }  // namespace attest::agent

@@ -36,6 +36,22 @@ TEST(ManualClockTest, AStopEndsTheSleepAndReportsIt) {
   EXPECT_EQ(result, 0);
 }
 
+TEST(ManualClockTest, WaitForParkedCountsOnlySleepersStillWaitingAndGivesTheirDeadlines) {
+  ManualClock clock;
+  const auto t0 = clock.Monotonic();
+  std::jthread a([&](std::stop_token st) {
+    clock.SleepFor(10s, st);  // then the next sleep, as a loop with backoff does
+    clock.SleepFor(20s, st);
+  });
+  std::jthread b([&](std::stop_token st) { clock.SleepFor(1h, st); });
+  EXPECT_EQ(clock.WaitForParked(2), (std::vector<Clock::MonotonicTime>{t0 + 10s, t0 + 1h}));
+  clock.Advance(10s);
+  // The first sleep of `a` is over even if `a` has not returned from it yet.
+  EXPECT_EQ(clock.WaitForParked(2), (std::vector<Clock::MonotonicTime>{t0 + 30s, t0 + 1h}));
+  b.request_stop();
+  EXPECT_EQ(clock.WaitForParked(1), std::vector<Clock::MonotonicTime>{t0 + 30s});
+}
+
 TEST(ManualClockTest, AdvanceMovesWallAndMonotonicTogether) {
   ManualClock clock;
   const auto wall = clock.Now();
