@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/base/hex.h"
+
 namespace attest::eventlog {
 
 using Bytes = std::vector<uint8_t>;
@@ -85,11 +87,14 @@ extern const Guid kCertSha256;             // c1c41626-504c-4092-aca9-41f9369343
 // fields little-endian, as EFI_GUID is stored).
 std::string GuidToString(const Guid& g);
 
+// common/base/hex.h, kept under these names for their many callers.
 // Lower-case hex, no prefix.
-std::string ToHex(std::span<const uint8_t> bytes);
+inline std::string ToHex(std::span<const uint8_t> bytes) { return HexEncode(bytes); }
 // Accepts upper or lower case and an optional "0x" prefix; nullopt when the
 // text is not an even number of hex digits.
-std::optional<Bytes> FromHex(std::string_view text);
+inline std::optional<Bytes> FromHex(std::string_view text) {
+  return HexDecode(text, HexPrefix::kAllow);
+}
 
 // Standard base64 (RFC 4648) with padding; ASCII whitespace is ignored.
 // nullopt on any other character or a bad length.

@@ -69,42 +69,6 @@ Digest Digest::From(std::span<const uint8_t> data) {
   return d;
 }
 
-std::string ToHex(std::span<const uint8_t> data) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(data.size() * 2, '0');
-  for (size_t i = 0; i < data.size(); ++i) {
-    out[2 * i] = kDigits[data[i] >> 4];
-    out[2 * i + 1] = kDigits[data[i] & 15];
-  }
-  return out;
-}
-
-namespace {
-inline int HexVal(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-}  // namespace
-
-bool FromHexFixed(std::string_view hex, std::span<uint8_t> out) {
-  if (hex.size() != out.size() * 2) return false;
-  for (size_t i = 0; i < out.size(); ++i) {
-    int hi = HexVal(hex[2 * i]);
-    int lo = HexVal(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = static_cast<uint8_t>(hi << 4 | lo);
-  }
-  return true;
-}
-
-bool FromHex(std::string_view hex, std::string& out) {
-  if (hex.size() % 2 != 0) return false;
-  out.resize(hex.size() / 2);
-  return FromHexFixed(hex, {reinterpret_cast<uint8_t*>(out.data()), out.size()});
-}
-
 struct Hasher::Impl {
   struct MdFree {
     void operator()(EVP_MD* m) const { EVP_MD_free(m); }

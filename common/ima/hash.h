@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/base/hex.h"
 #include "common/base/result.h"
 
 namespace attest::ima {
@@ -41,12 +42,19 @@ struct Digest {
   static Digest From(std::span<const uint8_t> data);  // data.size() <= 64
 };
 
-std::string ToHex(std::span<const uint8_t> data);
+// common/base/hex.h, kept under these names for their many callers.
+inline std::string ToHex(std::span<const uint8_t> data) { return HexEncode(data); }
 inline std::string ToHex(const Digest& d) { return ToHex(d.view()); }
-// Decodes hex (either case) into `out`; false on odd length or bad digit.
-bool FromHex(std::string_view hex, std::string& out);
+// Decodes hex (either case, no prefix) into `out`; false on odd length or bad digit.
+inline bool FromHex(std::string_view hex, std::string& out) {
+  if (hex.size() % 2 != 0) return false;
+  out.resize(hex.size() / 2);
+  return HexDecodeInto(hex, {reinterpret_cast<uint8_t*>(out.data()), out.size()});
+}
 // Decodes exactly out.size() bytes; false on wrong length or bad digit.
-bool FromHexFixed(std::string_view hex, std::span<uint8_t> out);
+inline bool FromHexFixed(std::string_view hex, std::span<uint8_t> out) {
+  return HexDecodeInto(hex, out);
+}
 
 // Reusable EVP digest context. Each Hash() call is independent.
 class Hasher {

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/base/hex.h"
 #include "common/base/result.h"
 
 using EVP_MD = struct evp_md_st;
@@ -58,7 +59,10 @@ std::string HashAlgName(TPMI_ALG_HASH alg);  // "sha256", or "0x000b"-style when
 std::optional<TPMI_ALG_HASH> HashAlgFromName(std::string_view name);
 Result<Bytes> Hash(TPMI_ALG_HASH alg, ByteView data);
 
-std::string ToHex(ByteView bytes);                   // lower case
-std::optional<Bytes> FromHex(std::string_view hex);  // accepts an optional 0x prefix
+// common/base/hex.h, kept under these names for their many callers.
+inline std::string ToHex(ByteView bytes) { return HexEncode(bytes); }  // lower case
+inline std::optional<Bytes> FromHex(std::string_view hex) {            // optional 0x prefix
+  return HexDecode(hex, HexPrefix::kAllow);
+}
 
 }  // namespace attest::tpm
