@@ -12,6 +12,7 @@
 #include "attest/v1/attestation.pb.h"
 #include "attest/v1/registration.pb.h"
 #include "common/base/escape.h"
+#include "common/base/hex.h"
 
 namespace attest::agent {
 
@@ -29,16 +30,6 @@ constexpr size_t kEvidenceReserveBytes = 4096;
 
 std::string Str(const Bytes& b) { return std::string(b.begin(), b.end()); }
 Bytes FromStr(const std::string& s) { return Bytes(s.begin(), s.end()); }
-
-std::string Hex(const Bytes& b) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (uint8_t c : b) {
-    out += digits[c >> 4];
-    out += digits[c & 0xf];
-  }
-  return out;
-}
 
 Result<Bytes> AuthTag(const Bytes& secret, const std::string& uuid) {
   unsigned char out[EVP_MAX_MD_SIZE];
@@ -187,11 +178,12 @@ Result<TpmIdentity> EnsureTpm(Devices& d) {
     ++d.tpm_generation;
     spdlog::info("TPM ready: {} EK{}, {} AK {}", d.config.ek_type,
                  d.tpm->ek_cert().empty() ? " (no certificate)" : " with certificate",
-                 d.config.ak_type, Hex(d.tpm->ak_name()));
+                 d.config.ak_type, HexEncode(d.tpm->ak_name()));
   }
   const AgentTpm& t = *d.tpm;
-  return TpmIdentity{Str(t.ek_public()), Str(t.ek_cert()), Str(t.ak_public()),   t.ak_name(),
-                     Hex(t.ak_name()),   t.active_banks(), t.signature_scheme(), d.tpm_generation};
+  return TpmIdentity{Str(t.ek_public()),   Str(t.ek_cert()),       Str(t.ak_public()),
+                     t.ak_name(),          HexEncode(t.ak_name()), t.active_banks(),
+                     t.signature_scheme(), d.tpm_generation};
 }
 
 Result<void> PutRecord(Devices& d, const BlockConn& b) {
