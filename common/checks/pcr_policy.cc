@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/checks/failure_ids.h"
+
 namespace attest::checks {
 namespace {
 
@@ -66,7 +68,7 @@ Failures CheckPcrPolicy(const PcrPolicy& policy, const tpm::PcrValues& values) {
         if (it != have->second.end()) v = &it->second;
       }
       if (v == nullptr) {
-        out.push_back({"pcr_validation.missing_pcr_" + n, Severity::kCritical,
+        out.push_back({failure_id::kPcrMissingPrefix + n, Severity::kCritical,
                        Context{{"message", "PCR in the policy is not in the quote"},
                                {"bank", tpm::HashAlgName(bank)},
                                {"pcr", pcr}}});
@@ -75,7 +77,7 @@ Failures CheckPcrPolicy(const PcrPolicy& policy, const tpm::PcrValues& values) {
       if (!allowed.contains(*v)) {
         std::vector<std::string> expected;
         for (const auto& a : allowed) expected.push_back(tpm::ToHex(a));
-        out.push_back({"pcr_validation.invalid_pcr_" + n, Severity::kCritical,
+        out.push_back({failure_id::kPcrInvalidPrefix + n, Severity::kCritical,
                        Context{{"message", "PCR value not allowed by the policy"},
                                {"bank", tpm::HashAlgName(bank)},
                                {"pcr", pcr},

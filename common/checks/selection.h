@@ -40,13 +40,15 @@
 #include <vector>
 
 #include "common/checks/failure.h"
+#include "common/checks/failure_ids.h"
 #include "common/checks/pcr_policy.h"
 #include "common/tpm/marshal.h"
 
 namespace attest::checks {
 
-inline constexpr const char* kInsufficientSelection = "challenge.insufficient_selection";
-inline constexpr const char* kSelectionMismatch = "quote.selection_mismatch";
+// The two ids of this check, by their old names (catalogue: failure_ids.h).
+using failure_id::kInsufficientSelection;
+using failure_id::kSelectionMismatch;
 
 // PCRs 0-7 and 10: what measured boot and IMA read.
 inline constexpr uint32_t kBootPcrMask = 0x0000ff;

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "common/ima/failure_ids.h"
 #include "common/ima/hash.h"
 #include "common/ima/keyring.h"
 #include "common/ima/log.h"
@@ -25,18 +26,7 @@
 
 namespace attest::ima {
 
-// Keylime failure/event ids ("component.sub.event").
-namespace failure_id {
-inline constexpr const char* kTemplateHash = "ima.validation.ima_hash";
-inline constexpr const char* kWrongPcr = "ima.validation.ima_pcr";
-inline constexpr const char* kToMToU = "ima.validation.tomtou";
-inline constexpr const char* kNotInAllowlist = "ima.validation.ima-ng.not_in_allowlist";
-inline constexpr const char* kHashNotInPolicy = "ima.validation.ima-ng.runtime_policy_hash";
-inline constexpr const char* kInvalidSignature = "ima.validator.ima-sig.invalid_signature";
-inline constexpr const char* kMalformedSignature = "ima.validator.ima-sig.malformed_signature";
-inline constexpr const char* kInvalidKey = "ima.invalid_key";
-inline constexpr const char* kPcrMismatch = "ima.pcr_mismatch";
-}  // namespace failure_id
+// Failure ids: common/ima/failure_ids.h (ima::failure_id).
 
 struct Failure {
   std::string id;

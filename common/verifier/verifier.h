@@ -52,15 +52,19 @@
 #include "common/tpm/marshal.h"
 #include "common/tpm/pcr.h"
 #include "common/tpm/tpm_crypto.h"
+#include "common/verifier/failure_ids.h"
 
 namespace attest::verifier {
 
-// Notice of a part of an IMA list checked but not yet anchored by a quote.
-inline constexpr const char* kImaCatchingUp = "ima.catching_up";
-// A list sent in parts that no quote anchored within kImaCatchUpMaxSeconds
-// of its first part: an agent cannot stay "catching up" (neither PASS nor
-// FAIL) for ever. A healthy 200,000-entry list takes about a minute.
-inline constexpr const char* kImaNotAnchored = "ima.not_anchored";
+// Failure ids: common/verifier/failure_ids.h. These three by their old names.
+// kImaCatchingUp: notice of a part of an IMA list checked but not yet
+// anchored by a quote. kImaNotAnchored: a list sent in parts that no quote
+// anchored within kImaCatchUpMaxSeconds of its first part: an agent cannot
+// stay "catching up" (neither PASS nor FAIL) for ever. A healthy
+// 200,000-entry list takes about a minute. kUefiLogWithheld: below.
+using failure_id::kImaCatchingUp;
+using failure_id::kImaNotAnchored;
+using failure_id::kUefiLogWithheld;
 inline constexpr int64_t kImaCatchUpMaxSeconds = 900;
 
 using checks::ClockState;
@@ -115,7 +119,6 @@ struct AgentPolicies {
 // FAILs with kUefiLogWithheld. Asked for after a reboot, a new reference
 // state or a re-enrolment; an honest agent sends it the next round.
 inline constexpr uint32_t kDefaultUefiLogMaxRounds = 3;
-inline constexpr const char* kUefiLogWithheld = "measured_boot.log_withheld";
 
 struct Agent {
   // The cached AK; when null, ak_public (TPM2B_PUBLIC) is converted per call.
