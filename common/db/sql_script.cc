@@ -30,123 +30,144 @@ size_t DollarTagLength(std::string_view s, size_t i) {
   return j - i + 1;
 }
 
+Error Unterminated(const char* what, int at_line) {
+  return MakeError(errc::invalid_migrations, "unterminated " + std::string(what) +
+                                                 " starting at line " + std::to_string(at_line));
+}
+
+// A position in the script that counts lines as it moves. Each Skip* is
+// called at the construct's first character and leaves the cursor after it.
+struct Cursor {
+  std::string_view s;
+  size_t i = 0;
+  int line = 1;
+
+  bool more() const { return i < s.size(); }
+  char at(size_t k) const { return k < s.size() ? s[k] : '\0'; }
+  // Advances by one character, counting lines.
+  void Step() {
+    if (s[i] == '\n') ++line;
+    ++i;
+  }
+
+  // -- to the end of the line (the newline stays).
+  void SkipLineComment() {
+    while (i < s.size() && s[i] != '\n') ++i;
+  }
+
+  // /* ... */, nested.
+  Result<void> SkipBlockComment() {
+    const int start = line;
+    int depth = 0;
+    do {
+      if (i + 1 < s.size() && s[i] == '/' && s[i + 1] == '*') {
+        ++depth;
+        i += 2;
+      } else if (i + 1 < s.size() && s[i] == '*' && s[i + 1] == '/') {
+        --depth;
+        i += 2;
+      } else if (i < s.size()) {
+        Step();
+      }
+      if (i >= s.size() && depth > 0) return Unterminated("comment", start);
+    } while (depth > 0);
+    return Ok();
+  }
+
+  // '...' with '' escapes, and backslash escapes after an E prefix.
+  Result<void> SkipString() {
+    const int start = line;
+    const bool escapes =
+        i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') && (i < 2 || !IsIdentChar(s[i - 2]));
+    ++i;
+    while (i < s.size()) {
+      if (escapes && s[i] == '\\' && i + 1 < s.size()) {
+        ++i;
+        Step();
+        continue;
+      }
+      if (s[i] == '\'') {
+        if (i + 1 < s.size() && s[i + 1] == '\'') {
+          i += 2;
+          continue;
+        }
+        ++i;
+        return Ok();
+      }
+      Step();
+    }
+    return Unterminated("string", start);
+  }
+
+  // "..." with "" escapes.
+  Result<void> SkipQuotedIdentifier() {
+    const int start = line;
+    ++i;
+    while (i < s.size()) {
+      if (s[i] == '"') {
+        if (i + 1 < s.size() && s[i + 1] == '"') {
+          i += 2;
+          continue;
+        }
+        ++i;
+        return Ok();
+      }
+      Step();
+    }
+    return Unterminated("quoted identifier", start);
+  }
+
+  // $tag$ ... $tag$ opening at i (n: the opener's length).
+  Result<void> SkipDollarQuote(size_t n) {
+    const int start = line;
+    std::string_view tag = s.substr(i, n);
+    i += n;
+    size_t close = s.find(tag, i);
+    if (close == std::string_view::npos) return Unterminated("dollar-quoted string", start);
+    while (i < close + n) Step();
+    return Ok();
+  }
+};
+
 }  // namespace
 
 Result<std::vector<SqlStatement>> SplitSqlScript(std::string_view s) {
   std::vector<SqlStatement> out;
-  int line = 1;
-  size_t i = 0;
+  Cursor cur{s};
   size_t start = std::string_view::npos;  // start of the current statement
   int start_line = 0;
-
-  auto unterminated = [&](const char* what, int at_line) {
-    return MakeError(errc::invalid_migrations, "unterminated " + std::string(what) +
-                                                   " starting at line " + std::to_string(at_line));
-  };
-  auto begin_token = [&] {
-    if (start == std::string_view::npos) {
-      start = i;
-      start_line = line;
-    }
-  };
-  // Advances i by one character, counting lines.
-  auto step = [&] {
-    if (s[i] == '\n') ++line;
-    ++i;
-  };
-
-  while (i < s.size()) {
-    char c = s[i];
-    char next = i + 1 < s.size() ? s[i + 1] : '\0';
+  while (cur.more()) {
+    const char c = s[cur.i];
+    const char next = cur.at(cur.i + 1);
     if (c == '-' && next == '-') {
-      while (i < s.size() && s[i] != '\n') ++i;
+      cur.SkipLineComment();
       continue;
     }
     if (c == '/' && next == '*') {
-      int at = line;
-      int depth = 0;
-      do {
-        if (i + 1 < s.size() && s[i] == '/' && s[i + 1] == '*') {
-          ++depth;
-          i += 2;
-        } else if (i + 1 < s.size() && s[i] == '*' && s[i + 1] == '/') {
-          --depth;
-          i += 2;
-        } else if (i < s.size()) {
-          step();
-        }
-        if (i >= s.size() && depth > 0) return unterminated("comment", at);
-      } while (depth > 0);
+      ATTEST_RETURN_IF_ERROR(cur.SkipBlockComment());
       continue;
     }
     if (std::isspace(static_cast<unsigned char>(c))) {
-      step();
+      cur.Step();
       continue;
     }
-    begin_token();
+    if (start == std::string_view::npos) {  // the statement's first token
+      start = cur.i;
+      start_line = cur.line;
+    }
     if (c == '\'') {
-      int at = line;
-      bool escapes =
-          i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') && (i < 2 || !IsIdentChar(s[i - 2]));
-      ++i;
-      bool closed = false;
-      while (i < s.size()) {
-        if (escapes && s[i] == '\\' && i + 1 < s.size()) {
-          ++i;
-          step();
-          continue;
-        }
-        if (s[i] == '\'') {
-          if (i + 1 < s.size() && s[i + 1] == '\'') {
-            i += 2;
-            continue;
-          }
-          ++i;
-          closed = true;
-          break;
-        }
-        step();
-      }
-      if (!closed) return unterminated("string", at);
-      continue;
-    }
-    if (c == '"') {
-      int at = line;
-      ++i;
-      bool closed = false;
-      while (i < s.size()) {
-        if (s[i] == '"') {
-          if (i + 1 < s.size() && s[i + 1] == '"') {
-            i += 2;
-            continue;
-          }
-          ++i;
-          closed = true;
-          break;
-        }
-        step();
-      }
-      if (!closed) return unterminated("quoted identifier", at);
-      continue;
-    }
-    if (c == '$') {
-      if (size_t n = DollarTagLength(s, i); n > 0) {
-        int at = line;
-        std::string_view tag = s.substr(i, n);
-        i += n;
-        size_t close = s.find(tag, i);
-        if (close == std::string_view::npos) return unterminated("dollar-quoted string", at);
-        while (i < close + n) step();
-        continue;
-      }
-    }
-    if (c == ';') {
-      ++i;
-      out.push_back({std::string(s.substr(start, i - start)), start_line});
+      ATTEST_RETURN_IF_ERROR(cur.SkipString());
+    } else if (c == '"') {
+      ATTEST_RETURN_IF_ERROR(cur.SkipQuotedIdentifier());
+    } else if (size_t n = c == '$' ? DollarTagLength(s, cur.i) : 0; n > 0) {
+      ATTEST_RETURN_IF_ERROR(cur.SkipDollarQuote(n));
+    } else if (c == ';') {
+      ++cur.i;
+      out.push_back({std::string(s.substr(start, cur.i - start)), start_line});
       start = std::string_view::npos;
-      continue;
+    } else {
+      cur.Step();
     }
-    step();
   }
   if (start != std::string_view::npos) {
     out.push_back({std::string(s.substr(start)), start_line});
