@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common/credential/credential.h"
+#include "common/crypto/ossl.h"
 #include "registrar/errors.h"
 
 namespace attest::registrar {
@@ -16,22 +17,12 @@ namespace {
 
 using Bytes = SoftIdentity::Bytes;
 
-struct PkeyCtxDeleter {
-  void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
-};
-struct CipherCtxDeleter {
-  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
-};
-struct BnDeleter {
-  void operator()(BIGNUM* b) const { BN_free(b); }
-};
-
 Error Crypto(const char* what) {
   return MakeError(errc::internal, std::string("soft TPM: ") + what);
 }
 
 Result<std::shared_ptr<EVP_PKEY>> NewRsa() {
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter> ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_RSA, nullptr));
+  crypto::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_RSA, nullptr));
   EVP_PKEY* key = nullptr;
   if (!ctx || EVP_PKEY_keygen_init(ctx.get()) <= 0 ||
       EVP_PKEY_CTX_set_rsa_keygen_bits(ctx.get(), 2048) <= 0 ||
@@ -44,7 +35,7 @@ Result<std::shared_ptr<EVP_PKEY>> NewRsa() {
 Result<Bytes> Modulus(EVP_PKEY* key) {
   BIGNUM* n = nullptr;
   if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) != 1) return Crypto("no modulus");
-  std::unique_ptr<BIGNUM, BnDeleter> owned(n);
+  crypto::BnPtr owned(n);
   Bytes out(BN_num_bytes(n));
   BN_bn2bin(n, out.data());
   return out;
@@ -143,7 +134,7 @@ Result<Bytes> SoftIdentity::Activate(const Bytes& blob, const Bytes& encrypted_s
   if (encrypted_secret.size() < 2) return Crypto("short encrypted secret");
   size_t es = (encrypted_secret[0] << 8) | encrypted_secret[1];
   if (es + 2 != encrypted_secret.size()) return Crypto("bad encrypted secret size");
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter> ctx(EVP_PKEY_CTX_new(ek_key_.get(), nullptr));
+  crypto::PkeyCtxPtr ctx(EVP_PKEY_CTX_new(ek_key_.get(), nullptr));
   static const char kLabel[] = "IDENTITY";
   void* label = OPENSSL_memdup(kLabel, sizeof kLabel);
   if (!ctx || EVP_PKEY_decrypt_init(ctx.get()) <= 0 ||
@@ -180,7 +171,7 @@ Result<Bytes> SoftIdentity::Activate(const Bytes& blob, const Bytes& encrypted_s
   }
   auto sym = credential::KdfA(TPM2_ALG_SHA256, seed, "STORAGE", ak_name_, {}, 128);
   if (!sym) return Crypto("KDFa STORAGE");
-  std::unique_ptr<EVP_CIPHER_CTX, CipherCtxDeleter> cctx(EVP_CIPHER_CTX_new());
+  crypto::CipherCtxPtr cctx(EVP_CIPHER_CTX_new());
   uint8_t iv[16] = {};
   Bytes plain(enc_id.size() + 16);
   int out1 = 0, out2 = 0;

@@ -11,6 +11,7 @@
 #include <iterator>
 #include <vector>
 
+#include "common/crypto/ossl.h"
 #include "common/tpm/marshal.h"
 #include "common/tpm/tpm_crypto.h"
 #include "registrar/errors.h"
@@ -18,27 +19,10 @@
 namespace attest::registrar {
 namespace {
 
-struct X509Deleter {
-  void operator()(X509* x) const { X509_free(x); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Deleter>;
-struct BioDeleter {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct StoreCtxDeleter {
-  void operator()(X509_STORE_CTX* c) const { X509_STORE_CTX_free(c); }
-};
+using crypto::OpenSslError;
+using crypto::X509Ptr;
 
 constexpr size_t kMaxCertFileBytes = 1 << 20;
-
-std::string OpenSslError() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
 
 Result<std::vector<X509Ptr>> ReadCertFile(const std::filesystem::path& path) {
   std::error_code ec;
@@ -54,8 +38,7 @@ Result<std::vector<X509Ptr>> ReadCertFile(const std::filesystem::path& path) {
   }
   std::vector<X509Ptr> certs;
   if (data.find("-----BEGIN CERTIFICATE-----") != std::string::npos) {
-    std::unique_ptr<BIO, BioDeleter> bio(
-        BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+    crypto::BioPtr bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
     while (true) {
       X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
       if (!x) break;
@@ -113,8 +96,8 @@ std::string SubjectOf(X509* x) {
 }  // namespace
 
 EkTrustStore::EkTrustStore()
-    : store_(X509_STORE_new(), X509StoreDeleter{}),
-      untrusted_(sk_X509_new_null(), X509StackDeleter{}) {}
+    : store_(X509_STORE_new(), crypto::Free<&X509_STORE_free>{}),
+      untrusted_(sk_X509_new_null(), crypto::X509StackFree{}) {}
 
 Result<EkTrustStore> EkTrustStore::Load(const std::filesystem::path& dir,
                                         bool check_validity_period) {
@@ -186,7 +169,7 @@ Result<void> EkTrustStore::Verify(std::span<const uint8_t> cert_der,
                          SubjectOf(cert.get()) + ")");
   }
 
-  std::unique_ptr<X509_STORE_CTX, StoreCtxDeleter> ctx(X509_STORE_CTX_new());
+  crypto::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!ctx || X509_STORE_CTX_init(ctx.get(), store_.get(), cert.get(), untrusted_.get()) != 1) {
     return MakeError(errc::internal, "ek_cert: cannot set up verification: " + OpenSslError());
   }

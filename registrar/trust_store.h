@@ -34,13 +34,6 @@
 
 namespace attest::registrar {
 
-struct X509StoreDeleter {
-  void operator()(X509_STORE* s) const { X509_STORE_free(s); }
-};
-struct X509StackDeleter {
-  void operator()(STACK_OF(X509) * s) const { sk_X509_pop_free(s, X509_free); }
-};
-
 class EkTrustStore {
  public:
   // An empty store: every certificate is refused.

@@ -17,21 +17,7 @@
 namespace attest::worker {
 namespace {
 
-struct BioDeleter {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-
-std::string OpensslError() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
+using crypto::OpenSslError;
 
 // "ecdsa-p256-sha256", "ed25519", or empty for unsupported keys.
 std::string AlgorithmOf(EVP_PKEY* key) {
@@ -47,10 +33,9 @@ std::string AlgorithmOf(EVP_PKEY* key) {
   return "";
 }
 
-std::unique_ptr<BIO, BioDeleter> MemBio(std::string_view pem) {
+crypto::BioPtr MemBio(std::string_view pem) {
   if (pem.size() > (1u << 20)) return nullptr;
-  return std::unique_ptr<BIO, BioDeleter>(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  return crypto::BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
 }
 
 }  // namespace
@@ -83,7 +68,7 @@ Result<std::shared_ptr<const RevocationSigner>> RevocationSigner::FromPem(std::s
   auto bio = MemBio(pem);
   if (!bio) return MakeError(errc::crypto, "PEM too large or unreadable");
   PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-  if (!key) return MakeError(errc::crypto, "not a PEM private key: " + OpensslError());
+  if (!key) return MakeError(errc::crypto, "not a PEM private key: " + OpenSslError());
   std::string alg = AlgorithmOf(key.get());
   if (alg.empty()) return MakeError(errc::crypto, "key type must be ECDSA P-256 or Ed25519");
   return std::shared_ptr<const RevocationSigner>(
@@ -91,20 +76,20 @@ Result<std::shared_ptr<const RevocationSigner>> RevocationSigner::FromPem(std::s
 }
 
 Result<std::string> RevocationSigner::SignBytes(std::string_view data_in) const {
-  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+  crypto::MdCtxPtr ctx(EVP_MD_CTX_new());
   const EVP_MD* md = algorithm_ == "ed25519" ? nullptr : EVP_sha256();
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, md, nullptr, key_.get()) != 1) {
-    return MakeError(errc::crypto, "sign init: " + OpensslError());
+    return MakeError(errc::crypto, "sign init: " + OpenSslError());
   }
   const auto* data = reinterpret_cast<const unsigned char*>(data_in.data());
   size_t len = 0;
   if (EVP_DigestSign(ctx.get(), nullptr, &len, data, data_in.size()) != 1) {
-    return MakeError(errc::crypto, "sign: " + OpensslError());
+    return MakeError(errc::crypto, "sign: " + OpenSslError());
   }
   std::string sig(len, '\0');
   if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, data,
                      data_in.size()) != 1) {
-    return MakeError(errc::crypto, "sign: " + OpensslError());
+    return MakeError(errc::crypto, "sign: " + OpenSslError());
   }
   sig.resize(len);
   return sig;
@@ -150,7 +135,7 @@ Result<PkeyPtr> LoadPublicKeyPem(std::string_view pem) {
     auto bio2 = MemBio(pem);
     key.reset(PEM_read_bio_PrivateKey(bio2.get(), nullptr, nullptr, nullptr));
   }
-  if (!key) return MakeError(errc::bad_input, "not a PEM public key: " + OpensslError());
+  if (!key) return MakeError(errc::bad_input, "not a PEM public key: " + OpenSslError());
   if (AlgorithmOf(key.get()).empty()) {
     return MakeError(errc::bad_input, "key type must be ECDSA P-256 or Ed25519");
   }
@@ -168,10 +153,10 @@ Result<void> VerifySignature(std::string_view claimed, std::string_view signatur
   if (signature.empty() || signature.size() > 1024) {
     return MakeError(errc::crypto, "signature missing or too long");
   }
-  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+  crypto::MdCtxPtr ctx(EVP_MD_CTX_new());
   const EVP_MD* md = alg == "ed25519" ? nullptr : EVP_sha256();
   if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key) != 1) {
-    return MakeError(errc::crypto, "verify init: " + OpensslError());
+    return MakeError(errc::crypto, "verify init: " + OpenSslError());
   }
   int ok = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
                             signature.size(), reinterpret_cast<const unsigned char*>(data.data()),

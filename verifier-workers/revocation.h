@@ -32,13 +32,11 @@
 
 #include "attest/v1/verdict.pb.h"
 #include "common/base/result.h"
+#include "common/crypto/ossl.h"
 
 namespace attest::worker {
 
-struct PkeyDeleter {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
+using PkeyPtr = crypto::PkeyPtr;
 
 // Kafka headers of a signed verdict. The signature is base64 (standard
 // alphabet, padded) so kcat and shell tools can carry it as text.

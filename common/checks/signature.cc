@@ -6,23 +6,15 @@
 
 #include <utility>
 
+#include "common/crypto/ossl.h"
+
 namespace attest::checks {
 
 namespace {
 
+using crypto::PkeyCtxPtr;
 using tpm::Bytes;
 using tpm::ByteView;
-struct PkeyCtxDeleter {
-  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
-};
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter>;
-struct MdDeleter {
-  void operator()(EVP_MD* p) const { EVP_MD_free(p); }
-};
-
-struct EcdsaSigDeleter {
-  void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
-};
 
 // Records the reason and leaves no stale errors on this thread's OpenSSL queue.
 bool Fail(std::string* why, std::string reason) {
@@ -33,7 +25,7 @@ bool Fail(std::string* why, std::string reason) {
 
 // r and s as the DER ECDSA-Sig-Value OpenSSL verifies.
 bool EcdsaToDer(const TPMS_SIGNATURE_ECC& ecc, Bytes* der) {
-  std::unique_ptr<ECDSA_SIG, EcdsaSigDeleter> sig(ECDSA_SIG_new());
+  crypto::EcdsaSigPtr sig(ECDSA_SIG_new());
   if (!sig || ecc.signatureR.size == 0 || ecc.signatureS.size == 0) return false;
   BIGNUM* r = BN_bin2bn(ecc.signatureR.buffer, ecc.signatureR.size, nullptr);
   BIGNUM* s = BN_bin2bn(ecc.signatureS.buffer, ecc.signatureS.size, nullptr);
@@ -138,8 +130,8 @@ int SlotIndex(TPMI_ALG_SIG_SCHEME scheme, TPMI_ALG_HASH hash) {
 }  // namespace
 
 struct AkVerifier::Prepared {
-  PkeyCtxPtr tmpl;  // verify-initialised with all parameters; only ever duplicated
-  std::unique_ptr<EVP_MD, MdDeleter> md;  // fetched once, so EVP_Digest does not fetch per call
+  PkeyCtxPtr tmpl;   // verify-initialised with all parameters; only ever duplicated
+  crypto::MdPtr md;  // fetched once, so EVP_Digest does not fetch per call
 };
 
 TPMI_ALG_HASH SignatureHashAlg(const TPMT_SIGNATURE& sig) {

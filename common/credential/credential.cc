@@ -12,6 +12,7 @@
 
 #include <memory>
 
+#include "common/crypto/ossl.h"
 #include "common/tpm/marshal.h"
 #include "common/tpm/tpm_crypto.h"
 
@@ -38,30 +39,15 @@ class Category final : public std::error_category {
   }
 };
 
-template <typename T, void (*F)(T*)>
-struct Deleter {
-  void operator()(T* p) const { F(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX, EVP_PKEY_CTX_free>>;
-using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, Deleter<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
+using crypto::BnPtr;
+using crypto::CipherCtxPtr;
+using crypto::PkeyCtxPtr;
+using crypto::PkeyPtr;
 
-// The OpenSSL error queue as text, cleared, for messages.
-std::string OpensslError(const std::string& what) {
-  std::string msg = what;
-  unsigned long e;
-  while ((e = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    msg += "; ";
-    msg += buf;
-  }
-  return msg;
-}
-
+// `what`, then the OpenSSL error queue (emptied) if it holds anything.
 Error CryptoError(const std::string& what) {
-  return MakeError(errc::crypto_error, OpensslError(what));
+  if (ERR_peek_error() == 0) return MakeError(errc::crypto_error, what);
+  return MakeError(errc::crypto_error, what + "; " + crypto::OpenSslError());
 }
 
 void PutU16(Bytes& out, size_t v) {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 
+#include "common/crypto/ossl.h"
 #include "common/eventlog/types.h"
 
 namespace attest::eventlog::internal {
@@ -38,13 +39,6 @@ class Hasher {
   }
 
  private:
-  struct MdFree {
-    void operator()(EVP_MD* m) const { EVP_MD_free(m); }
-  };
-  struct CtxFree {
-    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-  };
-
   const EVP_MD* Md(uint16_t alg_id) {
     const char* name = nullptr;
     size_t slot = 0;
@@ -71,8 +65,8 @@ class Hasher {
     return mds_[slot].get();
   }
 
-  std::unique_ptr<EVP_MD_CTX, CtxFree> ctx_;
-  std::array<std::unique_ptr<EVP_MD, MdFree>, 5> mds_;
+  crypto::MdCtxPtr ctx_;
+  std::array<crypto::MdPtr, 5> mds_;
 };
 
 }  // namespace attest::eventlog::internal

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "common/crypto/ossl.h"
 #include "common/eventlog/policy.h"
 #include "common/eventlog/policy_events.h"
 
@@ -12,13 +13,9 @@ namespace {
 
 using namespace policy_detail;
 
-struct X509Deleter {
-  void operator()(X509* x) const { X509_free(x); }
-};
-
 std::string CertSubject(const Bytes& der) {
   const unsigned char* p = der.data();
-  std::unique_ptr<X509, X509Deleter> cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  crypto::X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
   if (!cert) return "";
   char buf[256];
   X509_NAME_oneline(X509_get_subject_name(cert.get()), buf, sizeof buf);

@@ -5,27 +5,12 @@
 
 #include <fmt/format.h>
 
+#include "common/crypto/ossl.h"
 #include "common/http/errors.h"
 
 namespace attest::http::internal {
-namespace {
 
-std::string OpenSslError() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
-
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-
-}  // namespace
+using crypto::OpenSslError;
 
 Result<std::unique_ptr<boost::asio::ssl::context>> MakeServerContext(const ServerOptions& o) {
   namespace ssl = boost::asio::ssl;
@@ -68,7 +53,7 @@ std::shared_ptr<const ClientCert> VerifiedPeer(SSL* ssl) {
   X509* cert = SSL_get0_peer_certificate(ssl);
   if (!cert || SSL_get_verify_result(ssl) != X509_V_OK) return nullptr;
   auto out = std::make_shared<ClientCert>();
-  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
+  crypto::BioPtr bio(BIO_new(BIO_s_mem()));
   if (bio && X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
     char* data = nullptr;
     long len = BIO_get_mem_data(bio.get(), &data);

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "common/crypto/ossl.h"
+
 namespace attest::ima {
 
 size_t DigestSize(HashAlg alg) {
@@ -70,14 +72,8 @@ Digest Digest::From(std::span<const uint8_t> data) {
 }
 
 struct Hasher::Impl {
-  struct MdFree {
-    void operator()(EVP_MD* m) const { EVP_MD_free(m); }
-  };
-  struct CtxFree {
-    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-  };
-  std::array<std::unique_ptr<EVP_MD, MdFree>, kNumHashAlgs> mds;
-  std::unique_ptr<EVP_MD_CTX, CtxFree> ctx{EVP_MD_CTX_new()};
+  std::array<crypto::MdPtr, kNumHashAlgs> mds;
+  crypto::MdCtxPtr ctx{EVP_MD_CTX_new()};
 };
 
 Hasher::Hasher() : impl_(std::make_unique<Impl>()) {

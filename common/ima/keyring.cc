@@ -11,23 +11,15 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "common/crypto/ossl.h"
 #include "common/ima/errors.h"
 #include "common/ima/hash.h"
 
 namespace attest::ima {
 namespace {
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using X509Ptr = std::unique_ptr<X509, X509Free>;
+using crypto::BioPtr;
+using crypto::X509Ptr;
 
 std::shared_ptr<EVP_PKEY> Own(EVP_PKEY* k) {
   return std::shared_ptr<EVP_PKEY>(k, [](EVP_PKEY* p) { EVP_PKEY_free(p); });
@@ -231,8 +223,7 @@ SigStatus Keyring::Verify(std::span<const uint8_t> sig, std::string_view digest_
   if (md == nullptr || static_cast<size_t>(EVP_MD_get_size(md)) != digest.size()) {
     return SigStatus::kBadAlgo;
   }
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(
-      EVP_PKEY_CTX_new_from_pkey(nullptr, key->pkey.get(), nullptr));
+  crypto::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key->pkey.get(), nullptr));
   if (!ctx || EVP_PKEY_verify_init(ctx.get()) != 1) return SigStatus::kInvalid;
   if (EVP_PKEY_get_base_id(key->pkey.get()) == EVP_PKEY_RSA &&
       EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1) {

@@ -11,11 +11,12 @@
 #include <sstream>
 
 #include "common/base/hex.h"
+#include "common/crypto/ossl.h"
 
 namespace attest::token {
 
 struct PreparedMac {
-  std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> ctx{nullptr, EVP_MAC_CTX_free};
+  crypto::MacCtxPtr ctx;
 };
 
 namespace {
@@ -67,8 +68,7 @@ std::array<uint8_t, 4> AgentTag(std::string_view uuid) {
 // label follows the version byte (signed_bytes[0]).
 bool Mac(const PreparedMac& key, std::string_view uuid, const uint8_t* signed_bytes, uint8_t* out) {
   const std::string_view label = signed_bytes[0] == kVersionV1 ? kMacLabelV1 : kMacLabelV2;
-  std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> ctx(EVP_MAC_CTX_dup(key.ctx.get()),
-                                                                EVP_MAC_CTX_free);
+  crypto::MacCtxPtr ctx(EVP_MAC_CTX_dup(key.ctx.get()));
   const uint8_t len_be[2] = {static_cast<uint8_t>((uuid.size() >> 8) & 0xff),
                              static_cast<uint8_t>(uuid.size() & 0xff)};
   auto update = [&](const void* p, size_t n) {
@@ -82,8 +82,7 @@ bool Mac(const PreparedMac& key, std::string_view uuid, const uint8_t* signed_by
 
 // A keyed HMAC-SHA256 context for `secret`, or null if OpenSSL refuses.
 std::shared_ptr<const PreparedMac> PrepareMac(const std::string& secret) {
-  std::unique_ptr<EVP_MAC, decltype(&EVP_MAC_free)> mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr),
-                                                        EVP_MAC_free);
+  crypto::MacPtr mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
   if (!mac) return nullptr;
   auto p = std::make_shared<PreparedMac>();
   p->ctx.reset(EVP_MAC_CTX_new(mac.get()));

@@ -14,44 +14,15 @@
 namespace attest::tpm {
 namespace {
 
-struct ParamBldDeleter {
-  void operator()(OSSL_PARAM_BLD* p) const { OSSL_PARAM_BLD_free(p); }
-};
-struct ParamDeleter {
-  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
-};
-struct PkeyCtxDeleter {
-  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
-};
-struct BnDeleter {
-  void operator()(BIGNUM* p) const { BN_free(p); }
-};
-struct BioDeleter {
-  void operator()(BIO* p) const { BIO_free(p); }
-};
-
-// The OpenSSL error queue is per thread; drain it into the message so it does
-// not leak into an unrelated later call.
-std::string OpensslError() {
-  std::string out;
-  unsigned long e;
-  while ((e = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "no OpenSSL error detail" : out;
-}
+using crypto::OpenSslError;
 
 Result<EvpPkeyPtr> FromData(const char* type, OSSL_PARAM_BLD* bld, const std::string& what) {
-  std::unique_ptr<OSSL_PARAM, ParamDeleter> params(OSSL_PARAM_BLD_to_param(bld));
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter> ctx(
-      EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  crypto::ParamPtr params(OSSL_PARAM_BLD_to_param(bld));
+  crypto::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
   EVP_PKEY* raw = nullptr;
   if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
       EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-    return MakeError(errc::invalid_key, what + ": EVP_PKEY_fromdata: " + OpensslError());
+    return MakeError(errc::invalid_key, what + ": EVP_PKEY_fromdata: " + OpenSslError());
   }
   return EvpPkeyPtr(raw);
 }
@@ -68,13 +39,13 @@ Result<EvpPkeyPtr> RsaToPkey(const TPMT_PUBLIC& pub) {
                                             "-bit key");
   }
   uint32_t exponent = p.exponent == 0 ? 65537 : p.exponent;
-  std::unique_ptr<BIGNUM, BnDeleter> bn_n(BN_bin2bn(n.buffer, n.size, nullptr));
-  std::unique_ptr<BIGNUM, BnDeleter> bn_e(BN_new());
-  std::unique_ptr<OSSL_PARAM_BLD, ParamBldDeleter> bld(OSSL_PARAM_BLD_new());
+  crypto::BnPtr bn_n(BN_bin2bn(n.buffer, n.size, nullptr));
+  crypto::BnPtr bn_e(BN_new());
+  crypto::ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bn_n || !bn_e || !bld || BN_set_word(bn_e.get(), exponent) != 1 ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1) {
-    return MakeError(errc::crypto_error, "RSA key parameters: " + OpensslError());
+    return MakeError(errc::crypto_error, "RSA key parameters: " + OpenSslError());
   }
   return FromData("RSA", bld.get(), "RSA public key");
 }
@@ -99,12 +70,12 @@ Result<EvpPkeyPtr> EccToPkey(const TPMT_PUBLIC& pub) {
   point[0] = 0x04;
   std::copy(x.buffer, x.buffer + x.size, point.begin() + 1 + static_cast<long>(field - x.size));
   std::copy(y.buffer, y.buffer + y.size, point.end() - y.size);
-  std::unique_ptr<OSSL_PARAM_BLD, ParamBldDeleter> bld(OSSL_PARAM_BLD_new());
+  crypto::ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bld ||
       OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
       OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
                                        point.size()) != 1) {
-    return MakeError(errc::crypto_error, "ECC key parameters: " + OpensslError());
+    return MakeError(errc::crypto_error, "ECC key parameters: " + OpenSslError());
   }
   return FromData("EC", bld.get(), std::string("ECC ") + group + " public key");
 }
@@ -136,12 +107,12 @@ Result<EvpPkeyPtr> PublicToEvpPkey(const TPMT_PUBLIC& pub) {
 
 Result<EvpPkeyPtr> LoadPemPublicKey(ByteView pem) {
   if (pem.size() > (1u << 20)) return MakeError(errc::malformed, "PEM input larger than 1 MiB");
-  std::unique_ptr<BIO, BioDeleter> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) return MakeError(errc::crypto_error, "BIO_new_mem_buf: " + OpensslError());
+  crypto::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return MakeError(errc::crypto_error, "BIO_new_mem_buf: " + OpenSslError());
   EVP_PKEY* raw = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
   if (raw == nullptr) {
     return MakeError(errc::malformed,
-                     "not a PEM public key (SubjectPublicKeyInfo): " + OpensslError());
+                     "not a PEM public key (SubjectPublicKeyInfo): " + OpenSslError());
   }
   EvpPkeyPtr key(raw);
   int id = EVP_PKEY_get_base_id(raw);

@@ -12,14 +12,12 @@
 #include <optional>
 
 #include "common/base/result.h"
+#include "common/crypto/ossl.h"
 #include "common/tpm/marshal.h"
 
 namespace attest::tpm {
 
-struct EvpPkeyDeleter {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
+using EvpPkeyPtr = crypto::PkeyPtr;
 
 // A TPM ECC curve as OpenSSL knows it: NIST P-256 and P-384 only
 // (nullopt for any other curve id).
