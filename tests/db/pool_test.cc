@@ -15,9 +15,9 @@
 namespace attest::testing {
 namespace {
 
-using attest::db::Connection;
-using attest::db::errc;
-using attest::db::Pool;
+using db::Connection;
+using db::errc;
+using db::Pool;
 
 // Blocks the pool's thread until Release(); Started() waits until it runs.
 class Blocker {
