@@ -16,6 +16,7 @@
 #include "attest/v1/admin.pb.h"
 #include "attest/v1/registration.pb.h"
 #include "common/credential/credential.h"
+#include "common/db/pool.h"
 #include "common/http/server.h"
 #include "common/kafka/partitioner.h"
 #include "common/metrics/metrics.h"
@@ -24,7 +25,6 @@
 #include "registrar/admin_auth.h"
 #include "registrar/bulk.h"
 #include "registrar/codec.h"
-#include "registrar/db_pool.h"
 #include "registrar/errors.h"
 #include "registrar/policy_check.h"
 #include "registrar/store.h"
@@ -78,7 +78,7 @@ struct Registrar::Impl {
   bool have_trust_store = false;
   AdminAuth auth;
   metrics::Registry registry;
-  std::unique_ptr<DbPool> pool;
+  std::unique_ptr<db::Pool> pool;
   std::unique_ptr<http::Server> server;
   metrics::CounterFamily* registrations = nullptr;
   metrics::CounterFamily* activations = nullptr;
@@ -92,9 +92,9 @@ struct Registrar::Impl {
   // the queue is full or the database unreachable.
   template <typename F>
   void Defer(const Responder& res, F fn) {
-    bool queued = pool->Submit([res, fn = std::move(fn)](Result<db::Connection*> conn) mutable {
+    auto queued = pool->Submit([res, fn = std::move(fn)](Result<db::Connection*> conn) mutable {
       if (!conn) {
-        res.Send(ProblemFor(conn.error()));
+        res.Send(ProblemFor(MakeError(errc::unavailable, conn.error().ToString())));
         return;
       }
       res.Send(fn(**conn));
@@ -488,7 +488,7 @@ struct Registrar::Impl {
   void CleanupLoop() {
     std::unique_lock lock(cleanup_mu);
     while (!cleanup_cv.wait_for(lock, config.cleanup_interval, [&] { return cleanup_stop; })) {
-      pool->Submit([](Result<db::Connection*> conn) {
+      (void)pool->Submit([](Result<db::Connection*> conn) {
         if (!conn) return;
         auto c = CleanupExpired(**conn);
         if (!c) {
@@ -545,12 +545,15 @@ Result<std::unique_ptr<Registrar>> Registrar::Create(RegistrarConfig config,
 
 Result<void> Registrar::Start() {
   Impl& i = *impl_;
-  i.pool = std::make_unique<DbPool>(i.config.db_conninfo, i.config.db_pool_size,
-                                    i.config.db_queue_limit, &PrepareStatements);
+  i.pool = std::make_unique<db::Pool>(db::Pool::Options{.conninfo = i.config.db_conninfo,
+                                                        .connections = i.config.db_pool_size,
+                                                        .queue_limit = i.config.db_queue_limit,
+                                                        .prepare = &PrepareStatements,
+                                                        .name = "registrar"});
   auto& queue =
       i.registry.AddGauge("registrar_db_queue_depth", "Requests waiting for a database worker.");
   auto& depth = queue.With({});
-  DbPool* pool = i.pool.get();
+  db::Pool* pool = i.pool.get();
   i.registry.AddCollector([&depth, pool] { depth.Set(static_cast<double>(pool->queued())); });
   if (auto r = i.server->Start(); !r) return r;
   i.cleanup_thread = std::thread([&i] { i.CleanupLoop(); });

@@ -2,7 +2,7 @@
 // (registration, activation, control-plane API, health and metrics), over
 // PostgreSQL and stateless otherwise, so several replicas can share a
 // database. Requests are parsed on the I/O threads only as far as routing;
-// parsing, crypto (MakeCredential) and database work run on the DbPool's
+// parsing, crypto (MakeCredential) and database work run on the db::Pool's
 // workers, so the event loop never waits for PostgreSQL.
 //
 //   auto reg = Registrar::Create(config, 12);  // loads trust store, token, TLS files
