@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "verifier-workers/errors.h"
+#include "verifier-workers/findings.h"
 #include "verifier-workers/relay.h"
 
 namespace attest::worker {
@@ -10,16 +11,16 @@ namespace attest::worker {
 const char* SkipReason(Disposition d) {
   switch (d) {
     case Disposition::kBadKey:
-      return "bad_key";
+      return findings::kSkipBadKey.data();
     case Disposition::kCopy:
-      return "copy";
+      return findings::kSkipCopy.data();
     case Disposition::kNoVerdict:
-      return "no_verdict";
+      return findings::kSkipNoVerdict.data();
     case Disposition::kNotEnrolled:
     case Disposition::kVerdict:
       break;
   }
-  return "not_enrolled";
+  return findings::kSkipNotEnrolled.data();
 }
 
 std::vector<kafka::Message> Batch::TakeMessages() {

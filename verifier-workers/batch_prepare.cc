@@ -83,7 +83,8 @@ Result<void> BatchPreparer::LoadMissingPolicies(StoreTransaction& tx, const Batc
   for (const auto& p : prows) {
     auto compiled = CompilePolicy(p.id, p.version, p.kind, p.body);
     if (!compiled->error.empty()) {
-      spdlog::error("worker: policy {} ({} v{}): {}", p.id, p.kind, p.version, compiled->error);
+      spdlog::error("worker: policy {} ({} v{}): {}", p.id, ToText(p.kind), p.version,
+                    compiled->error);
     }
     policies_.Put(p.id, std::move(compiled));
   }
@@ -114,9 +115,10 @@ void BatchPreparer::Verify(Batch& b, const Plan& plan, Clock::time_point now) {
         const kafka::Message& m = rec.msg;
         rec.outcome =
             ProcessRecord(*ctx_, m.value, EvidenceRef{m.partition, m.offset}, *r, key, pol, now);
-        rec.disposition = rec.outcome.result != v1::VERDICT_RESULT_UNSPECIFIED ? Disposition::kVerdict
-                          : rec.outcome.copy                                   ? Disposition::kCopy
-                                                                               : Disposition::kNoVerdict;
+        rec.disposition = rec.outcome.result != v1::VERDICT_RESULT_UNSPECIFIED
+                              ? Disposition::kVerdict
+                          : rec.outcome.copy ? Disposition::kCopy
+                                             : Disposition::kNoVerdict;
       }
     });
   }

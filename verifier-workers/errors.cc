@@ -24,6 +24,8 @@ class Category final : public std::error_category {
         return "crypto error";
       case errc::bad_input:
         return "bad input";
+      case errc::unknown_value:
+        return "unknown value";
     }
     return "unknown error";
   }

@@ -14,6 +14,7 @@ enum class errc {
   kafka = 4,           // the Kafka client failed
   crypto = 5,          // a key could not be loaded or used
   bad_input = 6,       // a record or file is malformed
+  unknown_value = 7,   // the database holds a value this worker does not know (a newer schema)
 };
 
 const std::error_category& category();

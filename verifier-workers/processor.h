@@ -4,15 +4,9 @@
 // outbox rows. The caller (worker.cc) loads the rows, runs this on its thread
 // pool and writes the results in one transaction per batch.
 //
-// State machine (docs/worker.md):
-//   result       previous state          new state   verdict
-//   rejected     any                     unchanged   REJECTED (replay, bad token, bad policy)
-//   fail         any                     FAILED      FAIL (+ revocation unless already FAILED)
-//   log needed   any                     unchanged   LOG_REQUESTED
-//   pass         OFFLINE                 PASS        RESUMED
-//   pass         FAILED                  FAILED      PASS (stays failed until re-enrolled)
-//   pass         ENROLLED, PASS          PASS        PASS
-// Every verdict increments the agent's sequence; (agent, sequence) is unique.
+// State machine: state_table.h (NextState, docs/worker.md); a transition to
+// FAILED also gives a signed revocation. Every verdict increments the
+// agent's sequence; (agent, sequence) is unique. Finding ids: findings.h.
 //
 // Thread-safety: functions are reentrant; a Context is immutable.
 #pragma once
@@ -31,6 +25,8 @@
 #include "common/verifier/verifier.h"
 #include "verifier-workers/config.h"
 #include "verifier-workers/revocation.h"
+#include "verifier-workers/state_table.h"
+#include "verifier-workers/states.h"
 
 namespace attest::worker {
 
@@ -41,9 +37,9 @@ using Clock = std::chrono::system_clock;
 struct AgentRow {
   std::string agent_id;  // lower-case canonical UUID text
   bool registration_active = false;
-  std::string ak_name;                      // TPM name of the AK (nameAlg | digest)
-  std::string ak_public;                    // TPM2B_PUBLIC; empty unless loaded
-  std::string state;                        // ENROLLED | PASS | FAILED | OFFLINE
+  std::string ak_name;    // TPM name of the AK (nameAlg | digest)
+  std::string ak_public;  // TPM2B_PUBLIC; empty unless loaded
+  EnrolmentState state = EnrolmentState::kEnrolled;
   std::optional<std::string> state_reason;  // set on a transition
   int64_t pcr_policy_id = 0, runtime_policy_id = 0, mb_policy_id = 0;
   int32_t partition = 0;
@@ -54,7 +50,7 @@ struct AgentRow {
   // brings the agent back without an operator. kNoRecovery: only a
   // re-enrolment does (a TPM rollback). nullopt: not failed since enrolment.
   std::optional<int64_t> failed_reset_count;
-  static constexpr int64_t kNoRecovery = int64_t{1} << 32;
+  static constexpr int64_t kNoRecovery = worker::kNoRecovery;
   verifier::AgentState vstate;
   bool attested = false;  // authenticated evidence: the agent is alive
   // When the gateway received the latest authenticated evidence (attested):
@@ -70,15 +66,15 @@ struct AgentRow {
 struct CachedPolicy {
   int64_t id = 0;
   int64_t version = 0;
-  std::string kind;  // pcr | runtime | mb
+  PolicyKind kind = PolicyKind::kPcr;
   std::shared_ptr<const checks::PcrPolicy> pcr;
   std::shared_ptr<const verifier::CompiledRuntimePolicy> runtime;
   std::shared_ptr<const eventlog::ReferenceState> mb;
   std::string error;  // non-empty: the body does not compile
 };
 // Compiles a policy body of `kind`.
-std::shared_ptr<const CachedPolicy> CompilePolicy(int64_t id, int64_t version,
-                                                  const std::string& kind, const std::string& body);
+std::shared_ptr<const CachedPolicy> CompilePolicy(int64_t id, int64_t version, PolicyKind kind,
+                                                  const std::string& body);
 
 struct AgentPolicyRefs {
   std::shared_ptr<const CachedPolicy> pcr, runtime, mb;
@@ -112,8 +108,8 @@ struct OutboxRecord {
 struct HistoryRecord {
   std::string agent_id;
   int64_t sequence = 0;
-  std::string result;  // pass | fail | offline | resumed | rejected | log_requested
-  std::string state;
+  v1::VerdictResult result = v1::VERDICT_RESULT_UNSPECIFIED;
+  EnrolmentState state = EnrolmentState::kEnrolled;
   std::string failures_json = "[]";
   int64_t pcr_policy_id = 0, runtime_policy_id = 0, mb_policy_id = 0;
   std::optional<int64_t> quote_clock, quote_reset_count, quote_restart_count;
@@ -170,9 +166,6 @@ Outcome MakeOffline(const Context& ctx, AgentRow& row, Clock::time_point now);
 
 // Encodes a verdict / signed revocation per ctx.encoding.
 OutboxRecord EncodeVerdict(const Context& ctx, const v1::Verdict& verdict, int32_t partition);
-
-// "AGENT_STATE_PASS" etc. for a row state text.
-v1::AgentState StateEnum(const std::string& state);
 
 // True for a canonical 8-4-4-4-12 hex UUID (any case).
 bool IsUuid(std::string_view s);

@@ -30,13 +30,16 @@ void PrepareStoreStatements(pqxx::connection_base& conn);
 // name always comes back; its public area only for agents whose
 // `have_ak[i]` is 0 (the worker holds the parsed key of the others, keyed
 // by name: the hex text of ~280 bytes per row was a third of the query).
-// `have_ak` empty: no public areas at all.
+// `have_ak` empty: no public areas at all. A state this worker does not
+// know (a newer schema) is errc::unknown_value: the batch fails and is
+// retried, the worker never guesses a state.
 Result<std::map<std::string, AgentRow>> LoadAgents(pqxx::transaction_base& tx,
                                                    const std::vector<std::string>& agent_ids,
                                                    const std::vector<uint8_t>& have_ak, bool lock);
 // Fills ak_public of the given rows (their AK changed under a cached name).
 Result<void> LoadAkPublics(pqxx::transaction_base& tx, const std::vector<AgentRow*>& rows);
 
+// A kind this worker does not know is errc::unknown_value (as for states).
 Result<std::vector<PolicyRow>> LoadPolicies(pqxx::transaction_base& tx,
                                             const std::vector<int64_t>& ids);
 

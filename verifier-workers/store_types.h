@@ -27,7 +27,7 @@ struct Claim {
 
 struct PolicyRow {
   int64_t id = 0;
-  std::string kind;
+  PolicyKind kind = PolicyKind::kPcr;
   int64_t version = 0;
   std::string body;
 };

@@ -35,7 +35,7 @@ namespace attest::fuzz {
 inline constexpr char kAgent[] = "0d8e5a52-1c1f-4c0e-b3f0-6e3f0f6f9a01";
 
 template <typename Fill>
-inline std::shared_ptr<const worker::CachedPolicy> Policy(const char* kind, Fill fill) {
+inline std::shared_ptr<const worker::CachedPolicy> Policy(worker::PolicyKind kind, Fill fill) {
   auto p = std::make_shared<worker::CachedPolicy>();
   p->id = 1;
   p->version = 1;
@@ -57,19 +57,19 @@ struct Setup {
     auto k = verifier::AttestationKey::FromPublic(ak.pub);
     if (!k) std::abort();
     key = *k;
-    policies.runtime = Policy("runtime", [](worker::CachedPolicy& p) {
+    policies.runtime = Policy(worker::PolicyKind::kRuntime, [](worker::CachedPolicy& p) {
       auto runtime = std::make_shared<verifier::CompiledRuntimePolicy>();
       runtime->policy.AddDigest("/bin/sh", tpm::Bytes(32, 1));
       runtime->policy.AddDigest("boot_aggregate", tpm::Bytes(20, 0));
       p.runtime = runtime;
     });
-    policies.mb = Policy("mb", [](worker::CachedPolicy& p) {
+    policies.mb = Policy(worker::PolicyKind::kMeasuredBoot, [](worker::CachedPolicy& p) {
       auto ref = std::make_shared<eventlog::ReferenceState>();
       ref->secureboot_required = true;
       ref->boot_applications = std::vector<eventlog::RefEntry>{{std::string(64, 'a'), ""}};
       p.mb = ref;
     });
-    policies.pcr = Policy("pcr", [](worker::CachedPolicy& p) {
+    policies.pcr = Policy(worker::PolicyKind::kPcr, [](worker::CachedPolicy& p) {
       auto pcr = std::make_shared<checks::PcrPolicy>();
       pcr->allowed[TPM2_ALG_SHA256][0] = {tpm::Bytes(32, 0)};
       p.pcr = pcr;
@@ -162,7 +162,9 @@ inline worker::Context MakeContext(bool json) {
 
 // The stored agent: state ENROLLED, PASS, FAILED or OFFLINE (state 0-3).
 inline worker::AgentRow MakeRow(int state) {
-  static const char* kStates[] = {"ENROLLED", "PASS", "FAILED", "OFFLINE"};
+  static constexpr worker::EnrolmentState kStates[] = {
+      worker::EnrolmentState::kEnrolled, worker::EnrolmentState::kPass,
+      worker::EnrolmentState::kFailed, worker::EnrolmentState::kOffline};
   worker::AgentRow row;
   row.agent_id = kAgent;
   row.registration_active = true;

@@ -76,15 +76,17 @@ class SelectionWorkerTest : public ::testing::Test {
       const auto& bank = pcrs->at(eventlog::alg::kSha256);
       if (bank.contains(i)) tpm_.Set(i, bank.at(i));
     }
-    policies_.mb = CompilePolicy(
-        3, 1, "mb", eventlog::SerializeReferenceState(eventlog::GenerateReferenceState(*log)));
+    policies_.mb =
+        CompilePolicy(3, 1, PolicyKind::kMeasuredBoot,
+                      eventlog::SerializeReferenceState(eventlog::GenerateReferenceState(*log)));
     ASSERT_TRUE(policies_.mb->error.empty()) << policies_.mb->error;
 
     // IMA: the Keylime list, all of it extended and allowed.
     ima_ = verifier::test::KeylimeImaLog();
     ASSERT_FALSE(ima_.entries.empty());
     for (const auto& e : ima_.entries) tpm_.Extend(10, ImaPcrDigest(e));
-    policies_.runtime = CompilePolicy(2, 1, "runtime", ima::GeneratePolicy(ima_).ToJson());
+    policies_.runtime =
+        CompilePolicy(2, 1, PolicyKind::kRuntime, ima::GeneratePolicy(ima_).ToJson());
     ASSERT_TRUE(policies_.runtime->error.empty()) << policies_.runtime->error;
   }
 
@@ -148,7 +150,7 @@ class SelectionWorkerTest : public ::testing::Test {
   std::string TokenV1() { return verifier::test::OrThrow(token::IssueV1(keys_, kAgent, now_, 0)); }
 
   // Processes `env` for an agent in `state` that has passed before.
-  Processed Process(const v1::EvidenceEnvelope& env, const std::string& state = "PASS") {
+  Processed Process(const v1::EvidenceEnvelope& env, EnrolmentState state = EnrolmentState::kPass) {
     Processed p;
     p.row.agent_id = kAgent;
     p.row.registration_active = true;
@@ -260,7 +262,7 @@ TEST_F(SelectionWorkerTest, AQuoteWithholdingAnAskedPcrIsRejected) {
     ExpectRejected(p, "quote.selection_mismatch");
   }
   // Also from FAILED or OFFLINE: no PASS, no RESUMED.
-  for (const char* state : {"FAILED", "OFFLINE"}) {
+  for (EnrolmentState state : {EnrolmentState::kFailed, EnrolmentState::kOffline}) {
     auto p = Process(Envelope(Token({.pcr_bank = TPM2_ALG_SHA256, .pcr_mask = kAll}),
                               {{TPM2_ALG_SHA256, kAll & ~(1u << 4)}}),
                      state);
@@ -301,7 +303,7 @@ TEST_F(SelectionWorkerTest, APcrPolicyPcrTheChallengeLeftOutIsRejected) {
   auto pcr = std::make_shared<CachedPolicy>();
   pcr->id = 1;
   pcr->version = 1;
-  pcr->kind = "pcr";
+  pcr->kind = PolicyKind::kPcr;
   auto policy = std::make_shared<checks::PcrPolicy>();
   policy->allowed[TPM2_ALG_SHA256][14] = {tpm::Bytes(32, 0)};
   pcr->pcr = policy;

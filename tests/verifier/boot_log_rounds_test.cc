@@ -33,7 +33,7 @@ class BootLogRounds : public ::testing::Test {
     ctx_.revocation_topic = "attestation.revocations";
     row_.agent_id = kAgent;
     row_.registration_active = true;
-    row_.state = "ENROLLED";
+    row_.state = worker::EnrolmentState::kEnrolled;
     row_.sequence = 1;
   }
 
@@ -53,7 +53,8 @@ class BootLogRounds : public ::testing::Test {
   }
 
   void UseReferenceState(int64_t id) {
-    policies_.mb = worker::CompilePolicy(id, 1, "mb", R"({"version": 1})");
+    policies_.mb =
+        worker::CompilePolicy(id, 1, worker::PolicyKind::kMeasuredBoot, R"({"version": 1})");
     ASSERT_TRUE(policies_.mb->error.empty()) << policies_.mb->error;
     row_.mb_policy_id = id;
   }
@@ -85,7 +86,7 @@ TEST_F(BootLogRounds, WithheldLogFailsAndIsRevokedAndNeverKeepsTheAgentAlive) {
   EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_FAIL);
   EXPECT_TRUE(r.has(kUefiLogWithheld));
   EXPECT_TRUE(r.revoked());
-  EXPECT_EQ(row_.state, "FAILED");
+  EXPECT_EQ(row_.state, worker::EnrolmentState::kFailed);
   EXPECT_EQ(row_.state_reason.value_or(""), kUefiLogWithheld);
   EXPECT_FALSE(row_.attested);
 
@@ -108,7 +109,7 @@ TEST_F(BootLogRounds, ALogTheChallengeDidNotAskForIsNotWithheld) {
 TEST_F(BootLogRounds, AChangedReferenceStateAsksForTheLogAgain) {
   UseReferenceState(11);
   // The boot log was accepted against policy 11.
-  row_.state = "PASS";
+  row_.state = worker::EnrolmentState::kPass;
   row_.vstate.boot_log_accepted = true;
   row_.vstate.boot_log_policy_id = 11;
   auto r = Process(Envelope({10'000, 4, 0, true}, false));
@@ -122,26 +123,26 @@ TEST_F(BootLogRounds, AChangedReferenceStateAsksForTheLogAgain) {
 }
 
 TEST_F(BootLogRounds, AFailedAgentRecoversAfterACleanRebootOnly) {
-  row_.state = "FAILED";
+  row_.state = worker::EnrolmentState::kFailed;
   row_.state_reason = "ima.validation.ima-ng.not_in_allowlist";
   row_.failed_reset_count = 4;
   row_.vstate.clock = ClockState{50'000, 4, 0, true};
   // Same boot (or a suspend: restartCount moves, resetCount does not).
   auto r = Process(Envelope({51'000, 4, 1, true}, false));
   EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_PASS);
-  EXPECT_EQ(row_.state, "FAILED");
+  EXPECT_EQ(row_.state, worker::EnrolmentState::kFailed);
   // Rebooted: resetCount 5, everything verified from scratch.
   r = Process(Envelope({600, 5, 0, false}, false));
   EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_PASS);
   EXPECT_TRUE(r.verdict.reboot());
-  EXPECT_EQ(row_.state, "PASS");
+  EXPECT_EQ(row_.state, worker::EnrolmentState::kPass);
   EXPECT_EQ(row_.state_reason.value_or(""), "recovered_after_reboot");
   EXPECT_FALSE(row_.failed_reset_count.has_value());
   EXPECT_EQ(r.verdict.previous_state(), v1::AGENT_STATE_FAILED);
 }
 
 TEST_F(BootLogRounds, AFailureRecordsItsBootAndARollbackNeverRecoversByItself) {
-  row_.state = "PASS";
+  row_.state = worker::EnrolmentState::kPass;
   UseReferenceState(11);
   ctx_.uefi_log_max_rounds = 1;
   auto r = Process(Envelope({10'000, 4, 0, true}, true));
@@ -153,11 +154,11 @@ TEST_F(BootLogRounds, AFailureRecordsItsBootAndARollbackNeverRecoversByItself) {
   row_.mb_policy_id = 0;
   r = Process(Envelope({600, 5, 0, false}, false));
   EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_PASS);
-  EXPECT_EQ(row_.state, "FAILED");
+  EXPECT_EQ(row_.state, worker::EnrolmentState::kFailed);
 }
 
 TEST_F(BootLogRounds, ARollbackStaysUnrecoverableThroughLaterFailures) {
-  row_.state = "FAILED";
+  row_.state = worker::EnrolmentState::kFailed;
   row_.state_reason = "quote.tpm_rollback";
   row_.failed_reset_count = worker::AgentRow::kNoRecovery;
   row_.vstate.clock = ClockState{50'000, 4, 0, true};
@@ -173,7 +174,7 @@ TEST_F(BootLogRounds, ARollbackStaysUnrecoverableThroughLaterFailures) {
   row_.mb_policy_id = 0;
   r = Process(Envelope({70'000, 6, 0, false}, false));
   EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_PASS);
-  EXPECT_EQ(row_.state, "FAILED");
+  EXPECT_EQ(row_.state, worker::EnrolmentState::kFailed);
 }
 
 // Evidence that does not extend liveness (a withheld log) still dates the
@@ -181,7 +182,7 @@ TEST_F(BootLogRounds, ARollbackStaysUnrecoverableThroughLaterFailures) {
 // slow to produce) is a delayed quote, not a rollback of an honest TPM.
 TEST_F(BootLogRounds, CountersOfAWithheldRoundDateALaterRollbackCheck) {
   UseReferenceState(11);
-  row_.state = "PASS";
+  row_.state = worker::EnrolmentState::kPass;
   row_.attested_at = now_ - std::chrono::seconds(600);  // liveness last extended long ago
   row_.vstate.clock = ClockState{10'000, 4, 0, true};
   auto r = Process(Envelope({20'000, 4, 0, true}, true));  // received 1 s ago

@@ -226,7 +226,7 @@ TEST_F(RollbackSwtpm, WorkerFailsAndRevokesTheRestoredTpm) {
   worker::AgentRow row;
   row.agent_id = kAgent;
   row.registration_active = true;
-  row.state = "ENROLLED";
+  row.state = worker::EnrolmentState::kEnrolled;
   const auto t0 = worker::Clock::time_point(std::chrono::seconds(1'700'000'000));
   int64_t offset = 0;
 
@@ -270,7 +270,7 @@ TEST_F(RollbackSwtpm, WorkerFailsAndRevokesTheRestoredTpm) {
   ClockForward(row.vstate.clock->clock, 3'600'000);
   auto [o3, r3] = round(t0 + std::chrono::seconds(120));
   ASSERT_EQ(r3.result(), v1::VERDICT_RESULT_PASS) << r3.DebugString();
-  ASSERT_EQ(row.state, "PASS");
+  ASSERT_EQ(row.state, worker::EnrolmentState::kPass);
   const ClockState stored = *row.vstate.clock;
 
   RestoreSnapshot();
@@ -278,7 +278,7 @@ TEST_F(RollbackSwtpm, WorkerFailsAndRevokesTheRestoredTpm) {
   ASSERT_EQ(r4.result(), v1::VERDICT_RESULT_FAIL) << r4.DebugString();
   ASSERT_GE(r4.failures_size(), 1);
   EXPECT_EQ(r4.failures(0).event_id(), "quote.tpm_rollback");
-  EXPECT_EQ(row.state, "FAILED");
+  EXPECT_EQ(row.state, worker::EnrolmentState::kFailed);
   EXPECT_EQ(row.state_reason, "quote.tpm_rollback");
   ASSERT_EQ(o4.outbox.size(), 2u) << "a verdict and a signed revocation";
   EXPECT_EQ(o4.outbox[1].topic, "attestation.revocations");
@@ -290,11 +290,11 @@ TEST_F(RollbackSwtpm, WorkerFailsAndRevokesTheRestoredTpm) {
   EXPECT_EQ(o5.outbox.size(), 1u);  // revoked once
 
   // Re-enrolled (the registrar's reg_enrol: ENROLLED, counters NULL).
-  row.state = "ENROLLED";
+  row.state = worker::EnrolmentState::kEnrolled;
   row.vstate.clock.reset();
   auto [o6, r6] = round(t0 + std::chrono::seconds(300));
   EXPECT_EQ(r6.result(), v1::VERDICT_RESULT_PASS) << r6.DebugString();
-  EXPECT_EQ(row.state, "PASS");
+  EXPECT_EQ(row.state, worker::EnrolmentState::kPass);
 }
 
 }  // namespace

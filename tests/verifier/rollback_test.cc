@@ -150,7 +150,7 @@ class WorkerRollback : public ::testing::Test {
     ctx_.revocation_topic = "attestation.revocations";
     row_.agent_id = kAgent;
     row_.registration_active = true;
-    row_.state = "PASS";
+    row_.state = worker::EnrolmentState::kPass;
     row_.sequence = 7;
   }
 
@@ -193,7 +193,7 @@ TEST_F(WorkerRollback, ARestoredTpmFailsAndIsRevoked) {
   ASSERT_EQ(r.verdict.result(), v1::VERDICT_RESULT_FAIL) << r.verdict.DebugString();
   EXPECT_TRUE(r.has("quote.tpm_rollback")) << r.verdict.DebugString();
   EXPECT_FALSE(r.has("quote.replay")) << r.verdict.DebugString();
-  EXPECT_EQ(row_.state, "FAILED");
+  EXPECT_EQ(row_.state, worker::EnrolmentState::kFailed);
   EXPECT_EQ(row_.state_reason, "quote.tpm_rollback");
   ASSERT_EQ(r.out.outbox.size(), 2u);  // the verdict and a signed revocation
   EXPECT_EQ(r.out.outbox[1].topic, "attestation.revocations");
@@ -217,12 +217,12 @@ TEST_F(WorkerRollback, ARestoredTpmFailsAndIsRevoked) {
 
   // The operator re-enrols (registrar: state ENROLLED, counters NULL): the
   // TPM as it is now is the reference, and it passes.
-  row_.state = "ENROLLED";
+  row_.state = worker::EnrolmentState::kEnrolled;
   row_.vstate.clock.reset();
   now_ += std::chrono::seconds(60);
   r = Process(Envelope({40'100, 4, 1, true}, now_ - std::chrono::seconds(1)));
   EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_PASS) << r.verdict.DebugString();
-  EXPECT_EQ(row_.state, "PASS");
+  EXPECT_EQ(row_.state, worker::EnrolmentState::kPass);
   EXPECT_EQ(row_.vstate.clock->clock, 40'100u);
 }
 
@@ -237,7 +237,7 @@ TEST_F(WorkerRollback, AnOldEvidenceDelayedOnItsWayStaysRejected) {
     EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_REJECTED) << r.verdict.DebugString();
     EXPECT_TRUE(r.has("quote.replay")) << r.verdict.DebugString();
     EXPECT_FALSE(r.has("quote.tpm_rollback")) << r.verdict.DebugString();
-    EXPECT_EQ(row_.state, "PASS");
+    EXPECT_EQ(row_.state, worker::EnrolmentState::kPass);
     EXPECT_EQ(r.out.outbox.size(), 1u);
   }
 }
@@ -273,7 +273,7 @@ TEST_F(WorkerRollback, ASecondCopyOfTheEvidenceVerifiedLastGetsNoVerdict) {
   EXPECT_EQ(copy.error, "");
   EXPECT_TRUE(copy.outbox.empty());
   EXPECT_EQ(row_.sequence, sequence);
-  EXPECT_EQ(row_.state, "PASS");
+  EXPECT_EQ(row_.state, worker::EnrolmentState::kPass);
 
   r = Process(Envelope({50'001, 4, 1, true}, now_ - std::chrono::seconds(3)));
   EXPECT_EQ(r.verdict.result(), v1::VERDICT_RESULT_REJECTED) << r.verdict.DebugString();

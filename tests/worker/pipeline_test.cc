@@ -231,7 +231,7 @@ TEST(SweepTest, AFencedPartitionWritesNothing) {
   AgentRow row;
   row.agent_id = LowerUuid(kAgent);
   row.partition = 5;
-  row.state = "PASS";
+  row.state = EnrolmentState::kPass;
   log.agents[row.agent_id] = row;
   log.fenced = {5};
   FakeSession session(&log);

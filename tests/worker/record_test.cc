@@ -116,7 +116,7 @@ TEST_P(HostilePathTest, FailsWithThePathEscapedOnceInEveryEncoding) {
     SCOPED_TRACE(json ? "json" : "protobuf");
     Processed p = Process(value, json);
     ASSERT_EQ(p.verdict.result(), v1::VERDICT_RESULT_FAIL) << p.verdict.DebugString();
-    EXPECT_EQ(p.row.state, "FAILED");
+    EXPECT_EQ(p.row.state, EnrolmentState::kFailed);
     bool found = false;
     for (const auto& f : p.verdict.failures()) {
       if (f.event_id() != "ima.validation.ima-ng.not_in_allowlist") continue;
@@ -187,7 +187,7 @@ TEST(RecordTest, BytesThatAreNotAnEnvelopeAreRejected) {
   Processed p = Process(garbage, false);
   EXPECT_EQ(p.verdict.result(), v1::VERDICT_RESULT_REJECTED);
   EXPECT_EQ(p.verdict.failures(0).event_id(), "evidence.malformed");
-  EXPECT_EQ(p.row.state, "PASS");
+  EXPECT_EQ(p.row.state, EnrolmentState::kPass);
 }
 
 TEST(RecordTest, AnEnvelopeOfAnotherAgentIsRejected) {
@@ -198,7 +198,7 @@ TEST(RecordTest, AnEnvelopeOfAnotherAgentIsRejected) {
   Processed p = Process(value, true, 0);
   EXPECT_EQ(p.verdict.result(), v1::VERDICT_RESULT_REJECTED);
   EXPECT_EQ(p.verdict.failures(0).event_id(), "evidence.malformed");
-  EXPECT_EQ(p.row.state, "ENROLLED");
+  EXPECT_EQ(p.row.state, EnrolmentState::kEnrolled);
 }
 
 TEST(RecordTest, AReceiveTimeOutOfRangeCountsAsNow) {

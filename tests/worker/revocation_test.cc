@@ -104,7 +104,7 @@ class RevocationTest : public ::testing::TestWithParam<std::string> {
     ctx.encoding = enc;
     AgentRow row;
     row.agent_id = kAgent;
-    row.state = "PASS";
+    row.state = EnrolmentState::kPass;
     row.sequence = 41;
     return MakeOffline(ctx, row, Clock::now());
   }

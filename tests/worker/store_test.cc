@@ -191,8 +191,8 @@ TEST_F(StoreTest, BatchWritesKeepQuotesBackslashesAndBytes) {
   HistoryRecord h;
   h.agent_id = kAgent;
   h.sequence = 1;
-  h.result = "fail";
-  h.state = "FAILED";
+  h.result = v1::VERDICT_RESULT_FAIL;
+  h.state = EnrolmentState::kFailed;
   h.failures_json = failures;
   OutboxRecord o{"attestation.verdicts", kAgent, "application/x-protobuf", payload, 0};
   {
@@ -200,7 +200,7 @@ TEST_F(StoreTest, BatchWritesKeepQuotesBackslashesAndBytes) {
     auto rows = LoadAgents(tx, {kAgent}, {}, false);
     ASSERT_TRUE(rows.ok());
     AgentRow& row = rows->at(kAgent);
-    row.state = "FAILED";
+    row.state = EnrolmentState::kFailed;
     row.state_reason = R"(say "no" \ twice)";
     auto ids = WriteResults(tx, {&row}, {&h}, {&o}, "w1");
     ASSERT_TRUE(ids.ok()) << ids.error().message;
