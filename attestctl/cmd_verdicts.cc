@@ -163,27 +163,9 @@ Clock::duration Seconds(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
 }
 
-int Tail(const TailArgs& a) {
-  for (const auto& agent : a.agents) {
-    if (!ValidUuid(agent)) throw CommandError{kExitUsage, "--agent " + agent + ": not a UUID"};
-  }
-  std::optional<worker::PkeyPtr> key, verdict_key;
-  if (!a.revocation_key.empty()) key = LoadKeyFlag("--revocation-key", a.revocation_key);
-  if (!a.verdict_key.empty()) verdict_key = LoadKeyFlag("--verdict-key", a.verdict_key);
-  TailFilter filter;
-  for (const auto& agent : a.agents) filter.agents.insert(Lower(agent));
-  for (const auto& r : a.results) filter.results.insert(r);
-
-  std::string bootstrap = a.bootstrap;
-  if (bootstrap.empty()) {
-    const char* env = std::getenv("KAFKA_BOOTSTRAP_SERVERS");
-    bootstrap = env && *env ? env : "127.0.0.1:9092";
-  }
-  const bool with_revocations = a.revocations || a.only_revocations || key.has_value();
-
-  // Quiet unless asked: librdkafka retries an unreachable broker on its own
-  // and we report it ourselves after --connect-timeout.
-  spdlog::set_level(a.verbose ? spdlog::level::info : spdlog::level::err);
+// The consumer: a group of its own, the topics asked for, quiet librdkafka.
+kafka::ConsumerConfig TailConsumerConfig(const TailArgs& a, const std::string& bootstrap,
+                                         bool with_revocations) {
   kafka::ConsumerConfig cc;
   cc.bootstrap_servers = bootstrap;
   cc.group_id = a.group.empty() ? UniqueGroup() : a.group;
@@ -202,6 +184,106 @@ int Tail(const TailArgs& a) {
     }
     cc.extra[p.substr(0, eq)] = p.substr(eq + 1);
   }
+  return cc;
+}
+
+// Tail's records as lines to print: decoded, filtered, signatures checked.
+struct RecordLines {
+  const TailArgs& a;
+  const TailFilter& filter;
+  bool with_revocations;
+  EVP_PKEY* revocation_key;        // nullptr: revocation signatures unchecked
+  EVP_PKEY* verdict_key;           // nullptr: verdict signatures unchecked
+  bool invalid_signature = false;  // a checked signature failed
+
+  // The line for `m`, or nullopt when filtered out or undecodable (said on
+  // stderr).
+  std::optional<std::string> Line(const kafka::Message& m) {
+    if (m.topic == a.revocation_topic && with_revocations) return RevocationLine(m);
+    return VerdictLine(m);
+  }
+
+  std::optional<std::string> RevocationLine(const kafka::Message& m) {
+    auto rev = DecodeRevocation(m.value, HeaderValue(m, "content-type"));
+    if (!rev) {
+      std::cerr << "attestctl: " << m.topic << "[" << m.partition << "]@" << m.offset << ": "
+                << TerminalSafe(rev.error().message) << "\n";
+      return std::nullopt;
+    }
+    if (!filter.MatchesRevocation(rev->event)) return std::nullopt;
+    SignatureCheck check = SignatureCheck::kUnchecked;
+    if (revocation_key) {
+      check = worker::VerifyRevocation(rev->signed_event, revocation_key)
+                  ? SignatureCheck::kValid
+                  : SignatureCheck::kInvalid;
+      if (check == SignatureCheck::kInvalid) invalid_signature = true;
+    }
+    return a.json ? RevocationJson(*rev, check) : RevocationText(*rev, check, m.timestamp_ms);
+  }
+
+  std::optional<std::string> VerdictLine(const kafka::Message& m) {
+    auto v = DecodeVerdict(m.value, HeaderValue(m, "content-type"));
+    if (!v) {
+      std::cerr << "attestctl: " << m.topic << "[" << m.partition << "]@" << m.offset << ": "
+                << TerminalSafe(v.error().message) << "\n";
+      return std::nullopt;
+    }
+    if (!filter.MatchesVerdict(*v)) return std::nullopt;
+    SignatureCheck check = SignatureCheck::kUnchecked;
+    if (verdict_key) {
+      check = CheckVerdict(m, verdict_key);
+      if (check == SignatureCheck::kInvalid) invalid_signature = true;
+    }
+    return a.json ? VerdictJson(*v, check) : VerdictText(*v, m.timestamp_ms, check);
+  }
+};
+
+// With "new records only", kOffsetEnd is resolved when a partition's first
+// fetch starts: Tail announces once every partition has answered a fetch (its
+// watermarks are cached), so nothing published after the announcement is
+// skipped. Records polled before it are shown all the same.
+void Announce(const TailArgs& a, const kafka::ConsumerConfig& cc, size_t partitions) {
+  std::cerr << "attestctl: tailing " << cc.topics.front()
+            << (cc.topics.size() > 1 ? " and " + cc.topics.back() : "") << " (" << partitions
+            << " partitions, " << (a.from_beginning ? "from the beginning" : "new records only")
+            << ")" << std::endl;
+}
+
+// The --agent and --result filters; CommandError on an agent that is not a
+// UUID.
+TailFilter FilterFor(const TailArgs& a) {
+  for (const auto& agent : a.agents) {
+    if (!ValidUuid(agent)) throw CommandError{kExitUsage, "--agent " + agent + ": not a UUID"};
+  }
+  TailFilter filter;
+  for (const auto& agent : a.agents) filter.agents.insert(Lower(agent));
+  for (const auto& r : a.results) filter.results.insert(r);
+  return filter;
+}
+
+// --bootstrap, else $KAFKA_BOOTSTRAP_SERVERS, else the local default.
+std::string BootstrapServers(const TailArgs& a) {
+  std::string bootstrap = a.bootstrap;
+  if (bootstrap.empty()) {
+    const char* env = std::getenv("KAFKA_BOOTSTRAP_SERVERS");
+    bootstrap = env && *env ? env : "127.0.0.1:9092";
+  }
+  return bootstrap;
+}
+
+int Tail(const TailArgs& a) {
+  std::optional<worker::PkeyPtr> key, verdict_key;
+  if (!a.revocation_key.empty()) key = LoadKeyFlag("--revocation-key", a.revocation_key);
+  if (!a.verdict_key.empty()) verdict_key = LoadKeyFlag("--verdict-key", a.verdict_key);
+  const TailFilter filter = FilterFor(a);
+
+  const std::string bootstrap = BootstrapServers(a);
+  const bool with_revocations = a.revocations || a.only_revocations || key.has_value();
+
+  // Quiet unless asked: librdkafka retries an unreachable broker on its own
+  // and we report it ourselves after --connect-timeout.
+  spdlog::set_level(a.verbose ? spdlog::level::info : spdlog::level::err);
+  kafka::ConsumerConfig cc = TailConsumerConfig(a, bootstrap, with_revocations);
   StartAt start(a.from_beginning ? kafka::kOffsetBeginning : kafka::kOffsetEnd);
   auto consumer = kafka::Consumer::Create(cc, &start);
   if (!consumer) throw CommandError{kExitUsage, consumer.error().message};
@@ -212,8 +294,9 @@ int Tail(const TailArgs& a) {
   const auto started = Clock::now();
   std::optional<Clock::time_point> last_match;  // idle clock: from assignment on
   uint64_t matched = 0;
-  bool invalid_signature = false;
   bool announced = false;
+  RecordLines records{a, filter, with_revocations, key ? key->get() : nullptr,
+                      verdict_key ? verdict_key->get() : nullptr};
   int rc = kExitPass;
   while (!g_stop) {
     auto batch = (*consumer)->Poll(std::chrono::milliseconds(200));
@@ -233,52 +316,14 @@ int Tail(const TailArgs& a) {
       continue;
     }
     if (!last_match) last_match = now;
-    // With "new records only", kOffsetEnd is resolved when a partition's first
-    // fetch starts: announce once every partition has answered a fetch (its
-    // watermarks are cached), so nothing published after the announcement is
-    // skipped. Records polled before it are shown all the same.
     if (!announced && (a.from_beginning || (*consumer)->AllPartitionsFetched() ||
                        now - started > Seconds(a.connect_timeout_s))) {
       announced = true;
-      std::cerr << "attestctl: tailing " << cc.topics.front()
-                << (cc.topics.size() > 1 ? " and " + cc.topics.back() : "") << " ("
-                << start.partitions() << " partitions, "
-                << (a.from_beginning ? "from the beginning" : "new records only") << ")"
-                << std::endl;
+      Announce(a, cc, start.partitions());
     }
     for (const auto& m : *batch) {
-      std::optional<std::string> line;
-      if (m.topic == a.revocation_topic && with_revocations) {
-        auto rev = DecodeRevocation(m.value, HeaderValue(m, "content-type"));
-        if (!rev) {
-          std::cerr << "attestctl: " << m.topic << "[" << m.partition << "]@" << m.offset << ": "
-                    << TerminalSafe(rev.error().message) << "\n";
-          continue;
-        }
-        if (!filter.MatchesRevocation(rev->event)) continue;
-        SignatureCheck check = SignatureCheck::kUnchecked;
-        if (key) {
-          check = worker::VerifyRevocation(rev->signed_event, key->get())
-                      ? SignatureCheck::kValid
-                      : SignatureCheck::kInvalid;
-          if (check == SignatureCheck::kInvalid) invalid_signature = true;
-        }
-        line = a.json ? RevocationJson(*rev, check) : RevocationText(*rev, check, m.timestamp_ms);
-      } else {
-        auto v = DecodeVerdict(m.value, HeaderValue(m, "content-type"));
-        if (!v) {
-          std::cerr << "attestctl: " << m.topic << "[" << m.partition << "]@" << m.offset << ": "
-                    << TerminalSafe(v.error().message) << "\n";
-          continue;
-        }
-        if (!filter.MatchesVerdict(*v)) continue;
-        SignatureCheck check = SignatureCheck::kUnchecked;
-        if (verdict_key) {
-          check = CheckVerdict(m, verdict_key->get());
-          if (check == SignatureCheck::kInvalid) invalid_signature = true;
-        }
-        line = a.json ? VerdictJson(*v, check) : VerdictText(*v, m.timestamp_ms, check);
-      }
+      std::optional<std::string> line = records.Line(m);
+      if (!line) continue;
       // Records on the topic are not trusted to be terminal-safe.
       std::cout << TerminalSafe(*line) << std::endl;
       last_match = now;
@@ -297,7 +342,7 @@ int Tail(const TailArgs& a) {
   if (auto closed = (*consumer)->Close(); !closed && a.verbose) {
     std::cerr << "attestctl: " << closed.error().message << "\n";
   }
-  if (rc == kExitPass && invalid_signature) rc = kExitFail;
+  if (rc == kExitPass && records.invalid_signature) rc = kExitFail;
   return rc;
 }
 
