@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "common/base/listen_address.h"
 #include "ingest-gateway/errors.h"
 
 namespace attest::gateway {
@@ -100,23 +101,14 @@ Result<void> ParseIdentityAndTls(const ConfigFile& f, GatewayConfig& c) {
   if (c.gateway_id.empty() || c.gateway_id.size() > 255) {
     return Invalid(f, "gateway_id", "must be 1..255 characters");
   }
-  std::string listen;
-  ATTEST_ASSIGN_OR_RETURN(listen, f.String("server.listen", "0.0.0.0:8881"));
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    return Invalid(f, "server.listen", "expected host:port, e.g. 0.0.0.0:8881");
+  auto listen = ListenAddressKey(f, "server.listen", "0.0.0.0:8881");
+  if (!listen) {
+    Error e = listen.error();  // already names the file and the key
+    e.code = make_error_code(errc::invalid_config);
+    return e;
   }
-  std::string host = listen.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  uint32_t port = 0;
-  std::string_view port_text(listen.data() + colon + 1, listen.size() - colon - 1);
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535) {
-    return Invalid(f, "server.listen", "port must be 0..65535");
-  }
-  c.server.bind_address = host;
-  c.server.port = static_cast<uint16_t>(port);
+  c.server.bind_address = listen->host;
+  c.server.port = listen->port;
   ATTEST_ASSIGN_OR_RETURN(c.server.cert_file, f.String("server.cert_file"));
   ATTEST_ASSIGN_OR_RETURN(c.server.key_file, f.String("server.key_file"));
   ATTEST_ASSIGN_OR_RETURN(c.server.client_ca_file, f.String("server.client_ca_file", ""));

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "attest/v1/attestation.pb.h"
+#include "common/http/ops_routes.h"
 #include "common/kafka/errors.h"
 #include "ingest-gateway/challenge.h"
 #include "ingest-gateway/decode.h"
@@ -216,13 +217,11 @@ http::Router Gateway::MakeRouter() {
       [this](http::RequestPtr req, http::Responder res) { OnChallenge(std::move(req), res); });
   add("POST", "/v1/agents/{uuid}/evidence",
       [this](http::RequestPtr req, http::Responder res) { OnEvidence(std::move(req), res); });
-  add("GET", "/healthz",
-      [](http::RequestPtr, http::Responder res) { res.Send(http::Response::Text(200, "ok\n")); });
-  add("GET", "/readyz", [this](http::RequestPtr, http::Responder res) { OnReadyz(res); });
-  add("GET", "/metrics", [this](http::RequestPtr, http::Responder res) {
-    res.Send(http::Response::Binary(200, std::string(metrics::Registry::kContentType),
-                                    registry_->Render()));
-  });
+  http::OpsHandlers ops;
+  ops.ready = [this](http::RequestPtr, http::Responder res) { OnReadyz(res); };
+  ops.metrics = registry_;
+  auto r = http::AddOpsRoutes(router, std::move(ops));
+  if (!r) throw std::logic_error(r.error().message);  // our own constant patterns
   return router;
 }
 

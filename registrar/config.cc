@@ -2,12 +2,17 @@
 
 #include <cstdlib>
 
+#include "common/base/listen_address.h"
+
 namespace attest::registrar {
 
 Result<RegistrarConfig> ParseRegistrarConfig(const ConfigFile& f, const std::string& env_conninfo) {
   RegistrarConfig c;
   int64_t v = 0;
   ATTEST_ASSIGN_OR_RETURN(c.listen_address, f.String("server.listen", c.listen_address));
+  auto host = ParseListenHost(c.listen_address);  // the host alone: the port is server.port
+  if (!host) return f.Invalid("server.listen", host.error().message);
+  c.listen_address = *host;
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.port", c.port, 0, 65535));
   c.port = static_cast<uint16_t>(v);
   ATTEST_ASSIGN_OR_RETURN(c.tls_cert, f.String("server.cert"));

@@ -27,7 +27,7 @@
 namespace attest::registrar {
 
 struct RegistrarConfig {
-  std::string listen_address = "0.0.0.0";
+  std::string listen_address = "0.0.0.0";  // an IP literal, unbracketed (ParseListenHost)
   uint16_t port = 8891;
   std::string tls_cert;
   std::string tls_key;

@@ -4,114 +4,108 @@
 // not answer within kafka.startup_timeout_ms, the evidence topic is missing,
 // or its partition count differs from kafka.evidence_partitions), 2 bad
 // command line or configuration.
-#include <pthread.h>
-#include <signal.h>
-
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <CLI/CLI.hpp>
-#include <cstdio>
 #include <cstdlib>
 
-#include "common/base/logging.h"
-#include "common/db/connection.h"
 #include "common/db/migrations.h"
 #include "common/kafka/topics.h"
+#include "common/service/main_shell.h"
 #include "registrar/config.h"
+#include "registrar/errors.h"
 #include "registrar/registrar.h"
 
-int main(int argc, char** argv) {
-  // libtss2-mu logs parse errors of (attacker-controlled) TPM structures;
-  // silence it before any tss2 call. The registrar reports its own errors.
-  setenv("TSS2_LOG", "all+NONE", 1);
+namespace {
 
-  CLI::App app{"attest-registrar: TPM agent registration and control-plane API"};
-  std::string config_path = "/etc/attest/registrar.toml";
-  std::string migrations = ATTEST_DEFAULT_MIGRATIONS_DIR;
-  bool no_migrate = false;
-  app.add_option("--config", config_path, "registrar configuration (TOML)");
-  app.add_flag("--no-migrate", no_migrate, "do not apply database migrations at start-up");
-  app.add_option("--migrations", migrations, "directory of NNN_name.sql migrations");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
+using attest::registrar::RegistrarConfig;
+namespace service = attest::service;
 
-  auto config = attest::registrar::LoadRegistrarConfig(config_path);
-  if (!config) {
-    std::fprintf(stderr, "attest-registrar: %s\n", config.error().ToString().c_str());
-    return 2;
-  }
-  attest::LogOptions log;
-  log.format = config->log_format == "json" ? attest::LogOptions::Format::kJson
-                                            : attest::LogOptions::Format::kHuman;
-  log.level = config->log_level;
-  log.component = "registrar";
-  if (auto r = attest::InitLogging(log); !r) {
-    std::fprintf(stderr, "attest-registrar: %s\n", r.error().ToString().c_str());
-    return 2;
-  }
+constexpr char kProgram[] = "attest-registrar";
 
-  // enrolments.partition = PartitionFor(uuid, n) must use the evidence
-  // topic's real count n, or the workers' liveness timers (per partition)
-  // would watch agents on the wrong partitions: read it from the cluster.
+// enrolments.partition = PartitionFor(uuid, n) must use the evidence topic's
+// real count n, or the workers' liveness timers (per partition) would watch
+// agents on the wrong partitions: read it from the cluster.
+attest::Result<int32_t> EvidencePartitions(const RegistrarConfig& c) {
   attest::kafka::StartupCheck check;
   check.service = "registrar";
-  check.admin.bootstrap_servers = config->kafka_bootstrap;
+  check.admin.bootstrap_servers = c.kafka_bootstrap;
   check.admin.client_id = "attest-registrar";
-  check.admin.extra = config->kafka_properties;
-  check.timeout = config->kafka_startup_timeout;
-  check.needs = [topic = config->kafka_evidence_topic](int32_t) {
+  check.admin.extra = c.kafka_properties;
+  check.timeout = c.kafka_startup_timeout;
+  check.needs = [topic = c.kafka_evidence_topic](int32_t) {
     attest::kafka::TopicRequirement need;  // exists, with any count; configs are the writers'
     need.name = topic;
     need.check_configs = false;
     return std::vector<attest::kafka::TopicRequirement>{need};
   };
   auto cluster = attest::kafka::CheckTopicsAtStart(check);
-  if (!cluster) {
-    spdlog::critical("registrar: refusing to start: {}", cluster.error().message);
-    return 1;
-  }
+  if (!cluster) return cluster.error();
   const int32_t partitions = cluster->topics.at(0).partitions;
-  if (config->expected_evidence_partitions > 0 &&
-      config->expected_evidence_partitions != partitions) {
-    spdlog::critical(
-        "registrar: refusing to start: kafka.evidence_partitions is {} but topic {} has {} "
-        "partitions; remove the key (the count is read from Kafka) or correct it",
-        config->expected_evidence_partitions, config->kafka_evidence_topic, partitions);
-    return 1;
+  if (c.expected_evidence_partitions > 0 && c.expected_evidence_partitions != partitions) {
+    return attest::MakeError(
+        attest::registrar::errc::config_error,
+        fmt::format("kafka.evidence_partitions is {} but topic {} has {} partitions; remove the "
+                    "key (the count is read from Kafka) or correct it",
+                    c.expected_evidence_partitions, c.kafka_evidence_topic, partitions));
   }
-  spdlog::info("registrar: evidence topic {} has {} partitions", config->kafka_evidence_topic,
+  spdlog::info("registrar: evidence topic {} has {} partitions", c.kafka_evidence_topic,
                partitions);
+  return partitions;
+}
 
-  if (!no_migrate) {
-    auto report = attest::db::MigrateDatabase(config->db_conninfo, migrations);
-    if (!report) {
-      std::fprintf(stderr, "attest-registrar: migrations: %s\n", report.error().ToString().c_str());
-      return 1;
+attest::LogOptions Logging(const RegistrarConfig& c) {
+  attest::LogOptions log;
+  log.format = c.log_format == "json" ? attest::LogOptions::Format::kJson
+                                      : attest::LogOptions::Format::kHuman;
+  log.level = c.log_level;
+  log.component = "registrar";
+  return log;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // libtss2-mu logs parse errors of (attacker-controlled) TPM structures;
+  // silence it before any tss2 call. The registrar reports its own errors.
+  setenv("TSS2_LOG", "all+NONE", 1);
+
+  std::string migrations = ATTEST_DEFAULT_MIGRATIONS_DIR;
+  bool no_migrate = false;
+  service::MainSpec<RegistrarConfig> spec;
+  spec.program = kProgram;
+  spec.description = "attest-registrar: TPM agent registration and control-plane API";
+  spec.default_config = "/etc/attest/registrar.toml";
+  spec.config_help = "registrar configuration (TOML)";
+  spec.flags = [&](CLI::App& app) {
+    app.add_flag("--no-migrate", no_migrate, "do not apply database migrations at start-up");
+    app.add_option("--migrations", migrations, "directory of NNN_name.sql migrations");
+  };
+  spec.load = attest::registrar::LoadRegistrarConfig;
+  spec.logging = Logging;
+  spec.run = [&](RegistrarConfig config) {
+    auto partitions = EvidencePartitions(config);
+    if (!partitions) {
+      spdlog::critical("registrar: refusing to start: {}", partitions.error().message);
+      return service::kExitFailure;
     }
-  }
-
-  // Signals go to a dedicated thread; the main thread stops the server.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  auto registrar = attest::registrar::Registrar::Create(std::move(config).value(), partitions);
-  if (!registrar) {
-    std::fprintf(stderr, "attest-registrar: %s\n", registrar.error().ToString().c_str());
-    return 2;
-  }
-  if (auto r = (*registrar)->Start(); !r) {
-    std::fprintf(stderr, "attest-registrar: %s\n", r.error().ToString().c_str());
-    return 1;
-  }
-  int sig = 0;
-  sigwait(&signals, &sig);
-  (*registrar)->Stop(std::chrono::seconds(10));
-  return 0;
+    if (!no_migrate) {
+      auto report = attest::db::MigrateDatabase(config.db_conninfo, migrations);
+      if (!report) {
+        return service::Fail(kProgram, "migrations: " + report.error().ToString(),
+                             service::kExitFailure);
+      }
+    }
+    service::StopSignals signals;  // a dedicated wait; the main thread stops the server
+    auto registrar = attest::registrar::Registrar::Create(std::move(config), *partitions);
+    if (!registrar)
+      return service::Fail(kProgram, registrar.error().ToString(), service::kExitUsage);
+    if (auto r = (*registrar)->Start(); !r) {
+      return service::Fail(kProgram, r.error().ToString(), service::kExitFailure);
+    }
+    signals.Wait();
+    (*registrar)->Stop(std::chrono::seconds(10));
+    return service::kExitStopped;
+  };
+  return service::RunMain(spec, argc, argv);
 }

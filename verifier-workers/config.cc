@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "common/base/listen_address.h"
 #include "verifier-workers/errors.h"
 
 namespace attest::worker {
@@ -131,8 +132,10 @@ Result<void> ParseOutputAndOps(const ConfigFile& f, WorkerConfig& c) {
   c.boot_time_tolerance = std::chrono::seconds(v);
 
   CFG_GET(c.metrics_address, f.String("metrics.listen", "127.0.0.1:9464"));
-  if (!c.metrics_address.empty() && c.metrics_address.rfind(':') == std::string::npos) {
-    return Invalid(f, "metrics.listen", "expected host:port");
+  if (!c.metrics_address.empty()) {  // "" = no listener
+    auto listen = ParseListenAddress(c.metrics_address);
+    if (!listen) return Invalid(f, "metrics.listen", listen.error().message);
+    c.metrics_address = listen->ToString();
   }
 
   std::string level, format;

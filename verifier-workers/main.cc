@@ -4,24 +4,23 @@
 // what the worker needs, or Kafka did not answer within
 // kafka.startup_timeout_ms), 2 bad command line or configuration.
 #include <malloc.h>
-#include <pthread.h>
-#include <signal.h>
-
 #include <spdlog/spdlog.h>
 
-#include <CLI/CLI.hpp>
 #include <charconv>
-#include <cstdio>
-#include <thread>
 
-#include "common/base/logging.h"
 #include "common/db/migrations.h"
 #include "common/kafka/topics.h"
 #include "common/metrics/metrics.h"
+#include "common/service/main_shell.h"
 #include "verifier-workers/config.h"
 #include "verifier-workers/worker.h"
 
 namespace {
+
+using attest::worker::WorkerConfig;
+namespace service = attest::service;
+
+constexpr char kProgram[] = "attest-worker";
 
 // The worker reads evidence and writes verdicts and revocations (acks=all,
 // idempotent): each topic must exist and keep what is written (docs/kafka.md).
@@ -56,48 +55,18 @@ attest::Result<void> CheckTopics(const attest::worker::WorkerConfig& c) {
   return attest::Ok();
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"attest-worker: verifier worker (consumer group over attestation.evidence)"};
-  std::string config_path = "/etc/attest/worker.toml";
-  app.add_option("--config", config_path, "worker configuration (TOML)");
-  std::string migrations;
-  app.add_option("--migrate", migrations,
-                 "apply the NNN_name.sql migrations of this directory at start-up (the database "
-                 "login needs DDL rights; off by default, the registrar migrates)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
-  auto config = attest::worker::LoadWorkerConfig(config_path);
-  if (!config) {
-    std::fprintf(stderr, "attest-worker: %s\n", config.error().message.c_str());
-    return 2;
-  }
-  if (auto r = attest::InitLogging(config->log); !r) {
-    std::fprintf(stderr, "attest-worker: %s\n", r.error().message.c_str());
-    return 2;
-  }
+int Run(WorkerConfig config, const std::string& migrations) {
   // Stop signals are taken by a dedicated thread (every other thread blocks them).
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  if (auto r = CheckTopics(*config); !r) {
+  service::StopSignals signals;
+  if (auto r = CheckTopics(config); !r) {
     spdlog::critical("worker: refusing to start: {}", r.error().message);
-    return 1;
+    return service::kExitFailure;
   }
-
   if (!migrations.empty()) {
-    auto report = attest::db::MigrateDatabase(config->database_conninfo, migrations);
+    auto report = attest::db::MigrateDatabase(config.database_conninfo, migrations);
     if (!report) {
-      std::fprintf(stderr, "attest-worker: migrations: %s\n", report.error().ToString().c_str());
-      return 1;
+      return service::Fail(kProgram, "migrations: " + report.error().ToString(),
+                           service::kExitFailure);
     }
   }
 
@@ -108,23 +77,38 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
 
   attest::metrics::Registry registry;
-  auto worker = attest::worker::Worker::Create(std::move(config).value(), &registry);
-  if (!worker) {
-    std::fprintf(stderr, "attest-worker: %s\n", worker.error().message.c_str());
-    return 1;
-  }
-  std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
+  auto worker = attest::worker::Worker::Create(std::move(config), &registry);
+  if (!worker) return service::Fail(kProgram, worker.error().message, service::kExitFailure);
+  signals.Watch([&worker](int sig) {
     spdlog::info("worker: signal {}: finishing", sig);
     (*worker)->RequestStop();
   });
-  signal_thread.detach();
   auto r = (*worker)->Run();
+  signals.StopWatching();  // before the worker goes
   if (!r) {
     spdlog::error("worker: {}", r.error().message);
-    return 1;
+    return service::kExitFailure;
   }
   spdlog::info("worker: stopped");
-  return 0;
+  return service::kExitStopped;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string migrations;
+  service::MainSpec<WorkerConfig> spec;
+  spec.program = kProgram;
+  spec.description = "attest-worker: verifier worker (consumer group over attestation.evidence)";
+  spec.default_config = "/etc/attest/worker.toml";
+  spec.config_help = "worker configuration (TOML)";
+  spec.flags = [&migrations](CLI::App& app) {
+    app.add_option("--migrate", migrations,
+                   "apply the NNN_name.sql migrations of this directory at start-up (the "
+                   "database login needs DDL rights; off by default, the registrar migrates)");
+  };
+  spec.load = attest::worker::LoadWorkerConfig;
+  spec.logging = [](const WorkerConfig& c) { return c.log; };
+  spec.run = [&migrations](WorkerConfig config) { return Run(std::move(config), migrations); };
+  return service::RunMain(spec, argc, argv);
 }

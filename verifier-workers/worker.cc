@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <thread>
 
+#include "common/base/listen_address.h"
+#include "common/http/ops_routes.h"
 #include "common/http/server.h"
 #include "verifier-workers/errors.h"
 #include "verifier-workers/worker.h"
@@ -96,27 +98,26 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config, metrics::Reg
 // /metrics and /healthz on config_.metrics_address (none when empty).
 Result<void> Worker::StartHttp() {
   if (config_.metrics_address.empty()) return Ok();
-  const size_t colon = config_.metrics_address.rfind(':');
+  auto listen = ParseListenAddress(config_.metrics_address);  // checked by the config parser
+  if (!listen) return MakeError(errc::invalid_config, "metrics.listen: " + listen.error().message);
   http::ServerOptions so;
   so.name = "worker-metrics";
   so.tls = false;
-  so.bind_address = config_.metrics_address.substr(0, colon);
-  so.port = static_cast<uint16_t>(std::stoi(config_.metrics_address.substr(colon + 1)));
+  so.bind_address = listen->host;
+  so.port = listen->port;
   so.io_threads = 1;
   so.metrics_prefix = "worker_http";
   http::Router router;
-  metrics::Registry* registry = registry_;
-  (void)router.Add("GET", "/metrics", [registry](http::RequestPtr, http::Responder res) {
-    res.Send(http::Response::Binary(200, std::string(metrics::Registry::kContentType),
-                                    registry->Render()));
-  });
-  (void)router.Add("GET", "/healthz", [this](http::RequestPtr, http::Responder res) {
+  http::OpsHandlers ops;
+  ops.healthy = [this](http::RequestPtr, http::Responder res) {
     const int64_t age = NowMs() - last_loop_ms_.load();
     const bool ok = store_.healthy() && age < 30'000;
     res.Send(http::Response::Json(ok ? 200 : 503,
                                   std::string("{\"status\":\"") + (ok ? "ok" : "unhealthy") +
                                       "\",\"loop_age_ms\":" + std::to_string(age) + "}"));
-  });
+  };
+  ops.metrics = registry_;
+  ATTEST_RETURN_IF_ERROR(http::AddOpsRoutes(router, std::move(ops)));
   http_ = std::make_unique<http::Server>(so, std::move(router), registry_);
   if (auto r = http_->Start(); !r) {
     return MakeError(errc::invalid_config, "metrics listener: " + r.error().message);
