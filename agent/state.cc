@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "agent/errors.h"
+#include "common/base/uuid.h"
 
 namespace attest::agent {
 namespace {
@@ -56,33 +58,12 @@ std::string BlockKey(const ServerBlock& block) {
   return "r=" + urls(block.registrars) + ";v=" + urls(block.verifiers);
 }
 
-bool ValidUuid(const std::string& t) {
-  if (t.size() != 36) return false;
-  for (size_t i = 0; i < t.size(); ++i) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (t[i] != '-') return false;
-    } else if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f'))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 Result<std::string> NewUuid() {
-  unsigned char b[16];
-  if (RAND_bytes(b, sizeof b) != 1) {
+  std::array<uint8_t, 16> b{};
+  if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) {
     return MakeError(errc::io_error, "RAND_bytes failed while generating the agent UUID");
   }
-  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // version 4
-  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    out += hex[b[i] >> 4];
-    out += hex[b[i] & 0xf];
-  }
-  return out;
+  return UuidText(UuidV4(b));
 }
 
 Result<void> WriteFileAtomic(const fs::path& path, const std::string& data) {
@@ -158,7 +139,7 @@ Result<void> StateStore::Load() {
 
 Result<std::string> StateStore::LoadOrCreateUuid(const std::string& configured) {
   if (!configured.empty()) {
-    if (!ValidUuid(configured)) {
+    if (!IsCanonicalUuid(configured)) {
       return MakeError(errc::protocol_error, "configured uuid \"" + configured +
                                                  "\" is not a lower-case 8-4-4-4-12 UUID");
     }
@@ -170,7 +151,7 @@ Result<std::string> StateStore::LoadOrCreateUuid(const std::string& configured) 
     std::string text;
     ATTEST_ASSIGN_OR_RETURN(text, ReadSmall(path));
     text = Trim(text);
-    if (!ValidUuid(text)) {
+    if (!IsCanonicalUuid(text)) {
       return MakeError(errc::state_corrupt, path.string() + " does not hold a valid UUID");
     }
     return text;

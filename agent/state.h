@@ -34,9 +34,8 @@ struct BlockRecord {
 // "r=<url>,<url>;v=<url>,..." with each list sorted.
 std::string BlockKey(const ServerBlock& block);
 
-// True for a canonical lower-case 8-4-4-4-12 hex UUID.
-bool ValidUuid(const std::string& text);
-// A random (version 4) UUID.
+// A random (version 4) UUID. The agent's UUID, configured or saved, must be
+// canonical (lower case, common/base/uuid.h IsCanonicalUuid).
 Result<std::string> NewUuid();
 
 class StateStore {

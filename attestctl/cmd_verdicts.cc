@@ -52,6 +52,7 @@
 #include "attestctl/record_codec.h"
 #include "attestctl/tail_format.h"
 #include "common/base/escape.h"
+#include "common/base/uuid.h"
 #include "common/kafka/consumer.h"
 #include "verifier-workers/revocation.h"
 
@@ -102,15 +103,6 @@ class StartAt : public kafka::RebalanceListener {
   int64_t start_;
   size_t partitions_ = 0;
 };
-
-bool ValidUuid(const std::string& s) {
-  if (s.size() != 36) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
-  }
-  return true;
-}
 
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -253,10 +245,10 @@ void Announce(const TailArgs& a, const kafka::ConsumerConfig& cc, size_t partiti
 // UUID.
 TailFilter FilterFor(const TailArgs& a) {
   for (const auto& agent : a.agents) {
-    if (!ValidUuid(agent)) throw CommandError{kExitUsage, "--agent " + agent + ": not a UUID"};
+    if (!IsUuid(agent)) throw CommandError{kExitUsage, "--agent " + agent + ": not a UUID"};
   }
   TailFilter filter;
-  for (const auto& agent : a.agents) filter.agents.insert(Lower(agent));
+  for (const auto& agent : a.agents) filter.agents.insert(ParseUuid(agent).value());
   for (const auto& r : a.results) filter.results.insert(r);
   return filter;
 }

@@ -25,6 +25,7 @@
 
 #include "attest/v1/verdict.pb.h"
 #include "attestctl/record_codec.h"
+#include "common/base/uuid.h"
 
 namespace attest::ctl {
 
@@ -53,9 +54,8 @@ struct TailFilter {
 
   bool MatchesAgent(const std::string& uuid) const {
     if (agents.empty()) return true;
-    std::string lower = uuid;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return agents.count(lower) > 0;
+    auto id = ParseUuid(uuid);
+    return id.ok() && agents.count(*id) > 0;
   }
   bool MatchesVerdict(const v1::Verdict& v) const {
     return MatchesAgent(v.agent_uuid()) &&

@@ -4,8 +4,8 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <limits>
-#include <set>
 
+#include "common/base/uuid.h"
 #include "ingest-gateway/errors.h"
 
 namespace attest::gateway {
@@ -13,25 +13,21 @@ namespace {
 
 Error Bad(std::string message) { return MakeError(errc::bad_request, std::move(message)); }
 
-// google.protobuf.Timestamp's valid range (0001-01-01 .. 9999-12-31).
-bool ValidTimestamp(const google::protobuf::Timestamp& t) {
-  return t.seconds() >= -62135596800 && t.seconds() <= 253402300799 && t.nanos() >= 0 &&
-         t.nanos() <= 999'999'999;
+// A shape error as the gateway answers it: 400 with the module's message.
+Result<void> AsBadRequest(Result<void> r) {
+  if (!r) return Bad(r.error().message);
+  return Ok();
 }
 
-Result<void> CheckCapabilities(const v1::AgentCapabilities& c, const ShapeLimits& limits) {
-  if (static_cast<size_t>(c.hash_algorithms_size()) > limits.max_list_items ||
-      static_cast<size_t>(c.signature_schemes_size()) > limits.max_list_items) {
-    return Bad(fmt::format("capabilities: more than {} hash algorithms or signature schemes",
-                           limits.max_list_items));
+// The body's agent_uuid, canonical in place, must be the path's.
+Result<void> CanonicalizeBodyUuid(std::string_view path_uuid, std::string* body_uuid) {
+  auto uuid = ParseUuid(*body_uuid);
+  if (!uuid) return Bad("agent_uuid: " + uuid.error().message);
+  if (*uuid != path_uuid) {
+    return Bad(
+        fmt::format("agent_uuid {} in the body differs from {} in the path", *uuid, path_uuid));
   }
-  if (c.agent_version().size() > limits.max_version_chars) {
-    return Bad(fmt::format("capabilities: agent_version longer than {} characters",
-                           limits.max_version_chars));
-  }
-  if (c.has_boot_time() && !ValidTimestamp(c.boot_time())) {
-    return Bad("capabilities: boot_time out of range");
-  }
+  *body_uuid = std::move(uuid).value();
   return Ok();
 }
 
@@ -98,127 +94,24 @@ Result<std::string> EncodeBody(BodyFormat f, const google::protobuf::Message& m)
 }
 
 Result<std::string> CanonicalUuid(std::string_view text) {
-  auto bad = [&] {
-    std::string shown(text.substr(0, 64));
-    for (char& c : shown) {
-      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
-    }
-    return Bad(fmt::format("'{}' is not a UUID (8-4-4-4-12 hex digits)", shown));
-  };
-  if (text.size() != 36) return bad();
-  std::string out(text);
-  for (size_t i = 0; i < out.size(); ++i) {
-    char& c = out[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') return bad();
-      continue;
-    }
-    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return bad();
-  }
-  return out;
-}
-
-size_t DigestSize(int hash_algorithm) {
-  switch (hash_algorithm) {
-    case v1::HASH_ALGORITHM_SHA1:
-      return 20;
-    case v1::HASH_ALGORITHM_SHA256:
-      return 32;
-    case v1::HASH_ALGORITHM_SHA384:
-      return 48;
-    case v1::HASH_ALGORITHM_SHA512:
-      return 64;
-    case v1::HASH_ALGORITHM_SM3_256:
-      return 32;
-    default:
-      return 0;
-  }
+  auto uuid = ParseUuid(text);
+  if (!uuid) return Bad(uuid.error().message);
+  return uuid;
 }
 
 Result<void> CheckEvidence(std::string_view path_uuid, v1::Evidence* e, const ShapeLimits& limits) {
-  auto uuid = CanonicalUuid(e->agent_uuid());
-  if (!uuid) return Bad("agent_uuid: " + uuid.error().message);
-  if (*uuid != path_uuid) {
-    return Bad(
-        fmt::format("agent_uuid {} in the body differs from {} in the path", *uuid, path_uuid));
-  }
-  e->set_agent_uuid(*uuid);
-  if (e->challenge_token().empty()) return Bad("challenge_token is missing");
-  if (!e->has_quote()) return Bad("quote is missing");
-  const v1::Quote& q = e->quote();
-  if (q.attest().empty() || q.attest().size() > limits.max_attest_bytes) {
-    return Bad(fmt::format("quote.attest: {} bytes, expected 1..{}", q.attest().size(),
-                           limits.max_attest_bytes));
-  }
-  if (q.signature().empty() || q.signature().size() > limits.max_signature_bytes) {
-    return Bad(fmt::format("quote.signature: {} bytes, expected 1..{}", q.signature().size(),
-                           limits.max_signature_bytes));
-  }
-  if (q.pcrs_size() == 0 || static_cast<size_t>(q.pcrs_size()) > limits.max_banks) {
-    return Bad(
-        fmt::format("quote.pcrs: {} banks, expected 1..{}", q.pcrs_size(), limits.max_banks));
-  }
-  std::set<int> banks;
-  for (const auto& bank : q.pcrs()) {
-    size_t digest = DigestSize(bank.hash_algorithm());
-    if (digest == 0) {
-      return Bad(fmt::format("quote.pcrs: unsupported hash algorithm {}", bank.hash_algorithm()));
-    }
-    if (!banks.insert(bank.hash_algorithm()).second) {
-      return Bad(fmt::format("quote.pcrs: bank {} given twice", bank.hash_algorithm()));
-    }
-    if (bank.values().empty()) return Bad("quote.pcrs: a bank without values");
-    for (const auto& [index, value] : bank.values()) {
-      if (index > 23) return Bad(fmt::format("quote.pcrs: PCR index {} out of 0..23", index));
-      if (value.size() != digest) {
-        return Bad(fmt::format("quote.pcrs: PCR {} of bank {} has {} bytes, expected {}", index,
-                               bank.hash_algorithm(), value.size(), digest));
-      }
-    }
-  }
-  if (e->has_ima()) {
-    const v1::ImaEntries& ima = e->ima();
-    if (ima.entry_count() > limits.max_ima_entries) {
-      return Bad(
-          fmt::format("ima.entry_count {} above {}", ima.entry_count(), limits.max_ima_entries));
-    }
-    if (ima.start_offset() > std::numeric_limits<uint64_t>::max() - ima.entry_count()) {
-      return Bad("ima: start_offset + entry_count overflows");
-    }
-    if (ima.entry_count() > 0 && ima.data().empty()) {
-      return Bad("ima: entry_count > 0 without data");
-    }
-    if (!ima.data().empty() && ima.format() != v1::IMA_LOG_FORMAT_ASCII &&
-        ima.format() != v1::IMA_LOG_FORMAT_BINARY) {
-      return Bad("ima.format must be ASCII or BINARY when data is sent");
-    }
-    if (ima.template_hash_algorithm() != v1::HASH_ALGORITHM_UNSPECIFIED &&
-        DigestSize(ima.template_hash_algorithm()) == 0) {
-      return Bad("ima.template_hash_algorithm is not a supported algorithm");
-    }
-  }
-  if (e->has_boot_time() && !ValidTimestamp(e->boot_time())) {
-    return Bad("boot_time out of range");
-  }
-  if (e->has_capabilities()) {
-    if (auto r = CheckCapabilities(e->capabilities(), limits); !r) return r;
-  }
-  return Ok();
+  ATTEST_RETURN_IF_ERROR(CanonicalizeBodyUuid(path_uuid, e->mutable_agent_uuid()));
+  return AsBadRequest(evidence::CheckShape(*e, limits));
 }
 
 Result<void> CheckChallengeRequest(std::string_view path_uuid, v1::ChallengeRequest* request,
                                    const ShapeLimits& limits) {
   if (!request->agent_uuid().empty()) {
-    auto uuid = CanonicalUuid(request->agent_uuid());
-    if (!uuid) return Bad("agent_uuid: " + uuid.error().message);
-    if (*uuid != path_uuid) {
-      return Bad(
-          fmt::format("agent_uuid {} in the body differs from {} in the path", *uuid, path_uuid));
-    }
-    request->set_agent_uuid(*uuid);
+    ATTEST_RETURN_IF_ERROR(CanonicalizeBodyUuid(path_uuid, request->mutable_agent_uuid()));
   }
-  if (request->has_capabilities()) return CheckCapabilities(request->capabilities(), limits);
+  if (request->has_capabilities()) {
+    return AsBadRequest(evidence::CheckCapabilities(request->capabilities(), limits));
+  }
   return Ok();
 }
 

@@ -1,11 +1,10 @@
 // Request decoding of the gateway, pure and separately fuzzed: content-type
-// dispatch, Protobuf / JSON decoding, UUID canonicalization and the shape
-// checks on Evidence and ChallengeRequest. Errors are gateway errc codes with
-// their HTTP meaning (400 bad_request, 415 unsupported_media_type).
-//
-// The gateway does not parse TPM structures: it bounds sizes and counts so a
-// worker never receives an absurd record, and leaves the meaning to the
-// verifier.
+// dispatch, Protobuf / JSON decoding, and the checks on Evidence and
+// ChallengeRequest: the path UUID against the body's (common/base/uuid.h) and
+// the shape the workers agree to (common/evidence/evidence.h). Errors are
+// gateway errc codes with their HTTP meaning (400 bad_request, 415
+// unsupported_media_type); the evidence module's code of a shape error is
+// kept in the message only.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -16,6 +15,7 @@
 
 #include "attest/v1/attestation.pb.h"
 #include "common/base/result.h"
+#include "common/evidence/evidence.h"
 
 namespace google::protobuf {
 class Message;
@@ -42,30 +42,23 @@ std::string_view ContentTypeOf(BodyFormat f);
 Result<void> DecodeBody(BodyFormat f, std::string_view body, google::protobuf::Message* out);
 Result<std::string> EncodeBody(BodyFormat f, const google::protobuf::Message& m);
 
-// The canonical (lower-case, 8-4-4-4-12 hex) form of a UUID, or bad_request.
+// The canonical form of a UUID (common/base/uuid.h: either case in,
+// lower case out), or bad_request.
 Result<std::string> CanonicalUuid(std::string_view text);
 
-struct ShapeLimits {
-  size_t max_attest_bytes = 2048;     // TPMS_ATTEST
-  size_t max_signature_bytes = 1024;  // TPMT_SIGNATURE (RSA-4096 is 518)
-  size_t max_banks = 5;
-  size_t max_list_items = 16;  // capabilities lists
-  size_t max_version_chars = 256;
-  uint64_t max_ima_entries = 10'000'000;
-};
+// The shape limits: the evidence module's (evidence::Limits; defaults for a
+// 2 MiB body), IMA and UEFI log bounded by server.max_body_bytes.
+using ShapeLimits = evidence::Limits;
 
-// Checks an Evidence against the path's canonical UUID: body UUID equal,
-// token present, quote present and bounded, PCR banks distinct with
-// in-range indexes and digest-sized values, IMA section consistent,
-// timestamps valid. Canonicalizes evidence->agent_uuid in place.
+// Checks an Evidence against the path's canonical UUID: body UUID equal
+// (either case), then evidence::CheckShape. Canonicalizes
+// evidence->agent_uuid in place.
 Result<void> CheckEvidence(std::string_view path_uuid, v1::Evidence* evidence,
                            const ShapeLimits& limits = {});
 
-// Same for a ChallengeRequest (an empty body UUID is allowed).
+// Same for a ChallengeRequest (an empty body UUID is allowed; capabilities
+// as evidence::CheckCapabilities).
 Result<void> CheckChallengeRequest(std::string_view path_uuid, v1::ChallengeRequest* request,
                                    const ShapeLimits& limits = {});
-
-// Digest size of a hash algorithm, 0 for UNSPECIFIED or unknown values.
-size_t DigestSize(int hash_algorithm);
 
 }  // namespace attest::gateway

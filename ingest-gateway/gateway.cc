@@ -9,6 +9,7 @@
 
 #include "attest/v1/attestation.pb.h"
 #include "common/http/ops_routes.h"
+#include "common/base/uuid.h"
 #include "common/kafka/errors.h"
 #include "ingest-gateway/challenge.h"
 #include "ingest-gateway/decode.h"
@@ -30,15 +31,11 @@ void SetTimestamp(google::protobuf::Timestamp* t, SysClock::time_point tp) {
 
 // A random (version 4) UUID.
 Result<std::string> RandomUuid() {
-  uint8_t b[16];
-  if (RAND_bytes(b, sizeof b) != 1) return MakeError(errc::internal, "RAND_bytes failed");
-  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);
-  return fmt::format(
-      "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-"
-      "{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-      b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-      b[15]);
+  std::array<uint8_t, 16> b{};
+  if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) {
+    return MakeError(errc::internal, "RAND_bytes failed");
+  }
+  return UuidText(UuidV4(b));
 }
 
 http::Response Encoded(int status, BodyFormat f, const google::protobuf::Message& m) {
@@ -318,7 +315,12 @@ void Gateway::OnEvidence(http::RequestPtr req, http::Responder res) {
     return res.Send(FromError(r.error()));
   }
   const bool uuid_was_canonical = evidence->agent_uuid() == *uuid;
-  if (auto r = CheckEvidence(*uuid, evidence); !r) return res.Send(FromError(r.error()));
+  // IMA and UEFI log bounded by the body limit (docs/gateway.md, "Evidence shape").
+  if (auto r =
+          CheckEvidence(*uuid, evidence, evidence::LimitsForBody(config_.server.max_body_bytes));
+      !r) {
+    return res.Send(FromError(r.error()));
+  }
   // An IMA list arriving in parts: the next part soon, not after an interval
   // (read here: `evidence` may be spliced away below).
   const bool more_ima = evidence->has_ima() && evidence->has_capabilities() &&

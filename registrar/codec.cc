@@ -2,8 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
-#include <cctype>
-
+#include "common/base/uuid.h"
 #include "registrar/errors.h"
 
 namespace attest::registrar {
@@ -72,22 +71,9 @@ http::Response ProblemFor(const Error& e) {
 }
 
 Result<std::string> CanonicalUuid(std::string_view text) {
-  auto bad = [&] {
-    return MakeError(errc::bad_request,
-                     "\"" + std::string(text.substr(0, 64)) + "\" is not a UUID (8-4-4-4-12 hex)");
-  };
-  if (text.size() != 36) return bad();
-  std::string out(text);
-  for (size_t i = 0; i < out.size(); ++i) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash) {
-      if (out[i] != '-') return bad();
-    } else {
-      if (!std::isxdigit(static_cast<unsigned char>(out[i]))) return bad();
-      out[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(out[i])));
-    }
-  }
-  return out;
+  auto uuid = ParseUuid(text);
+  if (!uuid) return MakeError(errc::bad_request, uuid.error().message);
+  return uuid;
 }
 
 }  // namespace attest::registrar

@@ -36,7 +36,8 @@ http::Response Encode(int status, const google::protobuf::Message& msg, Encoding
 // are replaced by a generic text so internals do not leak (the log has them).
 http::Response ProblemFor(const Error& e);
 
-// Canonical lower-case UUID (8-4-4-4-12 hex) or errc::bad_request.
+// The canonical form of a UUID (common/base/uuid.h: either case in, lower
+// case out) or errc::bad_request.
 Result<std::string> CanonicalUuid(std::string_view text);
 
 }  // namespace attest::registrar

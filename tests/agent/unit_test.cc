@@ -11,6 +11,7 @@
 #include "agent/sources.h"
 #include "agent/state.h"
 #include "agent/tpm.h"
+#include "common/base/uuid.h"
 #include "tests/agent/fake_backend.h"
 #include "tests/harness/pki/pki.h"
 #include "tests/harness/swtpm/swtpm.h"
@@ -37,7 +38,7 @@ TEST(StateStore, UuidIsMadeOnceAndKeptPrivately) {
     ASSERT_TRUE(s.ok()) << s.error().message;
     auto u = s->LoadOrCreateUuid("");
     ASSERT_TRUE(u.ok()) << u.error().message;
-    EXPECT_TRUE(ValidUuid(*u)) << *u;
+    EXPECT_TRUE(IsCanonicalUuid(*u)) << *u;
     first = *u;
   }
   EXPECT_EQ(FileMode(sd), 0700);

@@ -54,15 +54,6 @@ Error Bad(const std::string& path, const std::string& what) {
 
 }  // namespace
 
-std::string UuidText(const std::array<uint8_t, 16>& u) {
-  char buf[37];
-  std::snprintf(buf, sizeof buf,
-                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
-                u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
-                u[15]);
-  return buf;
-}
-
 std::array<uint8_t, 16> RandomUuid() {
   std::array<uint8_t, 16> u{};
   if (RAND_bytes(u.data(), 16) != 1) {
@@ -71,9 +62,7 @@ std::array<uint8_t, 16> RandomUuid() {
     std::random_device rd;
     for (auto& b : u) b = static_cast<uint8_t>(rd());
   }
-  u[6] = static_cast<uint8_t>((u[6] & 0x0f) | 0x40);
-  u[8] = static_cast<uint8_t>((u[8] & 0x3f) | 0x80);
-  return u;
+  return UuidV4(u);
 }
 
 Result<void> WriteState(const std::string& path, const BenchState& st) {

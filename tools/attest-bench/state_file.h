@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/base/result.h"
+#include "common/base/uuid.h"
 
 namespace attest::bench {
 
@@ -42,7 +43,7 @@ Result<void> WriteState(const std::string& path, const BenchState& state);
 // Bounded: at most 10,000,000 agents and keys, keys at most 4096 bytes.
 Result<BenchState> ReadState(const std::string& path);
 
-std::string UuidText(const std::array<uint8_t, 16>& u);
+using attest::UuidText;                // common/base/uuid.h
 std::array<uint8_t, 16> RandomUuid();  // version 4 (RAND_bytes)
 
 }  // namespace attest::bench
