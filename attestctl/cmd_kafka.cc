@@ -171,13 +171,8 @@ void Print(const kafka::NewTopicSpec& spec, const kafka::TopicDescription& seen,
   std::cout << TerminalSafe(line) << std::endl;
 }
 
-int Run(const TopicsArgs& a, bool create) {
-  std::string bootstrap = a.bootstrap;
-  if (bootstrap.empty()) {
-    const char* env = std::getenv("KAFKA_BOOTSTRAP_SERVERS");
-    bootstrap = env && *env ? env : "127.0.0.1:9092";
-  }
-  spdlog::set_level(a.verbose ? spdlog::level::debug : spdlog::level::err);
+// The admin client's configuration: --bootstrap and --kafka-property.
+kafka::AdminConfig AdminConfigFor(const TopicsArgs& a, const std::string& bootstrap) {
   kafka::AdminConfig ac;
   ac.bootstrap_servers = bootstrap;
   ac.client_id = "attestctl-kafka";
@@ -188,9 +183,12 @@ int Run(const TopicsArgs& a, bool create) {
     }
     ac.extra[p.substr(0, eq)] = p.substr(eq + 1);
   }
-  auto admin = kafka::TopicAdmin::Create(ac);
-  if (!admin) throw CommandError{kExitUsage, admin.error().message};
+  return ac;
+}
 
+// The pipeline's topics as the flags name and size them; CommandError when
+// two names are the same.
+kafka::PipelineTopicOptions TopicOptionsFor(const TopicsArgs& a) {
   kafka::PipelineTopicOptions o;
   o.evidence = a.evidence_topic;
   o.verdicts = a.verdict_topic;
@@ -198,11 +196,85 @@ int Run(const TopicsArgs& a, bool create) {
   o.evidence_partitions = a.partitions;
   o.replication_factor = a.replication_factor;
   o.evidence_message_max_bytes = a.message_max_bytes;
-  const std::vector<std::string> names = {o.evidence, o.verdicts, o.revocations};
   if (o.evidence == o.verdicts || o.evidence == o.revocations || o.verdicts == o.revocations) {
     throw CommandError{kExitUsage, "the three topic names must differ"};
   }
+  return o;
+}
 
+// `kafka topics create`: creates the missing topics and waits until they are
+// usable, recording each one's Status (and error) by index of `specs`.
+struct Creator {
+  kafka::TopicAdmin& admin;
+  const std::vector<kafka::NewTopicSpec>& specs;
+  const std::vector<std::string>& names;
+  const std::string& bootstrap;
+  Clock::time_point deadline;
+  std::vector<Status>& status;
+  std::vector<std::string>& create_error;
+
+  // `view` is the cluster before; after, it describes the created topics.
+  void CreateMissing(kafka::ClusterView& view) {
+    std::vector<kafka::NewTopicSpec> missing;
+    for (size_t i = 0; i < specs.size(); ++i) {
+      if (!view.topics[i].exists) missing.push_back(specs[i]);
+    }
+    if (missing.empty()) return;
+    auto outcomes = admin.CreateTopics(missing, Left(deadline));
+    if (!outcomes)
+      throw CommandError{kExitKafka, "kafka at " + bootstrap + ": " + outcomes.error().message};
+    for (const auto& out : *outcomes) {
+      for (size_t i = 0; i < specs.size(); ++i) {
+        if (specs[i].name != out.name) continue;
+        if (out.status == kafka::CreateOutcome::Status::kCreated) status[i] = Status::kCreated;
+        if (out.status == kafka::CreateOutcome::Status::kFailed) {
+          status[i] = Status::kCreateFailed;
+          create_error[i] = out.error;
+        }
+      }
+    }
+    WaitUntilUsable(view);
+  }
+
+  // Usable once every partition has a leader; new topics take a moment.
+  void WaitUntilUsable(kafka::ClusterView& view) {
+    for (;;) {
+      view = DescribeUntil(admin, names, bootstrap, deadline);
+      // A broker that has not yet seen a new topic answers DescribeConfigs
+      // with UNKNOWN_TOPIC_OR_PART (seen on a fresh three-node cluster):
+      // wait for readable configs too, and report them unreadable only
+      // if they still are at the deadline.
+      bool led = true;
+      bool readable = true;
+      for (size_t i = 0; i < specs.size(); ++i) {
+        if (status[i] != Status::kCreated) continue;
+        const auto& t = view.topics[i];
+        led = led && t.exists && t.partitions > 0 && t.partitions_without_leader == 0;
+        readable = readable && t.configs_state != kafka::TopicDescription::Configs::kUnreadable;
+      }
+      if (led && (readable || Clock::now() >= deadline)) break;
+      if (Clock::now() >= deadline) {
+        throw CommandError{kExitKafka, "kafka at " + bootstrap +
+                                           ": created topics have no leader within --timeout"};
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+};
+
+int Run(const TopicsArgs& a, bool create) {
+  std::string bootstrap = a.bootstrap;
+  if (bootstrap.empty()) {
+    const char* env = std::getenv("KAFKA_BOOTSTRAP_SERVERS");
+    bootstrap = env && *env ? env : "127.0.0.1:9092";
+  }
+  spdlog::set_level(a.verbose ? spdlog::level::debug : spdlog::level::err);
+  const kafka::AdminConfig ac = AdminConfigFor(a, bootstrap);
+  auto admin = kafka::TopicAdmin::Create(ac);
+  if (!admin) throw CommandError{kExitUsage, admin.error().message};
+
+  const kafka::PipelineTopicOptions o = TopicOptionsFor(a);
+  const std::vector<std::string> names = {o.evidence, o.verdicts, o.revocations};
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(a.timeout_s));
   kafka::ClusterView view = DescribeUntil(**admin, names, bootstrap, deadline);
@@ -217,47 +289,8 @@ int Run(const TopicsArgs& a, bool create) {
   std::vector<Status> status(specs.size(), Status::kOk);
   std::vector<std::string> create_error(specs.size());
   if (create) {
-    std::vector<kafka::NewTopicSpec> missing;
-    for (size_t i = 0; i < specs.size(); ++i) {
-      if (!view.topics[i].exists) missing.push_back(specs[i]);
-    }
-    if (!missing.empty()) {
-      auto outcomes = (*admin)->CreateTopics(missing, Left(deadline));
-      if (!outcomes)
-        throw CommandError{kExitKafka, "kafka at " + bootstrap + ": " + outcomes.error().message};
-      for (const auto& out : *outcomes) {
-        for (size_t i = 0; i < specs.size(); ++i) {
-          if (specs[i].name != out.name) continue;
-          if (out.status == kafka::CreateOutcome::Status::kCreated) status[i] = Status::kCreated;
-          if (out.status == kafka::CreateOutcome::Status::kFailed) {
-            status[i] = Status::kCreateFailed;
-            create_error[i] = out.error;
-          }
-        }
-      }
-      // Usable once every partition has a leader; new topics take a moment.
-      for (;;) {
-        view = DescribeUntil(**admin, names, bootstrap, deadline);
-        // A broker that has not yet seen a new topic answers DescribeConfigs
-        // with UNKNOWN_TOPIC_OR_PART (seen on a fresh three-node cluster):
-        // wait for readable configs too, and report them unreadable only
-        // if they still are at the deadline.
-        bool led = true;
-        bool readable = true;
-        for (size_t i = 0; i < specs.size(); ++i) {
-          if (status[i] != Status::kCreated) continue;
-          const auto& t = view.topics[i];
-          led = led && t.exists && t.partitions > 0 && t.partitions_without_leader == 0;
-          readable = readable && t.configs_state != kafka::TopicDescription::Configs::kUnreadable;
-        }
-        if (led && (readable || Clock::now() >= deadline)) break;
-        if (Clock::now() >= deadline) {
-          throw CommandError{kExitKafka, "kafka at " + bootstrap +
-                                             ": created topics have no leader within --timeout"};
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      }
-    }
+    Creator creator{**admin, specs, names, bootstrap, deadline, status, create_error};
+    creator.CreateMissing(view);
   }
 
   bool all_ok = true;
