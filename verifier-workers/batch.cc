@@ -33,7 +33,6 @@ std::vector<kafka::Message> Batch::TakeMessages() {
 
 std::unique_ptr<Batch> NewBatch(std::vector<kafka::Message> msgs, Clock::time_point now) {
   auto b = std::make_unique<Batch>();
-  b->t0 = std::chrono::steady_clock::now();
   b->records.resize(msgs.size());
   // A timestamp past now (nonsense, and past 2262 an overflow of the
   // clock's nanoseconds) counts as now.

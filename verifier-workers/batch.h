@@ -88,7 +88,7 @@ struct Batch {
 // Builds a batch of `msgs`: one Record each, kBadKey for a key that is not a
 // UUID, and per partition the offset past its last record and the time of
 // that record (a timestamp past `now` counts as now). The caller fills
-// PartitionStep::expected and log_end.
+// PartitionStep::expected and log_end, and t0.
 std::unique_ptr<Batch> NewBatch(std::vector<kafka::Message> msgs, Clock::time_point now);
 
 // Where a batch commits: the offsets' consumer group and topic, the owner

@@ -28,9 +28,68 @@ Result<std::vector<kafka::Header>> ToKafkaRecord(OutboxRecord& record) {
   return headers;
 }
 
+namespace {
+
+constexpr auto kDeleteTick = std::chrono::milliseconds(50);
+constexpr size_t kDeleteBatch = 500;
+constexpr auto kReconnectBackoff = std::chrono::milliseconds(200);
+constexpr auto kRescanAfterFailure = std::chrono::seconds(2);
+constexpr auto kRescanPeriod = std::chrono::seconds(30);
+
+class KafkaOutboxSink final : public OutboxSink {
+ public:
+  explicit KafkaOutboxSink(kafka::Producer* producer) : producer_(producer) {}
+  Result<void> Produce(std::string_view topic, std::string_view key, std::string_view value,
+                       const std::vector<kafka::Header>& headers,
+                       kafka::DeliveryCallback on_delivery) override {
+    return producer_->Produce(topic, key, value, headers, std::move(on_delivery));
+  }
+
+ private:
+  kafka::Producer* producer_;
+};
+
+class PgOutboxStore final : public OutboxStore {
+ public:
+  explicit PgOutboxStore(db::Connection conn) : conn_(std::move(conn)) {}
+  bool is_open() const override { return conn_.is_open(); }
+  Result<std::vector<StoredOutbox>> LoadOutbox(int32_t partition, int64_t after_id,
+                                               int limit) override {
+    return db::Guard("outbox rescan", [&] {
+      pqxx::read_transaction tx(conn_.raw());
+      auto rows = worker::LoadOutbox(tx, partition, after_id, limit);
+      if (!rows) throw std::runtime_error(rows.error().message);
+      return std::move(rows).value();
+    });
+  }
+  Result<void> DeleteOutbox(const std::vector<int64_t>& ids) override {
+    return conn_.Transact("delete outbox", [&](pqxx::work& tx) {
+      auto d = worker::DeleteOutbox(tx, ids);
+      if (!d) throw std::runtime_error(d.error().message);
+    });
+  }
+
+ private:
+  db::Connection conn_;
+};
+
+}  // namespace
+
 OutboxRelay::OutboxRelay(kafka::Producer* producer, std::string conninfo,
-                         metrics::Registry* registry)
-    : producer_(producer), conninfo_(std::move(conninfo)) {
+                         metrics::Registry* registry, const attest::Clock& clock)
+    : OutboxRelay(
+          std::make_unique<KafkaOutboxSink>(producer),
+          [conninfo = std::move(conninfo)]() -> Result<std::unique_ptr<OutboxStore>> {
+            auto c = db::Connection::Open(conninfo);
+            if (!c) return c.error();
+            PrepareStoreStatements(c->raw());
+            return std::unique_ptr<OutboxStore>(new PgOutboxStore(std::move(c).value()));
+          },
+          registry, clock) {}
+
+OutboxRelay::OutboxRelay(std::unique_ptr<OutboxSink> sink, OutboxStoreOpener open_store,
+                         metrics::Registry* registry, const attest::Clock& clock)
+    : sink_(std::move(sink)), open_store_(std::move(open_store)), clock_(clock) {
   if (registry) {
     auto& pub = registry->AddCounter("worker_outbox_published_total",
                                      "Outbox rows acknowledged by Kafka.", {"outcome"});
@@ -49,22 +108,38 @@ void OutboxRelay::Start() {
   std::lock_guard lock(mu_);
   if (thread_.joinable()) return;
   stop_ = false;
+  stopping_ = std::stop_source();
   thread_ = std::thread([this] { Loop(); });
 }
 
 void OutboxRelay::Stop(std::chrono::milliseconds drain) {
-  const auto deadline = std::chrono::steady_clock::now() + drain;
+  const auto deadline = clock_.Monotonic() + drain;
   {
     std::unique_lock lock(mu_);
     if (!thread_.joinable()) return;
     // Wait for deliveries (the producer's callbacks) and the deletes.
-    while (std::chrono::steady_clock::now() < deadline && inflight_.size() > reserved_.size()) {
-      cv_.wait_for(lock, std::chrono::milliseconds(20));
-    }
+    WaitUntil(lock, deadline, [this] { return inflight_.size() <= reserved_.size(); });
     stop_ = true;
+    stopping_.request_stop();
+    Wake();
   }
-  cv_.notify_all();
   thread_.join();
+}
+
+template <typename Done>
+void OutboxRelay::WaitUntil(std::unique_lock<std::mutex>& lock,
+                            attest::Clock::MonotonicTime deadline, Done done) {
+  while (!done() && clock_.Monotonic() < deadline) {
+    std::stop_token woken = wake_.get_token();
+    lock.unlock();
+    clock_.SleepUntil(deadline, woken);
+    lock.lock();
+  }
+}
+
+void OutboxRelay::Wake() {
+  wake_.request_stop();
+  wake_ = std::stop_source();
 }
 
 void OutboxRelay::Reserve(const std::vector<int64_t>& ids) {
@@ -114,13 +189,13 @@ void OutboxRelay::Publish(std::vector<StoredOutbox> rows) {
       {
         std::lock_guard lock(mu_);
         to_delete_.push_back(id);
+        Wake();
       }
-      cv_.notify_all();
       continue;
     }
     auto r =
-        producer_->Produce(row.record.topic, row.record.key, row.record.payload, *headers,
-                           [this, id](const Result<kafka::Delivery>& d) { Delivered(id, d.ok()); });
+        sink_->Produce(row.record.topic, row.record.key, row.record.payload, *headers,
+                       [this, id](const Result<kafka::Delivery>& d) { Delivered(id, d.ok()); });
     if (!r) {
       // Queue full or producer failure: the rescan publishes it later.
       spdlog::warn("outbox relay: produce row {}: {}", id, r.error().ToString());
@@ -138,13 +213,13 @@ void OutboxRelay::Delivered(int64_t id, bool ok) {
       ++failed_waiting_;
       failures_ = true;
     }
+    Wake();
   }
   if (ok && published_) published_->Inc();
   if (!ok && failed_) failed_->Inc();
-  cv_.notify_all();
 }
 
-void OutboxRelay::Rescan(db::Connection& conn) {
+void OutboxRelay::Rescan(OutboxStore& store) {
   std::set<int32_t> owned;
   {
     std::lock_guard lock(mu_);
@@ -156,20 +231,16 @@ void OutboxRelay::Rescan(db::Connection& conn) {
     std::lock_guard lock(mu_);
     failed_before = failed_waiting_;
   }
-  auto scanned = db::Guard("outbox rescan", [&] {
-    for (int32_t p : owned) {
-      pqxx::read_transaction tx(conn.raw());
-      auto rows = LoadOutbox(tx, p, 0, 1000);
-      if (!rows) throw std::runtime_error(rows.error().message);
-      std::lock_guard lock(mu_);
-      for (auto& r : *rows) {
-        if (!inflight_.count(r.id)) todo.push_back(std::move(r));
-      }
+  for (int32_t p : owned) {
+    auto rows = store.LoadOutbox(p, 0, 1000);
+    if (!rows) {
+      spdlog::warn("outbox relay: {}", rows.error().message);
+      return;
     }
-  });
-  if (!scanned) {
-    spdlog::warn("outbox relay: {}", scanned.error().message);
-    return;
+    std::lock_guard lock(mu_);
+    for (auto& r : *rows) {
+      if (!inflight_.count(r.id)) todo.push_back(std::move(r));
+    }
   }
   {
     // What failed before the scan is in `todo` now (or was deleted).
@@ -183,41 +254,39 @@ void OutboxRelay::Rescan(db::Connection& conn) {
 }
 
 void OutboxRelay::Loop() {
-  std::optional<db::Connection> conn;
-  auto last_scan = std::chrono::steady_clock::now();
+  std::unique_ptr<OutboxStore> store;
+  auto last_scan = clock_.Monotonic();
   while (true) {
     std::vector<int64_t> batch;
     bool rescan = false;
+    std::stop_token stopping;
     {
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(50),
-                   [this] { return stop_ || to_delete_.size() >= 500; });
+      WaitUntil(lock, clock_.Monotonic() + kDeleteTick,
+                [this] { return stop_ || to_delete_.size() >= kDeleteBatch; });
       batch.swap(to_delete_);
-      const auto now = std::chrono::steady_clock::now();
-      rescan = (failures_ && now - last_scan > std::chrono::seconds(2)) ||
-               now - last_scan > std::chrono::seconds(30);
+      const auto now = clock_.Monotonic();
+      rescan =
+          (failures_ && now - last_scan > kRescanAfterFailure) || now - last_scan > kRescanPeriod;
       if (stop_ && batch.empty()) break;
+      stopping = stopping_.get_token();
     }
-    if (!conn || !conn->is_open()) {
-      auto c = db::Connection::Open(conninfo_);
-      if (!c) {
-        spdlog::warn("outbox relay: {}", c.error().message);
+    if (!store || !store->is_open()) {
+      auto opened = open_store_();
+      if (!opened) {
+        spdlog::warn("outbox relay: {}", opened.error().message);
         {
           std::lock_guard lock(mu_);
           to_delete_.insert(to_delete_.end(), batch.begin(), batch.end());
           if (stop_) break;
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        clock_.SleepFor(kReconnectBackoff, stopping);
         continue;
       }
-      conn.emplace(std::move(*c));
-      PrepareStoreStatements(conn->raw());
+      store = std::move(opened).value();
     }
     if (!batch.empty()) {
-      auto r = conn->Transact("delete outbox", [&](pqxx::work& tx) {
-        auto d = DeleteOutbox(tx, batch);
-        if (!d) throw std::runtime_error(d.error().message);
-      });
+      auto r = store->DeleteOutbox(batch);
       std::lock_guard lock(mu_);
       if (r) {
         for (int64_t id : batch) inflight_.erase(id);
@@ -225,18 +294,18 @@ void OutboxRelay::Loop() {
       } else {
         spdlog::warn("outbox relay: {}", r.error().message);
         to_delete_.insert(to_delete_.end(), batch.begin(), batch.end());
-        conn.reset();
+        store.reset();
       }
+      Wake();
     }
-    cv_.notify_all();
-    const auto now = std::chrono::steady_clock::now();
-    if (rescan && conn) {
+    const auto now = clock_.Monotonic();
+    if (rescan && store) {
       {
         std::lock_guard lock(mu_);
         failures_ = false;
       }
       last_scan = now;
-      Rescan(*conn);
+      Rescan(*store);
     }
     if (depth_) depth_->Set(static_cast<double>(Depth()));
   }

@@ -7,8 +7,12 @@
 // but never loses it; a crash between publish and delete republishes it
 // (consumers deduplicate on (agent, sequence)).
 //
-// Its thread deletes delivered rows in batches (own connection) and rescans
-// the owned partitions for rows whose delivery failed, to publish them again.
+// Its thread deletes delivered rows in batches (own connection, reopened
+// 200 ms after a failure) every 50 ms or at 500 rows, and rescans the owned
+// partitions for rows whose delivery failed, to publish them again: 2 s
+// after the last scan when a delivery failed, else every 30 s. All of these
+// times are the Clock's, so tests drive them with a ManualClock; Kafka and
+// the connection are behind OutboxSink and OutboxStore.
 //
 // A signed verdict is stored as a SignedVerdict row (signed in the
 // verification transaction, so the database is never a signing oracle) and
@@ -19,23 +23,22 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <set>
+#include <stop_token>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "common/base/clock.h"
 #include "common/kafka/producer.h"
 #include "common/metrics/metrics.h"
 #include "verifier-workers/processor.h"
 #include "verifier-workers/store_types.h"
-
-namespace attest::db {
-class Connection;
-}
 
 namespace attest::worker {
 
@@ -46,9 +49,40 @@ namespace attest::worker {
 // verdict. errc::bad_input for a SignedVerdict row that does not parse.
 Result<std::vector<kafka::Header>> ToKafkaRecord(OutboxRecord& record);
 
+// Where the relay's records go: kafka::Producer::Produce's contract (the
+// callback runs once, later, unless Produce fails). Any thread.
+class OutboxSink {
+ public:
+  virtual ~OutboxSink() = default;
+  virtual Result<void> Produce(std::string_view topic, std::string_view key, std::string_view value,
+                               const std::vector<kafka::Header>& headers,
+                               kafka::DeliveryCallback on_delivery) = 0;
+};
+
+// The relay's own database connection (the relay's thread only): the outbox
+// rows of a partition after an id, and deleting delivered rows, each in a
+// transaction of its own.
+class OutboxStore {
+ public:
+  virtual ~OutboxStore() = default;
+  // False once the connection broke (the relay then opens another).
+  virtual bool is_open() const = 0;
+  virtual Result<std::vector<StoredOutbox>> LoadOutbox(int32_t partition, int64_t after_id,
+                                                       int limit) = 0;
+  virtual Result<void> DeleteOutbox(const std::vector<int64_t>& ids) = 0;
+};
+using OutboxStoreOpener = std::function<Result<std::unique_ptr<OutboxStore>>()>;
+
 class OutboxRelay {
  public:
-  OutboxRelay(kafka::Producer* producer, std::string conninfo, metrics::Registry* registry);
+  // Rows to `producer`; deletes and rescans on a PostgreSQL connection of
+  // its own to `conninfo`. `producer`, `registry` (may be null) and `clock`
+  // must outlive the relay.
+  OutboxRelay(kafka::Producer* producer, std::string conninfo, metrics::Registry* registry,
+              const attest::Clock& clock);
+  // Any sink and store (tests: fakes).
+  OutboxRelay(std::unique_ptr<OutboxSink> sink, OutboxStoreOpener open_store,
+              metrics::Registry* registry, const attest::Clock& clock);
   ~OutboxRelay();  // Stop()
   OutboxRelay(const OutboxRelay&) = delete;
   OutboxRelay& operator=(const OutboxRelay&) = delete;
@@ -78,16 +112,24 @@ class OutboxRelay {
  private:
   void Loop();
   void Delivered(int64_t id, bool ok);
-  void Rescan(db::Connection& conn);
+  void Rescan(OutboxStore& store);
+  // Waits (mu_ held by `lock`) until `done()` or the clock reaches
+  // `deadline`; Wake() makes it check `done()` again.
+  template <typename Done>
+  void WaitUntil(std::unique_lock<std::mutex>& lock, attest::Clock::MonotonicTime deadline,
+                 Done done);
+  void Wake();  // mu_ held: the state a waiter checks changed
 
-  kafka::Producer* producer_;
-  const std::string conninfo_;
+  const std::unique_ptr<OutboxSink> sink_;
+  const OutboxStoreOpener open_store_;
+  const attest::Clock& clock_;
   metrics::Counter* published_ = nullptr;
   metrics::Counter* failed_ = nullptr;
   metrics::Gauge* depth_ = nullptr;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::stop_source wake_;       // requested (and replaced) by Wake()
+  std::stop_source stopping_;   // requested by Stop(): ends the reconnect backoff
   std::set<int64_t> inflight_;  // published or reserved, not deleted yet
   std::set<int64_t> reserved_;  // subset: reserved, not published yet
   std::vector<int64_t> to_delete_;

@@ -38,12 +38,28 @@ Result<void> SweepIn(StoreTransaction& tx, const Context& ctx, const CommitTarge
     history.push_back(&o.history);
     for (const auto& rec : o.outbox) outbox.push_back(&rec);
   }
-  ATTEST_ASSIGN_OR_RETURN(out.outbox_ids, tx.WriteResults(dirty, history, outbox, target.worker_id));
+  ATTEST_ASSIGN_OR_RETURN(out.outbox_ids,
+                          tx.WriteResults(dirty, history, outbox, target.worker_id));
   target.relay->Reserve(out.outbox_ids);
   return tx.Commit();
 }
 
 }  // namespace
+
+bool SweepSchedule::Due() {
+  const auto now = clock_.Monotonic();
+  if (now < next_) return false;
+  next_ = now + period_;
+  return true;
+}
+
+std::optional<SweepPartition> SweepView(int32_t partition, int64_t committed_next,
+                                        std::optional<int64_t> log_end,
+                                        std::optional<Clock::time_point> committed_time) {
+  if (log_end && committed_next >= *log_end) return SweepPartition{partition, std::nullopt};
+  if (committed_time) return SweepPartition{partition, committed_time};
+  return std::nullopt;
+}
 
 Result<void> SweepOverdue(StoreSession& session, const Context& ctx, const CommitTarget& target,
                           const std::vector<SweepPartition>& partitions,

@@ -14,19 +14,11 @@
 #include "verifier-workers/worker.h"
 
 namespace attest::worker {
-namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
-Worker::Worker(WorkerConfig config, metrics::Registry* registry, token::KeySet keys,
-               std::shared_ptr<const RevocationSigner> signer)
+Worker::Worker(WorkerConfig config, metrics::Registry* registry, const attest::Clock& clock,
+               token::KeySet keys, std::shared_ptr<const RevocationSigner> signer)
     : config_(std::move(config)),
+      clock_(clock),
       registry_(registry),
       keys_(std::move(keys)),
       signer_(std::move(signer)),
@@ -55,13 +47,14 @@ Worker::~Worker() {
   producer_.reset();
 }
 
-Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config, metrics::Registry* registry) {
+Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config, metrics::Registry* registry,
+                                               const attest::Clock& clock) {
   auto keys = token::KeySet::LoadFiles(config.token_key_files);
   if (!keys) return MakeError(errc::invalid_config, "token keys: " + keys.error().message);
   auto signer = RevocationSigner::Load(config.revocation_key_file, config.revocation_key_id);
   if (!signer) return signer.error();
   std::unique_ptr<Worker> w(
-      new Worker(std::move(config), registry, std::move(*keys), std::move(*signer)));
+      new Worker(std::move(config), registry, clock, std::move(*keys), std::move(*signer)));
   const WorkerConfig& c = w->config_;
 
   kafka::ProducerConfig pc;
@@ -71,7 +64,8 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config, metrics::Reg
   auto producer = kafka::Producer::Create(pc);
   if (!producer) return MakeError(errc::kafka, "producer: " + producer.error().message);
   w->producer_ = std::move(*producer);
-  w->relay_ = std::make_unique<OutboxRelay>(w->producer_.get(), c.database_conninfo, registry);
+  w->relay_ =
+      std::make_unique<OutboxRelay>(w->producer_.get(), c.database_conninfo, registry, clock);
   w->pool_ = std::make_unique<ThreadPool>(c.verification_threads);
   w->preparer_ = std::make_unique<BatchPreparer>(&w->ctx_, w->pool_.get(), c.policy_cache_size);
   if (auto r = w->StartHttp(); !r) return r.error();
@@ -110,7 +104,9 @@ Result<void> Worker::StartHttp() {
   http::Router router;
   http::OpsHandlers ops;
   ops.healthy = [this](http::RequestPtr, http::Responder res) {
-    const int64_t age = NowMs() - last_loop_ms_.load();
+    const int64_t age = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Monotonic() -
+                                                                              last_loop_.load())
+                            .count();
     const bool ok = store_.healthy() && age < 30'000;
     res.Send(http::Response::Json(ok ? 200 : 503,
                                   std::string("{\"status\":\"") + (ok ? "ok" : "unhealthy") +
@@ -157,7 +153,7 @@ Result<void> Worker::OnAssigned(std::vector<kafka::TopicPartition>& partitions) 
   // in the outbox before anything new.
   // Claims use session 0, which the batch in flight may be committing on.
   (void)AwaitInflight();
-  const auto deadline = std::chrono::steady_clock::now() + config_.session_timeout;
+  const auto deadline = clock_.Monotonic() + config_.session_timeout;
   for (auto& tp : partitions) {
     if (auto r = ClaimAssigned(tp, deadline); !r) {
       PublishOwnedSet();
@@ -169,7 +165,7 @@ Result<void> Worker::OnAssigned(std::vector<kafka::TopicPartition>& partitions) 
 }
 
 Result<void> Worker::ClaimAssigned(kafka::TopicPartition& tp,
-                                   std::chrono::steady_clock::time_point deadline) {
+                                   attest::Clock::MonotonicTime deadline) {
   OffsetKey key{config_.group_id, tp.topic, tp.partition};
   auto claim_once = [&]() -> Result<void> {
     WORKER_LET(session, store_.Session());
@@ -197,9 +193,9 @@ Result<void> Worker::ClaimAssigned(kafka::TopicPartition& tp,
     Result<void> done = claim_once();
     if (done) return Ok();
     store_.Drop(0);
-    if (std::chrono::steady_clock::now() > deadline) return done.error();
+    if (clock_.Monotonic() > deadline) return done.error();
     spdlog::warn("worker: claim partition {}: {} (retrying)", tp.partition, done.error().message);
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    clock_.SleepFor(std::chrono::milliseconds(200), {});
   }
 }
 

@@ -42,7 +42,9 @@
 //     inside BatchPreparer::Prepare;
 //   - the relay's thread: its own connection (relay.h);
 //   - any thread: RequestStop(), Owned(), metrics_port(), /healthz.
-// owned_mu_ guards owned_snapshot_ only; stop_ and last_loop_ms_ are atomic.
+// owned_mu_ guards owned_snapshot_ only; stop_ and last_loop_ are atomic.
+// Time: every read, deadline and wait goes through the Clock given to
+// Create (ManualClock in tests), never std::chrono's clocks.
 #pragma once
 
 #include <atomic>
@@ -55,6 +57,7 @@
 #include <string>
 #include <vector>
 
+#include "common/base/clock.h"
 #include "common/base/result.h"
 #include "common/kafka/consumer.h"
 #include "common/kafka/producer.h"
@@ -80,7 +83,9 @@ class Worker : public kafka::RebalanceListener {
  public:
   // Loads keys, connects to PostgreSQL and Kafka, starts the HTTP listener
   // (when configured). `registry` must outlive the worker.
-  static Result<std::unique_ptr<Worker>> Create(WorkerConfig config, metrics::Registry* registry);
+  // `clock` must outlive the worker too.
+  static Result<std::unique_ptr<Worker>> Create(WorkerConfig config, metrics::Registry* registry,
+                                                const attest::Clock& clock);
   ~Worker() override;
 
   // The loop; returns after RequestStop() (graceful: finish the batch,
@@ -108,8 +113,8 @@ class Worker : public kafka::RebalanceListener {
     std::optional<Clock::time_point> committed_time;
   };
 
-  Worker(WorkerConfig config, metrics::Registry* registry, token::KeySet keys,
-         std::shared_ptr<const RevocationSigner> signer);
+  Worker(WorkerConfig config, metrics::Registry* registry, const attest::Clock& clock,
+         token::KeySet keys, std::shared_ptr<const RevocationSigner> signer);
   Result<void> StartHttp();
   CommitTarget Target() const;
 
@@ -145,8 +150,7 @@ class Worker : public kafka::RebalanceListener {
   void Drain();
   // Claims one assigned partition and publishes its outbox leftovers
   // (retried until `deadline`).
-  Result<void> ClaimAssigned(kafka::TopicPartition& tp,
-                             std::chrono::steady_clock::time_point deadline);
+  Result<void> ClaimAssigned(kafka::TopicPartition& tp, attest::Clock::MonotonicTime deadline);
   void DropPartition(int32_t partition, const char* why);
   void PublishOwnedSet();
   // Refreshes the log end offsets of the owned partitions from the
@@ -155,6 +159,7 @@ class Worker : public kafka::RebalanceListener {
   void SetLagGauges(int32_t partition, const OwnedPartition& o);
 
   const WorkerConfig config_;
+  const attest::Clock& clock_;
   metrics::Registry* registry_;
   const token::KeySet keys_;
   const std::shared_ptr<const RevocationSigner> signer_;
@@ -180,7 +185,7 @@ class Worker : public kafka::RebalanceListener {
   std::chrono::steady_clock::time_point batch_started_{};
 
   std::atomic<bool> stop_{false};
-  std::atomic<int64_t> last_loop_ms_{0};
+  std::atomic<attest::Clock::MonotonicTime> last_loop_{};  // Run()'s last turn
 };
 
 }  // namespace attest::worker

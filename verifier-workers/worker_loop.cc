@@ -19,12 +19,6 @@ constexpr int kSweepLimit = 1000;
 // After a failed batch, the loop waits this long before it retries.
 constexpr auto kRetryBackoff = std::chrono::milliseconds(250);
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 CommitTarget Worker::Target() const {
@@ -33,8 +27,9 @@ CommitTarget Worker::Target() const {
 
 Result<std::unique_ptr<Batch>> Worker::PrepareBatch(std::vector<kafka::Message> msgs,
                                                     size_t session_index) {
-  const Clock::time_point now = Clock::now();
+  const Clock::time_point now = clock_.Now();
   std::unique_ptr<Batch> b = NewBatch(std::move(msgs), now);
+  b->t0 = clock_.Monotonic();
   b->session_index = session_index;
   for (auto& [p, step] : b->partitions) {
     const OwnedPartition& o = owned_[p];
@@ -100,8 +95,7 @@ void Worker::CompleteBatch(Batch& b) {
   CountRecords(b, publish);
   m_->evidence->Inc(b.records.size());
   m_->batch_size->Observe(static_cast<double>(b.records.size()));
-  m_->commit_seconds->Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - b.t0).count());
+  m_->commit_seconds->Observe(std::chrono::duration<double>(clock_.Monotonic() - b.t0).count());
   relay_->Publish(std::move(publish));
 }
 
@@ -169,10 +163,8 @@ Result<void> Worker::ProcessBatch() {
 std::vector<SweepPartition> Worker::SweepPartitions() const {
   std::vector<SweepPartition> out;
   for (const auto& [p, o] : owned_) {
-    if (o.log_end && o.claim.next_offset >= *o.log_end) {
-      out.push_back({p, std::nullopt});
-    } else if (o.committed_time) {
-      out.push_back({p, o.committed_time});
+    if (auto view = SweepView(p, o.claim.next_offset, o.log_end, o.committed_time)) {
+      out.push_back(*view);
     }
   }
   return out;
@@ -188,8 +180,8 @@ Result<void> Worker::Sweep() {
     std::map<int32_t, int64_t> epochs;
     for (const auto& [p, o] : owned_) epochs[p] = o.claim.epoch;
     SweepResult swept;
-    auto done = SweepOverdue(*session, ctx_, Target(), parts, epochs, Clock::now(), kSweepLimit,
-                             swept);
+    auto done =
+        SweepOverdue(*session, ctx_, Target(), parts, epochs, clock_.Now(), kSweepLimit, swept);
     if (!done) {
       if (swept.fenced_partition) {
         m_->fenced->Inc();
@@ -204,9 +196,11 @@ Result<void> Worker::Sweep() {
     size_t k = 0;
     for (auto& o : swept.outcomes) {
       m_->by_result[o.result]->Inc();
-      for (auto& rec : o.outbox) publish.push_back(StoredOutbox{swept.outbox_ids[k++], std::move(rec)});
+      for (auto& rec : o.outbox)
+        publish.push_back(StoredOutbox{swept.outbox_ids[k++], std::move(rec)});
     }
-    if (!swept.outcomes.empty()) spdlog::info("worker: {} agents went OFFLINE", swept.outcomes.size());
+    if (!swept.outcomes.empty())
+      spdlog::info("worker: {} agents went OFFLINE", swept.outcomes.size());
     relay_->Publish(std::move(publish));
     return Ok();
   }
@@ -231,14 +225,14 @@ void Worker::SetLagGauges(int32_t partition, const OwnedPartition& o) {
 }
 
 Result<void> Worker::Run() {
-  auto next_sweep = std::chrono::steady_clock::now() + config_.sweep_period;
-  auto backoff_until = std::chrono::steady_clock::time_point{};
+  SweepSchedule sweeps(clock_, config_.sweep_period);
+  auto backoff_until = attest::Clock::MonotonicTime{};
   const size_t max_pending = config_.batch_max_count * 4;
   while (!stop_.load()) {
-    last_loop_ms_ = NowMs();
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = clock_.Monotonic();
+    last_loop_ = now;
     if (now < backoff_until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      clock_.SleepFor(std::chrono::milliseconds(50), {});
       continue;
     }
     // The batch in flight committed: publish its verdicts now.
@@ -246,7 +240,7 @@ Result<void> Worker::Run() {
       if (auto r = AwaitInflight(); !r) {
         spdlog::warn("worker: batch: {} (retrying)", r.error().message);
         if (r.error().code != make_error_code(errc::fenced)) {
-          backoff_until = std::chrono::steady_clock::now() + kRetryBackoff;
+          backoff_until = clock_.Monotonic() + kRetryBackoff;
           continue;
         }
       }
@@ -264,23 +258,22 @@ Result<void> Worker::Run() {
       if (!msgs) return MakeError(errc::kafka, msgs.error().message);
       for (auto& m : *msgs) {
         if (!owned_.count(m.partition)) continue;  // revoked meanwhile
-        if (pending_.empty()) batch_started_ = std::chrono::steady_clock::now();
+        if (pending_.empty()) batch_started_ = clock_.Monotonic();
         pending_.push_back(std::move(m));
       }
       UpdateLag();  // before the batch: its commit records the log end offset
     }
     const bool full = pending_.size() >= config_.batch_max_count;
-    const bool due = !pending_.empty() &&
-                     std::chrono::steady_clock::now() >= batch_started_ + config_.batch_max_time;
+    const bool due =
+        !pending_.empty() && clock_.Monotonic() >= batch_started_ + config_.batch_max_time;
     if (full || due) {
       if (auto r = ProcessBatch(); !r) {
         spdlog::warn("worker: batch: {} (retrying)", r.error().message);
-        backoff_until = std::chrono::steady_clock::now() + kRetryBackoff;
+        backoff_until = clock_.Monotonic() + kRetryBackoff;
         continue;
       }
     }
-    if (std::chrono::steady_clock::now() >= next_sweep) {
-      next_sweep = std::chrono::steady_clock::now() + config_.sweep_period;
+    if (sweeps.Due()) {
       if (auto r = Sweep(); !r) spdlog::warn("worker: sweep: {}", r.error().message);
     }
   }
@@ -293,13 +286,13 @@ Result<void> Worker::Run() {
 
 void Worker::Drain() {
   // Finish the batches, publish (the relay drains after), leave the group.
-  const auto deadline = std::chrono::steady_clock::now() + config_.batch_drain_timeout;
+  const auto deadline = clock_.Monotonic() + config_.batch_drain_timeout;
   while (!pending_.empty() || inflight_) {
     auto r = ProcessBatch();
     if (r) r = AwaitInflight();
     if (r && pending_.empty()) break;
-    if (std::chrono::steady_clock::now() + kRetryBackoff > deadline) break;
-    std::this_thread::sleep_for(kRetryBackoff);
+    if (clock_.Monotonic() + kRetryBackoff > deadline) break;
+    clock_.SleepFor(kRetryBackoff, {});
   }
 }
 

@@ -70,7 +70,8 @@ void BM_EnrolmentToPass(benchmark::State& state) {
   test::Collector collector(kafka.bootstrap(), kafka.topics());
   metrics::Registry registry;
   auto config = test::MakeConfig(kafka.bootstrap(), kafka.topics(), db, keys, "g-bench");
-  auto w = Worker::Create(config, &registry);
+  const attest::SystemClock clock;
+  auto w = Worker::Create(config, &registry, clock);
   if (!w) throw std::runtime_error(w.error().message);
   std::thread run([&] { (void)(*w)->Run(); });
 

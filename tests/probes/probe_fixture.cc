@@ -82,7 +82,7 @@ void ProbeTest::StartWorker() {
   auto config = worker::test::MakeConfig(kafka().bootstrap(), topics(), conninfo(), *worker_keys_,
                                          attest::testing::UniqueName("probes"));
   config.token_key_files = {key_file_};  // the gateway's key: its tokens verify
-  auto w = worker::Worker::Create(config, &registry_);
+  auto w = worker::Worker::Create(config, &registry_, clock_);
   ASSERT_TRUE(w.ok()) << w.error().message;
   worker_ = std::move(*w);
   worker_thread_ = std::thread([this] {

@@ -98,6 +98,7 @@ class ProbeTest : public gateway::testing::GatewayTest {
 
   RegistrarSide registrar_side_;
   std::unique_ptr<registrar::Registrar> registrar_;
+  const SystemClock clock_;  // outlives the worker
   metrics::Registry registry_;
   std::unique_ptr<worker::Worker> worker_;
   std::thread worker_thread_;

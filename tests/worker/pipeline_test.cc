@@ -111,6 +111,7 @@ kafka::Message Msg(int32_t partition, int64_t offset, std::string key, int64_t t
   return m;
 }
 
+const attest::SystemClock kClock;  // the relays' (never started)
 const std::string kAgent = "D432FBB3-D2F1-4A97-9EF7-75BD81C0000A";
 
 TEST(CommitExecutorTest, RunsEveryJobOnOneLongLivedThread) {
@@ -196,7 +197,7 @@ std::unique_ptr<Batch> TwoPartitionBatch(FakeSession& session) {
 TEST(CommitBatchTest, WritesVerdictsAdvancesEveryPartitionAndCommits) {
   Log log;
   FakeSession session(&log);
-  OutboxRelay relay(nullptr, "", nullptr);
+  OutboxRelay relay(nullptr, "", nullptr, kClock);
   auto b = TwoPartitionBatch(session);
   CommitBatch(*b, CommitTarget{"g", "evidence", "w1", &relay});
   EXPECT_TRUE(b->committed);
@@ -213,7 +214,7 @@ TEST(CommitBatchTest, AFencedPartitionRollsBackAndReleasesTheOutboxIds) {
   Log log;
   log.fenced = {2};
   FakeSession session(&log);
-  OutboxRelay relay(nullptr, "", nullptr);
+  OutboxRelay relay(nullptr, "", nullptr, kClock);
   auto b = TwoPartitionBatch(session);
   CommitBatch(*b, CommitTarget{"g", "evidence", "w1", &relay});
   EXPECT_FALSE(b->committed);
@@ -235,7 +236,7 @@ TEST(SweepTest, AFencedPartitionWritesNothing) {
   log.agents[row.agent_id] = row;
   log.fenced = {5};
   FakeSession session(&log);
-  OutboxRelay relay(nullptr, "", nullptr);
+  OutboxRelay relay(nullptr, "", nullptr, kClock);
   Context ctx;
   SweepResult out;
   auto r = SweepOverdue(session, ctx, CommitTarget{"g", "evidence", "w1", &relay},

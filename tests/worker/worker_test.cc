@@ -545,7 +545,7 @@ TEST_F(WorkerTest, NewAkAfterRegisteringAgainIsUsed) {
 // (kept by the relay, not counted in the database).
 TEST_F(WorkerTest, OutboxDepthIsRowsNotYetDeleted) {
   metrics::Registry registry;
-  OutboxRelay relay(producer_.get(), conninfo(), &registry);
+  OutboxRelay relay(producer_.get(), conninfo(), &registry, clock_);
   relay.Start();
   auto depth = [&] {
     const std::string text = registry.Render();

@@ -49,7 +49,7 @@ class WorkerTest : public attest::testing::MigratedPostgresTest {
     worker_group_ = attest::testing::UniqueName("workers");
     auto config = MakeConfig(kafka_->bootstrap(), topics_, conninfo(), keys_, worker_group_);
     if (tweak) tweak(config);
-    auto w = Worker::Create(config, &registry_);
+    auto w = Worker::Create(config, &registry_, clock_);
     ASSERT_TRUE(w.ok()) << w.error().message;
     worker_ = std::move(*w);
     thread_ = std::thread([this] {
@@ -106,6 +106,7 @@ class WorkerTest : public attest::testing::MigratedPostgresTest {
   attest::testing::TempDir dir_{"attest-worker-test"};
   KeyFiles keys_{dir_.path()};
   token::KeySet keys_set_ = TestKeys();
+  const attest::SystemClock clock_;  // outlives the workers
   metrics::Registry registry_;
   std::unique_ptr<pqxx::connection> db_;
   std::unique_ptr<kafka::Producer> producer_;
