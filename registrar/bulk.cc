@@ -67,6 +67,41 @@ std::string ArrayLiteral(const std::vector<BulkAgent>& agents, F field) {
   return s + "}";
 }
 
+// One element of "agents" (`at` names it in errors): UUID, EK (its own or
+// `default_ek`), AK checked as an attestation key, name and partition.
+Result<BulkAgent> ParseBulkAgent(const nlohmann::json& a, const std::string& at,
+                                 const std::string& default_ek, int evidence_partitions) {
+  BulkAgent b;
+  auto uuid = CanonicalUuid(a["uuid"].get<std::string>());
+  if (!uuid) return Bad(at + ".uuid: " + uuid.error().message);
+  b.uuid = *uuid;
+  if (a.contains("ek_public")) {
+    if (!a["ek_public"].is_string()) return Bad(at + ".ek_public: expected hex");
+    ATTEST_ASSIGN_OR_RETURN(b.ek_hex,
+                            CheckEk(a["ek_public"].get<std::string>(), at + ".ek_public"));
+  } else if (default_ek.empty()) {
+    return Bad(at + ": no ek_public (and no default ek_public)");
+  } else {
+    b.ek_hex = default_ek;
+  }
+  Bytes ak;
+  ATTEST_ASSIGN_OR_RETURN(ak, FromHex(a["ak_public"].get<std::string>(), at + ".ak_public"));
+  auto pub = tpm::ParsePublic(ak);
+  if (!pub) return Bad(at + ".ak_public: " + pub.error().message);
+  if (auto c = tpm::CheckAttestationKeyAttributes(pub->publicArea); !c) {
+    return Bad(at + ".ak_public: " + c.error().message);
+  }
+  if (auto k = tpm::PublicToEvpPkey(pub->publicArea); !k) {
+    return Bad(at + ".ak_public: " + k.error().message);
+  }
+  auto name = credential::ObjectName(ak);
+  if (!name) return Bad(at + ".ak_public: " + name.error().message);
+  b.ak_hex = tpm::ToHex(ak);
+  b.name_hex = tpm::ToHex(*name);
+  b.partition = kafka::PartitionFor(b.uuid, evidence_partitions);
+  return b;
+}
+
 }  // namespace
 
 Result<BulkInput> ParseBulkRequest(std::string_view body, int evidence_partitions) {
@@ -124,33 +159,7 @@ Result<BulkInput> ParseBulkRequest(std::string_view body, int evidence_partition
       return Bad(at + ": expected {\"uuid\", \"ak_public\"}");
     }
     BulkAgent b;
-    auto uuid = CanonicalUuid(a["uuid"].get<std::string>());
-    if (!uuid) return Bad(at + ".uuid: " + uuid.error().message);
-    b.uuid = *uuid;
-    if (a.contains("ek_public")) {
-      if (!a["ek_public"].is_string()) return Bad(at + ".ek_public: expected hex");
-      ATTEST_ASSIGN_OR_RETURN(b.ek_hex,
-                              CheckEk(a["ek_public"].get<std::string>(), at + ".ek_public"));
-    } else if (default_ek.empty()) {
-      return Bad(at + ": no ek_public (and no default ek_public)");
-    } else {
-      b.ek_hex = default_ek;
-    }
-    Bytes ak;
-    ATTEST_ASSIGN_OR_RETURN(ak, FromHex(a["ak_public"].get<std::string>(), at + ".ak_public"));
-    auto pub = tpm::ParsePublic(ak);
-    if (!pub) return Bad(at + ".ak_public: " + pub.error().message);
-    if (auto c = tpm::CheckAttestationKeyAttributes(pub->publicArea); !c) {
-      return Bad(at + ".ak_public: " + c.error().message);
-    }
-    if (auto k = tpm::PublicToEvpPkey(pub->publicArea); !k) {
-      return Bad(at + ".ak_public: " + k.error().message);
-    }
-    auto name = credential::ObjectName(ak);
-    if (!name) return Bad(at + ".ak_public: " + name.error().message);
-    b.ak_hex = tpm::ToHex(ak);
-    b.name_hex = tpm::ToHex(*name);
-    b.partition = kafka::PartitionFor(b.uuid, evidence_partitions);
+    ATTEST_ASSIGN_OR_RETURN(b, ParseBulkAgent(a, at, default_ek, evidence_partitions));
     in.agents.push_back(std::move(b));
   }
   if (in.policy_name.empty()) in.policy_name = DefaultName(in);
