@@ -8,6 +8,7 @@
 #include "common/base/clock.h"
 #include "common/kafka/topics.h"
 #include "common/service/main_shell.h"
+#include "common/service/topic_check.h"
 #include "ingest-gateway/config.h"
 #include "ingest-gateway/gateway.h"
 
@@ -21,12 +22,9 @@ constexpr char kProgram[] = "attest-gateway";
 // The evidence topic must exist and be able to hold what the gateway writes
 // (docs/kafka.md): otherwise every evidence would be answered 503 later.
 attest::Result<void> CheckEvidenceTopic(const attest::gateway::GatewayConfig& c) {
-  attest::kafka::StartupCheck check;
-  check.service = "gateway";
-  check.admin.bootstrap_servers = c.kafka_bootstrap;
-  check.admin.client_id = "attest-gateway-" + c.gateway_id;
-  check.admin.extra = c.kafka_properties;
-  check.timeout = c.kafka_startup_timeout;
+  auto check =
+      service::StartupCheckFor("gateway", "attest-gateway-" + c.gateway_id,
+                               {c.kafka_bootstrap, c.kafka_properties, c.kafka_startup_timeout});
   check.needs = [&c](int32_t brokers) {
     attest::kafka::PipelineTopicOptions o;
     o.evidence = c.kafka_topic;

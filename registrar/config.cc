@@ -6,6 +6,38 @@
 
 namespace attest::registrar {
 
+namespace {
+
+// [kafka]: where the registrar reads the evidence topic's partition count.
+Result<void> ParseKafka(const ConfigFile& f, RegistrarConfig& c) {
+  int64_t v = 0;
+  ATTEST_ASSIGN_OR_RETURN(c.kafka_bootstrap, f.String("kafka.bootstrap_servers", ""));
+  if (c.kafka_bootstrap.empty()) {
+    return f.Invalid("kafka.bootstrap_servers",
+                     "required: the registrar reads the evidence topic's partition count from "
+                     "Kafka (kafka.evidence_partitions is only a cross-check now)");
+  }
+  ATTEST_ASSIGN_OR_RETURN(c.kafka_evidence_topic,
+                          f.String("kafka.evidence_topic", c.kafka_evidence_topic));
+  if (c.kafka_evidence_topic.empty()) return f.Invalid("kafka.evidence_topic", "is empty");
+  std::vector<std::string> props;
+  ATTEST_ASSIGN_OR_RETURN(props, f.StringList("kafka.properties", std::vector<std::string>{}));
+  for (const auto& p : props) {
+    const size_t eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return f.Invalid("kafka.properties", "entry '" + p + "' is not name=value");
+    }
+    c.kafka_properties[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("kafka.startup_timeout_ms", 60'000, 100, 3'600'000));
+  c.kafka_startup_timeout = std::chrono::milliseconds(v);
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("kafka.evidence_partitions", 0, 0, 100000));
+  c.expected_evidence_partitions = static_cast<int32_t>(v);
+  return Ok();
+}
+
+}  // namespace
+
 Result<RegistrarConfig> ParseRegistrarConfig(const ConfigFile& f, const std::string& env_conninfo) {
   RegistrarConfig c;
   int64_t v = 0;
@@ -51,28 +83,7 @@ Result<RegistrarConfig> ParseRegistrarConfig(const ConfigFile& f, const std::str
 
   ATTEST_ASSIGN_OR_RETURN(c.bulk_enrolment, f.Bool("admin.bulk_enrolment", false));
 
-  ATTEST_ASSIGN_OR_RETURN(c.kafka_bootstrap, f.String("kafka.bootstrap_servers", ""));
-  if (c.kafka_bootstrap.empty()) {
-    return f.Invalid("kafka.bootstrap_servers",
-                     "required: the registrar reads the evidence topic's partition count from "
-                     "Kafka (kafka.evidence_partitions is only a cross-check now)");
-  }
-  ATTEST_ASSIGN_OR_RETURN(c.kafka_evidence_topic,
-                          f.String("kafka.evidence_topic", c.kafka_evidence_topic));
-  if (c.kafka_evidence_topic.empty()) return f.Invalid("kafka.evidence_topic", "is empty");
-  std::vector<std::string> props;
-  ATTEST_ASSIGN_OR_RETURN(props, f.StringList("kafka.properties", std::vector<std::string>{}));
-  for (const auto& p : props) {
-    const size_t eq = p.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return f.Invalid("kafka.properties", "entry '" + p + "' is not name=value");
-    }
-    c.kafka_properties[p.substr(0, eq)] = p.substr(eq + 1);
-  }
-  ATTEST_ASSIGN_OR_RETURN(v, f.Int("kafka.startup_timeout_ms", 60'000, 100, 3'600'000));
-  c.kafka_startup_timeout = std::chrono::milliseconds(v);
-  ATTEST_ASSIGN_OR_RETURN(v, f.Int("kafka.evidence_partitions", 0, 0, 100000));
-  c.expected_evidence_partitions = static_cast<int32_t>(v);
+  ATTEST_RETURN_IF_ERROR(ParseKafka(f, c));
 
   ATTEST_ASSIGN_OR_RETURN(
       v, f.Int("registration.pending_ttl_seconds", c.pending_ttl.count(), 1, 7 * 86400));

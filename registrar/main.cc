@@ -12,6 +12,7 @@
 #include "common/db/migrations.h"
 #include "common/kafka/topics.h"
 #include "common/service/main_shell.h"
+#include "common/service/topic_check.h"
 #include "registrar/config.h"
 #include "registrar/errors.h"
 #include "registrar/registrar.h"
@@ -27,12 +28,9 @@ constexpr char kProgram[] = "attest-registrar";
 // real count n, or the workers' liveness timers (per partition) would watch
 // agents on the wrong partitions: read it from the cluster.
 attest::Result<int32_t> EvidencePartitions(const RegistrarConfig& c) {
-  attest::kafka::StartupCheck check;
-  check.service = "registrar";
-  check.admin.bootstrap_servers = c.kafka_bootstrap;
-  check.admin.client_id = "attest-registrar";
-  check.admin.extra = c.kafka_properties;
-  check.timeout = c.kafka_startup_timeout;
+  auto check =
+      service::StartupCheckFor("registrar", "attest-registrar",
+                               {c.kafka_bootstrap, c.kafka_properties, c.kafka_startup_timeout});
   check.needs = [topic = c.kafka_evidence_topic](int32_t) {
     attest::kafka::TopicRequirement need;  // exists, with any count; configs are the writers'
     need.name = topic;

@@ -8,11 +8,11 @@
 
 #include <charconv>
 
-#include "common/base/clock.h"
 #include "common/db/migrations.h"
 #include "common/kafka/topics.h"
 #include "common/metrics/metrics.h"
 #include "common/service/main_shell.h"
+#include "common/service/topic_check.h"
 #include "verifier-workers/config.h"
 #include "verifier-workers/worker.h"
 
@@ -26,12 +26,9 @@ constexpr char kProgram[] = "attest-worker";
 // The worker reads evidence and writes verdicts and revocations (acks=all,
 // idempotent): each topic must exist and keep what is written (docs/kafka.md).
 attest::Result<void> CheckTopics(const attest::worker::WorkerConfig& c) {
-  attest::kafka::StartupCheck check;
-  check.service = "worker";
-  check.admin.bootstrap_servers = c.kafka_bootstrap;
-  check.admin.client_id = "attest-worker-" + c.worker_id;
-  check.admin.extra = c.kafka_properties;
-  check.timeout = c.kafka_startup_timeout;
+  auto check =
+      service::StartupCheckFor("worker", "attest-worker-" + c.worker_id,
+                               {c.kafka_bootstrap, c.kafka_properties, c.kafka_startup_timeout});
   // Verdicts and revocations must take the largest record the worker's
   // producer sends (librdkafka's default unless kafka.properties raises it).
   int64_t producer_max = attest::kafka::kLibrdkafkaMessageMaxBytes;
@@ -78,8 +75,7 @@ int Run(WorkerConfig config, const std::string& migrations) {
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
 
   attest::metrics::Registry registry;
-  const attest::SystemClock clock;  // outlives the worker
-  auto worker = attest::worker::Worker::Create(std::move(config), &registry, clock);
+  auto worker = attest::worker::Worker::Create(std::move(config), &registry);
   if (!worker) return service::Fail(kProgram, worker.error().message, service::kExitFailure);
   signals.Watch([&worker](int sig) {
     spdlog::info("worker: signal {}: finishing", sig);
