@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string_view>
 
 #include "attest/v1/verdict.pb.h"
@@ -29,6 +30,10 @@ v1::AgentState ToProto(EnrolmentState s);
 // "pcr" | "runtime" | "mb".
 Result<PolicyKind> ParsePolicyKind(std::string_view text);
 std::string_view ToText(PolicyKind k);
+
+// For logs and test messages.
+inline std::ostream& operator<<(std::ostream& os, EnrolmentState s) { return os << ToText(s); }
+inline std::ostream& operator<<(std::ostream& os, PolicyKind k) { return os << ToText(k); }
 
 // attestation_history.result: "pass" | "fail" | "offline" | "resumed" |
 // "rejected" | "log_requested" (UNSPECIFIED, never written, reads "rejected").
