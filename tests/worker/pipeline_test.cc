@@ -33,8 +33,7 @@ class FakeTransaction final : public StoreTransaction {
     if (!log_->committed) log_->rolled_back = true;
   }
   Result<std::map<std::string, AgentRow>> LoadAgents(const std::vector<std::string>& ids,
-                                                     const std::vector<uint8_t>&,
-                                                     bool) override {
+                                                     const std::vector<uint8_t>&, bool) override {
     log_->calls.push_back("load");
     std::map<std::string, AgentRow> out;
     for (const auto& id : ids) {
@@ -111,8 +110,8 @@ kafka::Message Msg(int32_t partition, int64_t offset, std::string key, int64_t t
   return m;
 }
 
-const attest::SystemClock kClock;  // the relays' (never started)
 const std::string kAgent = "D432FBB3-D2F1-4A97-9EF7-75BD81C0000A";
+const attest::SystemClock kClock;  // the relays' (never started)
 
 TEST(CommitExecutorTest, RunsEveryJobOnOneLongLivedThread) {
   CommitExecutor exec;
@@ -154,7 +153,7 @@ TEST(BatchTest, OneRecordPerMessageAndOneStepPerPartition) {
   msgs.push_back(Msg(3, 10, kAgent, 900'000));
   msgs.push_back(Msg(1, 7, "not-a-uuid", 950'000));
   msgs.push_back(Msg(3, 11, kAgent, 5'000'000));  // past now: counts as now
-  msgs.push_back(Msg(1, 8, kAgent));                 // no timestamp
+  msgs.push_back(Msg(1, 8, kAgent));              // no timestamp
   auto b = NewBatch(std::move(msgs), now);
   ASSERT_EQ(b->records.size(), 4u);
   EXPECT_EQ(b->records[0].agent_id, LowerUuid(kAgent));
