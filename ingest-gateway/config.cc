@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "common/base/listen_address.h"
+#include "common/evidence/evidence.h"
 #include "ingest-gateway/errors.h"
 
 namespace attest::gateway {
@@ -128,7 +129,9 @@ Result<void> ParseServerLimits(const ConfigFile& f, GatewayConfig& c) {
   int64_t v = 0;
   ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.io_threads", 2, 1, 256));
   c.server.io_threads = static_cast<int>(v);
-  ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.max_body_bytes", 2 << 20, 1, int64_t{1} << 30));
+  // The worker's evidence caps assume this range (common/evidence/evidence.h).
+  ATTEST_ASSIGN_OR_RETURN(v, f.Int("server.max_body_bytes", 2 << 20, 1,
+                                   static_cast<int64_t>(evidence::kMaxBodyBytesCap)));
   if (v < static_cast<int64_t>(kMinBodyBytes)) {
     return Invalid(f, "server.max_body_bytes",
                    "is " + std::to_string(v) + ", must be at least " +

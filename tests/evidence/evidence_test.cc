@@ -4,7 +4,9 @@
 // accepts under any valid Limits, the conversion accepts under WorkerLimits().
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <functional>
+#include <sstream>
 
 #include "common/base/errors.h"
 #include "common/evidence/convert.h"
@@ -347,6 +349,22 @@ TEST(EvidenceAgreementTest, WhatTheShapeCheckAcceptsTheConversionAccepts) {
     EXPECT_GT(accepted, l.max_banks);
     EXPECT_LT(accepted, variants.size());
   }
+}
+
+// fuzz/evidence/corpus/at_the_gateways_limits is admitted by the gateway's
+// defaults and converted. Made from fuzz/evidence/at_the_gateways_limits.txtpb:
+//   protoc --encode=attest.v1.Evidence -I schemas/proto attest/v1/attestation.proto
+TEST(EvidenceFuzzSeedTest, TheSeedAtTheLimitsIsAdmitted) {
+  std::ifstream in(std::string(ATTEST_SOURCE_DIR) + "/fuzz/evidence/corpus/at_the_gateways_limits",
+                   std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  v1::Evidence e;
+  ASSERT_TRUE(e.ParseFromString(bytes.str()));
+  EXPECT_EQ(e.quote().pcrs_size(), 5);
+  auto r = CheckShape(e, Limits{});
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(ToVerifierEvidence(e, WorkerLimits()).ok());
 }
 
 }  // namespace
