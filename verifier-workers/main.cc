@@ -8,6 +8,7 @@
 
 #include <charconv>
 
+#include "common/base/clock.h"
 #include "common/db/migrations.h"
 #include "common/kafka/topics.h"
 #include "common/metrics/metrics.h"
@@ -75,7 +76,8 @@ int Run(WorkerConfig config, const std::string& migrations) {
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
 
   attest::metrics::Registry registry;
-  auto worker = attest::worker::Worker::Create(std::move(config), &registry);
+  const attest::SystemClock clock;  // outlives the worker
+  auto worker = attest::worker::Worker::Create(std::move(config), &registry, clock);
   if (!worker) return service::Fail(kProgram, worker.error().message, service::kExitFailure);
   signals.Watch([&worker](int sig) {
     spdlog::info("worker: signal {}: finishing", sig);
