@@ -90,6 +90,41 @@ Result<void> MakeKeys(const EnrolOptions& o, BenchState& st, std::vector<std::st
   return Ok();
 }
 
+// The request body of batch `b`: agents [b * batch, (b + 1) * batch).
+nlohmann::json BulkBody(const EnrolOptions& o, const BenchState& st,
+                        const std::vector<std::string>& ak_hex, const std::string& ek_hex,
+                        const std::string& runtime_policy, const std::string& policy_name,
+                        size_t b) {
+  nlohmann::json body = {{"ek_public", ek_hex},
+                         {"runtime_policy", runtime_policy},
+                         {"interval_seconds", o.interval_seconds},
+                         {"grace_factor", o.grace_factor}};
+  if (!policy_name.empty()) body["policy_name"] = policy_name;
+  auto& agents = body["agents"] = nlohmann::json::array();
+  for (size_t i = b * o.batch; i < std::min(o.agents, (b + 1) * o.batch); ++i) {
+    agents.push_back({{"uuid", UuidText(st.uuids[i])}, {"ak_public", ak_hex[st.key_of[i]]}});
+  }
+  return body;
+}
+
+// POSTs one batch and adds the registrar's counts.
+Result<void> SendBatch(registrar::AdminClient& client, const nlohmann::json& body,
+                       std::atomic<size_t>& enrolled, std::atomic<size_t>& existing) {
+  auto reply = client.Call("POST", "/v1/admin/agents:bulk", body.dump());
+  if (!reply) return reply.error();
+  if (reply->status != 200) {
+    return MakeError(errc::protocol, "bulk enrolment: HTTP " + std::to_string(reply->status) +
+                                         ": " + reply->body.substr(0, 300));
+  }
+  auto j = nlohmann::json::parse(reply->body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return MakeError(errc::protocol, "bulk enrolment: answer is not JSON");
+  }
+  enrolled += j.value("enrolled", 0ull);
+  existing += j.value("existing", 0ull);
+  return Ok();
+}
+
 }  // namespace
 
 Result<EnrolReport> RunEnrol(const EnrolOptions& o) {
@@ -141,28 +176,11 @@ Result<EnrolReport> RunEnrol(const EnrolOptions& o) {
     };
     if (!client) return fail(client.error());
     for (size_t b; !failed && (b = next.fetch_add(1)) < batches;) {
-      nlohmann::json body = {{"ek_public", ek_hex},
-                             {"runtime_policy", pool->RuntimePolicy()},
-                             {"interval_seconds", o.interval_seconds},
-                             {"grace_factor", o.grace_factor}};
-      if (!policy_name.empty()) body["policy_name"] = policy_name;
-      auto& agents = body["agents"] = nlohmann::json::array();
-      for (size_t i = b * o.batch; i < std::min(o.agents, (b + 1) * o.batch); ++i) {
-        agents.push_back({{"uuid", UuidText(st.uuids[i])}, {"ak_public", ak_hex[st.key_of[i]]}});
+      const nlohmann::json body =
+          BulkBody(o, st, ak_hex, ek_hex, pool->RuntimePolicy(), policy_name, b);
+      if (auto sent = SendBatch(*client, body, enrolled, existing); !sent) {
+        return fail(sent.error());
       }
-      auto reply = client->Call("POST", "/v1/admin/agents:bulk", body.dump());
-      if (!reply) return fail(reply.error());
-      if (reply->status != 200) {
-        return fail(MakeError(errc::protocol, "bulk enrolment: HTTP " +
-                                                  std::to_string(reply->status) + ": " +
-                                                  reply->body.substr(0, 300)));
-      }
-      auto j = nlohmann::json::parse(reply->body, nullptr, false);
-      if (j.is_discarded() || !j.is_object()) {
-        return fail(MakeError(errc::protocol, "bulk enrolment: answer is not JSON"));
-      }
-      enrolled += j.value("enrolled", 0ull);
-      existing += j.value("existing", 0ull);
       if (b % 100 == 99) spdlog::info("enrol: {} batches of {} sent", b + 1, batches);
     }
   };
