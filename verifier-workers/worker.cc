@@ -15,15 +15,50 @@
 
 namespace attest::worker {
 
+namespace {
+
+class KafkaEvidenceConsumer final : public EvidenceConsumer {
+ public:
+  explicit KafkaEvidenceConsumer(std::unique_ptr<kafka::Consumer> c) : c_(std::move(c)) {}
+  Result<std::vector<kafka::Message>> Poll(std::chrono::milliseconds timeout,
+                                           size_t max_messages) override {
+    return c_->Poll(timeout, max_messages);
+  }
+  std::optional<kafka::Consumer::Watermarks> CachedWatermarks(const std::string& topic,
+                                                              int32_t partition) const override {
+    return c_->CachedWatermarks(topic, partition);
+  }
+  Result<void> Close() override { return c_->Close(); }
+
+ private:
+  std::unique_ptr<kafka::Consumer> c_;
+};
+
+kafka::ConsumerConfig EvidenceConsumerConfig(const WorkerConfig& c) {
+  kafka::ConsumerConfig cc;
+  cc.bootstrap_servers = c.kafka_bootstrap;
+  cc.group_id = c.group_id;
+  cc.client_id = c.worker_id;
+  cc.topics = {c.evidence_topic};
+  cc.session_timeout = c.session_timeout;
+  cc.heartbeat_interval = std::max(std::chrono::milliseconds(100), c.session_timeout / 4);
+  cc.first_assignment_timeout = c.session_timeout + std::chrono::seconds(5);
+  cc.extra = c.kafka_properties;
+  return cc;
+}
+
+}  // namespace
+
 Worker::Worker(WorkerConfig config, metrics::Registry* registry, const attest::Clock& clock,
-               token::KeySet keys, std::shared_ptr<const RevocationSigner> signer)
+               StorePool::Opener store, token::KeySet keys,
+               std::shared_ptr<const RevocationSigner> signer)
     : config_(std::move(config)),
       clock_(clock),
       registry_(registry),
       keys_(std::move(keys)),
       signer_(std::move(signer)),
       m_(std::make_unique<WorkerMetrics>(*registry)),
-      store_([conninfo = config_.database_conninfo] { return OpenPostgresSession(conninfo); },
+      store_(std::move(store),
              static_cast<size_t>(std::clamp(config_.database_pool_size - 1, 1, 2))) {
   ctx_.keys = &keys_;
   ctx_.token_options = {.ttl = config_.token_ttl, .max_skew = config_.token_max_skew};
@@ -49,41 +84,46 @@ Worker::~Worker() {
 
 Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config, metrics::Registry* registry,
                                                const attest::Clock& clock) {
+  WorkerIo io;
+  io.store = [conninfo = config.database_conninfo] { return OpenPostgresSession(conninfo); };
+  kafka::ProducerConfig pc;
+  pc.bootstrap_servers = config.kafka_bootstrap;
+  pc.client_id = config.worker_id + "-relay";
+  pc.extra = config.kafka_properties;
+  auto producer = kafka::Producer::Create(pc);
+  if (!producer) return MakeError(errc::kafka, "producer: " + producer.error().message);
+  io.producer = std::move(*producer);
+  io.relay =
+      std::make_unique<OutboxRelay>(io.producer.get(), config.database_conninfo, registry, clock);
+  io.consumer =
+      [cc = EvidenceConsumerConfig(config)](
+          kafka::RebalanceListener* listener) -> Result<std::unique_ptr<EvidenceConsumer>> {
+    auto consumer = kafka::Consumer::Create(cc, listener);
+    if (!consumer) return MakeError(errc::kafka, "consumer: " + consumer.error().message);
+    return std::unique_ptr<EvidenceConsumer>(new KafkaEvidenceConsumer(std::move(*consumer)));
+  };
+  return Create(std::move(config), registry, clock, std::move(io));
+}
+
+Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config, metrics::Registry* registry,
+                                               const attest::Clock& clock, WorkerIo io) {
   auto keys = token::KeySet::LoadFiles(config.token_key_files);
   if (!keys) return MakeError(errc::invalid_config, "token keys: " + keys.error().message);
   auto signer = RevocationSigner::Load(config.revocation_key_file, config.revocation_key_id);
   if (!signer) return signer.error();
-  std::unique_ptr<Worker> w(
-      new Worker(std::move(config), registry, clock, std::move(*keys), std::move(*signer)));
+  std::unique_ptr<Worker> w(new Worker(std::move(config), registry, clock, std::move(io.store),
+                                       std::move(*keys), std::move(*signer)));
   const WorkerConfig& c = w->config_;
-
-  kafka::ProducerConfig pc;
-  pc.bootstrap_servers = c.kafka_bootstrap;
-  pc.client_id = c.worker_id + "-relay";
-  pc.extra = c.kafka_properties;
-  auto producer = kafka::Producer::Create(pc);
-  if (!producer) return MakeError(errc::kafka, "producer: " + producer.error().message);
-  w->producer_ = std::move(*producer);
-  w->relay_ =
-      std::make_unique<OutboxRelay>(w->producer_.get(), c.database_conninfo, registry, clock);
+  w->producer_ = std::move(io.producer);
+  w->relay_ = std::move(io.relay);
   w->pool_ = std::make_unique<ThreadPool>(c.verification_threads);
   w->preparer_ = std::make_unique<BatchPreparer>(&w->ctx_, w->pool_.get(), c.policy_cache_size);
   if (auto r = w->StartHttp(); !r) return r.error();
 
-  // PostgreSQL first: an assignment needs it to claim partitions.
+  // The database first: an assignment needs it to claim partitions.
   if (auto db = w->store_.Session(); !db) return db.error();
-
-  kafka::ConsumerConfig cc;
-  cc.bootstrap_servers = c.kafka_bootstrap;
-  cc.group_id = c.group_id;
-  cc.client_id = c.worker_id;
-  cc.topics = {c.evidence_topic};
-  cc.session_timeout = c.session_timeout;
-  cc.heartbeat_interval = std::max(std::chrono::milliseconds(100), c.session_timeout / 4);
-  cc.first_assignment_timeout = c.session_timeout + std::chrono::seconds(5);
-  cc.extra = c.kafka_properties;
-  auto consumer = kafka::Consumer::Create(cc, w.get());
-  if (!consumer) return MakeError(errc::kafka, "consumer: " + consumer.error().message);
+  auto consumer = io.consumer(w.get());
+  if (!consumer) return consumer.error();
   w->consumer_ = std::move(*consumer);
   w->relay_->Start();
   return w;

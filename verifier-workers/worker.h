@@ -49,6 +49,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -79,6 +80,30 @@ class Server;
 
 namespace attest::worker {
 
+// The consumer as the loop uses it, with kafka::Consumer's contract (the
+// rebalance listener is called inside Poll and Close, on the loop thread):
+// an interface so that rebalancing is tested with a fake
+// (tests/worker/rebalance_test.cc).
+class EvidenceConsumer {
+ public:
+  virtual ~EvidenceConsumer() = default;
+  virtual Result<std::vector<kafka::Message>> Poll(std::chrono::milliseconds timeout,
+                                                   size_t max_messages) = 0;
+  virtual std::optional<kafka::Consumer::Watermarks> CachedWatermarks(const std::string& topic,
+                                                                      int32_t partition) const = 0;
+  virtual Result<void> Close() = 0;
+};
+
+// What the worker talks to; Create(config, registry, clock) makes the real
+// ones (PostgreSQL, a Kafka producer and consumer).
+struct WorkerIo {
+  StorePool::Opener store;                    // the batch sessions
+  std::unique_ptr<kafka::Producer> producer;  // the relay's, if it has one (outlives it)
+  std::unique_ptr<OutboxRelay> relay;         // not started yet
+  // Called once, with the worker as the rebalance listener.
+  std::function<Result<std::unique_ptr<EvidenceConsumer>>(kafka::RebalanceListener*)> consumer;
+};
+
 class Worker : public kafka::RebalanceListener {
  public:
   // Loads keys, connects to PostgreSQL and Kafka, starts the HTTP listener
@@ -86,6 +111,9 @@ class Worker : public kafka::RebalanceListener {
   // `clock` must outlive the worker too.
   static Result<std::unique_ptr<Worker>> Create(WorkerConfig config, metrics::Registry* registry,
                                                 const attest::Clock& clock);
+  // The same with the I/O given (tests: fakes).
+  static Result<std::unique_ptr<Worker>> Create(WorkerConfig config, metrics::Registry* registry,
+                                                const attest::Clock& clock, WorkerIo io);
   ~Worker() override;
 
   // The loop; returns after RequestStop() (graceful: finish the batch,
@@ -114,7 +142,8 @@ class Worker : public kafka::RebalanceListener {
   };
 
   Worker(WorkerConfig config, metrics::Registry* registry, const attest::Clock& clock,
-         token::KeySet keys, std::shared_ptr<const RevocationSigner> signer);
+         StorePool::Opener store, token::KeySet keys,
+         std::shared_ptr<const RevocationSigner> signer);
   Result<void> StartHttp();
   CommitTarget Target() const;
 
@@ -172,7 +201,7 @@ class Worker : public kafka::RebalanceListener {
   std::unique_ptr<Batch> inflight_;
   std::unique_ptr<kafka::Producer> producer_;
   std::unique_ptr<OutboxRelay> relay_;
-  std::unique_ptr<kafka::Consumer> consumer_;
+  std::unique_ptr<EvidenceConsumer> consumer_;
   std::unique_ptr<http::Server> http_;
   // Declared last, destroyed first: the commit in flight (which touches the
   // batch, the relay and the metrics) finishes before anything else goes.
