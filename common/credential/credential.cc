@@ -149,6 +149,32 @@ Result<EccSeed> EcdhSeed(const TPMT_PUBLIC& ek, uint16_t name_alg, size_t seed_s
   return out;
 }
 
+// The EK's symmetric definition as an OpenSSL cipher: AES-128/256-CFB, or
+// nullptr for anything else.
+const EVP_CIPHER* CfbCipher(const TPMT_SYM_DEF_OBJECT& sym) {
+  if (sym.algorithm != TPM2_ALG_AES || sym.mode.aes != TPM2_ALG_CFB) return nullptr;
+  if (sym.keyBits.aes == 128) return EVP_aes_128_cfb128();
+  if (sym.keyBits.aes == 256) return EVP_aes_256_cfb128();
+  return nullptr;
+}
+
+// `plain` encrypted with `key` in CFB mode with a zero IV (the credential
+// blob, TPM 2.0 Part 1, 24.4).
+Result<Bytes> EncryptCfb(const EVP_CIPHER* cipher, const Bytes& key, const Bytes& plain) {
+  Bytes out(plain.size());
+  CipherCtxPtr cctx(EVP_CIPHER_CTX_new());
+  const Bytes iv(16, 0);
+  int n1 = 0, n2 = 0;
+  if (!cctx || EVP_EncryptInit_ex(cctx.get(), cipher, nullptr, key.data(), iv.data()) != 1 ||
+      EVP_EncryptUpdate(cctx.get(), out.data(), &n1, plain.data(),
+                        static_cast<int>(plain.size())) != 1 ||
+      EVP_EncryptFinal_ex(cctx.get(), out.data() + n1, &n2) != 1 ||
+      static_cast<size_t>(n1 + n2) != plain.size()) {
+    return CryptoError("AES-CFB encryption of the credential");
+  }
+  return out;
+}
+
 }  // namespace
 
 const std::error_category& category() {
@@ -253,11 +279,7 @@ Result<MadeCredential> MakeCredential(const Bytes& ek_public, const Bytes& secre
   // rsaDetail and eccDetail both start with the symmetric definition.
   const TPMT_SYM_DEF_OBJECT& sym = ek.type == TPM2_ALG_RSA ? ek.parameters.rsaDetail.symmetric
                                                            : ek.parameters.eccDetail.symmetric;
-  const EVP_CIPHER* cipher = nullptr;
-  if (sym.algorithm == TPM2_ALG_AES && sym.mode.aes == TPM2_ALG_CFB) {
-    if (sym.keyBits.aes == 128) cipher = EVP_aes_128_cfb128();
-    if (sym.keyBits.aes == 256) cipher = EVP_aes_256_cfb128();
-  }
+  const EVP_CIPHER* cipher = CfbCipher(sym);
   if (!cipher) return MakeError(errc::bad_public_key, "EK symmetric is not AES-128/256-CFB");
   if (secret.empty() || secret.size() > digest) {
     return MakeError(errc::invalid_argument,
@@ -288,18 +310,8 @@ Result<MadeCredential> MakeCredential(const Bytes& ek_public, const Bytes& secre
   auto hmac_key = KdfA(name_alg, seed, "INTEGRITY", {}, {}, static_cast<uint32_t>(digest * 8));
   if (!hmac_key) return hmac_key.error();
 
-  Bytes plain = Tpm2b(secret);
-  Bytes enc_identity(plain.size());
-  CipherCtxPtr cctx(EVP_CIPHER_CTX_new());
-  const Bytes iv(16, 0);
-  int n1 = 0, n2 = 0;
-  if (!cctx || EVP_EncryptInit_ex(cctx.get(), cipher, nullptr, sym_key->data(), iv.data()) != 1 ||
-      EVP_EncryptUpdate(cctx.get(), enc_identity.data(), &n1, plain.data(),
-                        static_cast<int>(plain.size())) != 1 ||
-      EVP_EncryptFinal_ex(cctx.get(), enc_identity.data() + n1, &n2) != 1 ||
-      static_cast<size_t>(n1 + n2) != plain.size()) {
-    return CryptoError("AES-CFB encryption of the credential");
-  }
+  Bytes enc_identity;
+  ATTEST_ASSIGN_OR_RETURN(enc_identity, EncryptCfb(cipher, *sym_key, Tpm2b(secret)));
   Bytes mac_input = enc_identity;
   Append(mac_input, ak_name);
   auto outer_hmac = Hmac(md, *hmac_key, mac_input);
