@@ -7,15 +7,14 @@
 #include "common/evidence/evidence.h"
 #include "fuzz/worker/record_harness.h"
 #include "ingest-gateway/decode.h"
+#include "tests/evidence/sample_evidence.h"
 
 namespace attest {
 namespace {
 
 using fuzz::kAgent;
 
-constexpr v1::HashAlgorithm kAlgs[] = {v1::HASH_ALGORITHM_SHA1, v1::HASH_ALGORITHM_SHA256,
-                                       v1::HASH_ALGORITHM_SHA384, v1::HASH_ALGORITHM_SHA512,
-                                       v1::HASH_ALGORITHM_SM3_256};
+constexpr const auto& kAlgs = attest::testing::kWireHashAlgorithms;
 
 // A signed record with `banks` PCR banks (the five algorithms, then repeats),
 // each with PCRs 0..23 of its digest size, a valid token and quote.

@@ -11,25 +11,14 @@
 #include "common/base/errors.h"
 #include "common/evidence/convert.h"
 #include "common/evidence/evidence.h"
+#include "tests/evidence/sample_evidence.h"
 
 namespace attest::evidence {
 namespace {
 
-constexpr v1::HashAlgorithm kAlgs[] = {v1::HASH_ALGORITHM_SHA1, v1::HASH_ALGORITHM_SHA256,
-                                       v1::HASH_ALGORITHM_SHA384, v1::HASH_ALGORITHM_SHA512,
-                                       v1::HASH_ALGORITHM_SM3_256};
+constexpr const auto& kAlgs = testing::kWireHashAlgorithms;
 
-v1::Evidence Good() {
-  v1::Evidence e;
-  e.set_agent_uuid("0f8fad5b-d9cb-469f-a165-70867728950e");
-  e.set_challenge_token(std::string(64, 'x'));
-  e.mutable_quote()->set_attest("a");
-  e.mutable_quote()->set_signature("s");
-  auto* bank = e.mutable_quote()->add_pcrs();
-  bank->set_hash_algorithm(v1::HASH_ALGORITHM_SHA1);
-  (*bank->mutable_values())[10] = std::string(20, '\0');
-  return e;
-}
+v1::Evidence Good() { return testing::SampleEvidence(); }
 
 // Evidence at every default limit of the gateway at once.
 v1::Evidence AtTheLimits(const Limits& l) {

@@ -7,6 +7,7 @@
 #include "ingest-gateway/decode.h"
 #include "ingest-gateway/errors.h"
 #include "ingest-gateway/gateway.h"
+#include "tests/evidence/sample_evidence.h"
 
 namespace attest::gateway {
 namespace {
@@ -178,17 +179,7 @@ TEST(DecodeTest, ContentTypesAndUuids) {
   }
 }
 
-v1::Evidence Good() {
-  v1::Evidence e;
-  e.set_agent_uuid(kUuid);
-  e.set_challenge_token(std::string(64, 'x'));
-  e.mutable_quote()->set_attest("a");
-  e.mutable_quote()->set_signature("s");
-  auto* bank = e.mutable_quote()->add_pcrs();
-  bank->set_hash_algorithm(v1::HASH_ALGORITHM_SHA1);
-  (*bank->mutable_values())[10] = std::string(20, '\0');
-  return e;
-}
+v1::Evidence Good() { return testing::SampleEvidence(kUuid); }
 
 TEST(DecodeTest, EvidenceShape) {
   v1::Evidence ok = Good();
@@ -232,6 +223,37 @@ TEST(DecodeTest, EvidenceShape) {
     ASSERT_FALSE(r.ok()) << "case " << i;
     EXPECT_EQ(r.error().code, errc::bad_request) << "case " << i;
   }
+}
+
+// The gateway's part of the evidence contract: the body UUID in either case
+// is the path's and is stored canonical; a shape error (common/evidence) is a
+// 400 with the module's message; the limits passed are the ones applied.
+TEST(DecodeTest, EvidenceUuidIsCanonicalizedAndShapeErrorsAre400) {
+  v1::Evidence e = Good();
+  e.set_agent_uuid("0F8FAD5B-D9CB-469F-A165-70867728950E");
+  ASSERT_TRUE(CheckEvidence(kUuid, &e).ok());
+  EXPECT_EQ(e.agent_uuid(), kUuid);
+  e.set_agent_uuid("0f8fad5b-d9cb-469f-a165-70867728950");
+  auto bad_uuid = CheckEvidence(kUuid, &e);
+  ASSERT_FALSE(bad_uuid.ok());
+  EXPECT_EQ(bad_uuid.error().code, errc::bad_request);
+  EXPECT_EQ(bad_uuid.error().message.rfind("agent_uuid: '", 0), 0u) << bad_uuid.error().message;
+
+  e = Good();
+  e.set_uefi_log(std::string(101, 'u'));
+  EXPECT_TRUE(CheckEvidence(kUuid, &e).ok());
+  auto r = CheckEvidence(kUuid, &e, evidence::LimitsForBody(100));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, errc::bad_request);
+  EXPECT_EQ(r.error().message, "uefi_log: 101 bytes, above 100");
+
+  v1::ChallengeRequest req;
+  req.set_agent_uuid("0F8FAD5B-D9CB-469F-A165-70867728950E");
+  req.mutable_capabilities()->set_agent_version(std::string(257, 'v'));
+  auto c = CheckChallengeRequest(kUuid, &req);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, errc::bad_request);
+  EXPECT_EQ(req.agent_uuid(), kUuid);
 }
 
 TEST(DecodeTest, DecodesBothFormats) {
