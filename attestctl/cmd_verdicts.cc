@@ -195,13 +195,16 @@ struct RecordLines {
     return VerdictLine(m);
   }
 
+  // Says on stderr that `m` could not be decoded; no line for it.
+  static std::optional<std::string> Undecodable(const kafka::Message& m, const Error& e) {
+    std::cerr << "attestctl: " << m.topic << "[" << m.partition << "]@" << m.offset << ": "
+              << TerminalSafe(e.message) << "\n";
+    return std::nullopt;
+  }
+
   std::optional<std::string> RevocationLine(const kafka::Message& m) {
     auto rev = DecodeRevocation(m.value, HeaderValue(m, "content-type"));
-    if (!rev) {
-      std::cerr << "attestctl: " << m.topic << "[" << m.partition << "]@" << m.offset << ": "
-                << TerminalSafe(rev.error().message) << "\n";
-      return std::nullopt;
-    }
+    if (!rev) return Undecodable(m, rev.error());
     if (!filter.MatchesRevocation(rev->event)) return std::nullopt;
     SignatureCheck check = SignatureCheck::kUnchecked;
     if (revocation_key) {
@@ -215,11 +218,7 @@ struct RecordLines {
 
   std::optional<std::string> VerdictLine(const kafka::Message& m) {
     auto v = DecodeVerdict(m.value, HeaderValue(m, "content-type"));
-    if (!v) {
-      std::cerr << "attestctl: " << m.topic << "[" << m.partition << "]@" << m.offset << ": "
-                << TerminalSafe(v.error().message) << "\n";
-      return std::nullopt;
-    }
+    if (!v) return Undecodable(m, v.error());
     if (!filter.MatchesVerdict(*v)) return std::nullopt;
     SignatureCheck check = SignatureCheck::kUnchecked;
     if (verdict_key) {

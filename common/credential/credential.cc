@@ -158,8 +158,8 @@ const EVP_CIPHER* CfbCipher(const TPMT_SYM_DEF_OBJECT& sym) {
   return nullptr;
 }
 
-// `plain` encrypted with `key` in CFB mode with a zero IV (the credential
-// blob, TPM 2.0 Part 1, 24.4).
+// `plain` encrypted with `key` in CFB mode with a zero IV: the credential's
+// encIdentity.
 Result<Bytes> EncryptCfb(const EVP_CIPHER* cipher, const Bytes& key, const Bytes& plain) {
   Bytes out(plain.size());
   CipherCtxPtr cctx(EVP_CIPHER_CTX_new());
