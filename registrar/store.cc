@@ -127,6 +127,8 @@ int64_t InsertPolicy(pqxx::work& tx, const std::string& uuid, const PolicyText& 
 
 }  // namespace
 
+// A flat list of the registrar's SQL statements (long because the statements
+// are, with no logic between them).
 void PrepareStatements(pqxx::connection& c) {
   Prepare(c, "reg_lock",
           "SELECT ek_public, ak_public, state::text, "
