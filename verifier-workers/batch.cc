@@ -41,8 +41,8 @@ std::unique_ptr<Batch> NewBatch(std::vector<kafka::Message> msgs, Clock::time_po
   for (size_t i = 0; i < msgs.size(); ++i) {
     Record& r = b->records[i];
     r.msg = std::move(msgs[i]);
-    if (IsUuid(r.msg.key)) {
-      r.agent_id = LowerUuid(r.msg.key);
+    if (auto id = ParseUuid(r.msg.key)) {
+      r.agent_id = std::move(id).value();
     } else {
       r.disposition = Disposition::kBadKey;
     }

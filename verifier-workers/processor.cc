@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cctype>
 #include <limits>
 #include <variant>
 
@@ -12,7 +11,7 @@
 #include "common/checks/pcr_policy.h"
 #include "common/checks/selection.h"
 #include "common/eventlog/policy.h"
-#include "common/protoconv/hash_alg.h"
+#include "common/evidence/convert.h"
 #include "common/tpm/marshal.h"
 #include "verifier-workers/findings.h"
 #include "verifier-workers/verdict_builder.h"
@@ -20,16 +19,8 @@
 namespace attest::worker {
 namespace {
 
-constexpr size_t kMaxPcrBanks = 8;
-
 tpm::ByteView View(const std::string& s) {
   return tpm::ByteView(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-}
-
-std::optional<TPMI_ALG_HASH> TpmAlg(v1::HashAlgorithm a) {
-  TPMI_ALG_HASH alg = protoconv::TpmHashAlg(a);
-  if (alg == TPM2_ALG_NULL) return std::nullopt;
-  return alg;
 }
 
 // The gateway's receive time; a timestamp out of range (a record that decodes
@@ -50,32 +41,6 @@ Clock::time_point ReceivedAt(const v1::EvidenceEnvelope& env, Clock::time_point 
 }
 
 }  // namespace
-
-bool IsUuid(std::string_view s) {
-  if (s.size() != 36) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (s[i] != '-') return false;
-    } else if (!std::isxdigit(static_cast<unsigned char>(s[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool SameUuid(std::string_view a, std::string_view lower) {
-  if (a.size() != lower.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != lower[i]) return false;
-  }
-  return true;
-}
-
-std::string LowerUuid(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::shared_ptr<const CachedPolicy> CompilePolicy(int64_t id, int64_t version, PolicyKind kind,
                                                   const std::string& body) {
@@ -128,42 +93,13 @@ bool IsSecondCopy(const v1::EvidenceEnvelope& env, const AgentRow& row,
          c.restartCount == row.vstate.clock->restart_count;
 }
 
-// Evidence -> verifier input (views into the envelope): nullopt, or the
-// finding that rejects evidence out of shape.
+// Evidence -> verifier input (common/evidence/convert.h: views into the
+// envelope, the worker's limits): nullopt, or the finding that rejects
+// evidence out of shape.
 std::optional<Finding> ToVerifierInput(const v1::Evidence& e, verifier::Evidence& ev) {
-  ev.quote = View(e.quote().attest());
-  ev.signature = View(e.quote().signature());
-  if (e.quote().pcrs_size() > static_cast<int>(kMaxPcrBanks)) {
-    return MakeFinding(findings::kEvidenceMalformed, "too many PCR banks");
-  }
-  for (const auto& bank : e.quote().pcrs()) {
-    auto alg = TpmAlg(bank.hash_algorithm());
-    if (!alg) return MakeFinding(findings::kEvidenceMalformed, "unknown PCR bank hash algorithm");
-    for (const auto& [index, value] : bank.values()) {
-      if (index > 23 || value.size() > 64) {
-        return MakeFinding(findings::kEvidenceMalformed, "PCR index or value out of range");
-      }
-      ev.pcrs[*alg][index] = tpm::Bytes(value.begin(), value.end());
-    }
-  }
-  if (e.has_ima()) {
-    verifier::ImaEvidence ima;
-    ima.entries = e.ima().data();
-    ima.format =
-        e.ima().format() == v1::IMA_LOG_FORMAT_BINARY ? ima::Format::kBinary : ima::Format::kAscii;
-    ima.start_offset = e.ima().start_offset();
-    if (e.ima().entry_count() != 0 || e.ima().data().empty())
-      ima.entry_count = e.ima().entry_count();
-    // Unset or unknown: the runtime policy's log_hash_alg.
-    ima.template_hash_alg =
-        verifier::ImaHashAlg(protoconv::TpmHashAlg(e.ima().template_hash_algorithm()));
-    if (e.has_capabilities() && e.capabilities().ima_entry_count() != 0) {
-      ima.list_entries = e.capabilities().ima_entry_count();
-    }
-    ev.ima = ima;
-  }
-  if (!e.uefi_log().empty()) ev.uefi_log = View(e.uefi_log());
-  if (e.has_boot_time()) ev.boot_time = e.boot_time().seconds();
+  auto converted = evidence::ToVerifierEvidence(e, evidence::WorkerLimits());
+  if (!converted) return MakeFinding(findings::kEvidenceMalformed, converted.error().message);
+  ev = std::move(converted).value();
   return std::nullopt;
 }
 

@@ -21,6 +21,7 @@
 #include "attest/v1/attestation.pb.h"
 #include "attest/v1/verdict.pb.h"
 #include "common/base/boot_time.h"
+#include "common/base/uuid.h"
 #include "common/token/token.h"
 #include "common/verifier/verifier.h"
 #include "verifier-workers/config.h"
@@ -167,10 +168,7 @@ Outcome MakeOffline(const Context& ctx, AgentRow& row, Clock::time_point now);
 // Encodes a verdict / signed revocation per ctx.encoding.
 OutboxRecord EncodeVerdict(const Context& ctx, const v1::Verdict& verdict, int32_t partition);
 
-// True for a canonical 8-4-4-4-12 hex UUID (any case).
-bool IsUuid(std::string_view s);
-std::string LowerUuid(std::string_view s);
-// LowerUuid(a) == lower, without building the string.
-bool SameUuid(std::string_view a, std::string_view lower);
+// Record keys and envelope UUIDs: common/base/uuid.h (IsUuid, ParseUuid,
+// SameUuid).
 
 }  // namespace attest::worker

@@ -54,17 +54,15 @@ v1::Evidence AtTheLimits(const Limits& l) {
 
 // Small limits, so the edges are cheap to build.
 Limits Small() {
-  Limits l;
-  l.max_attest_bytes = 10;
-  l.max_signature_bytes = 11;
-  l.max_banks = 3;
-  l.max_pcr_index = 7;
-  l.max_list_items = 2;
-  l.max_version_chars = 5;
-  l.max_ima_entries = 4;
-  l.max_ima_bytes = 100;
-  l.max_uefi_log_bytes = 200;
-  return l;
+  return Limits{.max_attest_bytes = 10,
+                .max_signature_bytes = 11,
+                .max_banks = 3,
+                .max_pcr_index = 7,
+                .max_list_items = 2,
+                .max_version_chars = 5,
+                .max_ima_entries = 4,
+                .max_ima_bytes = 100,
+                .max_uefi_log_bytes = 200};
 }
 
 errc CodeOf(const Result<void>& r) {

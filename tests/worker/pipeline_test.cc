@@ -156,7 +156,7 @@ TEST(BatchTest, OneRecordPerMessageAndOneStepPerPartition) {
   msgs.push_back(Msg(1, 8, kAgent));              // no timestamp
   auto b = NewBatch(std::move(msgs), now);
   ASSERT_EQ(b->records.size(), 4u);
-  EXPECT_EQ(b->records[0].agent_id, LowerUuid(kAgent));
+  EXPECT_EQ(b->records[0].agent_id, ParseUuid(kAgent).value());
   EXPECT_EQ(b->records[0].disposition, Disposition::kNotEnrolled);
   EXPECT_EQ(b->records[1].agent_id, "");
   EXPECT_EQ(b->records[1].disposition, Disposition::kBadKey);
@@ -229,7 +229,7 @@ TEST(CommitBatchTest, AFencedPartitionRollsBackAndReleasesTheOutboxIds) {
 TEST(SweepTest, AFencedPartitionWritesNothing) {
   Log log;
   AgentRow row;
-  row.agent_id = LowerUuid(kAgent);
+  row.agent_id = ParseUuid(kAgent).value();
   row.partition = 5;
   row.state = EnrolmentState::kPass;
   log.agents[row.agent_id] = row;

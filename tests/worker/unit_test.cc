@@ -44,7 +44,7 @@ TEST(UuidTest, CanonicalFormAndCaseInsensitiveMatch) {
   const std::string upper = "D432FBB3-D2F1-4A97-9EF7-75BD81C0000A";
   EXPECT_TRUE(IsUuid(upper));
   EXPECT_FALSE(IsUuid("d432fbb3d2f14a979ef775bd81c0000a"));
-  const std::string lower = LowerUuid(upper);
+  const std::string lower = ParseUuid(upper).value();
   EXPECT_EQ(lower, "d432fbb3-d2f1-4a97-9ef7-75bd81c0000a");
   EXPECT_TRUE(SameUuid(upper, lower));
   EXPECT_TRUE(SameUuid(lower, lower));
