@@ -11,6 +11,7 @@
 #include <fstream>
 #include <set>
 
+#include "common/base/uuid.h"
 #include "common/kafka/handles.h"
 #include "common/kafka/partitioner.h"
 #include "tests/gateway/topic_reader.h"
@@ -208,16 +209,9 @@ void GatewayTest::StartGateway(GatewayConfig config) {
 }
 
 std::string GatewayTest::NewUuid() {
-  uint8_t b[16];
-  RAND_bytes(b, sizeof b);
-  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);
-  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);
-  std::string hex;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) hex += '-';
-    hex += fmt::format("{:02x}", b[i]);
-  }
-  return hex;
+  std::array<uint8_t, 16> b{};
+  RAND_bytes(b.data(), static_cast<int>(b.size()));
+  return UuidText(UuidV4(b));
 }
 
 void GatewayTest::InsertAgent(const std::string& uuid, const AgentRow& row) {

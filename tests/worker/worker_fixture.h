@@ -16,6 +16,7 @@
 
 #include "attest/v1/attestation.pb.h"
 #include "attest/v1/verdict.pb.h"
+#include "common/base/uuid.h"
 #include "common/credential/credential.h"
 #include "common/ima/log.h"
 #include "common/ima/policy.h"
@@ -37,13 +38,12 @@ inline const std::string kTokenKeyHex =
 
 inline std::string RandomUuid() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  uint64_t a = rng(), b = rng();
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-a%03x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xfff),
-                static_cast<unsigned>(b >> 52),
-                static_cast<unsigned long long>(b & 0xffffffffffffull));
-  return buf;
+  std::array<uint8_t, 16> bytes{};
+  for (size_t i = 0; i < bytes.size(); i += 8) {
+    const uint64_t r = rng();
+    for (size_t j = 0; j < 8; ++j) bytes[i + j] = static_cast<uint8_t>(r >> (8 * j));
+  }
+  return UuidText(UuidV4(bytes));
 }
 
 inline std::string AkTpm2bPublic(const TPMT_PUBLIC& pub) {
