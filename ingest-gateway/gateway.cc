@@ -8,8 +8,8 @@
 #include <limits>
 
 #include "attest/v1/attestation.pb.h"
-#include "common/http/ops_routes.h"
 #include "common/base/uuid.h"
+#include "common/http/ops_routes.h"
 #include "common/kafka/errors.h"
 #include "ingest-gateway/challenge.h"
 #include "ingest-gateway/decode.h"
@@ -100,9 +100,9 @@ kafka::ProducerConfig EvidenceProducerConfig(const GatewayConfig& c) {
 
 Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayConfig config, const Clock& clock,
                                                  metrics::Registry* registry) {
-  auto keys = token::KeySet::LoadFiles(config.token_key_files);
   // The keys first: a bad key file is reported before Kafka or the database
   // are tried.
+  auto keys = token::KeySet::LoadFiles(config.token_key_files);
   if (!keys) return MakeError(errc::invalid_config, keys.error().message);
   const GatewayConfig& c = config;
   GatewayIo io;
@@ -156,8 +156,8 @@ Result<std::unique_ptr<Gateway>> Gateway::Assemble(GatewayConfig config, const C
 Gateway::Gateway(GatewayConfig config, const Clock& clock, metrics::Registry* registry,
                  token::KeySet keys)
     : config_(std::move(config)),
-      registry_(registry ? registry : &own_registry_),
       clock_(clock),
+      registry_(registry ? registry : &own_registry_),
       keys_(std::move(keys)) {
   produce_latency_ =
       &registry_

@@ -58,19 +58,19 @@ struct Record {
 
 // What a batch does to one evidence partition.
 struct PartitionStep {
-  Claim expected;       // the claim the batch advances from (dispatched position, epoch)
-  int64_t next = 0;     // past the batch's last record of the partition
+  Claim expected;                  // the claim the batch advances from (dispatched position, epoch)
+  int64_t next = 0;                // past the batch's last record of the partition
   std::optional<int64_t> log_end;  // high watermark to record with the offset
   // The Kafka timestamp of the batch's last record, if it has one.
   std::optional<Clock::time_point> last_time;
 };
 
 struct Batch {
-  std::vector<Record> records;  // poll order (per partition: offset order)
-  size_t session_index = 0;     // the StorePool session its transaction is on
-  std::unique_ptr<StoreTransaction> tx;  // open from load until commit or drop
-  std::chrono::steady_clock::time_point t0;
-  std::map<std::string, AgentRow> rows;        // enrolled agents of the batch, by id
+  std::vector<Record> records;                  // poll order (per partition: offset order)
+  size_t session_index = 0;                     // the StorePool session its transaction is on
+  std::unique_ptr<StoreTransaction> tx;         // open from load until commit or drop
+  std::chrono::steady_clock::time_point t0;     // prepared at (the loop's Clock::Monotonic)
+  std::map<std::string, AgentRow> rows;         // enrolled agents of the batch, by id
   std::map<int32_t, PartitionStep> partitions;  // in partition order
   // AKs parsed by the verification jobs, for the cache once committed.
   std::vector<std::pair<std::string, std::shared_ptr<const verifier::AttestationKey>>> new_aks;
