@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "verifier-workers/contain.h"
 #include "verifier-workers/errors.h"
 #include "verifier-workers/findings.h"
 #include "verifier-workers/relay.h"
@@ -86,7 +87,7 @@ Result<void> WriteAndCommit(Batch& b, const CommitTarget& t) {
 }  // namespace
 
 void CommitBatch(Batch& b, const CommitTarget& target) {
-  Result<void> done = b.tx ? WriteAndCommit(b, target)
+  Result<void> done = b.tx ? Contained("commit batch", [&] { return WriteAndCommit(b, target); })
                            : Result<void>(MakeError(errc::database, "batch without a transaction"));
   if (done) {
     b.committed = true;

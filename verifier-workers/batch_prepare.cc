@@ -6,6 +6,7 @@
 #include <functional>
 #include <mutex>
 
+#include "verifier-workers/contain.h"
 #include "verifier-workers/errors.h"
 
 namespace attest::worker {
@@ -23,7 +24,7 @@ Result<void> BatchPreparer::Prepare(Batch& b, StoreSession& session, Clock::time
   auto tx = session.Begin();
   if (!tx) return tx.error();
   b.tx = std::move(*tx);
-  if (auto r = Load(b, plan); !r) {
+  if (auto r = Contained("load batch", [&] { return Load(b, plan); }); !r) {
     b.tx.reset();
     return MakeError(errc::database, r.error().message);
   }

@@ -44,10 +44,12 @@ struct TransitionInput {
   std::optional<int64_t> failed_reset_count;         // stored (AgentRow's)
   // The TPM resetCount of the state the evidence leaves (nullopt: none known).
   std::optional<int64_t> reset_count;
-  std::string_view first_failure;  // id of the first failure (empty: none)
-  bool rollback = false;           // a failure is quote.tpm_rollback
-  bool ima_catching_up = false;    // the verifier is waiting for IMA parts
-  bool was_catching_up = false;    // the stored IMA list was catching up
+  // Id of the first failure (empty: none). Owned: the caller's findings may
+  // grow (reallocate) after it is set.
+  std::string first_failure;
+  bool rollback = false;         // a failure is quote.tpm_rollback
+  bool ima_catching_up = false;  // the verifier is waiting for IMA parts
+  bool was_catching_up = false;  // the stored IMA list was catching up
 };
 
 struct Transition {

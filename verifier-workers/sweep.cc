@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "verifier-workers/contain.h"
 #include "verifier-workers/errors.h"
 #include "verifier-workers/relay.h"
 
@@ -68,7 +69,8 @@ Result<void> SweepOverdue(StoreSession& session, const Context& ctx, const Commi
   out = SweepResult{};
   auto tx = session.Begin();
   if (!tx) return tx.error();
-  Result<void> done = SweepIn(**tx, ctx, target, partitions, epochs, now, limit, out);
+  Result<void> done = Contained(
+      "sweep", [&] { return SweepIn(**tx, ctx, target, partitions, epochs, now, limit, out); });
   tx->reset();  // rolls back unless committed
   if (!done) {
     target.relay->Release(out.outbox_ids);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <new>
 #include <set>
 #include <thread>
 
@@ -24,6 +25,7 @@ struct Log {
   std::set<int32_t> fenced;  // AdvanceOffset / CheckOwner of these: errc::fenced
   std::map<std::string, AgentRow> agents;
   bool committed = false, rolled_back = false;
+  bool throw_on_write = false;  // WriteResults throws (std::bad_alloc)
 };
 
 class FakeTransaction final : public StoreTransaction {
@@ -50,6 +52,7 @@ class FakeTransaction final : public StoreTransaction {
                                             const std::vector<const OutboxRecord*>& outbox,
                                             const std::string&) override {
     log_->calls.push_back("write");
+    if (log_->throw_on_write) throw std::bad_alloc();
     log_->history = history.size();
     log_->outbox = outbox.size();
     std::vector<int64_t> ids;
@@ -224,6 +227,44 @@ TEST(CommitBatchTest, AFencedPartitionRollsBackAndReleasesTheOutboxIds) {
   EXPECT_TRUE(log.rolled_back);
   EXPECT_FALSE(log.committed);
   EXPECT_EQ(relay.InFlight(), 0u);
+}
+
+// An exception in a stage's work (here the write) fails the batch like a
+// database error, rolled back and retried; it must not reach the commit
+// thread's top, where it would end the process.
+TEST(CommitBatchTest, AnExceptionFailsTheBatchNotTheProcess) {
+  Log log;
+  log.throw_on_write = true;
+  FakeSession session(&log);
+  OutboxRelay relay(nullptr, "", nullptr, kClock);
+  auto b = TwoPartitionBatch(session);
+  CommitBatch(*b, CommitTarget{"g", "evidence", "w1", &relay});
+  EXPECT_FALSE(b->committed);
+  ASSERT_TRUE(b->error.has_value());
+  EXPECT_EQ(b->error->code, make_error_code(errc::database));
+  EXPECT_NE(b->error->message.find("commit batch"), std::string::npos);
+  EXPECT_TRUE(log.rolled_back);
+  EXPECT_EQ(relay.InFlight(), 0u);
+}
+
+TEST(SweepTest, AnExceptionFailsTheSweepNotTheProcess) {
+  Log log;
+  AgentRow row;
+  row.agent_id = ParseUuid(kAgent).value();
+  row.partition = 5;
+  row.state = EnrolmentState::kPass;
+  log.agents[row.agent_id] = row;
+  log.throw_on_write = true;
+  FakeSession session(&log);
+  OutboxRelay relay(nullptr, "", nullptr, kClock);
+  Context ctx;
+  SweepResult out;
+  auto r = SweepOverdue(session, ctx, CommitTarget{"g", "evidence", "w1", &relay},
+                        {SweepPartition{5, std::nullopt}}, {{5, 3}}, Clock::now(), 10, out);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, make_error_code(errc::database));
+  EXPECT_TRUE(log.rolled_back);
+  EXPECT_FALSE(log.committed);
 }
 
 TEST(SweepTest, AFencedPartitionWritesNothing) {
