@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "attestctl/command_registry.h"
+#include "common/checks/failure_ids.h"
 #include "common/checks/quote.h"
 #include "common/tpm/pcr.h"
 #include "common/tpm/tpm_crypto.h"
@@ -72,7 +73,7 @@ int RunVerifyQuote(const QuoteArgs& a) {
   auto r = checks::VerifyQuote(in);
   // A file that does not parse is an input error, not a failed verification.
   for (const auto& f : r.failures) {
-    if (f.event_id == "quote.malformed") {
+    if (f.event_id == checks::failure_id::kQuoteMalformed) {
       std::string err(f.Text("error"));
       bool sig = err.find("TPMT_SIGNATURE") != std::string::npos;
       BadInput(sig ? a.signature : a.message, err);
