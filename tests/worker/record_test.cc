@@ -17,7 +17,10 @@
 #include <fstream>
 
 #include "common/base/escape.h"
+#include "common/checks/failure_ids.h"
+#include "common/ima/failure_ids.h"
 #include "common/ima/log.h"
+#include "common/tpm/marshal.h"
 #include "fuzz/worker/record_harness.h"
 
 namespace attest::worker {
@@ -213,6 +216,63 @@ TEST(RecordTest, AReceiveTimeOutOfRangeCountsAsNow) {
   // The token is then checked at `now`: still valid (issued 1 s before).
   EXPECT_NE(p.verdict.result(), v1::VERDICT_RESULT_UNSPECIFIED);
   EXPECT_LE(p.row.attested_at, fuzz::TheSetup().now);
+}
+
+// An ima-buf entry loading `key` (DER) onto the .ima keyring.
+ima::Log LogWithKey(const tpm::Bytes& key) {
+  ima::Log log;
+  ima::Hasher h;
+  const ima::Digest digest = h.Hash(ima::HashAlg::kSha256, key);
+  auto e = ima::MakeEntry(ima::Template::kImaBuf, "sha256", digest.view(), ".ima", key);
+  EXPECT_TRUE(e.ok());
+  e->template_hash = h.Hash(ima::HashAlg::kSha1, ima::AsBytes(e->data));
+  log.entries.push_back(*e);
+  return log;
+}
+
+// Re-signs the quote of an authenticated envelope with clockInfo.safe = NO,
+// as after a power loss: quote.clock_unsafe, a notice.
+void MakeClockUnsafe(std::string& value) {
+  v1::EvidenceEnvelope env;
+  ASSERT_TRUE(env.ParseFromString(value));
+  auto* q = env.mutable_evidence()->mutable_quote();
+  auto attest = tpm::ParseAttest(tpm::AsBytes(q->attest()));
+  ASSERT_TRUE(attest.ok());
+  attest->clockInfo.safe = TPM2_NO;
+  auto quote = tpm::MarshalAttest(*attest);
+  ASSERT_TRUE(quote.ok());
+  auto sig = testing::SignLikeTpm(fuzz::TheSetup().ak, TPM2_ALG_ECDSA, TPM2_ALG_SHA256, *quote);
+  q->set_attest(std::string(quote->begin(), quote->end()));
+  q->set_signature(std::string(sig.begin(), sig.end()));
+  ASSERT_TRUE(env.SerializeToString(&value));
+}
+
+// Regression (f53588c): the FAILED reason is the first failure's id, read
+// after the notices were appended to the same findings. With one failure
+// the notice reallocates the vector; an id of <= 15 characters lives in the
+// std::string's own buffer, so a view of it (the old string_view
+// first_failure) read freed memory: ASan's heap-use-after-free, otherwise a
+// garbled state_reason.
+TEST(RecordTest, TheFailedReasonSurvivesTheNoticesAfterIt) {
+  // An Ed25519 SubjectPublicKeyInfo (RFC 8410's example): a key, but neither
+  // RSA nor EC, so ima.invalid_key (15 characters, inside SSO).
+  const tpm::Bytes ed25519 = *tpm::FromHex(
+      "302a300506032b657003210019bf44096984cdfe8541bac167dc3b96c85086aa30b6b6cb0c5c38ad703166e1");
+  ASSERT_EQ(std::string(ima::failure_id::kInvalidKey).size(), 15u);
+  std::string value = EnvelopeFor(LogWithKey(ed25519), true);
+  ASSERT_TRUE(fuzz::Authenticate(value, 0));
+  MakeClockUnsafe(value);
+  for (bool json : {false, true}) {
+    SCOPED_TRACE(json ? "json" : "protobuf");
+    Processed p = Process(value, json);
+    ASSERT_EQ(p.verdict.result(), v1::VERDICT_RESULT_FAIL) << p.verdict.DebugString();
+    // Exactly one failure, then the notice: the append that reallocates.
+    ASSERT_EQ(p.verdict.failures_size(), 2) << p.verdict.DebugString();
+    EXPECT_EQ(p.verdict.failures(0).event_id(), ima::failure_id::kInvalidKey);
+    EXPECT_EQ(p.verdict.failures(1).event_id(), checks::failure_id::kQuoteClockUnsafe);
+    EXPECT_EQ(p.row.state, EnrolmentState::kFailed);
+    EXPECT_EQ(p.row.state_reason.value_or("<none>"), "ima.invalid_key");
+  }
 }
 
 std::string ReadTestdata(const std::string& rel) {
