@@ -247,20 +247,30 @@ TEST(CommitBatchTest, AnExceptionFailsTheBatchNotTheProcess) {
   EXPECT_EQ(relay.InFlight(), 0u);
 }
 
-TEST(SweepTest, AnExceptionFailsTheSweepNotTheProcess) {
+// One overdue PASS agent on partition 5 (claimed at epoch 3), swept once.
+Log OneOverdueAgent() {
   Log log;
   AgentRow row;
   row.agent_id = ParseUuid(kAgent).value();
   row.partition = 5;
   row.state = EnrolmentState::kPass;
   log.agents[row.agent_id] = row;
-  log.throw_on_write = true;
+  return log;
+}
+
+Result<void> SweepPartitionFive(Log& log, SweepResult& out) {
   FakeSession session(&log);
   OutboxRelay relay(nullptr, "", nullptr, kClock);
   Context ctx;
+  return SweepOverdue(session, ctx, CommitTarget{"g", "evidence", "w1", &relay},
+                      {SweepPartition{5, std::nullopt}}, {{5, 3}}, Clock::now(), 10, out);
+}
+
+TEST(SweepTest, AnExceptionFailsTheSweepNotTheProcess) {
+  Log log = OneOverdueAgent();
+  log.throw_on_write = true;
   SweepResult out;
-  auto r = SweepOverdue(session, ctx, CommitTarget{"g", "evidence", "w1", &relay},
-                        {SweepPartition{5, std::nullopt}}, {{5, 3}}, Clock::now(), 10, out);
+  auto r = SweepPartitionFive(log, out);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, make_error_code(errc::database));
   EXPECT_TRUE(log.rolled_back);
@@ -268,19 +278,10 @@ TEST(SweepTest, AnExceptionFailsTheSweepNotTheProcess) {
 }
 
 TEST(SweepTest, AFencedPartitionWritesNothing) {
-  Log log;
-  AgentRow row;
-  row.agent_id = ParseUuid(kAgent).value();
-  row.partition = 5;
-  row.state = EnrolmentState::kPass;
-  log.agents[row.agent_id] = row;
+  Log log = OneOverdueAgent();
   log.fenced = {5};
-  FakeSession session(&log);
-  OutboxRelay relay(nullptr, "", nullptr, kClock);
-  Context ctx;
   SweepResult out;
-  auto r = SweepOverdue(session, ctx, CommitTarget{"g", "evidence", "w1", &relay},
-                        {SweepPartition{5, std::nullopt}}, {{5, 3}}, Clock::now(), 10, out);
+  auto r = SweepPartitionFive(log, out);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, make_error_code(errc::fenced));
   ASSERT_TRUE(out.fenced_partition.has_value());
