@@ -9,6 +9,7 @@
 #include <memory>
 #include <random>
 #include <stdexcept>
+#include <thread>
 
 namespace attest::testing {
 
@@ -45,13 +46,22 @@ std::vector<TopicRecord> ReadTopic(const std::string& bootstrap, const std::stri
   const int partitions = md->topics[0].partition_cnt;
   rd_kafka_metadata_destroy(md);
 
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   std::map<int32_t, int64_t> end;
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
   for (int p = 0; p < partitions; ++p) {
     int64_t low = 0, high = 0;
-    if (rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &low, &high, 10000)) {
-      rd_kafka_topic_partition_list_destroy(list);
-      throw std::runtime_error("reader: no watermarks");
+    // A partition whose leader was just elected answers ListOffsets with
+    // NOT_LEADER / OFFSET_NOT_AVAILABLE for a moment: retry within the
+    // deadline rather than fail the read.
+    rd_kafka_resp_err_t w;
+    while ((w = rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &low, &high, 5000))) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        rd_kafka_topic_partition_list_destroy(list);
+        throw std::runtime_error("reader: no watermarks for " + topic + "[" + std::to_string(p) +
+                                 "]: " + rd_kafka_err2str(w));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     if (high > low) {
       end[p] = high;
@@ -64,7 +74,6 @@ std::vector<TopicRecord> ReadTopic(const std::string& bootstrap, const std::stri
     throw std::runtime_error(std::string("reader: assign: ") + rd_kafka_err2str(assigned));
 
   std::vector<TopicRecord> out;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (!end.empty()) {
     if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("reader: timed out");
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);
