@@ -35,18 +35,33 @@ std::vector<TopicRecord> ReadTopic(const std::string& bootstrap, const std::stri
     rd_kafka_consumer_close(k);
     rd_kafka_destroy(k);
   });
-  rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
-  const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, 10000);
-  rd_kafka_topic_destroy(t);
-  if (e || md->topic_cnt != 1) {
-    if (md) rd_kafka_metadata_destroy(md);
-    throw std::runtime_error("reader: no metadata for " + topic);
-  }
-  const int partitions = md->topics[0].partition_cnt;
-  rd_kafka_metadata_destroy(md);
-
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  // The partition count, asked again until the topic's metadata has settled
+  // (a topic just created may be reported with an error or no partitions).
+  int partitions = 0;
+  std::string why;
+  rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  while (partitions == 0) {
+    const rd_kafka_metadata_t* md = nullptr;
+    const rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, 5000);
+    if (e) {
+      why = rd_kafka_err2str(e);
+    } else if (md->topic_cnt != 1 || md->topics[0].err) {
+      why = md->topic_cnt != 1 ? "no topic" : rd_kafka_err2str(md->topics[0].err);
+    } else {
+      partitions = md->topics[0].partition_cnt;
+      why = "no partitions";
+    }
+    if (md) rd_kafka_metadata_destroy(md);
+    if (partitions > 0) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      rd_kafka_topic_destroy(t);
+      throw std::runtime_error("reader: no metadata for " + topic + ": " + why);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  rd_kafka_topic_destroy(t);
+
   std::map<int32_t, int64_t> end;
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
   for (int p = 0; p < partitions; ++p) {

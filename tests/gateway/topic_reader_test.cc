@@ -23,7 +23,8 @@ TEST(TopicReader, ATopicReadTheMomentItIsCreatedIsEmpty) {
         {{.name = name, .partitions = 12, .replication_factor = 1, .configs = {}, .need = {}}},
         std::chrono::seconds(60));
     ASSERT_TRUE(created.ok()) << created.error().message;
-    ASSERT_EQ(created->at(0).status, kafka::CreateOutcome::Status::kCreated) << created->at(0).error;
+    ASSERT_EQ(created->at(0).status, kafka::CreateOutcome::Status::kCreated)
+        << created->at(0).error;
     EXPECT_TRUE(ReadTopic(cluster.bootstrap(), name).empty()) << name;
   }
 }
