@@ -33,25 +33,32 @@ int BindLoopback(int port) {
   return fd;
 }
 
+// The lowest port the kernel hands to outgoing connections: a port above it
+// that is free now can be taken by any connect() before the server binds it.
+int EphemeralLow() {
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  int lo = 0, hi = 0;
+  if (range >> lo >> hi && lo > 12000) return lo;
+  return 32768;
+}
+
 }  // namespace
 
 int FreePort(int count) {
-  for (int attempt = 0; attempt < 200; ++attempt) {
-    int fd = BindLoopback(0);
-    if (fd < 0) continue;
-    sockaddr_in addr{};
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    int port = ntohs(addr.sin_port);
-    ::close(fd);
-    if (port + count > 65535) continue;
+  // A random start below the ephemeral range (as scripts/kafka.sh does),
+  // each port of the range bound once to prove it free.
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  const int high = EphemeralLow() - count;
+  std::uniform_int_distribution<int> pick(10000, high);
+  for (int attempt = 0; attempt < 500; ++attempt) {
+    const int port = pick(rng);
     bool all_free = true;
-    for (int i = 1; i < count && all_free; ++i) {
-      int other = BindLoopback(port + i);
-      if (other < 0)
+    for (int i = 0; i < count && all_free; ++i) {
+      int fd = BindLoopback(port + i);
+      if (fd < 0)
         all_free = false;
       else
-        ::close(other);
+        ::close(fd);
     }
     if (all_free) return port;
   }

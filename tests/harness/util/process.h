@@ -15,8 +15,10 @@
 
 namespace attest::testing {
 
-// A port on 127.0.0.1 that was free a moment ago (bound to port 0, read back,
-// closed). `count` consecutive ports when count > 1 (for swtpm's port+1).
+// A port on 127.0.0.1 that was free a moment ago (bound and closed), chosen
+// at random below the kernel's ephemeral range so that no outgoing
+// connection takes it before the caller's server binds it. `count`
+// consecutive ports when count > 1 (for swtpm's port+1).
 int FreePort(int count = 1);
 
 // A directory under $TMPDIR removed (recursively) on destruction.
