@@ -21,11 +21,14 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr int kAgents = 4;
-constexpr int kInterval = 1;  // seconds
-constexpr double kGrace = 2;  // interval x grace = 2 s
-constexpr auto kWindow = 2s;
+// A 4 s window against a 500 ms send period: a sender, broker or worker
+// stall of up to ~3 s on a loaded CI machine must not make a live agent
+// overdue (a 2 s window once left too little room).
+constexpr int kInterval = 2;  // seconds
+constexpr double kGrace = 2;  // interval x grace = 4 s
+constexpr auto kWindow = 4s;
 constexpr auto kSendPeriod = 500ms;
-constexpr auto kBacklogFor = 5s;  // longer than the window: all would be overdue at processing time
+constexpr auto kBacklogFor = 6s;  // longer than the window: all would be overdue at processing time
 
 class BacklogTest : public WorkerTest {
  protected:
@@ -142,10 +145,10 @@ TEST_F(BacklogTest, BacklogDoesNotExpireLivenessAndStoppedAgentGoesOffline) {
   const int64_t window_us = std::chrono::microseconds(kWindow).count();
   EXPECT_GE(offline_at - quiet_last, window_us);
   EXPECT_LE(offline_at - quiet_last,
-            window_us + std::chrono::microseconds(200ms /* sweep_period */ + 1500ms).count());
+            window_us + std::chrono::microseconds(200ms /* sweep_period */ + 2500ms).count());
 
   // Stop the flow; once the last evidence is in, stop the worker (the others
-  // would rightly go OFFLINE 2 s later).
+  // would rightly go OFFLINE a window later).
   StopSending();
   ASSERT_TRUE(attest::testing::WaitFor(
       [&] {
