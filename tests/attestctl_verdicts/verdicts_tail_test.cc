@@ -208,7 +208,7 @@ std::shared_ptr<const worker::RevocationSigner>* VerdictsTailTest::signer_ = nul
 
 TEST_F(VerdictsTailTest, FromBeginningDecodesBothEncodings) {
   std::string out;
-  ASSERT_EQ(Tail({"--from-beginning", "--timeout", "3"}, &out), 0) << out;
+  ASSERT_EQ(Tail({"--from-beginning", "--timeout", "6"}, &out), 0) << out;
   // Text: time agent seq=N result state=STATE [failures: id (path)].
   const auto a = LinesWith(out, kAgentA);
   ASSERT_EQ(a.size(), 2u) << out;
@@ -242,7 +242,7 @@ TEST_F(VerdictsTailTest, FiltersByAgentAndResult) {
   std::string upper_b = kAgentB;
   for (char& c : upper_b) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   ASSERT_EQ(Tail({"--from-beginning", "--agent", kAgentA, "--agent", upper_b, "--result", "offline",
-                  "--result", "fail", "--timeout", "3"},
+                  "--result", "fail", "--timeout", "6"},
                  &out),
             0)
       << out;
@@ -272,7 +272,7 @@ TEST_F(VerdictsTailTest, CountNotReachedBeforeTimeoutExitsFour) {
 
 TEST_F(VerdictsTailTest, JsonLinesUseTheProtobufJsonMapping) {
   std::string out;
-  ASSERT_EQ(Tail({"--from-beginning", "--json", "--agent", kAgentA, "--timeout", "3"}, &out), 0)
+  ASSERT_EQ(Tail({"--from-beginning", "--json", "--agent", kAgentA, "--timeout", "6"}, &out), 0)
       << out;
   int verdicts = 0;
   for (const auto& line : Lines(out)) {
@@ -297,7 +297,7 @@ TEST_F(VerdictsTailTest, RevocationsAreVerifiedWithThePublishedKey) {
   std::string out;
   // One valid and one forged revocation: the forged one makes the exit 1.
   EXPECT_EQ(Tail({"--from-beginning", "--revocation-key", PublicKey(), "--agent", kAgentA,
-                  "--timeout", "3"},
+                  "--timeout", "6"},
                  &out),
             1)
       << out;
@@ -315,7 +315,7 @@ TEST_F(VerdictsTailTest, RevocationsAreVerifiedWithThePublishedKey) {
   // JSON: the event, its key id and the check.
   out.clear();
   EXPECT_EQ(Tail({"--from-beginning", "--revocation-key", PublicKey(), "--agent", kAgentA,
-                  "--result", "offline", "--json", "--timeout", "3"},
+                  "--result", "offline", "--json", "--timeout", "6"},
                  &out),
             1)
       << out;
@@ -334,7 +334,7 @@ TEST_F(VerdictsTailTest, RevocationsAreVerifiedWithThePublishedKey) {
 
   // Without a key the signature is not checked and the exit is 0.
   out.clear();
-  EXPECT_EQ(Tail({"--from-beginning", "--revocations", "--agent", kAgentA, "--timeout", "3"}, &out),
+  EXPECT_EQ(Tail({"--from-beginning", "--revocations", "--agent", kAgentA, "--timeout", "6"}, &out),
             0)
       << out;
   EXPECT_EQ(LinesWith(out, "signature=unchecked").size(), 2u) << out;
