@@ -35,6 +35,7 @@ std::vector<TopicRecord> ReadTopic(const std::string& bootstrap, const std::stri
     rd_kafka_consumer_close(k);
     rd_kafka_destroy(k);
   });
+  // 20 s to find the partitions and their ends, then 20 s to read them.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   // The partition count, asked again until the topic's metadata has settled
   // (a topic just created may be reported with an error or no partitions).
@@ -89,8 +90,9 @@ std::vector<TopicRecord> ReadTopic(const std::string& bootstrap, const std::stri
     throw std::runtime_error(std::string("reader: assign: ") + rd_kafka_err2str(assigned));
 
   std::vector<TopicRecord> out;
+  const auto read_by = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (!end.empty()) {
-    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("reader: timed out");
+    if (std::chrono::steady_clock::now() > read_by) throw std::runtime_error("reader: timed out");
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);
     if (!m) continue;
     if (!m->err) {

@@ -18,7 +18,9 @@ struct TopicRecord {
   std::string value;
 };
 
-// Throws std::runtime_error when the topic cannot be read within ~20 s.
+// Throws std::runtime_error when the topic's partitions and their ends are
+// not known within 20 s (retriable errors are asked again), or its records
+// are not read within 20 s more.
 std::vector<TopicRecord> ReadTopic(const std::string& bootstrap, const std::string& topic);
 
 }  // namespace attest::testing
