@@ -9,7 +9,10 @@
 #include <memory>
 #include <random>
 #include <stdexcept>
-#include <thread>
+#include <utility>
+#include <vector>
+
+#include "tests/harness/util/process.h"
 
 namespace attest::testing {
 
@@ -36,49 +39,63 @@ std::vector<TopicRecord> ReadTopic(const std::string& bootstrap, const std::stri
     rd_kafka_destroy(k);
   });
   // 20 s to find the partitions and their ends, then 20 s to read them.
+  // Kafka answers both questions with a retriable error for a moment after a
+  // topic is created or its partitions are given leaders: ask again.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  // The partition count, asked again until the topic's metadata has settled
-  // (a topic just created may be reported with an error or no partitions).
+  const auto left = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                 std::chrono::steady_clock::now());
+  };
+  std::unique_ptr<rd_kafka_topic_t, void (*)(rd_kafka_topic_t*)> handle(
+      rd_kafka_topic_new(rk, topic.c_str(), nullptr), &rd_kafka_topic_destroy);
   int partitions = 0;
   std::string why;
-  rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
-  while (partitions == 0) {
-    const rd_kafka_metadata_t* md = nullptr;
-    const rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, 5000);
-    if (e) {
-      why = rd_kafka_err2str(e);
-    } else if (md->topic_cnt != 1 || md->topics[0].err) {
-      why = md->topic_cnt != 1 ? "no topic" : rd_kafka_err2str(md->topics[0].err);
-    } else {
-      partitions = md->topics[0].partition_cnt;
-      why = "no partitions";
-    }
-    if (md) rd_kafka_metadata_destroy(md);
-    if (partitions > 0) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      rd_kafka_topic_destroy(t);
-      throw std::runtime_error("reader: no metadata for " + topic + ": " + why);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const bool described = WaitFor(
+      [&] {
+        const rd_kafka_metadata_t* md = nullptr;
+        const rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, handle.get(), &md, 5000);
+        if (e) {
+          why = rd_kafka_err2str(e);
+          return false;
+        }
+        if (md->topic_cnt != 1) {
+          why = "no topic";
+        } else if (md->topics[0].err) {
+          why = rd_kafka_err2str(md->topics[0].err);
+        } else if ((partitions = md->topics[0].partition_cnt) == 0) {
+          why = "no partitions";
+        }
+        rd_kafka_metadata_destroy(md);
+        return partitions > 0;
+      },
+      left());
+  if (!described) throw std::runtime_error("reader: no metadata for " + topic + ": " + why);
+
+  // [low, high) of each partition in order; a retry resumes at the first
+  // partition not yet answered.
+  std::vector<std::pair<int64_t, int64_t>> marks;
+  rd_kafka_resp_err_t refused = RD_KAFKA_RESP_ERR_NO_ERROR;
+  const bool bounded = WaitFor(
+      [&] {
+        while (static_cast<int>(marks.size()) < partitions) {
+          int64_t low = 0, high = 0;
+          refused = rd_kafka_query_watermark_offsets(
+              rk, topic.c_str(), static_cast<int32_t>(marks.size()), &low, &high, 5000);
+          if (refused) return false;
+          marks.emplace_back(low, high);
+        }
+        return true;
+      },
+      left());
+  if (!bounded) {
+    throw std::runtime_error("reader: no watermarks for " + topic + "[" +
+                             std::to_string(marks.size()) + "]: " + rd_kafka_err2str(refused));
   }
-  rd_kafka_topic_destroy(t);
 
   std::map<int32_t, int64_t> end;
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; ++p) {
-    int64_t low = 0, high = 0;
-    // A partition whose leader was just elected answers ListOffsets with
-    // NOT_LEADER / OFFSET_NOT_AVAILABLE for a moment: retry within the
-    // deadline rather than fail the read.
-    rd_kafka_resp_err_t w;
-    while ((w = rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &low, &high, 5000))) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        rd_kafka_topic_partition_list_destroy(list);
-        throw std::runtime_error("reader: no watermarks for " + topic + "[" + std::to_string(p) +
-                                 "]: " + rd_kafka_err2str(w));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+  for (int32_t p = 0; p < partitions; ++p) {
+    const auto [low, high] = marks[p];
     if (high > low) {
       end[p] = high;
       rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = low;
